@@ -1,0 +1,5 @@
+"""``python -m keyscope``."""
+
+from keyscope.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Undo the escaping layers that credentials pick up when pasted into other text.
+
+HTML (``&amp;``), JSON (``\\u0026``, ``\\/``), doubly-escaped JSON (``\\\\u0026``) and
+percent-encoding of a whole URL or query. Each function is small and total: it
+never raises, and returns its input unchanged when there is nothing to undo.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import unquote
+
+_JSON_ESCAPES = re.compile(r"\\+(?:u([0-9a-fA-F]{4})|(/))")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+MAX_LAYERS = 4
+
+
+def unescape_json(text: str) -> str:
+    """``\\u0026`` → ``&``, ``\\\\u0026`` → ``&``, ``\\/`` → ``/`` (any number of backslashes)."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(2):
+            return "/"
+        return chr(int(m.group(1), 16))
+
+    return _JSON_ESCAPES.sub(repl, text)
+
+
+def unescape_html(text: str) -> str:
+    if "&" not in text or ";" not in text:
+        return text
+    return html.unescape(text)
+
+
+def unescape_layers(text: str) -> str:
+    """Apply JSON and HTML unescaping until the text stops changing."""
+    for _ in range(MAX_LAYERS):
+        new = unescape_html(unescape_json(text))
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def percent_decode(value: str, times: int = MAX_LAYERS) -> str:
+    """Percent-decode repeatedly (values encoded once or twice). ``+`` stays ``+``."""
+    for _ in range(times):
+        if not _PERCENT.search(value):
+            break
+        value = unquote(value)
+    return value
+
+
+def looks_percent_encoded_query(text: str) -> bool:
+    """A whole query encoded as one value: ``sv%3D…%26sig%3D…``."""
+    lower = text.lower()
+    return "=" not in text and "%3d" in lower

@@ -1,0 +1,152 @@
+"""Provider-neutral data model: what a credential unlocks (its blast radius).
+
+Every analyzer turns a parsed credential into an :class:`Explanation`; reports,
+the policy and (later) the inventory only read these types.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Severity(enum.IntEnum):
+    """How urgently a credential needs action. Ordered: ``INFO < … < CRITICAL``."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One permission letter and what it lets the holder do for this credential type."""
+
+    letter: str
+    name: str
+    meaning: str
+    classes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which resources the credential reaches."""
+
+    # account | container | directory | blob | snapshot | version | share | file | queue | table
+    level: str
+    description: str
+    container: str | None = None
+    path: str | None = None
+    directory_depth: int | None = None
+    snapshot: str | None = None
+    version_id: str | None = None
+    table_range: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Validity:
+    """When the credential works. ``None`` expiry means: until revoked, or not visible."""
+
+    start: datetime | None
+    expiry: datetime | None
+    effective_expiry: datetime | None
+    lifetime_seconds: int | None
+    remaining_seconds: int | None
+    expired: bool
+    not_yet_valid: bool
+    summary: str
+    key_start: datetime | None = None
+    key_expiry: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NetworkLimits:
+    ip_range: str | None  # None: any IP
+    protocols: tuple[str, ...]  # e.g. ("https",) or ("https", "http")
+    summary: str
+
+
+@dataclass(frozen=True)
+class RevocationStep:
+    description: str
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """How to make the credential stop working."""
+
+    individually_revocable: bool
+    summary: str
+    steps: tuple[RevocationStep, ...]
+    side_effects: str | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One policy rule that applied, with the severity it calls for."""
+
+    code: str
+    severity: Severity
+    message: str
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """Whether a co-leaked key produced this signature."""
+
+    status: str  # signed-with-key | not-signed-with-key | not-checked
+    detail: str
+    key_label: str | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """The blast radius of one credential, provider-neutral."""
+
+    provider: str
+    kind: str
+    kind_label: str
+    account: str | None
+    account_note: str | None
+    endpoint: str | None
+    cloud: str | None
+    emulator: bool
+    services: tuple[str, ...]
+    scope: Scope
+    permissions: str | None
+    capabilities: tuple[Capability, ...]
+    destructive: tuple[str, ...]
+    validity: Validity
+    network: NetworkLimits
+    revocation: Revocation
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One credential, explained: the sentence, the facts, the verdict."""
+
+    sentence: str
+    access: Access
+    severity: Severity
+    reasons: tuple[Reason, ...]
+    log_fingerprints: dict[str, str]
+    signature: SignatureCheck
+    redacted: str
+    notes: tuple[str, ...] = ()
