@@ -37,7 +37,8 @@ def key_log_hash(key_b64: str) -> str:
 
 
 def signed_with(sas: AzureSas, account: str, key_b64: str) -> bool:
-    """True when ``key_b64`` (an account key) produced this SAS's signature."""
+    """True when ``key_b64`` produced this SAS's signature: an account key, or for a user
+    delegation SAS the delegation key's value."""
     sts = string_to_sign(sas, account)
     try:
         expected = hmac_sign(key_b64, sts)
@@ -48,10 +49,6 @@ def signed_with(sas: AzureSas, account: str, key_b64: str) -> bool:
 
 def string_to_sign(sas: AzureSas, account: str) -> str:
     """The exact text Azure signs for this token. Raises SigningUnavailable."""
-    if sas.kind == "user-delegation":
-        raise SigningUnavailable(
-            "a user delegation SAS is signed with a key issued by Entra ID, not an account key"
-        )
     p = sas.params
     if sas.kind == "account":
         fields = [
@@ -71,8 +68,17 @@ def string_to_sign(sas: AzureSas, account: str) -> str:
     service = sas.service
     if service is None:
         raise SigningUnavailable("the service (queue or table) is only in the URL; give the URL")
-    canonical = canonical_resource(sas, account)
-    head = [p.get("sp", ""), p.get("st", ""), p.get("se", ""), canonical, p.get("si", "")]
+    if "srh" in p or "srq" in p:
+        raise SigningUnavailable("the signed request header/query values are not in the token")
+    head = [p.get("sp", ""), p.get("st", ""), p.get("se", ""), canonical_resource(sas, account)]
+    if sas.kind == "user-delegation":
+        head += [p.get(k, "") for k in ("skoid", "sktid", "skt", "ske", "sks", "skv")]
+        if service in ("blob", "dfs"):
+            head += _ud_blob_fields(sas)
+        else:
+            head += [p.get("skdutid", ""), p.get("sduoid", "")]
+    else:
+        head.append(p.get("si", ""))
     common = [p.get("sip", ""), p.get("spr", ""), p.get("sv", "")]
     overrides = [p.get(f, "") for f in OVERRIDE_FIELDS]
     if service in ("blob", "dfs"):
@@ -80,6 +86,8 @@ def string_to_sign(sas: AzureSas, account: str) -> str:
             tail = [p.get("sr", ""), sas.snapshot or sas.version_id or ""]
             if _at_least(sas.version, "2020-12-06"):
                 tail.append(p.get("ses", ""))
+            if sas.kind == "user-delegation" and _at_least(sas.version, "2026-04-06"):
+                tail += ["", ""]  # empty signed request header and query blocks
             fields = head + common + tail + overrides
         elif _at_least(sas.version, "2015-04-05"):
             fields = head + common + overrides
@@ -94,6 +102,17 @@ def string_to_sign(sas: AzureSas, account: str) -> str:
     else:
         raise SigningUnavailable(f"no string-to-sign layout for {service}")
     return "\n".join(fields)
+
+
+def _ud_blob_fields(sas: AzureSas) -> list[str]:
+    """The version-dependent user delegation fields after ``skv`` (blob/DFS)."""
+    p = sas.params
+    fields: list[str] = []
+    if _at_least(sas.version, "2020-02-10"):
+        fields += [p.get("saoid", ""), p.get("suoid", ""), p.get("scid", "")]
+    if _at_least(sas.version, "2025-07-05"):
+        fields += [p.get("skdutid", ""), p.get("sduoid", "")]
+    return fields
 
 
 def canonical_resource(sas: AzureSas, account: str) -> str:
