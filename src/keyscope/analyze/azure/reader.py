@@ -19,7 +19,7 @@ from keyscope.analyze.textforms import percent_decode, unescape_layers
 from keyscope.errors import NotStorageCredential, ParseError
 
 MAX_INPUT = 1 << 20
-_KEY_TOKEN = re.compile(r"^[A-Za-z0-9+/]{86}==$")
+_KEY_TOKEN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")
 _HOSTLIKE = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?::\d+)?/")
 _TRIM = "\"'`<>()[]{},;"
 
@@ -105,8 +105,9 @@ def _read_word(word: str, result: ReadResult, account: str | None) -> None:
         pairs = split_query(word)
         result.sas.append(parse_sas(pairs))
         return
-    if _KEY_TOKEN.match(word):
-        result.keys.append(parse_account_key(word, account))
+    key = _KEY_TOKEN.search(word)  # bare, or the value of NAME=… / "name": "…"
+    if key:
+        result.keys.append(parse_account_key(key.group(0), account))
 
 
 def _nested_url(query: str) -> str | None:
