@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import keyscope
 from keyscope.model import Explanation
-from tests.sdk import NOW, account_sas, blob_url, new_key
+from tests.sdk import NOW, blob_url, new_key
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -41,6 +41,8 @@ octets = st.integers(min_value=0, max_value=255)
 ipv4 = st.tuples(octets, octets, octets, octets).map(lambda t: ".".join(map(str, t)))
 ips = st.none() | ipv4 | st.tuples(ipv4, ipv4).map("-".join)
 protocols = st.sampled_from([None, "https", "https,http"])
+scopes = st.none() | st.from_regex(r"[a-z0-9]{3,12}", fullmatch=True)
+header_values = st.none() | st.text(alphabet="abz AZ09;=\"/.-_%é", min_size=1, max_size=20)
 
 
 def letters(order: str) -> st.SearchStrategy[str]:
@@ -71,14 +73,17 @@ def assert_common(e: Explanation, *, sp: str | None, window: tuple[datetime, dat
 @SETTINGS
 @given(account=accounts, services=letters("bfqt").flatmap(st.permutations),
        srt=letters("sco"), sp=letters("rwdxylacuptfi"), window=windows, ip=ips,
-       protocol=protocols)
+       protocol=protocols, ses=scopes)
 def test_account_sas(account: str, services: list[str], srt: str, sp: str,
                      window: tuple[datetime, datetime], ip: str | None,
-                     protocol: str | None) -> None:
+                     protocol: str | None, ses: str | None) -> None:
+    from azure.storage.blob import generate_account_sas
+
     key = new_key()
-    sas = account_sas(account, key, services="".join(services), resource_types=srt,
-                      permission=sp, expiry=window[1], start=window[0], ip=ip,
-                      protocol=protocol)
+    sas = generate_account_sas(account, key, resource_types=srt, permission=sp,
+                               expiry=window[1], start=window[0], ip=ip,
+                               services="".join(services), protocol=protocol,
+                               encryption_scope=ses)
     e = one(f"https://{account}.queue.core.windows.net/anything?{sas}", key)
     a = e.access
     assert a.kind == "account-sas"
@@ -89,25 +94,29 @@ def test_account_sas(account: str, services: list[str], srt: str, sp: str,
         n for c, n in zip("sco", ("service", "container", "object"), strict=True) if c in srt
     ]
     assert a.scope.level == "account"
+    assert a.details.get("encryption_scope") == ses
     assert_common(e, sp=sp, window=window, ip=ip, protocol=protocol)
     assert e.signature.status == "signed-with-key"
-    assert one(f"https://{account}.blob.core.windows.net/?{sas}", new_key()).signature.status \
-        == "not-signed-with-key"
+    wrong = one(f"https://{account}.blob.core.windows.net/?{sas}", new_key())
+    assert wrong.signature.status == "not-signed-with-key"
     assert not a.revocation.individually_revocable
 
 
 @SETTINGS
 @given(account=accounts, container=containers, blob=blob_names,
        kind=st.sampled_from(["b", "c", "bs", "bv", "d"]), sp=letters("racwdxytmeopi"),
-       window=windows, ip=ips, protocol=protocols, dfs=st.booleans())
+       window=windows, ip=ips, protocol=protocols, dfs=st.booleans(), ses=scopes,
+       disposition=header_values, content_type=header_values)
 def test_blob_service_sas(account: str, container: str, blob: str, kind: str, sp: str,
                           window: tuple[datetime, datetime], ip: str | None,
-                          protocol: str | None, dfs: bool) -> None:
+                          protocol: str | None, dfs: bool, ses: str | None,
+                          disposition: str | None, content_type: str | None) -> None:
     from azure.storage.blob import generate_blob_sas, generate_container_sas
 
     key = new_key()
     common = dict(account_key=key, permission=sp, expiry=window[1], start=window[0], ip=ip,
-                  protocol=protocol)
+                  protocol=protocol, encryption_scope=ses, content_disposition=disposition,
+                  content_type=content_type)
     snapshot = "2026-01-02T03:04:05.1234567Z"
     extra = ""
     if kind == "c":
@@ -142,6 +151,9 @@ def test_blob_service_sas(account: str, container: str, blob: str, kind: str, sp
         assert a.scope.directory_depth == len(blob.split("/"))
     if kind == "bs":
         assert a.scope.snapshot == snapshot
+    assert a.details.get("encryption_scope") == ses
+    overrides = {k: v for k, v in (("rscd", disposition), ("rsct", content_type)) if v}
+    assert a.details.get("response_header_overrides", {}) == overrides
     assert_common(e, sp=sp, window=window, ip=ip, protocol=protocol)
     assert e.signature.status == "signed-with-key", e.signature.detail
 
@@ -172,7 +184,8 @@ def test_stored_policy_sas(account: str, container: str, blob: str | None, polic
 @SETTINGS
 @given(account=accounts, container=containers, blob=blob_names, sp=letters("racwdxytmeopi"),
        window=windows, key_days=st.integers(min_value=1, max_value=7),
-       version=st.sampled_from(["2018-11-09", "2020-02-10", "2020-12-06", "2025-07-05", "2026-04-06"]),
+       version=st.sampled_from(["2018-11-09", "2020-02-10", "2020-12-06", "2025-07-05",
+                                "2026-04-06"]),
        container_level=st.booleans(), delegated_user=st.booleans())
 def test_user_delegation_sas(account: str, container: str, blob: str, sp: str,
                              window: tuple[datetime, datetime], key_days: int, version: str,
