@@ -149,4 +149,5 @@ class Explanation:
     log_fingerprints: dict[str, str]
     signature: SignatureCheck
     redacted: str
+    fingerprint: str
     notes: tuple[str, ...] = ()

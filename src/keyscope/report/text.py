@@ -70,6 +70,7 @@ def _one(e: Explanation, color: bool) -> str:
         if name != "kql":
             rows.append(("log hash", value))
     rows.append(("token", e.redacted))
+    rows.append(("fingerprint", e.fingerprint))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         lines.append(f"  {paint(_DIM, k.ljust(width))}  {v}")

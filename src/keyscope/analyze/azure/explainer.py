@@ -8,7 +8,7 @@ from datetime import datetime
 from keyscope.analyze.azure.access import key_access, sas_access, sentence
 from keyscope.analyze.azure.hosts import DEV_ACCOUNT
 from keyscope.analyze.azure.keys import DEV_KEY, AzureAccountKey
-from keyscope.analyze.azure.reader import read_credentials
+from keyscope.analyze.azure.reader import ReadResult, read_credentials
 from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.azure.signing import (
     SigningUnavailable,
@@ -16,6 +16,7 @@ from keyscope.analyze.azure.signing import (
     sas_log_hash,
     signed_with,
 )
+from keyscope.analyze.fingerprint import fingerprint
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy, evaluate
 from keyscope.model import Access, Explanation, SignatureCheck
 
@@ -32,7 +33,20 @@ def explain_azure(
     policy: Policy = DEFAULT_POLICY,
 ) -> list[Explanation]:
     """Every Azure Storage credential in ``text``, explained."""
-    found = read_credentials(text, account)
+    return explain_found(
+        read_credentials(text, account), now, account=account, keys=keys, policy=policy
+    )
+
+
+def explain_found(
+    found: ReadResult,
+    now: datetime,
+    *,
+    account: str | None = None,
+    keys: tuple[str, ...] = (),
+    policy: Policy = DEFAULT_POLICY,
+) -> list[Explanation]:
+    """Explain credentials already read; keys found beside them are checked as signers."""
     context_account = account or next(iter(found.accounts), None)
     known_keys = [k.key for k in found.keys] + list(keys)
     out: list[Explanation] = []
@@ -46,7 +60,14 @@ def explain_azure(
             )
         out.append(
             _finish(
-                access, now, policy, check, _sas_fingerprints(sas), redact_sas(sas), _sas_notes(sas)
+                access,
+                now,
+                policy,
+                check,
+                _sas_fingerprints(sas),
+                redact_sas(sas),
+                _sas_notes(sas),
+                fingerprint("azure-sas", sas.signature),
             )
         )
     for key in found.keys:
@@ -71,6 +92,7 @@ def explain_azure(
                 _key_fingerprints(key.key),
                 redact_key(key.key),
                 _key_notes(key),
+                fingerprint("azure-account-key", key.key),
             )
         )
     return out
@@ -134,6 +156,7 @@ def _finish(
     fingerprints: dict[str, str],
     redacted: str,
     notes: list[str],
+    secret_id: str,
 ) -> Explanation:
     severity, reasons = evaluate(access, policy)
     return Explanation(
@@ -144,6 +167,7 @@ def _finish(
         log_fingerprints=fingerprints,
         signature=check,
         redacted=redacted,
+        fingerprint=secret_id,
         notes=tuple(notes),
     )
 

@@ -1,0 +1,136 @@
+"""Detection rules are data: TOML files with patterns, references and examples.
+
+The built-in files live in ``detect/rules/``; ``--rules DIR`` adds a user's. The
+loader validates every rule and fails with a message naming the file and rule.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from keyscope.errors import ConfigError
+
+PARSERS = frozenset({"azure-sas", "azure-connection-string", "azure-account-key", "base64"})
+_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{2,80}$")
+_REQUIRED = ("id", "name", "description", "parser", "capture", "examples")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One detection rule. ``pattern`` is the anchor (Hyperscan and ``re`` syntax);
+    ``capture`` takes the whole value around an anchor hit."""
+
+    id: str
+    name: str
+    description: str
+    parser: str
+    pattern: str
+    case_insensitive: bool
+    keywords: tuple[str, ...]
+    capture: str
+    references: tuple[str, ...]
+    examples: tuple[str, ...]
+    negative_examples: tuple[str, ...]
+    source: str
+
+    def compiled_capture(self) -> re.Pattern[bytes]:
+        return re.compile(self.capture.encode(), re.MULTILINE)
+
+
+def builtin_rule_files() -> list[Path]:
+    folder = files("keyscope.detect").joinpath("rules")
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_rules(extra_dirs: tuple[Path, ...] = ()) -> tuple[Rule, ...]:
+    """The built-in rules plus every ``*.toml`` in ``extra_dirs``. Ids must be unique."""
+    paths = builtin_rule_files()
+    for d in extra_dirs:
+        if not d.is_dir():
+            raise ConfigError(f"--rules {d}: not a directory")
+        found = sorted(d.glob("*.toml"))
+        if not found:
+            raise ConfigError(f"--rules {d}: no *.toml rule files in it")
+        paths.extend(found)
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for rule in load_rule_file(path):
+            if rule.id in seen:
+                raise ConfigError(f"{path}: rule id {rule.id!r} already defined in {seen[rule.id]}")
+            seen[rule.id] = str(path)
+            rules.append(rule)
+    return tuple(rules)
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read rules ({exc})") from None
+    entries = data.get("rules")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: expected one or more [[rules]] tables")
+    return [_rule(entry, path) for entry in entries]
+
+
+def _rule(entry: object, path: Path) -> Rule:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: each [[rules]] entry must be a table")
+    rid = entry.get("id", "?")
+    where = f"{path}: rule {rid!r}"
+    for key in _REQUIRED:
+        if not entry.get(key):
+            raise ConfigError(f"{where}: missing {key!r}")
+    if not _ID.match(str(rid)):
+        raise ConfigError(f"{where}: id must be lower-case letters, digits, '.' and '-'")
+    if entry["parser"] not in PARSERS:
+        raise ConfigError(
+            f"{where}: unknown parser {entry['parser']!r} (known: {', '.join(sorted(PARSERS))})"
+        )
+    pattern = entry.get("pattern")
+    if "base64_of" in entry:
+        pattern = base64_anchor(list(entry["base64_of"]))
+    if not pattern:
+        raise ConfigError(f"{where}: missing 'pattern' (or 'base64_of')")
+    for key, text in (("pattern", pattern), ("capture", entry["capture"])):
+        try:
+            re.compile(text.encode())
+        except re.error as exc:
+            raise ConfigError(f"{where}: {key} is not a valid regex ({exc})") from None
+    if "(?P<value>" not in entry["capture"]:
+        raise ConfigError(f"{where}: capture needs a named group (?P<value>…)")
+    return Rule(
+        id=str(rid),
+        name=str(entry["name"]),
+        description=" ".join(str(entry["description"]).split()),
+        parser=str(entry["parser"]),
+        pattern=str(pattern),
+        case_insensitive=bool(entry.get("case_insensitive", False)),
+        keywords=tuple(str(k).lower() for k in entry.get("keywords", ())),
+        capture=str(entry["capture"]),
+        references=tuple(entry.get("references", ())),
+        examples=tuple(entry["examples"]),
+        negative_examples=tuple(entry.get("negative_examples", ())),
+        source=str(path),
+    )
+
+
+def base64_anchor(texts: list[str]) -> str:
+    """A regex matching any of ``texts`` Base64-encoded at any of the three alignments."""
+    variants: list[str] = []
+    for text in texts:
+        raw = text.encode()
+        for pad in range(3):
+            enc = base64.b64encode(b"\0" * pad + raw).decode()
+            start = (0, 2, 3)[pad]
+            end = (pad + len(raw)) // 3 * 4
+            body = enc[start:end]
+            if len(body) >= 8:
+                variants.append(re.escape(body))
+    return "(" + "|".join(variants) + ")"
