@@ -151,3 +151,31 @@ class Explanation:
     redacted: str
     fingerprint: str
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a secret was seen. Lines and columns are 1-based; columns count bytes."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    snippet: str  # the line, secrets redacted, cut to a readable length
+    origin: tuple[str, ...] = ()  # chain inside ``path``: archive members, "base64"
+    secret: str | None = None  # only with --show-secrets
+
+
+@dataclass
+class Finding:
+    """One secret, explained, with every place it was seen."""
+
+    fingerprint: str
+    rule_id: str
+    explanation: Explanation
+    locations: list[Location]
+
+    @property
+    def severity(self) -> Severity:
+        return self.explanation.severity

@@ -77,6 +77,8 @@ class HyperscanEngine:
         self._db = self._load_or_compile(cache_dir)
 
     def hits(self, data: bytes) -> list[Hit]:
+        if not data:
+            return []
         found: set[Hit] = set()
 
         def on_match(rule: int, start: int, end: int, flags: int, ctx: object) -> None:
@@ -106,7 +108,9 @@ class HyperscanEngine:
         ).hexdigest()[:24]
         path = cache_dir / f"hs-{digest}.db"
         try:
-            return hs.loadb(path.read_bytes(), hs.HS_MODE_BLOCK)
+            db = hs.loadb(path.read_bytes(), hs.HS_MODE_BLOCK)
+            db.scratch = hs.Scratch(db)  # a loaded database has no scratch space yet
+            return db
         except Exception:  # missing, stale or from another Hyperscan build: recompile
             pass
         db = self._compile()

@@ -1,0 +1,123 @@
+"""From a rule's captured value to explained Azure credentials (scan path).
+
+Each parser trims the value to the credential, reads it strictly (a value that does
+not parse is not a credential), finds context the value lacks (the account name
+next to a bare key), and drops placeholders and emulator credentials.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from keyscope.analyze.azure.explainer import explain_found
+from keyscope.analyze.azure.filters import suppressed
+from keyscope.analyze.azure.keys import parse_account_key
+from keyscope.analyze.azure.reader import ReadResult, read_credentials
+from keyscope.analyze.azure.sas import KNOWN as SAS_PARAMS
+from keyscope.analyze.policy import DEFAULT_POLICY, Policy
+from keyscope.errors import ParseError
+from keyscope.model import Explanation
+
+_SCHEME = re.compile(r"(?i)\b(?:https?|wss?)://")
+_ACCOUNT_CONTEXT = (
+    re.compile(r"(?i)AccountName\s*=\s*([a-z0-9]{3,24})\b"),
+    re.compile(r"(?i)--account-name[\s=]+[\"']?([a-z0-9]{3,24})\b"),
+    re.compile(
+        r"(?i)(?:storage_?account(?:_?name)?|account_?name|accountName|STORAGE_ACCOUNT(?:_NAME)?)"
+        r"[\"']?\s*[:=]\s*[\"']?([a-z0-9]{3,24})[\"']?"
+    ),
+    re.compile(r"(?i)https?://([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
+)
+CONTEXT_LINES = 6
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One credential found in a value: its explanation and raw secret."""
+
+    explanation: Explanation
+    secret: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+
+
+def sas_candidates(
+    value: str, now: datetime, policy: Policy = DEFAULT_POLICY
+) -> list[Candidate | Rejected]:
+    return _explained(_read(trim_sas(value)), now, policy)
+
+
+def connection_string_candidates(
+    value: str, now: datetime, policy: Policy = DEFAULT_POLICY
+) -> list[Candidate | Rejected]:
+    text = re.sub(r"""["']?[ \t]*\+?[ \t]*\r?\n[ \t]*["']?""", "", value).strip().strip("\"'")
+    return _explained(_read(text), now, policy)
+
+
+def account_key_candidates(
+    value: str, context: str, now: datetime, policy: Policy = DEFAULT_POLICY
+) -> list[Candidate | Rejected]:
+    """A bare key counts only next to its account name (a SHA-512 digest has the same
+    shape as a key)."""
+    account = account_near(context)
+    if account is None:
+        return [Rejected("no account name near the key")]
+    try:
+        key = parse_account_key(value, account)
+    except ParseError as exc:
+        return [Rejected(str(exc))]
+    return _explained(ReadResult(keys=[key], accounts=[account]), now, policy)
+
+
+def account_near(context: str) -> str | None:
+    """The account name closest to the middle of ``context`` (key lines ± a few)."""
+    middle = len(context) // 2
+    best: tuple[int, str] | None = None
+    for pattern in _ACCOUNT_CONTEXT:
+        for m in pattern.finditer(context):
+            distance = abs(m.start(1) - middle)
+            if best is None or distance < best[0]:
+                best = (distance, m.group(1).lower())
+    return best[1] if best else None
+
+
+def trim_sas(value: str) -> str:
+    """Cut what the capture took before the URL or query: ``url=``, ``AZURE_SAS=``."""
+    anchor = value.lower().rfind("sig")
+    schemes = [m.start() for m in _SCHEME.finditer(value, 0, max(anchor, 0))]
+    if schemes:
+        return value[schemes[-1] :]
+    q = value.rfind("?", 0, max(anchor, 0))
+    text = value[q + 1 :] if q >= 0 else value
+    while "=" in text:
+        name = text.split("=", 1)[0].lower()
+        if name in SAS_PARAMS or "%" in name or "\\" in name or "&" in name:
+            break
+        text = text.split("=", 1)[1]
+    return text
+
+
+def _read(text: str) -> ReadResult | Rejected:
+    try:
+        return read_credentials(text)
+    except ParseError as exc:
+        return Rejected(str(exc))
+
+
+def _explained(
+    found: ReadResult | Rejected, now: datetime, policy: Policy
+) -> list[Candidate | Rejected]:
+    if isinstance(found, Rejected):
+        return [found]
+    secrets = [s.signature for s in found.sas] + [k.key for k in found.keys]
+    explanations = explain_found(found, now, policy=policy)
+    out: list[Candidate | Rejected] = []
+    for explanation, secret in zip(explanations, secrets, strict=True):
+        reason = suppressed(explanation, secret)
+        out.append(Rejected(reason) if reason else Candidate(explanation, secret))
+    return out

@@ -1,0 +1,56 @@
+"""False-positive filters: small, separately testable functions applied in a chain.
+
+Each returns a reason string when the candidate should not be reported, else None.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+
+from keyscope.model import Explanation
+
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?i)fake|sanitized|redacted|example|dummy|placeholder|sample|xxxx|0000000000|your"
+)
+MIN_DISTINCT_SIGNATURE_BYTES = 16  # 32 random bytes have ~30 distinct values
+MIN_DISTINCT_KEY_CHARS = 24
+
+
+def placeholder_secret(secret: str) -> str | None:
+    """Signatures and keys that are documentation or test-recording stand-ins."""
+    if _PLACEHOLDER_WORDS.search(secret):
+        return "placeholder secret"
+    try:
+        raw = base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    floor = MIN_DISTINCT_SIGNATURE_BYTES if len(raw) <= 32 else MIN_DISTINCT_KEY_CHARS
+    if len(set(raw)) < floor:
+        return "low-entropy secret (not randomly generated)"
+    return None
+
+
+def emulator(explanation: Explanation) -> str | None:
+    """The public emulator key, UseDevelopmentStorage=true, emulator endpoints."""
+    a = explanation.access
+    if a.kind == "public-dev-key" or a.emulator:
+        return "public emulator credential"
+    return None
+
+
+EXPLANATION_FILTERS: tuple[Callable[[Explanation], str | None], ...] = (emulator,)
+
+
+def suppressed(explanation: Explanation, secret: str) -> str | None:
+    """The first filter that rejects the candidate, or None to report it."""
+    reason = placeholder_secret(secret)
+    if reason:
+        return reason
+    for f in EXPLANATION_FILTERS:
+        reason = f(explanation)
+        if reason:
+            return reason
+    return None

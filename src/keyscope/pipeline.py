@@ -1,0 +1,205 @@
+"""One blob through detect → analyze: the work each scan process does per file.
+
+Python runs only for anchor hits; everything else is one engine pass per blob.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from keyscope.analyze.azure.candidates import (
+    Candidate,
+    Rejected,
+    account_key_candidates,
+    connection_string_candidates,
+    sas_candidates,
+)
+from keyscope.analyze.policy import DEFAULT_POLICY, Policy
+from keyscope.detect.capture import Capturer, Match
+from keyscope.detect.engine import Engine
+from keyscope.model import Explanation, Location
+from keyscope.redact import mask
+from keyscope.sources.interface import Blob
+
+MAX_DEPTH = 2
+SNIPPET_WIDTH = 160
+CONTEXT_BYTES = 2048
+_BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+@dataclass(frozen=True)
+class RawFinding:
+    """A credential seen at one location (merged into Findings by fingerprint later)."""
+
+    rule_id: str
+    explanation: Explanation
+    location: Location
+
+
+@dataclass
+class BlobResult:
+    findings: list[RawFinding] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class BlobScanner:
+    """Scans blobs with one engine; holds everything compiled once per process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        now: datetime,
+        policy: Policy = DEFAULT_POLICY,
+        show_secrets: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.capturer = Capturer(engine.rules)
+        self.now = now
+        self.policy = policy
+        self.show_secrets = show_secrets
+
+    def scan(self, blob: Blob) -> BlobResult:
+        result = BlobResult()
+        data = _transcode(blob.data)
+        self._scan_bytes(blob, data, 0, result, None)
+        return result
+
+    def _scan_bytes(
+        self,
+        blob: Blob,
+        data: bytes,
+        depth: int,
+        result: BlobResult,
+        outer: tuple[bytes, Match] | None,
+    ) -> None:
+        hits = self.engine.hits(data)
+        if not hits:
+            return
+        matches = self.capturer.matches(data, hits)
+        found: list[tuple[Match, Candidate]] = []
+        for match in matches:
+            if match.rule.parser == "base64":
+                if depth < MAX_DEPTH:
+                    decoded = _b64(match.value)
+                    if decoded is not None:
+                        self._scan_bytes(blob, decoded, depth + 1, result, outer or (data, match))
+                continue
+            for c in self._candidates(data, match):
+                if isinstance(c, Rejected):
+                    result.rejected[c.reason] += 1
+                else:
+                    found.append((match, c))
+        secrets = [c.secret for _, c in found]
+        for match, c in found:
+            where_data, where = outer if outer else (data, match)
+            origin = blob.origin + (("base64",) if outer else ())
+            loc = _location(
+                blob.path,
+                where_data,
+                where.start,
+                where.end,
+                secrets,
+                origin,
+                c.secret if self.show_secrets else None,
+            )
+            result.findings.append(RawFinding(match.rule.id, c.explanation, loc))
+
+    def _candidates(self, data: bytes, match: Match) -> list[Candidate | Rejected]:
+        value = match.value.decode("latin-1")
+        parser = match.rule.parser
+        if parser == "azure-sas":
+            return sas_candidates(value, self.now, self.policy)
+        if parser == "azure-connection-string":
+            return connection_string_candidates(value, self.now, self.policy)
+        if parser == "azure-account-key":
+            lo = max(0, match.start - CONTEXT_BYTES)
+            hi = min(len(data), match.end + CONTEXT_BYTES)
+            return account_key_candidates(
+                value, _lines_around(data, lo, hi, match), self.now, self.policy
+            )
+        return [Rejected(f"no parser {parser!r}")]
+
+
+def _lines_around(data: bytes, lo: int, hi: int, match: Match, lines: int = 6) -> str:
+    """A few lines before and after the match, centred on it."""
+    start = match.start
+    for _ in range(lines):
+        prev = data.rfind(b"\n", lo, start)
+        if prev < 0:
+            start = lo
+            break
+        start = prev
+    end = match.end
+    for _ in range(lines):
+        nxt = data.find(b"\n", end + 1, hi)
+        if nxt < 0:
+            end = hi
+            break
+        end = nxt
+    before = data[start : match.start].decode("latin-1")
+    after = data[match.end : end].decode("latin-1")
+    # Pad so the match sits in the middle: account_near() measures distance from there.
+    pad = " " * max(0, len(after) - len(before))
+    pad_after = " " * max(0, len(before) - len(after))
+    return pad + before + match.value.decode("latin-1") + after + pad_after
+
+
+def _location(
+    path: str,
+    data: bytes,
+    start: int,
+    end: int,
+    secrets: list[str],
+    origin: tuple[str, ...],
+    secret: str | None,
+) -> Location:
+    line = data.count(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", 0, start) + 1
+    end_line = line + data.count(b"\n", start, end)
+    end_line_start = data.rfind(b"\n", 0, end) + 1 if end_line > line else line_start
+    line_end = data.find(b"\n", start)
+    if line_end < 0:
+        line_end = len(data)
+    lo = max(line_start, start - SNIPPET_WIDTH // 2)
+    hi = min(line_end, max(end, start + SNIPPET_WIDTH // 2) if end_line == line else line_end)
+    hi = min(hi, lo + max(SNIPPET_WIDTH, end - start + 40))
+    text = data[lo:hi].decode("utf-8", errors="replace").rstrip("\r")
+    snippet = (
+        ("…" if lo > line_start else "") + mask(text, secrets) + ("…" if hi < line_end else "")
+    )
+    return Location(
+        path=path,
+        line=line,
+        column=start - line_start + 1,
+        end_line=end_line,
+        end_column=end - end_line_start + 1,
+        snippet=snippet,
+        origin=origin,
+        secret=secret,
+    )
+
+
+def _transcode(data: bytes) -> bytes:
+    """UTF-16 text (with a byte-order mark) is scanned as UTF-8; all else as is."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec).encode("utf-8")
+            except UnicodeDecodeError:
+                return data
+    return data
+
+
+def _b64(value: bytes) -> bytes | None:
+    text = value.rstrip(b"=")
+    text += b"=" * (-len(text) % 4)
+    try:
+        decoded = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in decoded)
+    return decoded if decoded and printable / len(decoded) > 0.95 else None

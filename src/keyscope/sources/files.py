@@ -1,0 +1,180 @@
+"""Files and directories: which bytes exist, where they came from, what was skipped.
+
+Directories are walked recursively, honouring ``.gitignore`` files (and
+``.git/info/exclude``) unless told not to; ``.git`` itself is never walked here.
+Symlinks are not followed unless asked. Nothing here interprets content.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from keyscope.sources.interface import Skipped
+
+DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    respect_gitignore: bool = True
+    excludes: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # as given or joined from the walk root: what reports show
+    size: int
+
+
+def walk(roots: list[str], options: WalkOptions) -> Iterator[FileEntry | Skipped]:
+    """Every file under ``roots`` to scan, or a Skipped with the reason."""
+    for root in roots:
+        try:
+            st = os.stat(root) if options.follow_symlinks else os.lstat(root)
+        except OSError as exc:
+            yield Skipped(root, _os_reason(exc))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                st = os.stat(root)  # a symlink named on the command line is followed
+            except OSError:
+                yield Skipped(root, "broken symbolic link")
+                continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk_dir(Path(root), options)
+        elif stat.S_ISREG(st.st_mode):
+            yield from _file(root, st.st_size, options)
+        else:
+            yield Skipped(root, "not a regular file")
+
+
+def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]:
+    specs: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
+    if options.respect_gitignore:
+        git_dir = _git_dir(root)
+        exclude = git_dir / "info" / "exclude" if git_dir else None
+        if exclude and exclude.is_file():
+            specs.append((_repo_root(root) or root, _load_spec(exclude)))
+    stack: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(root, specs)]
+    while stack:
+        folder, inherited = stack.pop()
+        local = list(inherited)
+        if options.respect_gitignore:
+            gi = folder / ".gitignore"
+            if gi.is_file():
+                local.append((folder, _load_spec(gi)))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield Skipped(str(folder), _os_reason(exc))
+            continue
+        subdirs: list[Path] = []
+        for entry in entries:
+            if entry.name == ".git":
+                continue
+            path = Path(entry.path)
+            try:
+                is_link = entry.is_symlink()
+                is_dir = entry.is_dir(follow_symlinks=options.follow_symlinks)
+                is_file = entry.is_file(follow_symlinks=options.follow_symlinks)
+            except OSError as exc:
+                yield Skipped(entry.path, _os_reason(exc))
+                continue
+            if _excluded(path, root, options.excludes) or _ignored(path, is_dir, local):
+                continue
+            if is_link and not options.follow_symlinks:
+                if not os.path.exists(entry.path):
+                    yield Skipped(entry.path, "broken symbolic link")
+                continue
+            if is_dir:
+                subdirs.append(path)
+            elif is_file:
+                try:
+                    size = entry.stat(follow_symlinks=options.follow_symlinks).st_size
+                except OSError as exc:
+                    yield Skipped(entry.path, _os_reason(exc))
+                    continue
+                yield from _file(entry.path, size, options)
+            elif is_link:
+                yield Skipped(entry.path, "broken symbolic link")
+        stack.extend((d, local) for d in reversed(subdirs))
+
+
+def _file(path: str, size: int, options: WalkOptions) -> Iterator[FileEntry | Skipped]:
+    if size > options.max_file_size:
+        yield Skipped(path, f"larger than --max-file-size ({size} > {options.max_file_size} bytes)")
+    else:
+        yield FileEntry(path, size)
+
+
+def read_file(path: str, max_size: int) -> bytes | Skipped:
+    """The file's bytes, or why they could not be read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_size + 1)
+    except OSError as exc:
+        return Skipped(path, _os_reason(exc))
+    if len(data) > max_size:
+        return Skipped(path, f"larger than --max-file-size (> {max_size} bytes)")
+    return data
+
+
+def _excluded(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
+    if not patterns:
+        return False
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+    return any(
+        fnmatch.fnmatch(rel, p)
+        or fnmatch.fnmatch(path.name, p)
+        or rel.startswith(p.rstrip("/") + "/")
+        for p in patterns
+    )
+
+
+def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.GitIgnoreSpec]]) -> bool:
+    ignored = False
+    for base, spec in specs:
+        try:
+            rel = path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        result = spec.check_file(rel + ("/" if is_dir else ""))
+        if result.include is not None:
+            ignored = bool(result.include)
+    return ignored
+
+
+def _load_spec(path: Path) -> pathspec.GitIgnoreSpec:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _repo_root(start: Path) -> Path | None:
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _git_dir(start: Path) -> Path | None:
+    root = _repo_root(start)
+    if root is None:
+        return None
+    git = root / ".git"
+    return git if git.is_dir() else None
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else str(exc)

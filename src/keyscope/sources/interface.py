@@ -1,0 +1,23 @@
+"""What every source yields: bytes with an origin, or a reason they were skipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something that was not scanned, and why (shown to the user, never silent)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Bytes to scan and where they came from. ``origin`` is the chain inside ``path``
+    (archive members, decoded layers) from outermost to innermost."""
+
+    path: str
+    data: bytes
+    origin: tuple[str, ...] = ()
