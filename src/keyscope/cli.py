@@ -89,7 +89,116 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour the terminal output (default: auto, on a TTY)",
     )
+    _add_scan_parser(sub)
     return parser
+
+
+SCAN_EPILOG = """\
+examples:
+  keyscope scan .                           scan a tree (respects .gitignore)
+  keyscope scan --format sarif -o k.sarif . for GitHub code scanning
+  git diff | keyscope scan -                scan standard input
+  keyscope scan --fail-on high src/         fail CI only on high and critical
+
+Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 error.
+Secrets are redacted in every format unless --show-secrets is given.
+"""
+
+
+def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="find Azure Storage credentials in files, directories or standard input",
+        description="Find credentials in files and directories (all bytes, binaries "
+        "included) and explain each one.",
+        epilog=SCAN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help="files or directories to scan, or - for standard input (default: .)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl", "sarif"),
+        default="text",
+        help="output format (default: text; jsonl streams findings as found)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the report to FILE instead of standard output",
+    )
+    p.add_argument(
+        "--fail-on",
+        default="low",
+        metavar="SEVERITY",
+        choices=("info", "low", "medium", "high", "critical", "never"),
+        help="exit 1 when a finding is at or above this severity (default: low; "
+        "never: always exit 0)",
+    )
+    p.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print the secrets themselves (redacted by default)",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes (default: all cores)",
+    )
+    p.add_argument("--no-ignore", action="store_true", help="scan files that .gitignore excludes")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip paths matching GLOB (repeatable)",
+    )
+    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
+    p.add_argument(
+        "--max-file-size",
+        default="64M",
+        metavar="SIZE",
+        help="skip (and report) larger files (default: 64M; K, M, G suffixes)",
+    )
+    p.add_argument(
+        "--rules",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="add the *.toml rule files in DIR (repeatable)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "hyperscan", "re"),
+        default="auto",
+        help="matching engine (default: auto = hyperscan when installed)",
+    )
+    p.add_argument("--now", metavar="TIME", help="evaluate lifetimes at this ISO-8601 time")
+    p.add_argument("--config", type=Path, metavar="FILE", help="policy file (see explain)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="list every skipped file and why candidates were not reported",
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the terminal output (default: auto)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "explain":
             return _explain(args)
+        if args.command == "scan":
+            return _scan(args)
     except KeyscopeError as exc:
         print(f"keyscope: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -124,6 +235,78 @@ def _explain(args: argparse.Namespace) -> int:
     render = jsonout.render_explain if args.format == "json" else text.render_explain
     sys.stdout.write(render(explanations, now, color=color))
     return EXIT_OK
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from keyscope.model import Severity
+    from keyscope.report import sarif
+    from keyscope.report.progress import ProgressLine
+    from keyscope.scan import ScanOptions, at_or_above, scan
+
+    options = ScanOptions(
+        respect_gitignore=not args.no_ignore,
+        excludes=tuple(args.exclude),
+        follow_symlinks=args.follow_symlinks,
+        max_file_size=parse_size(args.max_file_size),
+        jobs=max(0, args.jobs),
+        engine=args.engine,
+        rule_dirs=tuple(args.rules),
+        policy=load_policy(args.config),
+        show_secrets=args.show_secrets,
+        now=resolve_now(args.now),
+    )
+    stdin = None
+    if "-" in args.paths:
+        stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        progress = None
+        if not args.quiet and sys.stderr.isatty():
+            progress = ProgressLine(sys.stderr)
+        on_finding = None
+        if args.format == "jsonl":
+
+            def on_finding(raw: object) -> None:
+                out.write(jsonout.jsonl_finding(raw))  # type: ignore[arg-type]
+                out.flush()
+
+        result = scan(
+            args.paths,
+            options,
+            on_finding=on_finding,
+            on_progress=progress.update if progress else None,
+            stdin=stdin,
+        )
+        if progress:
+            progress.close()
+        if args.format == "text":
+            color = _use_color(args.color) and not args.output
+            out.write(text.render_scan(result, color=color, verbose=args.verbose))
+        elif args.format == "json":
+            out.write(jsonout.render_scan(result))
+        elif args.format == "jsonl":
+            out.write(jsonout.jsonl_summary(result))
+        else:
+            out.write(sarif.render_scan(result))
+    finally:
+        if args.output:
+            out.close()
+    if args.output and not args.quiet:
+        print(text.summary_line(result), file=sys.stderr)
+    if args.fail_on == "never":
+        return EXIT_OK
+    return EXIT_FINDINGS if at_or_above(result.findings, Severity.parse(args.fail_on)) else EXIT_OK
+
+
+def parse_size(text: str) -> int:
+    """``64M`` → bytes. Accepts K, M, G (powers of 1024) or a plain number."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1] if t and t[-1] in "KMG" else ""
+    number = t[:-1] if unit else t
+    if not number.isdigit():
+        raise KeyscopeError(f"--max-file-size: {text!r} is not a size such as 64M or 1G")
+    return int(number) * units[unit]
 
 
 def _use_color(choice: str) -> bool:

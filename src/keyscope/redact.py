@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 MASK = "…"
-_SIG_VALUE = re.compile(r"(?i)(sig(?:=|%3d|%253d|\\u003d))([A-Za-z0-9%+/=]{4})[A-Za-z0-9%+/=]*")
+_SIG_VALUE = re.compile(r"(?i)(sig(?:=|%3d|%253d|\\u003d))([A-Za-z0-9%+/=]{4})[A-Za-z0-9%+/=]{4,}")
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
 
 

@@ -6,10 +6,14 @@ import dataclasses
 import enum
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyscope.analyze.timefmt import iso
-from keyscope.model import Explanation
+from keyscope.model import Explanation, Finding
+
+if TYPE_CHECKING:
+    from keyscope.pipeline import RawFinding
+    from keyscope.scan import ScanResult
 
 EXPLAIN_SCHEMA = "https://keyscope.dev/schemas/explain-v1.json"
 EXPLAIN_VERSION = 1
@@ -44,3 +48,72 @@ def explain_document(explanations: list[Explanation], now: datetime) -> dict[str
 
 def render_explain(explanations: list[Explanation], now: datetime, *, color: bool = False) -> str:
     return json.dumps(explain_document(explanations, now), indent=2, ensure_ascii=False) + "\n"
+
+
+SCAN_SCHEMA = "https://keyscope.dev/schemas/scan-v1.json"
+SCAN_VERSION = 1
+
+
+def finding_data(f: Finding) -> dict[str, Any]:
+    e = f.explanation
+    return {
+        "fingerprint": f.fingerprint,
+        "rule_id": f.rule_id,
+        "severity": e.severity.label,
+        "sentence": e.sentence,
+        "redacted": e.redacted,
+        "explanation": to_data(e),
+        "locations": [to_data(loc) for loc in f.locations],
+    }
+
+
+def scan_document(result: ScanResult) -> dict[str, Any]:
+    from keyscope import __version__
+
+    s = result.stats
+    return {
+        "$schema": SCAN_SCHEMA,
+        "schema_version": SCAN_VERSION,
+        "tool": {"name": "keyscope", "version": __version__},
+        "now": iso(result.now),
+        "engine": result.engine,
+        "stats": {
+            "files": s.files,
+            "bytes": s.bytes,
+            "seconds": round(s.seconds, 3),
+            "not_reported": dict(s.rejected.most_common()),
+        },
+        "findings": [finding_data(f) for f in result.findings],
+        "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
+    }
+
+
+def render_scan(result: ScanResult) -> str:
+    return json.dumps(scan_document(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def jsonl_finding(raw: RawFinding) -> str:
+    """One line per credential and location, written as soon as it is found."""
+    e = raw.explanation
+    record = {
+        "type": "finding",
+        "fingerprint": e.fingerprint,
+        "rule_id": raw.rule_id,
+        "severity": e.severity.label,
+        "sentence": e.sentence,
+        "redacted": e.redacted,
+        "location": to_data(raw.location),
+    }
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def jsonl_summary(result: ScanResult) -> str:
+    doc = scan_document(result)
+    record = {
+        "type": "summary",
+        "schema_version": SCAN_VERSION,
+        "stats": doc["stats"],
+        "findings": len(result.findings),
+        "skipped": doc["skipped"],
+    }
+    return json.dumps(record, ensure_ascii=False) + "\n"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from keyscope.analyze.timefmt import instant
 from keyscope.model import Explanation, Severity
+
+if TYPE_CHECKING:
+    from keyscope.scan import ScanResult
 
 _COLORS = {
     Severity.CRITICAL: "\033[1;97;41m",
@@ -95,3 +100,63 @@ def _one(e: Explanation, color: bool) -> str:
         for n in e.notes:
             lines.append(f"  note: {n}")
     return "\n".join(lines) + "\n"
+
+
+def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = False) -> str:
+    """Findings grouped by severity, worst first; the sentence, then where."""
+
+    def paint(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if color else text
+
+    lines: list[str] = []
+    for severity in sorted(Severity, reverse=True):
+        group = [f for f in result.findings if f.severity == severity]
+        if not group:
+            continue
+        lines.append(paint(_COLORS[severity], f"{severity.label.upper()} ({len(group)})"))
+        for f in group:
+            e = f.explanation
+            lines.append(f"  {paint(_BOLD, '●')} {e.sentence}")
+            lines.append(f"    {paint(_DIM, f'{f.rule_id}  {f.fingerprint}  {e.redacted}')}")
+            for loc in f.locations:
+                where = f"{loc.path}:{loc.line}:{loc.column}"
+                if loc.origin:
+                    where += " (" + " > ".join(loc.origin) + ")"
+                lines.append(f"    {where}  {loc.snippet.strip()}")
+                if loc.secret is not None:
+                    lines.append(f"      secret: {loc.secret}")
+        lines.append("")
+    lines.append(summary_line(result))
+    if result.skipped:
+        shown = result.skipped if verbose else result.skipped[:10]
+        for s in shown:
+            lines.append(f"  skipped {s.path}: {s.reason}")
+        if len(shown) < len(result.skipped):
+            lines.append(f"  … and {len(result.skipped) - len(shown)} more (--verbose lists all)")
+    if verbose and result.stats.rejected:
+        lines.append("Candidates not reported:")
+        for reason, n in result.stats.rejected.most_common():
+            lines.append(f"  {n:6d}  {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(result: ScanResult) -> str:
+    s = result.stats
+    counts = Counter(f.severity for f in result.findings)
+    parts = [f"{counts[sev]} {sev.label}" for sev in sorted(Severity, reverse=True) if counts[sev]]
+    found = f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
+    if parts:
+        found += " (" + ", ".join(parts) + ")"
+    skipped = f"; {len(result.skipped)} skipped" if result.skipped else ""
+    return (
+        f"Scanned {s.files} file{'s' if s.files != 1 else ''} ({human_bytes(s.bytes)}) in "
+        f"{s.seconds:.2f} s with {result.engine}: {found}{skipped}."
+    )
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -97,15 +97,17 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
                 continue
             if is_dir:
                 subdirs.append(path)
-            elif is_file:
+                continue
+            shown = entry.path[2:] if entry.path.startswith("./") else entry.path
+            if is_file:
                 try:
                     size = entry.stat(follow_symlinks=options.follow_symlinks).st_size
                 except OSError as exc:
-                    yield Skipped(entry.path, _os_reason(exc))
+                    yield Skipped(shown, _os_reason(exc))
                     continue
-                yield from _file(entry.path, size, options)
+                yield from _file(shown, size, options)
             elif is_link:
-                yield Skipped(entry.path, "broken symbolic link")
+                yield Skipped(shown, "broken symbolic link")
         stack.extend((d, local) for d in reversed(subdirs))
 
 

@@ -1,0 +1,150 @@
+"""SARIF 2.1.0 for code scanning: one result per location, rule help, severities."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from keyscope.model import Finding, Location, Severity
+
+if TYPE_CHECKING:
+    from keyscope.detect.rules import Rule
+    from keyscope.scan import ScanResult
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://github.com/keyscope/keyscope"
+# GitHub code scanning reads these: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium.
+SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "0.0",
+}
+LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+
+
+def sarif_document(result: ScanResult, base: str | None = None) -> dict[str, Any]:
+    from keyscope import __version__
+
+    base = base or os.getcwd()
+    rule_index = {r.id: i for i, r in enumerate(result.rules)}
+    worst: dict[str, Severity] = {}
+    for f in result.findings:
+        worst[f.rule_id] = max(worst.get(f.rule_id, Severity.INFO), f.severity)
+    results = [
+        _result(f, loc, rule_index[f.rule_id], base) for f in result.findings for loc in f.locations
+    ]
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "keyscope",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": [_rule(r, worst.get(r.id)) for r in result.rules],
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": _dir_uri(base)}},
+                "results": results,
+            }
+        ],
+    }
+
+
+def render_scan(result: ScanResult) -> str:
+    return json.dumps(sarif_document(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def _rule(rule: Rule, worst: Severity | None) -> dict[str, Any]:
+    severity = worst if worst is not None else Severity.CRITICAL
+    refs = "\n".join(f"- {r}" for r in rule.references)
+    markdown = (
+        f"**{rule.name}**\n\n{rule.description}\n\n"
+        "Run `keyscope explain` on the value to see what it unlocks, until when, and the "
+        "exact commands to revoke it. Deleting the file does not revoke the credential: "
+        "history, forks and clones keep it.\n\n" + (f"References:\n{refs}\n" if refs else "")
+    )
+    entry: dict[str, Any] = {
+        "id": rule.id,
+        "name": "".join(part.capitalize() for part in rule.id.replace(".", "-").split("-")),
+        "shortDescription": {"text": rule.name},
+        "fullDescription": {"text": rule.description},
+        "help": {"text": markdown.replace("**", "").replace("`", ""), "markdown": markdown},
+        "defaultConfiguration": {"level": LEVEL[severity]},
+        "properties": {
+            "tags": ["security", "secret", "credential"],
+            "precision": "high",
+            "security-severity": SECURITY_SEVERITY[severity],
+        },
+    }
+    if rule.references:
+        entry["helpUri"] = rule.references[0]
+    return entry
+
+
+def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
+    e = f.explanation
+    region: dict[str, Any] = {
+        "startLine": loc.line,
+        "startColumn": loc.column,
+        "endLine": loc.end_line,
+        "endColumn": max(loc.end_column, 1),
+        "snippet": {"text": loc.snippet},
+    }
+    message = e.sentence
+    if loc.origin:
+        message += " (found inside: " + " > ".join(loc.origin) + ")"
+    return {
+        "ruleId": f.rule_id,
+        "ruleIndex": index,
+        "level": LEVEL[e.severity],
+        "message": {"text": message},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": _uri(loc.path, base), "uriBaseId": "%SRCROOT%"},
+                    "region": region,
+                }
+            }
+        ],
+        "partialFingerprints": {"keyscope/secret/v1": f.fingerprint},
+        "properties": {
+            "severity": e.severity.label,
+            "security-severity": SECURITY_SEVERITY[e.severity],
+            "kind": e.access.kind,
+            "account": e.access.account,
+            "expiry": e.access.validity.summary,
+            "reasons": [f"{r.code}: {r.message}" for r in e.reasons],
+            "revocation": e.access.revocation.summary,
+            "redacted": e.redacted,
+        },
+    }
+
+
+def _uri(path: str, base: str) -> str:
+    absolute = os.path.abspath(path)
+    try:
+        rel = os.path.relpath(absolute, base)
+    except ValueError:
+        rel = absolute
+    if rel.startswith(".."):
+        rel = absolute
+    return quote(rel.replace(os.sep, "/"))
+
+
+def _dir_uri(base: str) -> str:
+    return "file://" + quote(os.path.abspath(base).replace(os.sep, "/").rstrip("/") + "/")
