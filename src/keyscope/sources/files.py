@@ -82,23 +82,23 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
             if entry.name == ".git":
                 continue
             path = Path(entry.path)
+            shown = entry.path[2:] if entry.path.startswith("./") else entry.path
             try:
                 is_link = entry.is_symlink()
                 is_dir = entry.is_dir(follow_symlinks=options.follow_symlinks)
                 is_file = entry.is_file(follow_symlinks=options.follow_symlinks)
             except OSError as exc:
-                yield Skipped(entry.path, _os_reason(exc))
+                yield Skipped(shown, _os_reason(exc))
                 continue
             if _excluded(path, root, options.excludes) or _ignored(path, is_dir, local):
                 continue
             if is_link and not options.follow_symlinks:
                 if not os.path.exists(entry.path):
-                    yield Skipped(entry.path, "broken symbolic link")
+                    yield Skipped(shown, "broken symbolic link")
                 continue
             if is_dir:
                 subdirs.append(path)
                 continue
-            shown = entry.path[2:] if entry.path.startswith("./") else entry.path
             if is_file:
                 try:
                     size = entry.stat(follow_symlinks=options.follow_symlinks).st_size
@@ -108,6 +108,8 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
                 yield from _file(shown, size, options)
             elif is_link:
                 yield Skipped(shown, "broken symbolic link")
+            else:
+                yield Skipped(shown, "not a regular file (device, socket or pipe)")
         stack.extend((d, local) for d in reversed(subdirs))
 
 
