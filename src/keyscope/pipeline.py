@@ -93,6 +93,7 @@ class BlobScanner:
                     result.rejected[c.reason] += 1
                 else:
                     found.append((match, c))
+        found = _outermost(found)
         secrets = [c.secret for _, c in found]
         for match, c in found:
             where_data, where = outer if outer else (data, match)
@@ -122,6 +123,23 @@ class BlobScanner:
                 value, _lines_around(data, lo, hi, match), self.now, self.policy
             )
         return [Rejected(f"no parser {parser!r}")]
+
+
+def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candidate]]:
+    """One secret seen by two rules at one place (a key inside its connection string) is
+    one location: keep the widest match."""
+    kept: list[tuple[Match, Candidate]] = []
+    for match, c in sorted(found, key=lambda mc: (mc[0].start - mc[0].end, mc[0].start)):
+        fp = c.explanation.fingerprint
+        if not any(
+            k[1].explanation.fingerprint == fp
+            and k[0].start <= match.start
+            and match.end <= k[0].end
+            for k in kept
+        ):
+            kept.append((match, c))
+    kept.sort(key=lambda mc: mc[0].start)
+    return kept
 
 
 def _lines_around(data: bytes, lo: int, hi: int, match: Match, lines: int = 6) -> str:
