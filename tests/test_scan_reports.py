@@ -84,7 +84,7 @@ def test_jsonl_streams_one_line_per_location_then_a_summary(
     tree: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, _, _ = tree
-    code, out = _run(["--format", "jsonl", str(root)], capsys)
+    _, out = _run(["--format", "jsonl", str(root)], capsys)
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["type"] for r in records] == ["finding"] * 3 + ["summary"]
     assert records[-1]["findings"] == 2
