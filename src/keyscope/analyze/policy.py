@@ -179,7 +179,10 @@ def policy_from_mapping(data: dict[str, Any], source: str) -> Policy:
                 raise ConfigError(f"{source}: {key} must be true or false")
             policy = replace(policy, **{attr: data[key]})
     overrides: dict[str, Severity | None] = {}
-    for code, level in dict(data.get("severity", {})).items():
+    severity = data.get("severity", {})
+    if not isinstance(severity, dict):
+        raise ConfigError(f"{source}: severity must be a table of rule = level")
+    for code, level in severity.items():
         if code not in RULES:
             raise ConfigError(
                 f"{source}: unknown rule {code!r} in [severity] (known: {', '.join(RULES)})"
@@ -222,9 +225,12 @@ def _read(path: Path) -> Policy | None:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("keyscope")
+        tool = data.get("tool", {})
+        table = tool.get("keyscope") if isinstance(tool, dict) else None
         if table is None:
             return None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [tool.keyscope] must be a table")
         section = table.get("policy", {})
     else:
         section = data.get("policy", {})

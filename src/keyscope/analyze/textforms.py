@@ -24,7 +24,11 @@ def unescape_json(text: str) -> str:
             return "/"
         return chr(int(m.group(1), 16))
 
-    return _JSON_ESCAPES.sub(repl, text)
+    out = _JSON_ESCAPES.sub(repl, text)
+    try:  # rejoin surrogate pairs (\ud83d\ude00 is one character)
+        return out.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeError:
+        return out
 
 
 def unescape_html(text: str) -> str:
@@ -55,4 +59,4 @@ def percent_decode(value: str, times: int = MAX_LAYERS) -> str:
 def looks_percent_encoded_query(text: str) -> bool:
     """A whole query encoded as one value: ``sv%3D…%26sig%3D…``."""
     lower = text.lower()
-    return "=" not in text and "%3d" in lower
+    return "=" not in text and ("%3d" in lower or "%253d" in lower)

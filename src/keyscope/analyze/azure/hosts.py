@@ -29,6 +29,7 @@ LOOPBACK_HOSTS = frozenset(
     {"127.0.0.1", "localhost", "[::1]", "::1", "host.docker.internal", "azurite"}
 )
 DEV_ACCOUNT = "devstoreaccount1"
+_DIGITS = re.compile(r"^[0-9]{1,5}$")
 
 _ACCOUNT = r"(?P<account>[a-z0-9]{3,24})(?P<suffix>-secondary|-ipv6|-dualstack)?"
 _PUBLIC_HOST = re.compile(
@@ -150,11 +151,11 @@ def _split_port(host: str) -> tuple[str, int | None]:
     if host.startswith("["):
         end = host.find("]")
         rest = host[end + 1 :]
-        port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+        port = int(rest[1:]) if rest.startswith(":") and _DIGITS.match(rest[1:]) else None
         return host[: end + 1], port
     if ":" in host:
         name, _, p = host.rpartition(":")
-        return name, int(p) if p.isdigit() else None
+        return name, int(p) if _DIGITS.match(p) else None
     return host, None
 
 

@@ -66,7 +66,12 @@ class ConnectionString:
         """Where the credential points: an explicit endpoint, or account + suffix."""
         endpoint = self.endpoints.get(service) or next(iter(self.endpoints.values()), None)
         if endpoint:
-            parts = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+            try:
+                parts = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+            except ValueError:
+                raise ParseError(
+                    f"connection string: endpoint {endpoint[:40]!r} is not a URL"
+                ) from None
             loc = parse_location(parts.scheme, parts.netloc, parts.path)
             if loc.account is None and self.account:
                 loc = _with_account(loc, self.account)

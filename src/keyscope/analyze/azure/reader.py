@@ -21,6 +21,8 @@ from keyscope.errors import NotStorageCredential, ParseError
 MAX_INPUT = 1 << 20
 _KEY_TOKEN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")
 _HOSTLIKE = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?::\d+)?/")
+_WORDS = re.compile(r'[\s"<>`]+')
+_ENCODED_URL = re.compile(r"(?i)^[a-z]+(?:%3a|%253a)(?:%2f|%252f)(?:%2f|%252f)")
 _TRIM = "\"'`<>()[]{},;"
 
 
@@ -46,7 +48,7 @@ def read_credentials(text: str, account: str | None = None) -> ReadResult:
     if looks_like_connection_string(text):
         _read_connection_string(text, result)
     else:
-        for word in text.split():
+        for word in _WORDS.split(text):
             _read_word(word.strip(_TRIM), result, account)
     if not result.sas and not result.keys:
         raise ParseError(
@@ -83,7 +85,10 @@ def _read_word(word: str, result: ReadResult, account: str | None) -> None:
         return
     if "://" in word or _HOSTLIKE.match(word):
         url = word if "://" in word else "https://" + word
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ParseError(f"{_short(word)!r} is not a valid URL") from None
         query = parts.query
         if not query and "%3f" in parts.path.lower():
             # The whole URL was percent-encoded inside another URL's query.
@@ -101,7 +106,10 @@ def _read_word(word: str, result: ReadResult, account: str | None) -> None:
             location: AzureLocation = parse_location(parts.scheme, parts.netloc, parts.path)
             result.sas.append(parse_sas(pairs, location))
         return
-    if "sig=" in word.lower() or "sig%3d" in word.lower():
+    lower = word.lower()
+    if _ENCODED_URL.match(word):
+        return _read_word(percent_decode(word, 1), result, account)
+    if "sig=" in lower or "sig%3d" in lower or "sig%253d" in lower:
         pairs = split_query(word)
         result.sas.append(parse_sas(pairs))
         return
@@ -127,3 +135,7 @@ def _reject_lookalike_text(text: str) -> None:
             "not an Azure Storage credential: Endpoint=sb://…;SharedAccessKeyName=…;"
             "SharedAccessKey=… is a Service Bus / Event Hubs connection string"
         )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -172,7 +172,12 @@ def parse_datetime(value: str, name: str) -> datetime:
     if tz and tz != "Z":
         sign = 1 if tz[0] == "+" else -1
         offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])) * sign
-        return dt.replace(tzinfo=timezone(offset)).astimezone(UTC)
+        if int(tz[1:3]) > 23 or int(tz[4:6]) > 59:
+            raise ParseError(f"{name}: {value!r} has an invalid time zone offset")
+        try:
+            return dt.replace(tzinfo=timezone(offset)).astimezone(UTC)
+        except OverflowError:
+            raise ParseError(f"{name}: {value!r} is out of range") from None
     return dt.replace(tzinfo=UTC)
 
 
@@ -260,7 +265,7 @@ def parse_sas(pairs: dict[str, str], location: AzureLocation = NO_LOCATION) -> A
 
     depth: int | None = None
     if "sdd" in pairs:
-        if not pairs["sdd"].isdigit():
+        if not re.fullmatch(r"[0-9]{1,4}", pairs["sdd"]):
             raise ParseError(f"sdd: {pairs['sdd']!r} is not a non-negative integer")
         depth = int(pairs["sdd"])
     if resource == "d" and depth is None:
