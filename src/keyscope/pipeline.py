@@ -183,8 +183,8 @@ def _location(
     if line_end < 0:
         line_end = len(data)
     lo = max(line_start, start - SNIPPET_WIDTH // 2)
-    hi = min(line_end, max(end, start + SNIPPET_WIDTH // 2) if end_line == line else line_end)
-    hi = min(hi, lo + max(SNIPPET_WIDTH, end - start + 40))
+    hi = min(line_end, max(end + 24, start + SNIPPET_WIDTH // 2))
+    hi = min(hi, lo + max(SNIPPET_WIDTH, end - start + 64))
     text = data[lo:hi].decode("utf-8", errors="replace").rstrip("\r")
     snippet = (
         ("…" if lo > line_start else "") + mask(text, secrets) + ("…" if hi < line_end else "")
