@@ -116,7 +116,7 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": _uri(loc.path, base), "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": _artifact(loc.path, base),
                     "region": region,
                 }
             }
@@ -135,15 +135,13 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
     }
 
 
-def _uri(path: str, base: str) -> str:
+def _artifact(path: str, base: str) -> dict[str, str]:
+    """Relative to the working directory when inside it, else an absolute file URI."""
     absolute = os.path.abspath(path)
-    try:
-        rel = os.path.relpath(absolute, base)
-    except ValueError:
-        rel = absolute
+    rel = os.path.relpath(absolute, base)
     if rel.startswith(".."):
-        rel = absolute
-    return quote(rel.replace(os.sep, "/"))
+        return {"uri": "file://" + quote(absolute.replace(os.sep, "/"))}
+    return {"uri": quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
 
 
 def _dir_uri(base: str) -> str:
