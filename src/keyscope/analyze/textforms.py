@@ -11,17 +11,21 @@ import html
 import re
 from urllib.parse import unquote
 
-_JSON_ESCAPES = re.compile(r"\\+(?:u([0-9a-fA-F]{4})|(/))")
+_JSON_ESCAPES = re.compile(r"\\+(?:u([0-9a-fA-F]{4})|(/)|([nrt\"]))")
+_CONTROL = {"n": "\n", "r": "\r", "t": "\t", '"': '"'}
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 MAX_LAYERS = 4
 
 
 def unescape_json(text: str) -> str:
-    """``\\u0026`` → ``&``, ``\\\\u0026`` → ``&``, ``\\/`` → ``/`` (any number of backslashes)."""
+    """``\\u0026`` → ``&``, ``\\/`` → ``/``, ``\\n`` → newline, ``\\"`` → ``"``; any number
+    of backslashes (doubly escaped JSON) counts as one escape."""
 
     def repl(m: re.Match[str]) -> str:
         if m.group(2):
             return "/"
+        if m.group(3):
+            return _CONTROL[m.group(3)]
         return chr(int(m.group(1), 16))
 
     out = _JSON_ESCAPES.sub(repl, text)

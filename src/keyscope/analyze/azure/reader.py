@@ -23,7 +23,7 @@ _KEY_TOKEN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=]
 _HOSTLIKE = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?::\d+)?/")
 _WORDS = re.compile(r'[\s"<>`]+')
 _ENCODED_URL = re.compile(r"(?i)^[a-z]+(?:%3a|%253a)(?:%2f|%252f)(?:%2f|%252f)")
-_TRIM = "\"'`<>()[]{},;"
+_TRIM = "\"'`<>()[]{},;\\"
 
 
 @dataclass
