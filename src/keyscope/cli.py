@@ -184,6 +184,46 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="auto",
         help="matching engine (default: auto = hyperscan when installed)",
     )
+    g = p.add_argument_group(
+        "git history",
+        "A PATH that is a repository's top level (or a remote URL: https://, git@, file://) "
+        "is scanned as every unique blob reachable from every ref, plus uncommitted changes.",
+    )
+    mode = g.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--git",
+        dest="git",
+        action="store_true",
+        default=None,
+        help="PATH must be a git repository: scan its history",
+    )
+    mode.add_argument(
+        "--no-git",
+        dest="git",
+        action="store_false",
+        help="scan the files on disk only, even in a repository",
+    )
+    g.add_argument(
+        "--all-objects",
+        action="store_true",
+        help="also every unreachable object (rewritten history, dropped stashes)",
+    )
+    which = g.add_mutually_exclusive_group()
+    which.add_argument(
+        "--since", metavar="REV", help="only blobs reachable from refs but not from REV"
+    )
+    which.add_argument(
+        "--range",
+        metavar="A..B",
+        dest="revision_range",
+        help="only blobs introduced by the commits in A..B",
+    )
+    which.add_argument("--branch", metavar="NAME", help="only the history of NAME")
+    which.add_argument(
+        "--staged",
+        action="store_true",
+        help="only the staged changes (the index against HEAD), for pre-commit",
+    )
     p.add_argument("--now", metavar="TIME", help="evaluate lifetimes at this ISO-8601 time")
     p.add_argument("--config", type=Path, metavar="FILE", help="policy file (see explain)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -242,6 +282,7 @@ def _scan(args: argparse.Namespace) -> int:
     from keyscope.report import sarif
     from keyscope.report.progress import ProgressLine
     from keyscope.scan import ScanOptions, at_or_above, scan
+    from keyscope.sources.git import Selection
 
     options = ScanOptions(
         respect_gitignore=not args.no_ignore,
@@ -254,6 +295,14 @@ def _scan(args: argparse.Namespace) -> int:
         policy=load_policy(args.config),
         show_secrets=args.show_secrets,
         now=resolve_now(args.now),
+        git=args.git,
+        selection=Selection(
+            all_objects=args.all_objects,
+            since=args.since,
+            revision_range=args.revision_range,
+            branch=args.branch,
+            staged=args.staged,
+        ),
     )
     stdin = None
     if "-" in args.paths:

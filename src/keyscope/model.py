@@ -165,6 +165,25 @@ class Location:
     snippet: str  # the line, secrets redacted, cut to a readable length
     origin: tuple[str, ...] = ()  # chain inside ``path``: archive members, "base64"
     secret: str | None = None  # only with --show-secrets
+    git: GitProvenance | None = None  # for blobs read from a repository's history
+
+
+@dataclass(frozen=True)
+class GitProvenance:
+    """Where a secret came from in git: the commit that introduced the blob at this path,
+    and whether it is still there."""
+
+    blob: str
+    commit: str | None  # None: the blob is in the object database but on no ref
+    author: str | None = None
+    email: str | None = None
+    date: str | None = None  # author date, ISO-8601
+    committer: str | None = None
+    message: str | None = None  # first line
+    removed_in: str | None = None  # commit that took the blob away from this path
+    last_present: str | None = None  # the last commit that still had it there
+    present_at_head: bool = False
+    removed_from_head: bool = False  # in history, no longer at HEAD: deletion did not revoke it
 
 
 @dataclass

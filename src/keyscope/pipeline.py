@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from keyscope.analyze.azure.candidates import (
@@ -21,7 +21,7 @@ from keyscope.analyze.azure.candidates import (
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
-from keyscope.model import Explanation, Location
+from keyscope.model import Explanation, GitProvenance, Location
 from keyscope.redact import mask
 from keyscope.sources.interface import Blob
 
@@ -107,6 +107,8 @@ class BlobScanner:
                 origin,
                 c.secret if self.show_secrets else None,
             )
+            if blob.oid is not None:
+                loc = replace(loc, git=GitProvenance(blob=blob.oid, commit=None))
             result.findings.append(RawFinding(match.rule.id, c.explanation, loc))
 
     def _candidates(self, data: bytes, match: Match) -> list[Candidate | Rejected]:

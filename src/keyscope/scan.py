@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +30,19 @@ from keyscope.sources.files import (
     read_file,
     walk,
 )
+from keyscope.sources.git import (
+    BlobReader,
+    GitBlobRef,
+    GitError,
+    Selection,
+    find_repository,
+    is_bare,
+    list_blobs,
+    worktree_changes,
+)
+from keyscope.sources.git_provenance import ProvenanceIndex
 from keyscope.sources.interface import Blob, Skipped
+from keyscope.sources.remote import is_remote, mirror, remote_label
 
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
@@ -52,6 +64,8 @@ class ScanOptions:
     show_secrets: bool = False
     now: datetime | None = None
     cache_dir: Path | None = None
+    git: bool | None = None  # None: a repository's top level is scanned as its history
+    selection: Selection = field(default_factory=Selection)
 
 
 @dataclass
@@ -91,6 +105,21 @@ class _Batch:
     rejected: Counter[str]
 
 
+@dataclass(frozen=True)
+class _FilesTask:
+    paths: list[str]
+
+
+@dataclass(frozen=True)
+class _GitTask:
+    repo: str  # repository to read blobs from
+    shown: str  # prefix for the paths reports show
+    refs: list[GitBlobRef]
+
+
+_Task = _FilesTask | _GitTask
+
+
 def scan(
     paths: Iterable[str | Path],
     options: ScanOptions = ScanOptions(),
@@ -99,7 +128,9 @@ def scan(
     on_progress: Callable[[Progress], None] | None = None,
     stdin: bytes | None = None,
 ) -> ScanResult:
-    """Scan files and directories (``-`` is standard input, given as ``stdin``).
+    """Scan files, directories and git repositories (``-`` is standard input, given as
+    ``stdin``). A directory that is a repository's top level is scanned as its whole
+    history (every unique blob once) plus uncommitted changes, unless ``git=False``.
 
     ``on_finding`` sees each credential as soon as it is found (for streaming
     output); ``on_progress`` sees running totals.
@@ -109,25 +140,25 @@ def scan(
     rules = load_rules(options.rule_dirs)
     engine_name = _engine_name(options.engine)
     roots = [str(p) for p in paths]
-    walk_options = WalkOptions(
-        respect_gitignore=options.respect_gitignore,
-        excludes=options.excludes,
-        follow_symlinks=options.follow_symlinks,
-        max_file_size=options.max_file_size,
-    )
     stats = ScanStats()
     skipped: list[Skipped] = []
     raw: list[RawFinding] = []
+    provenance: dict[str, ProvenanceIndex] = {}
 
-    def absorb(batch: _Batch) -> None:
+    def absorb(batch: _Batch, task: _Task | None = None) -> None:
         stats.files += batch.files
         stats.bytes += batch.bytes
         stats.rejected.update(batch.rejected)
         skipped.extend(batch.skipped)
         for f in batch.findings:
-            raw.append(f)
-            if on_finding:
-                on_finding(f)
+            expanded = [f]
+            if isinstance(task, _GitTask):
+                index = provenance.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
+                expanded = _with_provenance(f, index, task.shown)
+            for e in expanded:
+                raw.append(e)
+                if on_finding:
+                    on_finding(e)
         if on_progress:
             on_progress(Progress(stats.files, stats.bytes, len(raw), time.monotonic() - started))
 
@@ -136,18 +167,85 @@ def scan(
         roots.remove(STDIN)
         absorb(state.scan_blobs([Blob(path="<stdin>", data=stdin or b"")]))
 
-    batches = _batches(walk(roots, walk_options), skipped)
+    tasks = _tasks(roots, options, skipped)
     jobs = options.jobs or os.cpu_count() or 1
     if jobs == 1:
-        for batch in batches:
-            absorb(state.scan_paths(batch))
+        for task in tasks:
+            absorb(state.run(task), task)
     else:
-        _run_parallel(batches, jobs, rules, engine_name, now, options, absorb)
+        _run_parallel(tasks, jobs, rules, engine_name, now, options, absorb)
+    state.close()
 
     stats.seconds = time.monotonic() - started
     return ScanResult(
         findings=merge(raw), skipped=skipped, stats=stats, rules=rules, engine=engine_name, now=now
     )
+
+
+def _with_provenance(f: RawFinding, index: ProvenanceIndex, shown: str) -> list[RawFinding]:
+    """One location per path and commit that brought the blob in."""
+    loc = f.location
+    if loc.git is None:
+        return [replace(f, location=replace(loc, path=_join(shown, loc.path)))]
+    out = []
+    for path, prov in index.provenance(loc.git.blob, loc.path):
+        out.append(replace(f, location=replace(loc, path=_join(shown, path), git=prov)))
+    return out
+
+
+def _join(prefix: str, path: str) -> str:
+    return path if prefix in ("", ".") else f"{prefix.rstrip('/')}/{path}"
+
+
+def _tasks(roots: list[str], options: ScanOptions, skipped: list[Skipped]) -> Iterator[_Task]:
+    walk_options = WalkOptions(
+        respect_gitignore=options.respect_gitignore,
+        excludes=options.excludes,
+        follow_symlinks=options.follow_symlinks,
+        max_file_size=options.max_file_size,
+    )
+    plain: list[str] = []
+    for root in roots:
+        source = root
+        if is_remote(root):
+            source = str(mirror(root, (options.cache_dir or default_cache_dir()) / "repos"))
+        repo = None if options.git is False else find_repository(Path(source))
+        if repo is None:
+            if options.git is True or source != root:
+                raise GitError(f"{root}: not a git repository")
+            plain.append(root)
+            continue
+        shown = root if source == root else remote_label(root)
+        yield from _git_tasks(repo, shown, options, skipped)
+        if options.selection == Selection() and not is_bare(repo):
+            changed = [str(repo / p) for p in worktree_changes(repo)]
+            for batch in _batches(walk(changed, walk_options), skipped):
+                yield _FilesTask(batch)
+    for batch in _batches(walk(plain, walk_options), skipped):
+        yield _FilesTask(batch)
+
+
+def _git_tasks(
+    repo: Path, shown: str, options: ScanOptions, skipped: list[Skipped]
+) -> Iterator[_GitTask]:
+    batch: list[GitBlobRef] = []
+    size = 0
+    for ref in list_blobs(repo, options.selection):
+        if ref.size > options.max_file_size:
+            skipped.append(
+                Skipped(
+                    _join(shown, ref.path),
+                    f"larger than --max-file-size ({ref.size} bytes, blob {ref.oid[:12]})",
+                )
+            )
+            continue
+        batch.append(ref)
+        size += ref.size
+        if len(batch) >= BATCH_FILES * 4 or size >= BATCH_BYTES:
+            yield _GitTask(str(repo), shown, batch)
+            batch, size = [], 0
+    if batch:
+        yield _GitTask(str(repo), shown, batch)
 
 
 def merge(raw: list[RawFinding]) -> list[Finding]:
@@ -173,7 +271,8 @@ def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
 
 
 class _WorkerState:
-    """What one process keeps between batches: the compiled engine and analyzers."""
+    """What one process keeps between tasks: the compiled engine, the analyzers and a
+    ``git cat-file`` reader per repository."""
 
     def __init__(
         self, rules: tuple[Rule, ...], engine_name: str, now: datetime, options: ScanOptions
@@ -182,9 +281,15 @@ class _WorkerState:
         engine = make_engine(engine_name, rules, cache)
         self.scanner = BlobScanner(engine, now, options.policy, options.show_secrets)
         self.max_size = options.max_file_size
+        self._readers: dict[str, BlobReader] = {}
 
-    def scan_paths(self, paths: list[str]) -> _Batch:
-        return self.scan_blobs(self._read(paths))
+    def run(self, task: _Task) -> _Batch:
+        if isinstance(task, _GitTask):
+            reader = self._readers.get(task.repo)
+            if reader is None:
+                reader = self._readers[task.repo] = BlobReader(Path(task.repo), self.max_size)
+            return self.scan_blobs(reader.read(task.refs))
+        return self.scan_blobs(self._read(task.paths))
 
     def scan_blobs(self, blobs: Iterable[Blob | Skipped]) -> _Batch:
         findings: list[RawFinding] = []
@@ -206,6 +311,10 @@ class _WorkerState:
             rejected.update(result.rejected)
         return _Batch(findings, skipped, files, size, rejected)
 
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+
     def _read(self, paths: list[str]) -> Iterator[Blob | Skipped]:
         for path in paths:
             data = read_file(path, self.max_size)
@@ -222,32 +331,32 @@ def _init_worker(
     _STATE = _WorkerState(rules, engine_name, now, options)
 
 
-def _work(paths: list[str]) -> _Batch:
+def _work(task: _Task) -> _Batch:
     assert _STATE is not None
-    return _STATE.scan_paths(paths)
+    return _STATE.run(task)
 
 
 def _run_parallel(
-    batches: Iterator[list[str]],
+    tasks: Iterator[_Task],
     jobs: int,
     rules: tuple[Rule, ...],
     engine_name: str,
     now: datetime,
     options: ScanOptions,
-    absorb: Callable[[_Batch], None],
+    absorb: Callable[[_Batch, _Task], None],
 ) -> None:
     with ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(rules, engine_name, now, options)
     ) as pool:
-        pending: set[Future[_Batch]] = set()
-        for batch in batches:
-            pending.add(pool.submit(_work, batch))
+        pending: dict[Future[_Batch], _Task] = {}
+        for task in tasks:
+            pending[pool.submit(_work, task)] = task
             if len(pending) >= jobs * 3:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    absorb(fut.result())
-        for fut in pending:
-            absorb(fut.result())
+                    absorb(fut.result(), pending.pop(fut))
+        for fut, task in pending.items():
+            absorb(fut.result(), task)
 
 
 def _batches(entries: Iterator[FileEntry | Skipped], skipped: list[Skipped]) -> Iterator[list[str]]:

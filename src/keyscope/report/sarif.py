@@ -131,7 +131,24 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
             "reasons": [f"{r.code}: {r.message}" for r in e.reasons],
             "revocation": e.access.revocation.summary,
             "redacted": e.redacted,
+            **_git_properties(loc),
         },
+    }
+
+
+def _git_properties(loc: Location) -> dict[str, Any]:
+    g = loc.git
+    if g is None:
+        return {}
+    return {
+        "commit": g.commit,
+        "author": f"{g.author} <{g.email}>" if g.author else None,
+        "date": g.date,
+        "message": g.message,
+        "blob": g.blob,
+        "removedFromHead": g.removed_from_head,
+        "removedIn": g.removed_in,
+        "lastPresent": g.last_present,
     }
 
 

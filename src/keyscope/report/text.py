@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from keyscope.analyze.timefmt import instant
-from keyscope.model import Explanation, Severity
+from keyscope.model import Explanation, GitProvenance, Severity
 
 if TYPE_CHECKING:
     from keyscope.scan import ScanResult
@@ -123,6 +123,8 @@ def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = Fals
                 if loc.origin:
                     where += " (" + " > ".join(loc.origin) + ")"
                 lines.append(f"    {where}  {loc.snippet.strip()}")
+                if loc.git is not None:
+                    lines.append(f"      {git_line(loc.git)}")
                 if loc.secret is not None:
                     lines.append(f"      secret: {loc.secret}")
         lines.append("")
@@ -160,3 +162,18 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
+
+
+def git_line(g: GitProvenance) -> str:
+    """``introduced in 1a2b3c4d by Alice <a@x> on 2021-10-05 ("msg"); removed in …``."""
+    if g.commit is None:
+        state = "still at HEAD" if g.present_at_head else "on no branch or tag"
+        return f"blob {g.blob[:10]}: in the object database, {state}"
+    text = f"introduced in {g.commit[:10]} by {g.author} <{g.email}> on {(g.date or '')[:10]}"
+    if g.message:
+        text += f' ("{g.message[:60]}")'
+    if g.present_at_head:
+        return text + "; still at HEAD"
+    if g.removed_in:
+        text += f"; removed in {g.removed_in[:10]}"
+    return text + "; gone from HEAD but still in history: deleting it did not revoke it"

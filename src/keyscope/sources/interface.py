@@ -21,3 +21,4 @@ class Blob:
     path: str
     data: bytes
     origin: tuple[str, ...] = ()
+    oid: str | None = None  # git blob id, for blobs read from a repository

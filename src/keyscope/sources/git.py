@@ -1,0 +1,226 @@
+"""Git repositories: every unique blob in the history, read from the object database.
+
+Blobs are listed once each (by object id) with ``git rev-list --objects`` and read
+with ``git cat-file --batch``, a long-lived process per worker that streams objects
+straight out of the packs: no ``git log -p`` parsing, no checkout. Provenance (which
+commit brought a blob in, who, when, is it still at HEAD) is computed only for blobs
+that matched, in ``git_provenance.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from keyscope.errors import KeyscopeError
+from keyscope.sources.interface import Blob, Skipped
+
+REQUEST_CHUNK = 512  # 512 requests of 41 bytes stay well under a 64 KiB pipe buffer
+CHECK_FORMAT = "%(objectname) %(objecttype) %(objectsize) %(rest)"
+
+
+class GitError(KeyscopeError):
+    """A git command failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class GitBlobRef:
+    """A blob to scan: its id, size and one path it had (the first seen)."""
+
+    oid: str
+    size: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which history to read. Default: everything reachable from every ref."""
+
+    all_objects: bool = False  # also unreachable objects (rewritten history, dropped stashes)
+    since: str | None = None  # blobs reachable from refs but not from REV
+    revision_range: str | None = None  # A..B
+    branch: str | None = None
+    staged: bool = False  # the index's changes against HEAD (pre-commit)
+
+
+def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+    """Run git in ``repo``; a failure becomes a GitError naming the command."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            input=input,
+            capture_output=True,
+            check=False,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (needed to scan a repository's history)") from None
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {' '.join(args[:3])}: {message[-1] if message else 'failed'}")
+    return proc.stdout
+
+
+def find_repository(path: Path) -> Path | None:
+    """The repository whose top level (or bare git dir) is ``path``, else None."""
+    if not path.is_dir():
+        return None
+    if (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir()):
+        try:
+            git(path, "rev-parse", "--git-dir")
+        except GitError:
+            return None
+        return path
+    return None
+
+
+def is_bare(repo: Path) -> bool:
+    return git(repo, "rev-parse", "--is-bare-repository").strip() == b"true"
+
+
+def list_blobs(repo: Path, selection: Selection = Selection()) -> Iterator[GitBlobRef]:
+    """Every unique blob the selection covers, each once."""
+    if selection.staged:
+        yield from _staged_blobs(repo)
+        return
+    if selection.all_objects:
+        out = git(
+            repo, "cat-file", "--batch-all-objects", f"--batch-check={CHECK_FORMAT}", "--unordered"
+        )
+        paths = _reachable_paths(repo, ["--all"])
+        for line in out.splitlines():
+            oid, kind, size, _ = (line.decode("utf-8", "surrogateescape") + " ").split(" ", 3)
+            if kind == "blob":
+                yield GitBlobRef(oid, int(size), paths.get(oid, f"<unreachable {oid[:12]}>"))
+        return
+    revs = _revisions(selection)
+    listing = git(
+        repo,
+        "rev-list",
+        "--objects",
+        "--filter=object:type=blob",
+        "--filter-provided-objects",
+        *revs,
+        "--",
+    )
+    checked = git(repo, "cat-file", f"--batch-check={CHECK_FORMAT}", input=listing)
+    for line in checked.splitlines():
+        text = line.decode("utf-8", "surrogateescape")
+        parts = text.split(" ", 3)
+        if len(parts) >= 3 and parts[1] == "blob":
+            yield GitBlobRef(parts[0], int(parts[2]), parts[3] if len(parts) > 3 else parts[0])
+
+
+def _revisions(selection: Selection) -> list[str]:
+    if selection.revision_range:
+        return [selection.revision_range]
+    revs = [selection.branch] if selection.branch else ["--all"]
+    if selection.since:
+        revs.append(f"^{selection.since}")
+    return revs
+
+
+def _reachable_paths(repo: Path, revs: list[str]) -> dict[str, str]:
+    out = git(
+        repo,
+        "rev-list",
+        "--objects",
+        "--filter=object:type=blob",
+        "--filter-provided-objects",
+        *revs,
+        "--",
+        check=False,
+    )
+    paths: dict[str, str] = {}
+    for line in out.splitlines():
+        oid, _, path = line.decode("utf-8", "surrogateescape").partition(" ")
+        if path:
+            paths.setdefault(oid, path)
+    return paths
+
+
+def _staged_blobs(repo: Path) -> Iterator[GitBlobRef]:
+    """Blobs in the index that differ from HEAD (added, copied, modified, renamed)."""
+    has_head = bool(git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).strip())
+    args = ["diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"]
+    if not has_head:
+        args = ["ls-files", "-z", "--cached"]
+    names = [n for n in git(repo, *args).split(b"\0") if n]
+    if not names:
+        return
+    staged = git(
+        repo, "ls-files", "-s", "-z", "--", *[n.decode("utf-8", "surrogateescape") for n in names]
+    )
+    for entry in staged.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition(b"\t")
+        _mode, oid, _stage = meta.decode().split(" ")
+        yield GitBlobRef(oid, 0, path.decode("utf-8", "surrogateescape"))
+
+
+def worktree_changes(repo: Path) -> list[str]:
+    """Work-tree files that differ from HEAD or are untracked (and not ignored)."""
+    out = git(repo, "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames")
+    paths: list[str] = []
+    for entry in out.split(b"\0"):
+        if len(entry) < 4:
+            continue
+        status, path = entry[:2].decode(), entry[3:].decode("utf-8", "surrogateescape")
+        if "D" in status:
+            continue
+        paths.append(path)
+    return paths
+
+
+class BlobReader:
+    """A ``git cat-file --batch`` process: ask for an id, get its bytes."""
+
+    def __init__(self, repo: Path, max_size: int) -> None:
+        self.repo = repo
+        self.max_size = max_size
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                ["git", "-C", str(self.repo), "cat-file", "--batch"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        return self._proc
+
+    def read(self, refs: list[GitBlobRef]) -> Iterator[Blob | Skipped]:
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        for start in range(0, len(refs), REQUEST_CHUNK):
+            chunk = refs[start : start + REQUEST_CHUNK]
+            # A chunk of requests fits in the pipe buffer, so writing it cannot block
+            # while git waits for us to read its answers.
+            proc.stdin.write(b"".join(r.oid.encode() + b"\n" for r in chunk))
+            proc.stdin.flush()
+            for ref in chunk:
+                header = proc.stdout.readline().split()
+                if len(header) < 3:
+                    yield Skipped(ref.path, f"git object {ref.oid[:12]} is missing")
+                    continue
+                size = int(header[2])
+                data = proc.stdout.read(size)
+                proc.stdout.read(1)  # the newline after each object
+                if size > self.max_size:
+                    yield Skipped(
+                        ref.path, f"larger than --max-file-size ({size} bytes, blob {ref.oid[:12]})"
+                    )
+                    continue
+                yield Blob(path=ref.path, data=data, oid=ref.oid)
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+            self._proc.wait(timeout=10)
+            self._proc = None
