@@ -13,9 +13,13 @@ from pathlib import Path
 
 from keyscope import __version__
 from keyscope.analyze.policy import load_policy
+from keyscope.baseline import load_baseline, without_baselined
 from keyscope.errors import KeyscopeError
 from keyscope.explain import explain, resolve_now
+from keyscope.pipeline import RawFinding
 from keyscope.report import jsonout, text
+from keyscope.scan import ScanOptions
+from keyscope.sources.git import Selection
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -108,12 +112,37 @@ Secrets are redacted in every format unless --show-secrets is given.
 def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "scan",
-        help="find Azure Storage credentials in files, directories or standard input",
+        help="find Azure Storage credentials in files, directories, git history or stdin",
         description="Find credentials in files and directories (all bytes, binaries "
-        "included) and explain each one.",
+        "included) and git history, and explain each one.",
         epilog=SCAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_scan_arguments(p)
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="do not report findings accepted in this baseline file",
+    )
+
+    b = sub.add_parser(
+        "baseline",
+        help="record the current findings as accepted, so CI fails only on new ones",
+        description="Baselines hold fingerprints (keyed hashes), never secrets.",
+    )
+    bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    create = bsub.add_parser(
+        "create",
+        help="scan and write every finding to FILE",
+        description="Scan like 'keyscope scan' and write every finding to FILE; then pass "
+        "--baseline FILE to 'keyscope scan'. Review the file: each entry has a 'reason'.",
+    )
+    create.add_argument("baseline_file", type=Path, metavar="FILE")
+    _add_scan_arguments(create)
+
+
+def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "paths",
         nargs="*",
@@ -252,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _explain(args)
         if args.command == "scan":
             return _scan(args)
+        if args.command == "baseline":
+            return _baseline(args)
     except KeyscopeError as exc:
         print(f"keyscope: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -277,14 +308,8 @@ def _explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _scan(args: argparse.Namespace) -> int:
-    from keyscope.model import Severity
-    from keyscope.report import sarif
-    from keyscope.report.progress import ProgressLine
-    from keyscope.scan import ScanOptions, at_or_above, scan
-    from keyscope.sources.git import Selection
-
-    options = ScanOptions(
+def _scan_options(args: argparse.Namespace) -> ScanOptions:
+    return ScanOptions(
         respect_gitignore=not args.no_ignore,
         excludes=tuple(args.exclude),
         follow_symlinks=args.follow_symlinks,
@@ -304,6 +329,31 @@ def _scan(args: argparse.Namespace) -> int:
             staged=args.staged,
         ),
     )
+
+
+def _baseline(args: argparse.Namespace) -> int:
+    from keyscope.baseline import write_baseline
+    from keyscope.scan import scan
+
+    options = _scan_options(args)
+    result = scan(args.paths, options)
+    write_baseline(args.baseline_file, result.findings, result.now)
+    print(
+        f"keyscope: wrote {len(result.findings)} finding(s) to {args.baseline_file}; "
+        "review them, then scan with --baseline",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from keyscope.model import Severity
+    from keyscope.report import sarif
+    from keyscope.report.progress import ProgressLine
+    from keyscope.scan import at_or_above, scan
+
+    options = _scan_options(args)
+    accepted = load_baseline(args.baseline) if args.baseline else frozenset()
     stdin = None
     if "-" in args.paths:
         stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
@@ -315,9 +365,10 @@ def _scan(args: argparse.Namespace) -> int:
         on_finding = None
         if args.format == "jsonl":
 
-            def on_finding(raw: object) -> None:
-                out.write(jsonout.jsonl_finding(raw))  # type: ignore[arg-type]
-                out.flush()
+            def on_finding(raw: RawFinding) -> None:
+                if raw.explanation.fingerprint not in accepted:
+                    out.write(jsonout.jsonl_finding(raw))
+                    out.flush()
 
         result = scan(
             args.paths,
@@ -328,6 +379,9 @@ def _scan(args: argparse.Namespace) -> int:
         )
         if progress:
             progress.close()
+        result.findings, baselined = without_baselined(result.findings, accepted)
+        if baselined:
+            result.stats.rejected["accepted in the baseline (findings)"] += baselined
         if args.format == "text":
             color = _use_color(args.color) and not args.output
             out.write(text.render_scan(result, color=color, verbose=args.verbose))

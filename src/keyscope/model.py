@@ -181,6 +181,8 @@ class GitProvenance:
     committer: str | None = None
     message: str | None = None  # first line
     removed_in: str | None = None  # commit that took the blob away from this path
+    removed_date: str | None = None
+    removed_by: str | None = None
     last_present: str | None = None  # the last commit that still had it there
     present_at_head: bool = False
     removed_from_head: bool = False  # in history, no longer at HEAD: deletion did not revoke it

@@ -97,6 +97,9 @@ class BlobScanner:
         secrets = [c.secret for _, c in found]
         for match, c in found:
             where_data, where = outer if outer else (data, match)
+            if inline_ignored(where_data, where.start):
+                result.rejected["inline keyscope:ignore"] += 1
+                continue
             origin = blob.origin + (("base64",) if outer else ())
             loc = _location(
                 blob.path,
@@ -125,6 +128,24 @@ class BlobScanner:
                 value, _lines_around(data, lo, hi, match), self.now, self.policy
             )
         return [Rejected(f"no parser {parser!r}")]
+
+
+IGNORE = b"keyscope:ignore"
+IGNORE_NEXT = b"keyscope:ignore-next-line"
+
+
+def inline_ignored(data: bytes, offset: int) -> bool:
+    """The line holding ``offset`` says ``keyscope:ignore [reason]``, or the line before
+    it says ``keyscope:ignore-next-line``."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    end = data.find(b"\n", offset)
+    line = data[start : end if end >= 0 else len(data)]
+    if IGNORE in line and IGNORE_NEXT not in line:
+        return True
+    if start == 0:
+        return False
+    prev_start = data.rfind(b"\n", 0, start - 1) + 1
+    return IGNORE_NEXT in data[prev_start : start - 1]
 
 
 def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candidate]]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyscope.analyze.timefmt import iso
 from keyscope.model import Explanation, Finding
+from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
     from keyscope.pipeline import RawFinding
@@ -84,6 +85,27 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
             "not_reported": dict(s.rejected.most_common()),
         },
         "findings": [finding_data(f) for f in result.findings],
+        "timeline": [
+            {
+                "subject": t.subject,
+                "events": [
+                    {
+                        "date": ev.date,
+                        "event": ev.event,
+                        "commit": ev.commit,
+                        "author": ev.author,
+                        "path": ev.path,
+                        "line": ev.line,
+                        "fingerprint": ev.finding.fingerprint,
+                        "kind": ev.finding.explanation.access.kind,
+                        "severity": ev.finding.severity.label,
+                        "expiry": iso(ev.finding.explanation.access.validity.effective_expiry),
+                    }
+                    for ev in t.events
+                ],
+            }
+            for t in timelines(result.findings)
+        ],
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
     }
 

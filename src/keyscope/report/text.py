@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from keyscope.analyze.timefmt import instant
 from keyscope.model import Explanation, GitProvenance, Severity
+from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
     from keyscope.scan import ScanResult
@@ -127,6 +128,22 @@ def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = Fals
                     lines.append(f"      {git_line(loc.git)}")
                 if loc.secret is not None:
                     lines.append(f"      secret: {loc.secret}")
+        lines.append("")
+    stories = timelines(result.findings)
+    if stories:
+        lines.append(paint(_BOLD, "Timeline (git history)"))
+        for t in stories:
+            lines.append(f"  {t.subject}")
+            for ev in t.events:
+                e = ev.finding.explanation
+                expiry = e.access.validity.effective_expiry
+                what = f"{e.access.kind_label}, {e.severity.label}"
+                if expiry is not None:
+                    what += f", expires {expiry:%Y-%m-%d}"
+                lines.append(
+                    f"    {ev.date[:10]}  {ev.commit[:10]}  {ev.event:<10}  {ev.path}:{ev.line}"
+                    f"  {ev.author}  ({what}; {ev.finding.fingerprint})"
+                )
         lines.append("")
     lines.append(summary_line(result))
     if result.skipped:

@@ -87,6 +87,8 @@ class ProvenanceIndex:
                         committer=c.committer,
                         message=c.subject,
                         removed_in=removed.id if removed and not at_head else None,
+                        removed_date=removed.date if removed and not at_head else None,
+                        removed_by=removed.author if removed and not at_head else None,
                         last_present=last,
                         present_at_head=at_head,
                         removed_from_head=not at_head,
