@@ -146,7 +146,7 @@ def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "paths",
         nargs="*",
-        default=["."],
+        default=[],
         metavar="PATH",
         help="files or directories to scan, or - for standard input (default: .)",
     )
@@ -272,7 +272,15 @@ def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if hasattr(args, "paths"):
+        # Paths may come after options (scan -j 1 A B, baseline create FILE -j 1 A).
+        stray = [e for e in extra if e.startswith("-") and e != "-"]
+        if stray:
+            parser.error(f"unrecognized arguments: {' '.join(stray)}")
+        args.paths = [*args.paths, *extra] or ["."]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR

@@ -31,6 +31,8 @@ _ACCOUNT_CONTEXT = (
     re.compile(r"(?i)https?://([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
 )
 CONTEXT_LINES = 6
+_CONCAT = re.compile(r"""["'][ \t]*\+[ \t]*\r?\n[ \t]*["']|[ \t]*\+[ \t]*\r?\n[ \t]*["']""")
+_NEWLINE = re.compile(r"""["']?[ \t]*\r?\n[ \t]*["']?""")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,11 @@ def sas_candidates(
 def connection_string_candidates(
     value: str, now: datetime, policy: Policy = DEFAULT_POLICY
 ) -> list[Candidate | Rejected]:
-    text = re.sub(r"""["']?[ \t]*\+?[ \t]*\r?\n[ \t]*["']?""", "", value).strip().strip("\"'")
+    # "…" +\n "…" (string concatenation) joins with nothing; a plain line break
+    # separates two settings.
+    text = _CONCAT.sub("", value)
+    text = _NEWLINE.sub(";", text).strip().strip("\"';")
+    text = re.sub(r";{2,}", ";", text)
     return _explained(_read(text), now, policy)
 
 

@@ -117,7 +117,7 @@ def looks_like_connection_string(text: str) -> bool:
 
 def parse_connection_string(text: str) -> ConnectionString:
     """Parse ``Key=Value;…`` in any key order and case, trailing ``;``, split over lines."""
-    flat = re.sub(r"\s*[\r\n]+\s*", "", text.strip()).strip().strip("\"'")
+    flat = _join_lines(text).strip().strip("\"'")
     settings: dict[str, str] = {}
     for part in flat.split(";"):
         part = part.strip()
@@ -158,6 +158,18 @@ def parse_connection_string(text: str) -> ConnectionString:
         development_storage=dev,
         endpoints=endpoints,
     )
+
+
+def _join_lines(text: str) -> str:
+    """A line that starts a new setting is a new setting; any other line break is a
+    value wrapped in the middle (a pasted key) and joins without a separator."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    out = lines[0] if lines else ""
+    for line in lines[1:]:
+        name = line.split("=", 1)[0].strip().lower()
+        starts_setting = "=" in line and name in CONNSTR_KEYS
+        out += (";" if starts_setting and not out.endswith(";") else "") + line
+    return out
 
 
 def _with_account(loc: AzureLocation, account: str) -> AzureLocation:
