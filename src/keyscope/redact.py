@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 MASK = "…"
-_SIG_VALUE = re.compile(r"(?i)(sig(?:=|%3d|%253d|\\u003d))([A-Za-z0-9%+/=]{4})[A-Za-z0-9%+/=]{4,}")
+_SIG_VALUE = re.compile(
+    r"(?i)(sig(?:=|%3d|%253d|\\u003d))([A-Za-z0-9%+/=]{4})[A-Za-z0-9%+/=\\]{4,}"
+)
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
 
 
@@ -20,7 +22,9 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with each known secret (in its plain and URL-encoded forms), every
     ``sig=`` value and every account-key-shaped run masked."""
     for secret in secrets:
-        for form in {secret, quote(secret, safe=""), quote(secret, safe="/")}:
+        plain = {secret, quote(secret, safe=""), quote(secret, safe="/")}
+        forms = plain | {f.replace("/", "\\/") for f in plain}  # JSON-escaped slashes
+        for form in sorted(forms, key=len, reverse=True):
             if len(form) >= 8:
                 text = text.replace(form, mask_secret(form))
     text = _SIG_VALUE.sub(lambda m: m.group(1) + m.group(2) + MASK, text)

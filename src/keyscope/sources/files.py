@@ -41,7 +41,8 @@ def walk(roots: list[str], options: WalkOptions) -> Iterator[FileEntry | Skipped
         try:
             st = os.stat(root) if options.follow_symlinks else os.lstat(root)
         except OSError as exc:
-            yield Skipped(root, _os_reason(exc))
+            broken = os.path.islink(root)
+            yield Skipped(root, "broken symbolic link" if broken else _os_reason(exc))
             continue
         if stat.S_ISLNK(st.st_mode):
             try:
@@ -65,8 +66,19 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
         if exclude and exclude.is_file():
             specs.append((_repo_root(root) or root, _load_spec(exclude)))
     stack: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(root, specs)]
+    seen_dirs: set[tuple[int, int]] = set()  # (device, inode): symlink loops end here
     while stack:
         folder, inherited = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            yield Skipped(str(folder), _os_reason(exc))
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            if options.follow_symlinks:
+                yield Skipped(str(folder), "directory already scanned (symbolic link loop)")
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
         local = list(inherited)
         if options.respect_gitignore:
             gi = folder / ".gitignore"
@@ -101,11 +113,11 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
                 continue
             if is_file:
                 try:
-                    size = entry.stat(follow_symlinks=options.follow_symlinks).st_size
+                    fst = entry.stat(follow_symlinks=options.follow_symlinks)
                 except OSError as exc:
                     yield Skipped(shown, _os_reason(exc))
                     continue
-                yield from _file(shown, size, options)
+                yield from _file(shown, fst.st_size, options)
             elif is_link:
                 yield Skipped(shown, "broken symbolic link")
             else:

@@ -17,6 +17,7 @@ from keyscope.analyze.azure.keys import parse_account_key
 from keyscope.analyze.azure.reader import ReadResult, read_credentials
 from keyscope.analyze.azure.sas import KNOWN as SAS_PARAMS
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
+from keyscope.analyze.textforms import unescape_layers
 from keyscope.errors import ParseError
 from keyscope.model import Explanation
 
@@ -94,6 +95,7 @@ def account_near(context: str) -> str | None:
 
 def trim_sas(value: str) -> str:
     """Cut what the capture took before the URL or query: ``url=``, ``AZURE_SAS=``."""
+    value = unescape_layers(value)
     anchor = value.lower().rfind("sig")
     schemes = [m.start() for m in _SCHEME.finditer(value, 0, max(anchor, 0))]
     if schemes:
