@@ -803,7 +803,7 @@ def test_negatives_are_set_aside_with_reasons(result: ScanResult) -> None:
     # the public key
     assert rejected["public emulator credential"] == 3
     # three SHA-512 digests in package-lock.json and three in checksums.txt
-    assert rejected["no account name near the key"] == 6
+    assert rejected["88-character Base64 value not labelled as a key"] == 6
     assert rejected["sig: decodes to 24 bytes; an HMAC-SHA256 signature has 32"] == 1
 
 

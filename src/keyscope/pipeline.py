@@ -124,8 +124,10 @@ class BlobScanner:
         if parser == "azure-account-key":
             lo = max(0, match.start - CONTEXT_BYTES)
             hi = min(len(data), match.end + CONTEXT_BYTES)
+            line_start = data.rfind(b"\n", 0, match.start) + 1
+            prefix = data[max(line_start, match.start - 256) : match.start].decode("latin-1")
             return account_key_candidates(
-                value, _lines_around(data, lo, hi, match), self.now, self.policy
+                value, _lines_around(data, lo, hi, match), prefix, self.now, self.policy
             )
         return [Rejected(f"no parser {parser!r}")]
 

@@ -32,6 +32,9 @@ _ACCOUNT_CONTEXT = (
     re.compile(r"(?i)https?://([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
 )
 CONTEXT_LINES = 6
+KEY_LABEL_WINDOW = 64
+_KEY_LABEL = re.compile(r"(?i)key|secret|credential|passw|pwd")
+_DIGEST_LABEL = re.compile(r"(?i)sha-?(?:256|384|512)|digest|checksum|integrity|hash")
 _CONCAT = re.compile(r"""["'][ \t]*\+[ \t]*\r?\n[ \t]*["']|[ \t]*\+[ \t]*\r?\n[ \t]*["']""")
 _NEWLINE = re.compile(r"""["']?[ \t]*\r?\n[ \t]*["']?""")
 
@@ -67,10 +70,14 @@ def connection_string_candidates(
 
 
 def account_key_candidates(
-    value: str, context: str, now: datetime, policy: Policy = DEFAULT_POLICY
+    value: str, context: str, prefix: str, now: datetime, policy: Policy = DEFAULT_POLICY
 ) -> list[Candidate | Rejected]:
-    """A bare key counts only next to its account name (a SHA-512 digest has the same
-    shape as a key)."""
+    """A bare key counts only when the text before it on its line names it a key
+    (``access_key =``, ``--account-key``, ``"accountKey":``) and its account name is
+    near: a SHA-512 digest has exactly the same shape."""
+    label = prefix[-KEY_LABEL_WINDOW:]
+    if _DIGEST_LABEL.search(label) or not _KEY_LABEL.search(label):
+        return [Rejected("88-character Base64 value not labelled as a key")]
     account = account_near(context)
     if account is None:
         return [Rejected("no account name near the key")]
