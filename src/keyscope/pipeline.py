@@ -28,6 +28,10 @@ from keyscope.sources.interface import Blob
 MAX_DEPTH = 2
 SNIPPET_WIDTH = 160
 CONTEXT_BYTES = 2048
+UTF16_MARKERS = tuple(
+    "\0".join(word).encode() + b"\0"
+    for word in ("sig", "SIG", "AccountKey", "SharedAccessSignature")
+)
 _BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
@@ -66,6 +70,12 @@ class BlobScanner:
         result = BlobResult()
         data = _transcode(blob.data)
         self._scan_bytes(blob, data, 0, result, None)
+        if any(marker in data for marker in UTF16_MARKERS):
+            # UTF-16 strings without a byte-order mark (.NET assemblies, Windows
+            # resources): every other byte holds the text.
+            for half in (data[0::2], data[1::2]):
+                inner = replace(blob, origin=(*blob.origin, "utf-16"))
+                self._scan_bytes(inner, half, 0, result, None)
         return result
 
     def _scan_bytes(

@@ -1,0 +1,49 @@
+"""Detection details: UTF-16 strings in binaries, keys that happen to contain a
+placeholder word, digests that look like keys."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+
+from keyscope.analyze.azure.filters import placeholder_secret
+from keyscope.detect.engine import make_engine
+from keyscope.detect.rules import load_rules
+from keyscope.pipeline import BlobScanner
+from keyscope.sources.interface import Blob
+from tests.sdk import NOW, account_sas, new_key
+
+
+@pytest.fixture(scope="module")
+def scanner() -> BlobScanner:
+    return BlobScanner(make_engine("hyperscan", load_rules()), NOW)
+
+
+@pytest.mark.parametrize("pad", [b"", b"\x07"])
+def test_utf16_string_in_a_binary_without_bom(scanner: BlobScanner, pad: bytes) -> None:
+    url = "https://contosodll.blob.core.windows.net/c?" + account_sas(
+        "contosodll", new_key(), expiry=datetime(2030, 1, 1, tzinfo=UTC))
+    data = b"MZ\x90\x00\x03" + pad + ("x=" + url).encode("utf-16-le") + b"\x00\x00\xff\xfe"
+    (found,) = scanner.scan(Blob(path="App.dll", data=data)).findings
+    assert found.location.origin == ("utf-16",)
+    assert found.explanation.access.account == "contosodll"
+
+
+def test_a_real_key_containing_a_placeholder_word_is_kept() -> None:
+    raw = bytearray(base64.b64decode(new_key()))
+    key = base64.b64encode(bytes(raw)).decode()
+    key = key[:20] + "your" + key[24:]  # still 64 random-looking bytes
+    assert placeholder_secret(key) is None
+    assert placeholder_secret("fake" + key[4:]) == "placeholder secret"
+    assert placeholder_secret("EXAMPLE" + "x" * 30 + "example==") == "placeholder secret"
+
+
+def test_digest_next_to_a_storage_url_is_not_a_key(scanner: BlobScanner) -> None:
+    digest = base64.b64encode(bytes(range(64))[::-1]).decode()
+    row = f"| w.bin | https://contosoai.blob.core.windows.net/models/w.bin | {digest} |"
+    result = scanner.scan(Blob(path="MODEL_CARD.md", data=row.encode()))
+    assert result.findings == []
+    labelled = f"AccountName=contosoai\naccess_key = {new_key()}\n"
+    assert len(scanner.scan(Blob(path="x.tf", data=labelled.encode())).findings) == 1
