@@ -307,3 +307,39 @@ def test_pre_commit_hook_blocks_a_staged_secret(tmp_path: Path) -> None:
                           cwd=work.path, env=env, capture_output=True, text=True)
     assert leak.returncode == 1, leak.stdout + leak.stderr
     assert "hookacct" in leak.stdout
+
+
+def test_remote_repository_is_mirrored_then_fetched(story: Story, tmp_path: Path) -> None:
+    url = f"file://{story.repo.path}"
+    cache = tmp_path / "cache"
+    first = scan([url], ScanOptions(jobs=1, now=NOW, cache_dir=cache))
+    mirrors = list((cache / "repos").glob("*.git"))
+    assert len(mirrors) == 1
+    accounts = sorted({f.explanation.access.account or "" for f in first.findings})
+    assert accounts == ["robustdata", "robustmodels"]
+    # paths are shown under the remote's name, without scheme or credentials
+    assert all(loc.path.startswith(f"{story.repo.path}/")
+               for f in first.findings for loc in f.locations)
+    # a new commit upstream is seen on the next run, from the same mirror
+    clone = Repo(tmp_path / "upstream-clone")
+    subprocess.run(["git", "clone", "-q", str(story.repo.path), str(clone.path)], check=True)
+    clone.write("new.md", sas_url("robustlater", new_key(), datetime(2030, 1, 1, tzinfo=UTC)))
+    clone.commit("later", "later", CAROL, "2024-01-01T00:00:00+00:00")
+    clone.git("push", "-q", "origin", "HEAD:refs/heads/later")
+    second = scan([url], ScanOptions(jobs=1, now=NOW, cache_dir=cache))
+    assert list((cache / "repos").glob("*.git")) == mirrors
+    assert "robustlater" in {f.explanation.access.account for f in second.findings}
+    subprocess.run(["git", "-C", str(story.repo.path), "branch", "-q", "-D", "later"], check=True)
+
+
+def test_remote_label_hides_credentials() -> None:
+    from keyscope.sources.remote import remote_label
+
+    assert remote_label("https://user:tok@host.example/o/r.git") == "host.example/o/r"
+    assert remote_label("git@github.com:org/repo.git") == "github.com/org/repo"
+
+
+def test_not_a_repository_with_git_flag_is_an_error(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "--git", str(tmp_path)]) == 2
+    assert "not a git repository" in capsys.readouterr().err

@@ -97,21 +97,51 @@ def list_blobs(repo: Path, selection: Selection = Selection()) -> Iterator[GitBl
                 yield GitBlobRef(oid, int(size), paths.get(oid, f"<unreachable {oid[:12]}>"))
         return
     revs = _revisions(selection)
-    listing = git(
-        repo,
-        "rev-list",
-        "--objects",
-        "--filter=object:type=blob",
-        "--filter-provided-objects",
-        *revs,
-        "--",
+    yield from _stream_blob_list(repo, revs)
+
+
+def _stream_blob_list(repo: Path, revs: list[str]) -> Iterator[GitBlobRef]:
+    """``rev-list --objects`` piped into ``cat-file --batch-check``, read line by line:
+    memory stays flat whatever the size of the history."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    listing = subprocess.Popen(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "rev-list",
+            "--objects",
+            "--filter=object:type=blob",
+            "--filter-provided-objects",
+            *revs,
+            "--",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
-    checked = git(repo, "cat-file", f"--batch-check={CHECK_FORMAT}", input=listing)
-    for line in checked.splitlines():
-        text = line.decode("utf-8", "surrogateescape")
-        parts = text.split(" ", 3)
-        if len(parts) >= 3 and parts[1] == "blob":
-            yield GitBlobRef(parts[0], int(parts[2]), parts[3] if len(parts) > 3 else parts[0])
+    checker = subprocess.Popen(
+        ["git", "-C", str(repo), "cat-file", f"--batch-check={CHECK_FORMAT}"],
+        stdin=listing.stdout,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert listing.stdout is not None and checker.stdout is not None
+    listing.stdout.close()  # the checker owns the pipe now
+    try:
+        for line in checker.stdout:
+            parts = line.rstrip(b"\n").decode("utf-8", "surrogateescape").split(" ", 3)
+            if len(parts) >= 3 and parts[1] == "blob":
+                yield GitBlobRef(parts[0], int(parts[2]), parts[3] if len(parts) > 3 else parts[0])
+    finally:
+        checker.stdout.close()
+        checker.wait()
+        err = listing.stderr.read().decode("utf-8", "replace").strip() if listing.stderr else ""
+        if listing.wait() != 0:
+            raise GitError(
+                f"git rev-list {' '.join(revs)}: {err.splitlines()[-1] if err else 'failed'}"
+            )
 
 
 def _revisions(selection: Selection) -> list[str]:
