@@ -1,0 +1,153 @@
+"""Model-file verdicts: would loading this file run code, and what?
+
+Nothing is imported, unpickled or loaded: containers are read as bytes and every
+pickle a loader would run goes through the emulator in ``pickle_vm``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keyscope.model import Severity
+from keyscope.modelfiles.containers import Anomaly, Stream, pickles_in, sniff
+from keyscope.modelfiles.pickle_vm import Event, PickleReport, analyze_pickle
+from keyscope.modelfiles.policy import Tier
+
+MODEL_FORMATS = frozenset({"pickle", "zip", "npy", "gzip", "bz2", "xz", "zlib", "tar"})
+MAX_NESTED = 2
+SAFE_ALTERNATIVE = (
+    "Load it only if you trust its author; prefer safetensors, or "
+    "torch.load(weights_only=True), which refuses these names."
+)
+_TIER_SEVERITY = {
+    Tier.NEVER: Severity.CRITICAL,
+    Tier.UNKNOWN: Severity.MEDIUM,
+    Tier.ESTIMATOR: Severity.LOW,
+    Tier.SAFE: Severity.INFO,
+}
+
+
+@dataclass(frozen=True)
+class ModelFinding:
+    """One pickle (or container anomaly) in a model file, judged."""
+
+    path: str
+    where: tuple[str, ...]  # member chain inside the file
+    severity: Severity
+    verdict: str  # executes-code | unknown-import | library-class | inconclusive | anomaly
+    sentence: str
+    details: tuple[str, ...]  # each call or import, in stream order
+    offset: int | None
+
+
+def is_model_candidate(data: bytes) -> bool:
+    return sniff(data) in MODEL_FORMATS
+
+
+def analyze_model(
+    path: str, data: bytes, extra_safe: frozenset[str] = frozenset()
+) -> list[ModelFinding]:
+    """Every finding for one file; an empty list means no pickle in it would run code
+    (or it holds no pickle at all)."""
+    out: list[ModelFinding] = []
+    _walk(path, data, (), extra_safe, out, 0)
+    return out
+
+
+def _walk(
+    path: str,
+    data: bytes,
+    where: tuple[str, ...],
+    extra_safe: frozenset[str],
+    out: list[ModelFinding],
+    depth: int,
+) -> None:
+    for item in pickles_in(data, where):
+        if isinstance(item, Anomaly):
+            sev = Severity.HIGH if item.severity == "high" else Severity.LOW
+            out.append(
+                ModelFinding(
+                    path,
+                    item.where,
+                    sev,
+                    "anomaly",
+                    f"{_name(path, item.where)}: {item.detail}.",
+                    (),
+                    None,
+                )
+            )
+            continue
+        report = analyze_pickle(
+            item.data, item.offset, max_streams=item.max_streams, extra_safe=extra_safe
+        )
+        finding = _judge(path, item, report)
+        if finding is not None:
+            out.append(finding)
+        if depth < MAX_NESTED:
+            for offset, nested in report.nested:
+                _walk(
+                    path,
+                    nested,
+                    (*item.where, f"<bytes at offset {offset}>"),
+                    extra_safe,
+                    out,
+                    depth + 1,
+                )
+
+
+def _judge(path: str, stream: Stream, report: PickleReport) -> ModelFinding | None:
+    worst = report.worst
+    name = _name(path, stream.where)
+    events = [e for e in report.events if e.tier > Tier.SAFE]
+    if worst == Tier.SAFE:
+        if report.complete:
+            return None
+        broken = next((e for e in report.events if e.kind in ("malformed", "budget")), None)
+        detail = broken.detail if broken else "the stream could not be read to its end"
+        return ModelFinding(
+            path,
+            stream.where,
+            Severity.LOW,
+            "inconclusive",
+            f"{name} is a pickle that could not be read to its end ({detail}); "
+            "nothing dangerous was seen before that, but it is not proven safe.",
+            (detail,),
+            broken.offset if broken else None,
+        )
+    top = [e for e in events if e.tier == worst]
+    first = top[0]
+    details = tuple(dict.fromkeys(_describe(e) for e in events))
+    if worst == Tier.NEVER:
+        calls = [e for e in top if e.kind in ("call", "build", "ext", "dynamic-import")]
+        what = (calls or top)[0].detail
+        sentence = (
+            f"Loading {name} with pickle, torch.load(weights_only=False), joblib or "
+            f"numpy(allow_pickle=True) runs code: it {what}. {SAFE_ALTERNATIVE}"
+        )
+        verdict = "executes-code"
+    elif worst == Tier.UNKNOWN:
+        names = sorted({e.name for e in top if e.name})
+        sentence = (
+            f"Loading {name} imports {', '.join(names[:3])}"
+            f"{' and more' if len(names) > 3 else ''}, which no allowlist knows: a "
+            f"custom class, or code that runs on load. {SAFE_ALTERNATIVE}"
+        )
+        verdict = "unknown-import"
+    else:
+        names = sorted({e.name for e in top if e.name})
+        sentence = (
+            f"Loading {name} instantiates library classes ({', '.join(names[:3])}): "
+            "safe only as far as those libraries are trusted."
+        )
+        verdict = "library-class"
+    return ModelFinding(
+        path, stream.where, _TIER_SEVERITY[worst], verdict, sentence, details, first.offset
+    )
+
+
+def _describe(e: Event) -> str:
+    return f"{e.detail} (byte {e.offset}, {e.tier.name.lower()})"
+
+
+def _name(path: str, where: tuple[str, ...]) -> str:
+    return path if not where else f"{path} ({' > '.join(where)})"

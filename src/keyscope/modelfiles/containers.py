@@ -1,0 +1,322 @@
+"""Model containers, read the way their loaders read them, never by extension.
+
+Each reader yields the pickle streams a loader would unpickle (with where they sit)
+and the anomalies a loader would tolerate but a scanner must report: zip members
+read through the central directory with no CRC requirement (as PyTorch's miniz
+does), duplicate names, local/central name mismatches, odd flag bits; NumPy object
+arrays; compressed wrappers; nested archives within depth and size budgets.
+"""
+
+from __future__ import annotations
+
+import ast
+import bz2
+import gzip
+import lzma
+import struct
+import tarfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import BytesIO
+
+MAX_DEPTH = 4
+MAX_EXPANDED = 2 * 1024**3  # bytes after decompression, per container
+MAX_RATIO = 200  # decompressed / compressed, beyond which it is a bomb
+MAX_MEMBERS = 10_000
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A pickle the loader would unpickle: ``data[offset:]`` inside ``where``."""
+
+    where: tuple[str, ...]  # member chain, e.g. ("archive/data.pkl",)
+    data: bytes
+    offset: int
+    max_streams: int = 1
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    where: tuple[str, ...]
+    detail: str
+    severity: str  # "high" for loader/scanner differentials, "low" for oddities
+
+
+def sniff(data: bytes) -> str | None:
+    """The format by content: zip, npy, gzip, bz2, xz, zlib, tar, safetensors, gguf,
+    pickle; None for anything else."""
+    head = data[:16]
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh"):
+        return "bz2"
+    if head.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
+        return "xz"
+    if head.startswith(b"ZF") or (
+        len(head) > 1 and head[0] == 0x78 and head[1] in (1, 0x5E, 0x9C, 0xDA)
+    ):
+        return "zlib"
+    if head.startswith(b"GGUF"):
+        return "gguf"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    if len(data) > 262 and data[257:262] == b"ustar":
+        return "tar"
+    if len(data) >= 10 and data[8:9] == b"{":
+        (n,) = struct.unpack("<Q", data[:8])
+        if 2 <= n <= len(data) - 8:
+            return "safetensors"
+    return None
+
+
+def pickles_in(
+    data: bytes, where: tuple[str, ...] = (), depth: int = 0
+) -> Iterator[Stream | Anomaly]:
+    """Every pickle stream a loader of ``data`` would run, and every anomaly."""
+    if depth > MAX_DEPTH:
+        yield Anomaly(where, f"nested deeper than {MAX_DEPTH} containers: not scanned", "low")
+        return
+    kind = sniff(data)
+    if kind == "zip":
+        yield from _zip(data, where, depth)
+    elif kind == "npy":
+        yield from _npy(data, where)
+    elif kind in ("gzip", "bz2", "xz", "zlib"):
+        inner = _decompress(kind, data)
+        if isinstance(inner, str):
+            yield Anomaly(where, inner, "low")
+        else:
+            yield from pickles_in(inner, (*where, f"<{kind}>"), depth + 1)
+    elif kind == "tar":
+        yield from _tar(data, where, depth)
+    elif kind == "pickle":
+        # A raw pickle, or PyTorch's legacy format (five pickles back to back).
+        yield Stream(where, data, 0, max_streams=5)
+
+
+def _decompress(kind: str, data: bytes) -> bytes | str:
+    limit = min(MAX_EXPANDED, max(len(data), 1) * MAX_RATIO)
+    try:
+        if kind == "zlib":
+            body = data[2 + data[2:].find(b"\x78") if data.startswith(b"ZF") else 0 :]
+            d = zlib.decompressobj()
+            out = d.decompress(body, limit + 1)
+        elif kind == "gzip":
+            with gzip.GzipFile(fileobj=BytesIO(data)) as f:
+                out = f.read(limit + 1)
+        elif kind == "bz2":
+            out = bz2.BZ2Decompressor().decompress(data, limit + 1)
+        else:
+            out = lzma.LZMADecompressor().decompress(data, limit + 1)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+        return f"{kind} data does not decompress ({exc})"
+    if len(out) > limit:
+        return f"{kind} data expands more than {MAX_RATIO}x: a decompression bomb, not scanned"
+    return out
+
+
+def _npy(data: bytes, where: tuple[str, ...]) -> Iterator[Stream | Anomaly]:
+    major = data[6] if len(data) > 7 else 0
+    if major == 1:
+        (hlen,) = struct.unpack("<H", data[8:10])
+        start = 10
+    else:
+        (hlen,) = struct.unpack("<I", data[8:12])
+        start = 12
+    header = data[start : start + hlen].decode("latin-1", "replace")
+    try:
+        meta = ast.literal_eval(header.strip()) if hlen < 65536 else None
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        # NumPy falls back to pickle.load for what is not a valid .npy.
+        yield Anomaly(
+            where,
+            "invalid .npy header: numpy.load(allow_pickle=True) would unpickle the file",
+            "high",
+        )
+        yield Stream(where, data, 0)
+        return
+    if "O" in repr(meta.get("descr", "")):
+        yield Stream(where, data, start + hlen)
+
+
+def _tar(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly]:
+    try:
+        with tarfile.open(fileobj=BytesIO(data), mode="r:") as tar:
+            members = tar.getmembers()[:MAX_MEMBERS]
+            for m in members:
+                if not m.isfile():
+                    continue
+                f = tar.extractfile(m)
+                if f is None:
+                    continue
+                body = f.read(MAX_EXPANDED)
+                chain = (*where, m.name)
+                if m.name in ("storages", "tensors", "pickle", "sys_info"):
+                    # PyTorch's legacy tar checkpoint: these members are unpickled.
+                    yield Stream(chain, body, 0, max_streams=2)
+                else:
+                    yield from pickles_in(body, chain, depth + 1)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        yield Anomaly(where, f"tar archive cannot be read ({exc})", "low")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    method: int
+    flags: int
+    crc: int
+    csize: int
+    usize: int
+    offset: int
+
+
+def _zip(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly]:
+    entries = _central_directory(data)
+    if isinstance(entries, str):
+        yield Anomaly(where, entries, "low")
+        entries = list(_local_headers(data))
+    names: dict[str, int] = {}
+    expanded = 0
+    for e in entries[:MAX_MEMBERS]:
+        chain = (*where, e.name)
+        names[e.name] = names.get(e.name, 0) + 1
+        if names[e.name] == 2:
+            yield Anomaly(
+                chain,
+                "duplicate zip member name: loaders and scanners may pick "
+                "different copies; every copy is scanned",
+                "high",
+            )
+        if e.flags & 0x61:
+            yield Anomaly(
+                chain,
+                f"zip flag bits 0x{e.flags:x} (encryption/patched data): "
+                "older PyTorch readers ignore them",
+                "high",
+            )
+        body = _member(data, e)
+        if isinstance(body, str):
+            yield Anomaly(chain, body, "low")
+            continue
+        local_name, content = body
+        if local_name != e.name:
+            yield Anomaly(
+                chain,
+                f"local header names the member {local_name!r}: the central "
+                "directory and the local header disagree",
+                "high",
+            )
+        if zlib.crc32(content) != e.crc:
+            yield Anomaly(
+                chain,
+                "CRC mismatch: Python's zipfile refuses the member, PyTorch loads it anyway",
+                "high",
+            )
+        expanded += len(content)
+        if expanded > MAX_EXPANDED:
+            yield Anomaly(where, "archive expands beyond the size budget: not fully scanned", "low")
+            return
+        if e.name.endswith(".pkl"):
+            yield Stream(chain, content, 0)
+        elif _is_storage(e.name):
+            continue  # raw tensor bytes, never unpickled
+        else:
+            yield from pickles_in(content, chain, depth + 1)
+
+
+def _is_storage(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) >= 2 and parts[-2] == "data" and parts[-1].isdigit()
+
+
+def _central_directory(data: bytes) -> list[_Entry] | str:
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if eocd < 0 or eocd + 22 > len(data):
+        return "zip without an end-of-central-directory record"
+    count, _size, cd_offset = struct.unpack("<HII", data[eocd + 10 : eocd + 20])
+    if count == 0xFFFF or cd_offset == 0xFFFFFFFF:
+        loc = data.rfind(b"PK\x06\x07", 0, eocd)
+        if loc >= 0:
+            (z64,) = struct.unpack("<Q", data[loc + 8 : loc + 16])
+            if data[z64 : z64 + 4] == b"PK\x06\x06":
+                (count,) = struct.unpack("<Q", data[z64 + 32 : z64 + 40])
+                (cd_offset,) = struct.unpack("<Q", data[z64 + 48 : z64 + 56])
+    entries: list[_Entry] = []
+    pos = cd_offset
+    for _ in range(min(count, MAX_MEMBERS)):
+        if data[pos : pos + 4] != b"PK\x01\x02":
+            return "zip central directory is damaged"
+        (flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, _disk, _ia, _ea, offset) = (
+            struct.unpack("<HHHHIIIHHHHHII", data[pos + 8 : pos + 46])
+        )
+        name = data[pos + 46 : pos + 46 + nlen].decode("utf-8", "replace")
+        extra = data[pos + 46 + nlen : pos + 46 + nlen + xlen]
+        usize, csize, offset = _zip64(extra, usize, csize, offset)
+        entries.append(_Entry(name, method, flags, crc, csize, usize, offset))
+        pos += 46 + nlen + xlen + clen
+    return entries
+
+
+def _zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack("<HH", extra[i : i + 4])
+        if tag == 1:
+            vals = extra[i + 4 : i + 4 + size]
+            j = 0
+            if usize == 0xFFFFFFFF and j + 8 <= len(vals):
+                (usize,) = struct.unpack("<Q", vals[j : j + 8])
+                j += 8
+            if csize == 0xFFFFFFFF and j + 8 <= len(vals):
+                (csize,) = struct.unpack("<Q", vals[j : j + 8])
+                j += 8
+            if offset == 0xFFFFFFFF and j + 8 <= len(vals):
+                (offset,) = struct.unpack("<Q", vals[j : j + 8])
+        i += 4 + size
+    return usize, csize, offset
+
+
+def _local_headers(data: bytes) -> Iterator[_Entry]:
+    """Fallback when the central directory is broken: walk the local headers."""
+    pos = data.find(b"PK\x03\x04")
+    count = 0
+    while pos >= 0 and count < MAX_MEMBERS:
+        if pos + 30 > len(data):
+            return
+        (flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack(
+            "<HHHHIIIHH", data[pos + 6 : pos + 30]
+        )
+        name = data[pos + 30 : pos + 30 + nlen].decode("utf-8", "replace")
+        yield _Entry(name, method, flags, crc, csize, usize, pos)
+        count += 1
+        pos = data.find(b"PK\x03\x04", pos + 30 + nlen + xlen + max(csize, 0))
+
+
+def _member(data: bytes, e: _Entry) -> tuple[str, bytes] | str:
+    pos = e.offset
+    if data[pos : pos + 4] != b"PK\x03\x04":
+        return "zip member's local header is missing"
+    nlen, xlen = struct.unpack("<HH", data[pos + 26 : pos + 30])
+    local_name = data[pos + 30 : pos + 30 + nlen].decode("utf-8", "replace")
+    start = pos + 30 + nlen + xlen
+    raw = data[start : start + e.csize]
+    if e.method == 0:
+        return local_name, raw
+    if e.method == 8:
+        limit = min(MAX_EXPANDED, max(len(raw), 1) * MAX_RATIO)
+        try:
+            out = zlib.decompressobj(-15).decompress(raw, limit + 1)
+        except zlib.error as exc:
+            return f"zip member does not inflate ({exc})"
+        if len(out) > limit:
+            return "zip member expands more than the ratio budget: a bomb, not scanned"
+        return local_name, out
+    return f"zip compression method {e.method} is not read"
