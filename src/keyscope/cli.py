@@ -126,6 +126,16 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="do not report findings accepted in this baseline file",
     )
 
+    m = sub.add_parser(
+        "models",
+        help="find model files that would run code when loaded (pickle-based checkpoints)",
+        description="Judge model files by content (raw pickles, PyTorch zip and legacy "
+        "checkpoints, NumPy object arrays, joblib, compressed and archived pickles) without "
+        "ever loading them. Same options, formats and exit status as scan.",
+        epilog="Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 error.",
+    )
+    _add_scan_arguments(m)
+
     b = sub.add_parser(
         "baseline",
         help="record the current findings as accepted, so CI fails only on new ones",
@@ -287,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "explain":
             return _explain(args)
-        if args.command == "scan":
+        if args.command in ("scan", "models"):
             return _scan(args)
         if args.command == "baseline":
             return _baseline(args)
@@ -329,6 +339,7 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         show_secrets=args.show_secrets,
         now=resolve_now(args.now),
         git=args.git,
+        secrets=args.command != "models",
         selection=Selection(
             all_objects=args.all_objects,
             since=args.since,
@@ -358,10 +369,11 @@ def _scan(args: argparse.Namespace) -> int:
     from keyscope.model import Severity
     from keyscope.report import sarif
     from keyscope.report.progress import ProgressLine
-    from keyscope.scan import at_or_above, scan
+    from keyscope.scan import fails, scan
 
     options = _scan_options(args)
-    accepted = load_baseline(args.baseline) if args.baseline else frozenset()
+    baseline = getattr(args, "baseline", None)
+    accepted = load_baseline(baseline) if baseline else frozenset()
     stdin = None
     if "-" in args.paths:
         stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
@@ -406,7 +418,7 @@ def _scan(args: argparse.Namespace) -> int:
         print(text.summary_line(result), file=sys.stderr)
     if args.fail_on == "never":
         return EXIT_OK
-    return EXIT_FINDINGS if at_or_above(result.findings, Severity.parse(args.fail_on)) else EXIT_OK
+    return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK
 
 
 def parse_size(text: str) -> int:

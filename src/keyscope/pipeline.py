@@ -22,6 +22,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
 from keyscope.model import Explanation, GitProvenance, Location
+from keyscope.modelfiles.analyzer import ModelFinding, analyze_model, is_model_candidate
 from keyscope.redact import mask
 from keyscope.sources.interface import Blob
 
@@ -48,6 +49,7 @@ class RawFinding:
 class BlobResult:
     findings: list[RawFinding] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
+    model_findings: list[ModelFinding] = field(default_factory=list)
 
 
 class BlobScanner:
@@ -59,7 +61,11 @@ class BlobScanner:
         now: datetime,
         policy: Policy = DEFAULT_POLICY,
         show_secrets: bool = False,
+        secrets: bool = True,
+        models: bool = True,
     ) -> None:
+        self.secrets = secrets
+        self.models = models
         self.engine = engine
         self.capturer = Capturer(engine.rules)
         self.now = now
@@ -68,6 +74,13 @@ class BlobScanner:
 
     def scan(self, blob: Blob) -> BlobResult:
         result = BlobResult()
+        if self.models and is_model_candidate(blob.data):
+            try:
+                result.model_findings = analyze_model(blob.path, blob.data)
+            except (RecursionError, MemoryError) as exc:
+                result.rejected[f"model file not analysed ({type(exc).__name__})"] += 1
+        if not self.secrets:
+            return result
         data = _transcode(blob.data)
         self._scan_bytes(blob, data, 0, result, None)
         if any(marker in data for marker in UTF16_MARKERS):

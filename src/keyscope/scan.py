@@ -22,6 +22,7 @@ from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
 from keyscope.model import Finding, Severity
+from keyscope.modelfiles.analyzer import ModelFinding
 from keyscope.pipeline import BlobScanner, RawFinding
 from keyscope.sources.files import (
     DEFAULT_MAX_FILE_SIZE,
@@ -65,6 +66,8 @@ class ScanOptions:
     now: datetime | None = None
     cache_dir: Path | None = None
     git: bool | None = None  # None: a repository's top level is scanned as its history
+    secrets: bool = True  # look for credentials
+    models: bool = True  # judge model files (pickles that would run code)
     selection: Selection = field(default_factory=Selection)
 
 
@@ -84,6 +87,7 @@ class ScanResult:
     rules: tuple[Rule, ...]
     engine: str
     now: datetime
+    model_findings: list[ModelFinding] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class _Batch:
     files: int
     bytes: int
     rejected: Counter[str]
+    model_findings: list[ModelFinding] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ def scan(
     stats = ScanStats()
     skipped: list[Skipped] = []
     raw: list[RawFinding] = []
+    models: list[ModelFinding] = []
     provenance: dict[str, ProvenanceIndex] = {}
 
     def absorb(batch: _Batch, task: _Task | None = None) -> None:
@@ -150,6 +156,9 @@ def scan(
         stats.bytes += batch.bytes
         stats.rejected.update(batch.rejected)
         skipped.extend(batch.skipped)
+        for m in batch.model_findings:
+            shown = _join(task.shown, m.path) if isinstance(task, _GitTask) else m.path
+            models.append(replace(m, path=shown))
         for f in batch.findings:
             expanded = [f]
             if isinstance(task, _GitTask):
@@ -177,8 +186,15 @@ def scan(
     state.close()
 
     stats.seconds = time.monotonic() - started
+    models.sort(key=lambda m: (-m.severity, m.path, m.where))
     return ScanResult(
-        findings=merge(raw), skipped=skipped, stats=stats, rules=rules, engine=engine_name, now=now
+        findings=merge(raw),
+        skipped=skipped,
+        stats=stats,
+        rules=rules,
+        engine=engine_name,
+        now=now,
+        model_findings=models,
     )
 
 
@@ -270,6 +286,13 @@ def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
     return [f for f in findings if f.severity >= threshold]
 
 
+def fails(result: ScanResult, threshold: Severity) -> bool:
+    """Is any credential or model finding at or above ``threshold``?"""
+    return bool(at_or_above(result.findings, threshold)) or any(
+        m.severity >= threshold for m in result.model_findings
+    )
+
+
 class _WorkerState:
     """What one process keeps between tasks: the compiled engine, the analyzers and a
     ``git cat-file`` reader per repository."""
@@ -279,7 +302,14 @@ class _WorkerState:
     ) -> None:
         cache = options.cache_dir or default_cache_dir()
         engine = make_engine(engine_name, rules, cache)
-        self.scanner = BlobScanner(engine, now, options.policy, options.show_secrets)
+        self.scanner = BlobScanner(
+            engine,
+            now,
+            options.policy,
+            options.show_secrets,
+            secrets=options.secrets,
+            models=options.models,
+        )
         self.max_size = options.max_file_size
         self._readers: dict[str, BlobReader] = {}
 
@@ -293,6 +323,7 @@ class _WorkerState:
 
     def scan_blobs(self, blobs: Iterable[Blob | Skipped]) -> _Batch:
         findings: list[RawFinding] = []
+        model_findings: list[ModelFinding] = []
         skipped: list[Skipped] = []
         rejected: Counter[str] = Counter()
         files = size = 0
@@ -308,8 +339,9 @@ class _WorkerState:
                 skipped.append(Skipped(blob.path, f"could not be scanned ({type(exc).__name__})"))
                 continue
             findings.extend(result.findings)
+            model_findings.extend(result.model_findings)
             rejected.update(result.rejected)
-        return _Batch(findings, skipped, files, size, rejected)
+        return _Batch(findings, skipped, files, size, rejected, model_findings)
 
     def close(self) -> None:
         for reader in self._readers.values():

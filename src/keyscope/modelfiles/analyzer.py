@@ -6,6 +6,9 @@ pickle a loader would run goes through the emulator in ``pickle_vm``.
 
 from __future__ import annotations
 
+import lzma
+import struct
+import zlib
 from dataclasses import dataclass
 
 from keyscope.model import Severity
@@ -62,7 +65,33 @@ def _walk(
     out: list[ModelFinding],
     depth: int,
 ) -> None:
-    for item in pickles_in(data, where):
+    try:
+        items = list(pickles_in(data, where))
+    except (
+        struct.error,
+        IndexError,
+        ValueError,
+        OverflowError,
+        EOFError,
+        OSError,
+        zlib.error,
+        lzma.LZMAError,
+        RecursionError,
+        MemoryError,
+    ) as exc:
+        strong = sniff(data) in ("pickle", "zip", "npy")
+        items = (
+            [
+                Anomaly(
+                    where,
+                    f"container cannot be read ({type(exc).__name__}); not proven safe",
+                    "low",
+                )
+            ]
+            if strong
+            else []
+        )
+    for item in items:
         if isinstance(item, Anomaly):
             sev = Severity.HIGH if item.severity == "high" else Severity.LOW
             out.append(

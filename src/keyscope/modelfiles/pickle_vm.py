@@ -94,7 +94,14 @@ def analyze_pickle(
         try:
             pos = vm.run()
             report.streams += 1
-        except PickleError as exc:
+        except (
+            PickleError,
+            RecursionError,
+            ValueError,
+            OverflowError,
+            struct.error,
+            MemoryError,
+        ) as exc:
             if report.streams == 0 or report.opcodes > MAX_OPS:
                 # The loader runs the first stream until it breaks: what it did before
                 # the break is in the events already; the break itself means "not
@@ -559,21 +566,35 @@ class _VM:
             and isinstance(state, dict)
         ):
             self._skip_joblib_array(state)
-        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
-            # (state, slotstate): setattr for every slot item, on whatever the target is.
-            if (
-                isinstance(owner, Global)
-                and classify(owner.module, owner.name, self.extra_safe) != Tier.SAFE
-            ):
-                self.report.events.append(
-                    Event(
-                        "build",
-                        Tier.UNKNOWN,
-                        self.op_offset,
-                        f"BUILD sets attributes {sorted(map(str, state[1]))[:5]} on {owner.dotted}",
-                        owner.dotted,
-                    )
+        slots = isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict)
+        if slots and isinstance(target, Global):
+            # (state, slotstate) on a resolved name itself: setattr on a module or class,
+            # e.g. to plant a value that a later dotted name reads back.
+            self.report.events.append(
+                Event(
+                    "build",
+                    Tier.NEVER,
+                    self.op_offset,
+                    f"BUILD writes attributes onto {target.dotted} itself",
+                    target.dotted,
                 )
+            )
+        elif (
+            slots
+            and isinstance(owner, Global)
+            and classify(owner.module, owner.name, self.extra_safe) != Tier.SAFE
+        ):
+            assert isinstance(state, tuple)
+            names = sorted(map(str, state[1]))[:5]
+            self.report.events.append(
+                Event(
+                    "build",
+                    Tier.UNKNOWN,
+                    self.op_offset,
+                    f"BUILD sets attributes {names} on {owner.dotted}",
+                    owner.dotted,
+                )
+            )
         if isinstance(owner, Global) and owner.dotted not in ("collections.OrderedDict",):
             tier = classify(owner.module, owner.name, self.extra_safe)
             if tier == Tier.NEVER:

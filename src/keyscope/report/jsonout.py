@@ -85,6 +85,7 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
             "not_reported": dict(s.rejected.most_common()),
         },
         "findings": [finding_data(f) for f in result.findings],
+        "model_findings": [to_data(m) for m in result.model_findings],
         "timeline": [
             {
                 "subject": t.subject,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscope.model import Finding, Location, Severity
+from keyscope.modelfiles.analyzer import ModelFinding
 
 if TYPE_CHECKING:
     from keyscope.detect.rules import Rule
@@ -43,6 +44,11 @@ def sarif_document(result: ScanResult, base: str | None = None) -> dict[str, Any
     results = [
         _result(f, loc, rule_index[f.rule_id], base) for f in result.findings for loc in f.locations
     ]
+    model_rules = sorted({m.verdict for m in result.model_findings})
+    offset = len(result.rules)
+    results += [
+        _model_result(m, offset + model_rules.index(m.verdict), base) for m in result.model_findings
+    ]
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -54,7 +60,8 @@ def sarif_document(result: ScanResult, base: str | None = None) -> dict[str, Any
                         "version": __version__,
                         "semanticVersion": __version__,
                         "informationUri": INFORMATION_URI,
-                        "rules": [_rule(r, worst.get(r.id)) for r in result.rules],
+                        "rules": [_rule(r, worst.get(r.id)) for r in result.rules]
+                        + [_model_rule(v, result) for v in model_rules],
                     }
                 },
                 "columnKind": "unicodeCodePoints",
@@ -132,6 +139,58 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
             "revocation": e.access.revocation.summary,
             "redacted": e.redacted,
             **_git_properties(loc),
+        },
+    }
+
+
+MODEL_RULES = {
+    "executes-code": "Model file runs code when loaded",
+    "unknown-import": "Model file imports names no allowlist knows",
+    "library-class": "Model file instantiates library classes when loaded",
+    "inconclusive": "Model file could not be proven safe",
+    "anomaly": "Model container anomaly (loader and scanner may read different bytes)",
+}
+
+
+def _model_rule(verdict: str, result: ScanResult) -> dict[str, Any]:
+    worst = max(m.severity for m in result.model_findings if m.verdict == verdict)
+    text = (
+        f"{MODEL_RULES[verdict]}. keyscope emulates every pickle a loader would run (torch.load, "
+        "pickle, joblib, numpy with allow_pickle) without loading anything, and judges each "
+        "import and call against an allowlist modelled on torch.load(weights_only=True). "
+        "Prefer safetensors, or torch.load(weights_only=True)."
+    )
+    return {
+        "id": f"model-{verdict}",
+        "name": "Model" + "".join(p.capitalize() for p in verdict.split("-")),
+        "shortDescription": {"text": MODEL_RULES[verdict]},
+        "fullDescription": {"text": text},
+        "help": {"text": text, "markdown": text},
+        "defaultConfiguration": {"level": LEVEL[worst]},
+        "properties": {
+            "tags": ["security", "deserialization", "model"],
+            "precision": "high",
+            "security-severity": SECURITY_SEVERITY[worst],
+        },
+    }
+
+
+def _model_result(m: ModelFinding, index: int, base: str) -> dict[str, Any]:
+    return {
+        "ruleId": f"model-{m.verdict}",
+        "ruleIndex": index,
+        "level": LEVEL[m.severity],
+        "message": {"text": m.sentence},
+        "locations": [{"physicalLocation": {"artifactLocation": _artifact(m.path, base)}}],
+        "partialFingerprints": {
+            "keyscope/model/v1": f"{m.verdict}:{'/'.join(m.where)}:{m.offset}",
+        },
+        "properties": {
+            "severity": m.severity.label,
+            "security-severity": SECURITY_SEVERITY[m.severity],
+            "member": " > ".join(m.where),
+            "offset": m.offset,
+            "details": list(m.details),
         },
     }
 

@@ -129,6 +129,21 @@ def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = Fals
                 if loc.secret is not None:
                     lines.append(f"      secret: {loc.secret}")
         lines.append("")
+    if result.model_findings:
+        lines.append(paint(_BOLD, f"Model files ({len(result.model_findings)})"))
+        for m in result.model_findings:
+            where = m.path + (f" > {' > '.join(m.where)}" if m.where else "")
+            at = f" at byte {m.offset}" if m.offset is not None else ""
+            lines.append(
+                f"  {paint(_COLORS[m.severity], m.severity.label.upper())}  "
+                f"{m.verdict}: {where}{at}"
+            )
+            lines.append(f"    {m.sentence}")
+            for d in m.details[:8]:
+                lines.append(f"      - {d}")
+            if len(m.details) > 8:
+                lines.append(f"      … and {len(m.details) - 8} more")
+        lines.append("")
     stories = timelines(result.findings)
     if stories:
         lines.append(paint(_BOLD, "Timeline (git history)"))
@@ -166,6 +181,9 @@ def summary_line(result: ScanResult) -> str:
     found = f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
     if parts:
         found += " (" + ", ".join(parts) + ")"
+    if result.model_findings:
+        n = len(result.model_findings)
+        found += f"; {n} model-file finding{'s' if n != 1 else ''}"
     skipped = f"; {len(result.skipped)} skipped" if result.skipped else ""
     return (
         f"Scanned {s.files} file{'s' if s.files != 1 else ''} ({human_bytes(s.bytes)}) in "
