@@ -16,7 +16,7 @@ from keyscope.modelfiles.containers import Anomaly, Stream, pickles_in, sniff
 from keyscope.modelfiles.pickle_vm import Event, PickleReport, analyze_pickle
 from keyscope.modelfiles.policy import Tier
 
-MODEL_FORMATS = frozenset({"pickle", "zip", "npy", "gzip", "bz2", "xz", "zlib", "tar"})
+MODEL_FORMATS = frozenset({"pickle", "pickle0", "zip", "npy", "gzip", "bz2", "xz", "zlib", "tar"})
 MAX_NESTED = 2
 SAFE_ALTERNATIVE = (
     "Load it only if you trust its author; prefer safetensors, or "
@@ -109,6 +109,8 @@ def _walk(
         report = analyze_pickle(
             item.data, item.offset, max_streams=item.max_streams, extra_safe=extra_safe
         )
+        if item.weak and not report.complete and report.worst < Tier.NEVER:
+            continue  # text that merely starts like a protocol-0 pickle
         finding = _judge(path, item, report)
         if finding is not None:
             out.append(finding)

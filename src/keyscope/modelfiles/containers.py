@@ -34,6 +34,7 @@ class Stream:
     data: bytes
     offset: int
     max_streams: int = 1
+    weak: bool = False  # no magic number: only a pickle if it parses (or does harm)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def sniff(data: bytes) -> str | None:
         return "pickle"
     if len(data) > 262 and data[257:262] == b"ustar":
         return "tar"
+    if head[:1] in (b"(", b"c", b"}", b"]") and data.rstrip(b"\r\n")[-1:] == b".":
+        return "pickle0"  # protocol 0/1 has no magic: a candidate only, proven by parsing
     if len(data) >= 10 and data[8:9] == b"{":
         (n,) = struct.unpack("<Q", data[:8])
         if 2 <= n <= len(data) - 8:
@@ -98,6 +101,8 @@ def pickles_in(
     elif kind == "pickle":
         # A raw pickle, or PyTorch's legacy format (five pickles back to back).
         yield Stream(where, data, 0, max_streams=5)
+    elif kind == "pickle0":
+        yield Stream(where, data, 0, weak=True)
 
 
 def _decompress(kind: str, data: bytes) -> bytes | str:

@@ -216,6 +216,25 @@ class _VM:
                 )
             )
 
+    def mutated(self, target: object, args: object, how: str) -> None:
+        """APPEND(S)/SETITEM(S) on something that is not a plain list or dict calls that
+        object's method: judged by the class it is an instance of."""
+        owner = target.func if isinstance(target, CallResult) else target
+        if isinstance(owner, Global) and isinstance(target, CallResult):
+            tier = classify(owner.module, owner.name, self.extra_safe)
+            if tier > Tier.SAFE:
+                self.report.events.append(
+                    Event(
+                        "call",
+                        tier,
+                        self.op_offset,
+                        f"{how} on a {owner.dotted} instance",
+                        owner.dotted,
+                    )
+                )
+        else:
+            self.called(target, args, how)
+
     def note_data(self, value: bytes | str) -> None:
         raw = value.encode("latin-1", "ignore") if isinstance(value, str) else value
         if len(raw) >= 8 and (
@@ -233,7 +252,7 @@ class _VM:
                 report.complete = False
                 report.events.append(
                     Event(
-                        "budget", Tier.UNKNOWN, self.pos, "opcode budget exhausted: not proven safe"
+                        "budget", Tier.SAFE, self.pos, "opcode budget exhausted: not proven safe"
                     )
                 )
                 raise PickleError("opcode budget exhausted")
@@ -438,7 +457,7 @@ class _VM:
         if isinstance(target, list):
             target.append(value)
         elif target is not None and not isinstance(target, (list, dict)):
-            self.called(target, (value,), "APPEND (calls .append)")
+            self.mutated(target, (value,), "APPEND (calls .append)")
 
     def op_appends(self) -> None:
         items = self.pop_mark()
@@ -446,7 +465,7 @@ class _VM:
         if isinstance(target, list):
             target.extend(items)
         elif target is not None:
-            self.called(target, tuple(items), "APPENDS (calls .extend)")
+            self.mutated(target, tuple(items), "APPENDS (calls .extend)")
 
     def op_setitem(self) -> None:
         value, key = self.pop(), self.pop()
@@ -454,7 +473,7 @@ class _VM:
         if isinstance(target, dict):
             target[_hashable(key)] = value
         elif target is not None:
-            self.called(target, (key, value), "SETITEM (calls __setitem__)")
+            self.mutated(target, (key, value), "SETITEM (calls __setitem__)")
 
     def op_setitems(self) -> None:
         items = self.pop_mark()
@@ -462,7 +481,7 @@ class _VM:
         if isinstance(target, dict):
             target.update(_pairs(items))
         elif target is not None:
-            self.called(target, tuple(items), "SETITEMS (calls __setitem__)")
+            self.mutated(target, tuple(items), "SETITEMS (calls __setitem__)")
 
     def op_additems(self) -> None:
         items = self.pop_mark()

@@ -178,7 +178,7 @@ NEVER_NAMES = frozenset(
     builtins.vars builtins.input builtins.breakpoint builtins.apply __builtin__.eval
     __builtin__.execfile __builtin__.getattr __builtin__.__import__ torch.load
     torch.serialization.load torch.jit.load torch.hub.load numpy.load numpy.loadtxt
-    joblib.load pandas.read_pickle pandas.eval""".split()
+    joblib.load pandas.read_pickle pandas.eval uuid._get_command_stdout""".split()
 )
 DUNDER_GADGETS = (
     "__builtins__",
