@@ -7,6 +7,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import random
 import struct
 import tarfile
@@ -373,3 +374,46 @@ def _benign() -> bytes:
     buf = io.BytesIO()
     torch.save({"w": torch.zeros(2)}, buf, _use_new_zipfile_serialization=False)
     return buf.getvalue()
+
+
+# --- formats without pickles ----------------------------------------------------------
+def _gguf(template: str) -> bytes:
+    def s(text: str) -> bytes:
+        raw = text.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    kv = [s("general.architecture") + struct.pack("<I", 8) + s("llama"),
+          s("general.alignment") + struct.pack("<I", 4) + struct.pack("<I", 32),
+          s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + s("a") + s("b"),
+          s("tokenizer.chat_template") + struct.pack("<I", 8) + s(template)]
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)) + b"".join(kv)
+
+
+def test_gguf_chat_template_with_python_internals() -> None:
+    benign = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}{% endfor %}"
+    assert analyze_model("m.gguf", _gguf(benign)) == []
+    evil = "{{ ''.__class__.__mro__[1].__subclasses__() }}{{ cycler.__init__.__globals__.os }}"
+    (f,) = analyze_model("m.gguf", _gguf(evil))
+    assert (f.severity.label, f.verdict) == ("critical", "executes-code")
+    assert "__subclasses__" in f.sentence
+
+
+def test_keras_lambda_and_foreign_modules() -> None:
+    config = {"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Dense", "module": "keras.layers", "config": {}},
+        {"class_name": "Lambda", "module": "keras.layers", "config": {"function": "…"}},
+        {"class_name": "Thing", "module": "evil_pkg.layers", "config": {}},
+    ]}}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("metadata.json", "{}")
+    found = verdicts(analyze_model("m.keras", buf.getvalue()))
+    assert found == {("critical", "executes-code"), ("medium", "unknown-import")}
+
+
+def test_safetensors_header_pointing_outside_the_file() -> None:
+    header = b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 4096]}}'
+    data = struct.pack("<Q", len(header)) + header + b"\0" * 16
+    (f,) = analyze_model("m.safetensors", data)
+    assert f.verdict == "anomaly" and "outside the file" in f.sentence

@@ -6,8 +6,10 @@ pickle a loader would run goes through the emulator in ``pickle_vm``.
 
 from __future__ import annotations
 
+import io
 import lzma
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
 
@@ -15,8 +17,30 @@ from keyscope.model import Severity
 from keyscope.modelfiles.containers import Anomaly, Stream, pickles_in, sniff
 from keyscope.modelfiles.pickle_vm import Event, PickleReport, analyze_pickle
 from keyscope.modelfiles.policy import Tier
+from keyscope.modelfiles.structured import (
+    StructuredIssue,
+    gguf_issues,
+    h5_keras_issues,
+    keras_config_issues,
+    safetensors_issues,
+)
 
-MODEL_FORMATS = frozenset({"pickle", "pickle0", "zip", "npy", "gzip", "bz2", "xz", "zlib", "tar"})
+MODEL_FORMATS = frozenset(
+    {
+        "gguf",
+        "hdf5",
+        "safetensors",
+        "pickle",
+        "pickle0",
+        "zip",
+        "npy",
+        "gzip",
+        "bz2",
+        "xz",
+        "zlib",
+        "tar",
+    }
+)
 MAX_NESTED = 2
 SAFE_ALTERNATIVE = (
     "Load it only if you trust its author; prefer safetensors, or "
@@ -53,8 +77,42 @@ def analyze_model(
     """Every finding for one file; an empty list means no pickle in it would run code
     (or it holds no pickle at all)."""
     out: list[ModelFinding] = []
-    _walk(path, data, (), extra_safe, out, 0)
+    kind = sniff(data)
+    try:
+        issues = _structured(kind, data)
+    except (struct.error, ValueError, IndexError, OSError, zipfile.BadZipFile) as exc:
+        issues = [StructuredIssue((), "low", "anomaly", f"{kind} file cannot be read ({exc})")]
+    for issue in issues:
+        out.append(
+            ModelFinding(
+                path,
+                issue.where,
+                Severity.parse(issue.severity),
+                issue.verdict,
+                f"{_name(path, issue.where)}: {issue.detail}.",
+                (issue.detail,),
+                None,
+            )
+        )
+    if kind not in ("gguf", "hdf5", "safetensors"):
+        _walk(path, data, (), extra_safe, out, 0)
     return out
+
+
+def _structured(kind: str | None, data: bytes) -> list[StructuredIssue]:
+    if kind == "gguf":
+        return gguf_issues(data)
+    if kind == "safetensors":
+        return safetensors_issues(data)
+    if kind == "hdf5":
+        return h5_keras_issues(data)
+    if kind == "zip" and b"config.json" in data[-65536:]:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = set(z.namelist())
+            if "config.json" in names and names & {"metadata.json", "model.weights.h5"}:
+                text = z.read("config.json")[: 64 * 1024 * 1024].decode("utf-8", "replace")
+                return keras_config_issues(text, ("config.json",))
+    return []
 
 
 def _walk(

@@ -64,6 +64,8 @@ def sniff(data: bytes) -> str | None:
         return "zlib"
     if head.startswith(b"GGUF"):
         return "gguf"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "hdf5"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "pickle"
     if len(data) > 262 and data[257:262] == b"ustar":

@@ -251,9 +251,7 @@ class _VM:
             if report.opcodes > MAX_OPS:
                 report.complete = False
                 report.events.append(
-                    Event(
-                        "budget", Tier.SAFE, self.pos, "opcode budget exhausted: not proven safe"
-                    )
+                    Event("budget", Tier.SAFE, self.pos, "opcode budget exhausted: not proven safe")
                 )
                 raise PickleError("opcode budget exhausted")
             self.op_offset = self.pos
