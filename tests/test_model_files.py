@@ -84,8 +84,15 @@ def _state() -> dict[str, object]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model(torch.randn(5, 4)).sum().backward()
     opt.step()
-    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3,
-            "step": torch.tensor(12), "lr": 1e-3, "name": "tiny", "shape": torch.Size([4, 3])}
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "epoch": 3,
+        "step": torch.tensor(12),
+        "lr": 1e-3,
+        "name": "tiny",
+        "shape": torch.Size([4, 3]),
+    }
 
 
 @pytest.mark.parametrize("protocol", [2, 4])
@@ -97,18 +104,23 @@ def test_torch_checkpoints_are_clean(protocol: int, zipped: bool) -> None:
 
 
 def test_hugging_face_style_rng_state_is_clean() -> None:
-    rng = {"python": random.getstate(), "numpy": np.random.get_state(),
-           "cpu": torch.random.get_rng_state()}
+    rng = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "cpu": torch.random.get_rng_state(),
+    }
     buf = io.BytesIO()
     torch.save(rng, buf)
     assert analyze_model("rng_state.pth", buf.getvalue()) == []
 
 
 def test_numpy_files_are_clean() -> None:
-    for save in (lambda b: np.save(b, np.arange(12.0).reshape(3, 4)),
-                 lambda b: np.savez(b, a=np.arange(3), b=np.ones((2, 2))),
-                 lambda b: np.savez_compressed(b, a=np.arange(3)),
-                 lambda b: np.save(b, np.array([{"a": 1}, None], dtype=object))):
+    for save in (
+        lambda b: np.save(b, np.arange(12.0).reshape(3, 4)),
+        lambda b: np.savez(b, a=np.arange(3), b=np.ones((2, 2))),
+        lambda b: np.savez_compressed(b, a=np.arange(3)),
+        lambda b: np.save(b, np.array([{"a": 1}, None], dtype=object)),
+    ):
         buf = io.BytesIO()
         save(buf)
         assert analyze_model("arr.npy", buf.getvalue()) == []
@@ -118,9 +130,16 @@ def test_numpy_files_are_clean() -> None:
 def test_joblib_dumps_are_clean(tmp_path: Path, compress: object) -> None:
     joblib = pytest.importorskip("joblib")
     path = tmp_path / "m.joblib"
-    joblib.dump({"w": np.arange(1000.0), "s": np.array(["ab", "c"]),
-                 "rec": np.zeros(3, dtype=[("a", "f4"), ("b", "i2")]),
-                 "obj": np.array([{"k": 1}], dtype=object)}, path, compress=compress)
+    joblib.dump(
+        {
+            "w": np.arange(1000.0),
+            "s": np.array(["ab", "c"]),
+            "rec": np.zeros(3, dtype=[("a", "f4"), ("b", "i2")]),
+            "obj": np.array([{"k": 1}], dtype=object),
+        },
+        path,
+        compress=compress,
+    )
     assert analyze_model(str(path), path.read_bytes()) == []
 
 
@@ -155,37 +174,80 @@ def test_stack_global_protocol_4() -> None:
     executes(os_system_p4(), "calls os.system")
 
 
-@pytest.mark.parametrize(("module", "name"), [
-    ("logging", "os.system"),  # dotted names walk into another module
-    ("numpy", "__builtins__.eval"),
-    ("numpy.core._internal", "sys.modules"),
-    ("builtins", "eval"), ("builtins", "exec"), ("builtins", "__import__"),
-    ("subprocess", "Popen"), ("runpy", "_run_code"), ("code", "InteractiveInterpreter"),
-    ("operator", "attrgetter"), ("_operator", "methodcaller"), ("functools", "partial"),
-    ("pkgutil", "resolve_name"), ("pydoc", "locate"), ("importlib", "import_module"),
-    ("marshal", "loads"), ("types", "FunctionType"), ("ctypes", "CDLL"), ("pty", "spawn"),
-    ("torch", "load"), ("torch.serialization", "load"), ("torch.utils.collect_env", "run"),
-    ("torch._inductor.codecache", "compile_file"), ("numpy", "load"),
-    ("numpy.testing._private.utils", "runstring"), ("pickle", "loads"), ("_pickle", "loads"),
-    ("shutil", "rmtree"), ("urllib.request", "urlopen"), ("ssl", "get_server_certificate"),
-    ("webbrowser", "open"), ("pip", "main"), ("venv", "create"), ("timeit", "timeit"),
-    ("cProfile", "run"), ("doctest", "debug_script"), ("asyncio", "create_subprocess_shell"),
-    ("uuid", "_get_command_stdout"), ("imaplib", "IMAP4_stream"), ("_io", "FileIO"),
-])
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("logging", "os.system"),  # dotted names walk into another module
+        ("numpy", "__builtins__.eval"),
+        ("numpy.core._internal", "sys.modules"),
+        ("builtins", "eval"),
+        ("builtins", "exec"),
+        ("builtins", "__import__"),
+        ("subprocess", "Popen"),
+        ("runpy", "_run_code"),
+        ("code", "InteractiveInterpreter"),
+        ("operator", "attrgetter"),
+        ("_operator", "methodcaller"),
+        ("functools", "partial"),
+        ("pkgutil", "resolve_name"),
+        ("pydoc", "locate"),
+        ("importlib", "import_module"),
+        ("marshal", "loads"),
+        ("types", "FunctionType"),
+        ("ctypes", "CDLL"),
+        ("pty", "spawn"),
+        ("torch", "load"),
+        ("torch.serialization", "load"),
+        ("torch.utils.collect_env", "run"),
+        ("torch._inductor.codecache", "compile_file"),
+        ("numpy", "load"),
+        ("numpy.testing._private.utils", "runstring"),
+        ("pickle", "loads"),
+        ("_pickle", "loads"),
+        ("shutil", "rmtree"),
+        ("urllib.request", "urlopen"),
+        ("ssl", "get_server_certificate"),
+        ("webbrowser", "open"),
+        ("pip", "main"),
+        ("venv", "create"),
+        ("timeit", "timeit"),
+        ("cProfile", "run"),
+        ("doctest", "debug_script"),
+        ("asyncio", "create_subprocess_shell"),
+        ("uuid", "_get_command_stdout"),
+        ("imaplib", "IMAP4_stream"),
+        ("_io", "FileIO"),
+    ],
+)
 def test_dangerous_callables_are_named(module: str, name: str) -> None:
     executes(p4(call1(stack_global(module, name), u(PAYLOAD))), f"{module}.{name}")
 
 
 def test_getattr_chain_calls_a_runtime_callable() -> None:
     # getattr(__import__('os'), 'system')('…'): the called object exists only at run time
-    body = (stack_global("builtins", "getattr") + stack_global("builtins", "__import__")
-            + u("os") + b"\x85R" + u("system") + b"\x86R" + u(PAYLOAD) + b"\x85R")
+    body = (
+        stack_global("builtins", "getattr")
+        + stack_global("builtins", "__import__")
+        + u("os")
+        + b"\x85R"
+        + u("system")
+        + b"\x86R"
+        + u(PAYLOAD)
+        + b"\x85R"
+    )
     executes(p4(body), "calls an object returned by builtins.getattr")
 
 
 def test_names_from_the_memo_are_resolved() -> None:
-    body = (u("os") + b"\x94" + u("system") + b"\x94"  # MEMOIZE both
-            + b"h\x00h\x01\x93" + u(PAYLOAD) + b"\x85R")  # BINGET 0, BINGET 1, STACK_GLOBAL
+    body = (
+        u("os")
+        + b"\x94"
+        + u("system")
+        + b"\x94"  # MEMOIZE both
+        + b"h\x00h\x01\x93"
+        + u(PAYLOAD)
+        + b"\x85R"
+    )  # BINGET 0, BINGET 1, STACK_GLOBAL
     executes(p4(body), "os.system")
 
 
@@ -195,8 +257,15 @@ def test_string_opcode_operands_for_stack_global() -> None:
 
 
 def test_computed_name_is_never_safe() -> None:
-    joined = (stack_global("builtins", "str.join") + u("") + b"]" + u("sys") + u("tem")
-              + b"\x86" + b"\x86R")  # ''.join(['sys','tem']) — computed, never evaluated
+    joined = (
+        stack_global("builtins", "str.join")
+        + u("")
+        + b"]"
+        + u("sys")
+        + u("tem")
+        + b"\x86"
+        + b"\x86R"
+    )  # ''.join(['sys','tem']) — computed, never evaluated
     body = u("os") + joined + b"\x93" + u(PAYLOAD) + b"\x85R"
     executes(p4(body), "computed at run time")
 
@@ -230,8 +299,12 @@ def test_zip_crc_mismatch_and_duplicate_members() -> None:
     good = io.BytesIO()
     torch.save({"w": torch.zeros(2)}, good)
     benign_pkl = zipfile.ZipFile(io.BytesIO(good.getvalue())).read(
-        next(n for n in zipfile.ZipFile(io.BytesIO(good.getvalue())).namelist()
-             if n.endswith("data.pkl")))
+        next(
+            n
+            for n in zipfile.ZipFile(io.BytesIO(good.getvalue())).namelist()
+            if n.endswith("data.pkl")
+        )
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z, pytest.warns(UserWarning):
         z.writestr("archive/data.pkl", benign_pkl)
@@ -239,7 +312,7 @@ def test_zip_crc_mismatch_and_duplicate_members() -> None:
     data = bytearray(buf.getvalue())
     # corrupt the CRC of the second local and central entries
     cd = data.rfind(b"PK\x01\x02")
-    data[cd + 16:cd + 20] = b"\0\0\0\0"
+    data[cd + 16 : cd + 20] = b"\0\0\0\0"
     findings = analyze_model("model.pt", bytes(data))
     details = " ".join(f.sentence for f in findings)
     assert "duplicate zip member" in details
@@ -250,7 +323,7 @@ def test_zip_crc_mismatch_and_duplicate_members() -> None:
 def test_local_and_central_names_disagree() -> None:
     data = bytearray(torch_zip(os_system_p4(), name="archive/data.pkl"))
     local = data.find(b"archive/data.pkl")
-    data[local:local + 16] = b"archive/data.PKL"
+    data[local : local + 16] = b"archive/data.PKL"
     findings = analyze_model("model.pt", bytes(data))
     assert any("disagree" in f.sentence for f in findings)
     assert ("critical", "executes-code") in verdicts(findings)
@@ -264,8 +337,11 @@ def test_legacy_stream_payload_in_the_magic_number_pickle() -> None:
     legacy = buf.getvalue()
     first = analyze_pickle(legacy, max_streams=1)
     assert first.streams == 1
-    executes(legacy[:_end_of_first(legacy)] + os_system_p4() + legacy[_end_of_first(legacy):],
-             "os.system", "legacy.pt")
+    executes(
+        legacy[: _end_of_first(legacy)] + os_system_p4() + legacy[_end_of_first(legacy) :],
+        "os.system",
+        "legacy.pt",
+    )
 
 
 def _end_of_first(data: bytes) -> int:
@@ -313,8 +389,13 @@ def test_compressed_pickles(wrap: object) -> None:
 
 def test_nested_pickle_in_a_bytes_literal() -> None:
     inner = os_system_p4()
-    outer = p4(call1(stack_global("collections", "OrderedDict"), b")")
-               + b"0" + b"C" + bytes([len(inner)]) + inner)
+    outer = p4(
+        call1(stack_global("collections", "OrderedDict"), b")")
+        + b"0"
+        + b"C"
+        + bytes([len(inner)])
+        + inner
+    )
     f = executes(outer, "os.system")
     assert any("bytes at offset" in w for w in f.where)
 
@@ -382,10 +463,12 @@ def _gguf(template: str) -> bytes:
         raw = text.encode()
         return struct.pack("<Q", len(raw)) + raw
 
-    kv = [s("general.architecture") + struct.pack("<I", 8) + s("llama"),
-          s("general.alignment") + struct.pack("<I", 4) + struct.pack("<I", 32),
-          s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + s("a") + s("b"),
-          s("tokenizer.chat_template") + struct.pack("<I", 8) + s(template)]
+    kv = [
+        s("general.architecture") + struct.pack("<I", 8) + s("llama"),
+        s("general.alignment") + struct.pack("<I", 4) + struct.pack("<I", 32),
+        s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + s("a") + s("b"),
+        s("tokenizer.chat_template") + struct.pack("<I", 8) + s(template),
+    ]
     return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)) + b"".join(kv)
 
 
@@ -399,11 +482,16 @@ def test_gguf_chat_template_with_python_internals() -> None:
 
 
 def test_keras_lambda_and_foreign_modules() -> None:
-    config = {"class_name": "Sequential", "config": {"layers": [
-        {"class_name": "Dense", "module": "keras.layers", "config": {}},
-        {"class_name": "Lambda", "module": "keras.layers", "config": {"function": "…"}},
-        {"class_name": "Thing", "module": "evil_pkg.layers", "config": {}},
-    ]}}
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "layers": [
+                {"class_name": "Dense", "module": "keras.layers", "config": {}},
+                {"class_name": "Lambda", "module": "keras.layers", "config": {"function": "…"}},
+                {"class_name": "Thing", "module": "evil_pkg.layers", "config": {}},
+            ]
+        },
+    }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("config.json", json.dumps(config))
@@ -417,3 +505,26 @@ def test_safetensors_header_pointing_outside_the_file() -> None:
     data = struct.pack("<Q", len(header)) + header + b"\0" * 16
     (f,) = analyze_model("m.safetensors", data)
     assert f.verdict == "anomaly" and "outside the file" in f.sentence
+
+
+def test_base64_nested_pickle_in_a_string() -> None:
+    import base64
+
+    inner = base64.b64encode(os_system_p4()).decode()
+    outer = p4(call1(stack_global("collections", "OrderedDict"), b")") + b"0" + u(inner))
+    executes(outer, "os.system")
+
+
+def test_user_allowlist_extends_safe_names_but_never_the_never_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    custom = p4(stack_global("my_project.models", "Net") + b")\x81" + b"}b")
+    (tmp_path / "net.pkl").write_bytes(custom)
+    (tmp_path / "evil.pkl").write_bytes(os_system_p4())
+    config = tmp_path / "keyscope.toml"
+    config.write_text('[policy]\nmodel-allow = ["my_project.models.Net", "os.system"]\n')
+    assert (
+        main(["models", "-j", "1", "--config", str(config), "--format", "json", str(tmp_path)]) == 1
+    )
+    found = json.loads(capsys.readouterr().out)["model_findings"]
+    assert [(Path(f["path"]).name, f["verdict"]) for f in found] == [("evil.pkl", "executes-code")]

@@ -76,7 +76,7 @@ class BlobScanner:
         result = BlobResult()
         if self.models and is_model_candidate(blob.data):
             try:
-                result.model_findings = analyze_model(blob.path, blob.data)
+                result.model_findings = analyze_model(blob.path, blob.data, self.policy.model_allow)
             except (RecursionError, MemoryError) as exc:
                 result.rejected[f"model file not analysed ({type(exc).__name__})"] += 1
         if not self.secrets:

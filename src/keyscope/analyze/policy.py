@@ -60,6 +60,9 @@ class Policy:
     require_https: bool = True
     allow_account_sas: bool = False
     severity: dict[str, Severity | None] = field(default_factory=dict)
+    # Names model files may reference besides the built-in allowlist (e.g. your own
+    # nn.Module classes). The never-allow list always wins.
+    model_allow: frozenset[str] = frozenset()
 
     def severity_of(self, code: str) -> Severity | None:
         """The severity a rule calls for; ``None`` when the user switched it off."""
@@ -155,6 +158,7 @@ def policy_from_mapping(data: dict[str, Any], source: str) -> Policy:
         "require-https",
         "allow-account-sas",
         "severity",
+        "model-allow",
     }
     for key in data:
         if key not in known:
@@ -178,6 +182,11 @@ def policy_from_mapping(data: dict[str, Any], source: str) -> Policy:
             if not isinstance(data[key], bool):
                 raise ConfigError(f"{source}: {key} must be true or false")
             policy = replace(policy, **{attr: data[key]})
+    if "model-allow" in data:
+        allow = data["model-allow"]
+        if not isinstance(allow, list) or not all(isinstance(a, str) and "." in a for a in allow):
+            raise ConfigError(f"{source}: model-allow must be a list of 'module.Name' strings")
+        policy = replace(policy, model_allow=frozenset(allow))
     overrides: dict[str, Severity | None] = {}
     severity = data.get("severity", {})
     if not isinstance(severity, dict):

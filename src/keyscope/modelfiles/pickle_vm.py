@@ -10,6 +10,8 @@ did before breaking (the loader would already have run that).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import struct
 from dataclasses import dataclass, field
@@ -237,6 +239,12 @@ class _VM:
 
     def note_data(self, value: bytes | str) -> None:
         raw = value.encode("latin-1", "ignore") if isinstance(value, str) else value
+        if raw.startswith(BASE64_PREFIXES) and len(raw) >= 16:
+            # Base64 of a pickle (gAJ…, gAS…) or a zip (UEsDB…): a nested loader's input.
+            try:
+                raw = base64.b64decode(raw.strip(), validate=False)
+            except (binascii.Error, ValueError):
+                return
         if len(raw) >= 8 and (
             raw.startswith(b"PK\x03\x04")
             or (raw[:1] == b"\x80" and raw[1:2] in b"\x02\x03\x04\x05")
@@ -676,6 +684,8 @@ class _VM:
         self.push(("persistent", self.pop()))
 
 
+# Base64 of "\x80\x02".."\x80\x05" (pickle protocols 2-5) and of "PK\x03\x04" (zip).
+BASE64_PREFIXES = (b"gAJ", b"gAN", b"gAS", b"gAW", b"UEsD")
 JOBLIB_WRAPPERS = frozenset({"joblib.numpy_pickle.NumpyArrayWrapper"})
 _DTYPE_CODE = re.compile(r"^[<>|=]?([a-zA-Z])(\d*)$")
 

@@ -214,7 +214,7 @@ def classify(module: str, name: str, extra_safe: frozenset[str] = frozenset()) -
         return Tier.NEVER
     if full in NEVER_NAMES:
         return Tier.NEVER
-    if full in SAFE or full in extra_safe:
+    if full in SAFE:
         return Tier.SAFE
     root = module.split(".")[0]
     if root in NEVER_ROOTS or full.startswith(NEVER_PREFIXES):
@@ -223,6 +223,8 @@ def classify(module: str, name: str, extra_safe: frozenset[str] = frozenset()) -
     # (``logging`` + ``os.system``): judge what it ends at too.
     if len(parts) > 1 and parts[0] in NEVER_ROOTS:
         return Tier.NEVER
+    if full in extra_safe:  # the user's allowlist: consulted only after the never list
+        return Tier.SAFE
     if root in ESTIMATOR_ROOTS:
         return Tier.ESTIMATOR
     return Tier.UNKNOWN
