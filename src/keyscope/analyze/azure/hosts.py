@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 CLOUDS: dict[str, str] = {
@@ -119,15 +119,11 @@ def parse_location(scheme: str | None, netloc: str, path: str) -> AzureLocation:
                 path_segments=segments,
             )
 
-    return AzureLocation(
+    # Any other host: a custom domain or CDN in front of the account, which it hides.
+    return replace(
+        NO_LOCATION,
         host=netloc or None,
         scheme=scheme,
-        account=None,
-        service=None,
-        cloud=None,
-        endpoint_suffix=None,
-        emulator=False,
-        secondary=False,
         custom_domain=bool(netloc),
         path_segments=segments,
     )
