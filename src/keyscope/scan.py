@@ -149,7 +149,7 @@ def scan(
     skipped: list[Skipped] = []
     raw: list[RawFinding] = []
     models: list[ModelFinding] = []
-    provenance: dict[str, ProvenanceIndex] = {}
+    in_history: list[tuple[_GitTask, RawFinding]] = []
 
     def absorb(batch: _Batch, task: _Task | None = None) -> None:
         stats.files += batch.files
@@ -160,14 +160,14 @@ def scan(
             shown = _join(task.shown, m.path) if isinstance(task, _GitTask) else m.path
             models.append(replace(m, path=shown))
         for f in batch.findings:
-            expanded = [f]
             if isinstance(task, _GitTask):
-                index = provenance.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
-                expanded = _with_provenance(f, index, task.shown)
-            for e in expanded:
-                raw.append(e)
-                if on_finding:
-                    on_finding(e)
+                # Provenance waits for the end of the scan: one history pass answers
+                # for every matched blob of a repository.
+                in_history.append((task, f))
+                continue
+            raw.append(f)
+            if on_finding:
+                on_finding(f)
         if on_progress:
             on_progress(Progress(stats.files, stats.bytes, len(raw), time.monotonic() - started))
 
@@ -184,6 +184,10 @@ def scan(
     else:
         _run_parallel(tasks, jobs, rules, engine_name, now, options, absorb)
     state.close()
+    for f in _with_provenance_all(in_history):
+        raw.append(f)
+        if on_finding:
+            on_finding(f)
 
     stats.seconds = time.monotonic() - started
     models.sort(key=lambda m: (-m.severity, m.path, m.where))
@@ -196,6 +200,19 @@ def scan(
         now=now,
         model_findings=models,
     )
+
+
+def _with_provenance_all(found: list[tuple[_GitTask, RawFinding]]) -> list[RawFinding]:
+    indexes: dict[str, ProvenanceIndex] = {}
+    for task, f in found:
+        if f.location.git is not None:
+            index = indexes.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
+            index.want(f.location.git.blob)
+    out: list[RawFinding] = []
+    for task, f in found:
+        index = indexes.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
+        out.extend(_with_provenance(f, index, task.shown))
+    return out
 
 
 def _with_provenance(f: RawFinding, index: ProvenanceIndex, shown: str) -> list[RawFinding]:

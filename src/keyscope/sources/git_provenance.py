@@ -41,6 +41,7 @@ class ProvenanceIndex:
     def __init__(self, repo: Path) -> None:
         self.repo = repo
         self._histories: dict[str, BlobHistory] = {}
+        self._wanted: set[str] = set()
         self._head: dict[str, str] | None = None
 
     def head_tree(self) -> dict[str, str]:
@@ -56,9 +57,16 @@ class ProvenanceIndex:
             self._head = head
         return self._head
 
+    def want(self, oid: str) -> None:
+        """Ask for ``oid``'s history; every wanted blob is answered by one pass."""
+        if oid not in self._histories:
+            self._wanted.add(oid)
+
     def history(self, oid: str) -> BlobHistory:
         if oid not in self._histories:
-            self._histories[oid] = self._compute(oid)
+            self._wanted.add(oid)
+            self._histories.update(self._compute(self._wanted))
+            self._wanted.clear()
         return self._histories[oid]
 
     def provenance(self, oid: str, fallback_path: str) -> list[tuple[str, GitProvenance]]:
@@ -101,9 +109,10 @@ class ProvenanceIndex:
         out = git(self.repo, "rev-parse", "--verify", "-q", f"{commit}^", check=False).strip()
         return out.decode() or None
 
-    def _compute(self, oid: str) -> BlobHistory:
-        out = git(
-            self.repo,
+    def _compute(self, oids: set[str]) -> dict[str, BlobHistory]:
+        """One walk of the whole history (oldest first) for all ``oids``: with a single
+        blob, git's own --find-object filter does the matching."""
+        args = [
             "log",
             "--all",
             "--reverse",
@@ -112,16 +121,19 @@ class ProvenanceIndex:
             "--no-abbrev",
             "--no-renames",
             "--diff-merges=first-parent",
-            f"--find-object={oid}",
-            check=False,
-        )
-        h = BlobHistory()
+        ]
+        if len(oids) == 1:
+            args.append(f"--find-object={next(iter(oids))}")
+        out = git(self.repo, *args, check=False)
+        histories = {oid: BlobHistory() for oid in oids}
         for record in out.split(b"\x01")[1:]:
             head, _, raw = record.partition(b"\n")
+            if not raw:
+                continue
             fields = head.decode("utf-8", "replace").split("\0")
             if len(fields) < 6:
                 continue
-            commit = Commit(*fields[:6])
+            commit: Commit | None = None
             for line in raw.splitlines():
                 if not line.startswith(b":"):
                     continue
@@ -130,10 +142,15 @@ class ProvenanceIndex:
                 if len(parts) < 5:
                     continue
                 old, new = parts[2].decode(), parts[3].decode()
+                if old not in histories and new not in histories:
+                    continue
+                commit = commit or Commit(*fields[:6])
                 path = path_b.decode("utf-8", "surrogateescape")
-                if new == oid and path not in h.introduced:
-                    h.introduced[path] = commit
-                    h.removed.pop(path, None)
-                elif old == oid and new != oid:
-                    h.removed[path] = commit
-        return h
+                if new in histories:
+                    h = histories[new]
+                    if path not in h.introduced:
+                        h.introduced[path] = commit
+                        h.removed.pop(path, None)
+                if old in histories and old != new:
+                    histories[old].removed[path] = commit
+        return histories
