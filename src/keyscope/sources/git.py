@@ -18,6 +18,16 @@ from pathlib import Path
 from keyscope.errors import KeyscopeError
 from keyscope.sources.interface import Blob, Skipped
 
+# Keep git's own memory bounded whatever the repository size: pack windows are
+# unmapped past the limit, and the delta cache stays small.
+BOUNDED_MEMORY = (
+    "-c",
+    "core.packedGitWindowSize=16m",
+    "-c",
+    "core.packedGitLimit=96m",
+    "-c",
+    "core.deltaBaseCacheLimit=48m",
+)
 REQUEST_CHUNK = 512  # 512 requests of 41 bytes stay well under a 64 KiB pipe buffer
 CHECK_FORMAT = "%(objectname) %(objecttype) %(objectsize) %(rest)"
 
@@ -217,7 +227,7 @@ class BlobReader:
     def _start(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                ["git", "-C", str(self.repo), "cat-file", "--batch"],
+                ["git", "-C", str(self.repo), *BOUNDED_MEMORY, "cat-file", "--batch"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -7,6 +7,8 @@ here.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,12 +112,15 @@ class ProvenanceIndex:
         return out.decode() or None
 
     def _compute(self, oids: set[str]) -> dict[str, BlobHistory]:
-        """One walk of the whole history (oldest first) for all ``oids``: with a single
-        blob, git's own --find-object filter does the matching."""
+        """One streamed walk of the whole history for all ``oids`` (with a single blob,
+        git's own --find-object filter does the matching). Only the few lines that
+        touch a wanted blob are kept, so memory stays flat however long the history."""
         args = [
+            "git",
+            "-C",
+            str(self.repo),
             "log",
             "--all",
-            "--reverse",
             f"--format={_FORMAT}",
             "--raw",
             "--no-abbrev",
@@ -124,33 +129,36 @@ class ProvenanceIndex:
         ]
         if len(oids) == 1:
             args.append(f"--find-object={next(iter(oids))}")
-        out = git(self.repo, *args, check=False)
-        histories = {oid: BlobHistory() for oid in oids}
-        for record in out.split(b"\x01")[1:]:
-            head, _, raw = record.partition(b"\n")
-            if not raw:
-                continue
-            fields = head.decode("utf-8", "replace").split("\0")
-            if len(fields) < 6:
-                continue
-            commit: Commit | None = None
-            for line in raw.splitlines():
-                if not line.startswith(b":"):
+        touched: list[tuple[Commit, str, str, str]] = []  # newest first
+        fields: list[str] = []
+        with subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "LC_ALL": "C"},
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(b"\x01"):
+                    fields = line[1:].rstrip(b"\n").decode("utf-8", "replace").split("\0")
                     continue
-                meta, _, path_b = line.partition(b"\t")
+                if not line.startswith(b":") or len(fields) < 6:
+                    continue
+                meta, _, path_b = line.rstrip(b"\n").partition(b"\t")
                 parts = meta.split()
                 if len(parts) < 5:
                     continue
                 old, new = parts[2].decode(), parts[3].decode()
-                if old not in histories and new not in histories:
-                    continue
-                commit = commit or Commit(*fields[:6])
-                path = path_b.decode("utf-8", "surrogateescape")
-                if new in histories:
-                    h = histories[new]
-                    if path not in h.introduced:
-                        h.introduced[path] = commit
-                        h.removed.pop(path, None)
-                if old in histories and old != new:
-                    histories[old].removed[path] = commit
+                if old in oids or new in oids:
+                    path = path_b.decode("utf-8", "surrogateescape")
+                    touched.append((Commit(*fields[:6]), old, new, path))
+        histories = {oid: BlobHistory() for oid in oids}
+        for commit, old, new, path in reversed(touched):  # oldest first
+            if new in histories:
+                h = histories[new]
+                if path not in h.introduced:
+                    h.introduced[path] = commit
+                    h.removed.pop(path, None)
+            if old in histories and old != new:
+                histories[old].removed[path] = commit
         return histories
