@@ -184,7 +184,27 @@ def scan(
     else:
         _run_parallel(tasks, jobs, rules, engine_name, now, options, absorb)
     state.close()
+    if options.selection.staged:  # staged content has no history yet
+        in_history = [
+            (
+                t,
+                replace(
+                    f, location=replace(f.location, path=_join(t.shown, f.location.path), git=None)
+                ),
+            )
+            for t, f in in_history
+        ]
+        raw.extend(f for _, f in in_history)
+        if on_finding:
+            for _, f in in_history:
+                on_finding(f)
+        in_history = []
     for f in _with_provenance_all(in_history):
+        g = f.location.git
+        if g is not None and g.commit is None and not options.selection.all_objects:
+            # Listed from the object database but on no branch, tag or stash.
+            stats.rejected["unreachable git object (use --all-objects)"] += 1
+            continue
         raw.append(f)
         if on_finding:
             on_finding(f)

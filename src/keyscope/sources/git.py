@@ -92,22 +92,49 @@ def is_bare(repo: Path) -> bool:
 
 
 def list_blobs(repo: Path, selection: Selection = Selection()) -> Iterator[GitBlobRef]:
-    """Every unique blob the selection covers, each once."""
+    """Every unique blob the selection covers, each once.
+
+    For the whole history (the default, and ``--all-objects``) the object database is
+    listed straight from the pack indexes, in pack order: no history walk, flat
+    memory, sequential reads. Whether a matched blob is reachable, and from where, is
+    answered afterwards by provenance (``unreachable`` blobs are then dropped unless
+    ``--all-objects``). Named revisions walk the history with ``rev-list``.
+    """
     if selection.staged:
         yield from _staged_blobs(repo)
         return
-    if selection.all_objects:
-        out = git(
-            repo, "cat-file", "--batch-all-objects", f"--batch-check={CHECK_FORMAT}", "--unordered"
-        )
-        paths = _reachable_paths(repo, ["--all"])
-        for line in out.splitlines():
-            oid, kind, size, _ = (line.decode("utf-8", "surrogateescape") + " ").split(" ", 3)
-            if kind == "blob":
-                yield GitBlobRef(oid, int(size), paths.get(oid, f"<unreachable {oid[:12]}>"))
+    if selection.all_objects or _revisions(selection) == ["--all"]:
+        yield from _all_blobs(repo)
         return
-    revs = _revisions(selection)
-    yield from _stream_blob_list(repo, revs)
+    yield from _stream_blob_list(repo, _revisions(selection))
+
+
+def _all_blobs(repo: Path) -> Iterator[GitBlobRef]:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    with subprocess.Popen(
+        [
+            "git",
+            "-C",
+            str(repo),
+            *BOUNDED_MEMORY,
+            "cat-file",
+            "--batch-all-objects",
+            "--unordered",
+            "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == b"blob":
+                oid = parts[0].decode()
+                yield GitBlobRef(oid, int(parts[2]), f"<blob {oid[:12]}>")
+        err = proc.stderr.read().decode("utf-8", "replace").strip() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise GitError(f"git cat-file --batch-all-objects: {err or 'failed'}")
 
 
 def _stream_blob_list(repo: Path, revs: list[str]) -> Iterator[GitBlobRef]:
@@ -161,25 +188,6 @@ def _revisions(selection: Selection) -> list[str]:
     if selection.since:
         revs.append(f"^{selection.since}")
     return revs
-
-
-def _reachable_paths(repo: Path, revs: list[str]) -> dict[str, str]:
-    out = git(
-        repo,
-        "rev-list",
-        "--objects",
-        "--filter=object:type=blob",
-        "--filter-provided-objects",
-        *revs,
-        "--",
-        check=False,
-    )
-    paths: dict[str, str] = {}
-    for line in out.splitlines():
-        oid, _, path = line.decode("utf-8", "surrogateescape").partition(" ")
-        if path:
-            paths.setdefault(oid, path)
-    return paths
 
 
 def _staged_blobs(repo: Path) -> Iterator[GitBlobRef]:
