@@ -83,7 +83,7 @@ class BlobScanner:
             return result
         data = _transcode(blob.data)
         self._scan_bytes(blob, data, 0, result, None)
-        if any(marker in data for marker in UTF16_MARKERS):
+        if b"\0" in data and any(marker in data for marker in UTF16_MARKERS):
             # UTF-16 strings without a byte-order mark (.NET assemblies, Windows
             # resources): every other byte holds the text.
             for half in (data[0::2], data[1::2]):

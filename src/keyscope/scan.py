@@ -8,6 +8,7 @@ every file through one engine pass. Findings come back, are merged by fingerprin
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import time
 from collections import Counter
@@ -398,6 +399,8 @@ def _init_worker(
 ) -> None:
     global _STATE
     _STATE = _WorkerState(rules, engine_name, now, options)
+    # Worker processes end with os._exit: close their git readers on the way out.
+    multiprocessing.util.Finalize(None, _STATE.close, exitpriority=10)
 
 
 def _work(task: _Task) -> _Batch:
