@@ -528,3 +528,17 @@ def test_user_allowlist_extends_safe_names_but_never_the_never_list(
     )
     found = json.loads(capsys.readouterr().out)["model_findings"]
     assert [(Path(f["path"]).name, f["verdict"]) for f in found] == [("evil.pkl", "executes-code")]
+
+
+def test_model_files_over_the_size_limit_are_still_judged(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    big = {"w": torch.zeros(64, 1024)}
+    torch.save(big, tmp_path / "benign.pt")
+    (tmp_path / "evil.pt").write_bytes(torch_zip(os_system_p4() + b"\0" * 300_000))
+    code = main(["models", "-j", "1", "--max-file-size", "100K", "--format", "json",
+                 str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [Path(m["path"]).name for m in doc["model_findings"]] == ["evil.pt"]
+    assert {Path(s["path"]).name for s in doc["skipped"]} == {"benign.pt", "evil.pt"}

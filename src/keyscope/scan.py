@@ -8,6 +8,7 @@ every file through one engine pass. Findings come back, are merged by fingerprin
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing.util
 import os
 import time
@@ -23,7 +24,8 @@ from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
 from keyscope.model import Finding, Severity
-from keyscope.modelfiles.analyzer import ModelFinding
+from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
+from keyscope.modelfiles.containers import sniff
 from keyscope.pipeline import BlobScanner, RawFinding
 from keyscope.sources.files import (
     DEFAULT_MAX_FILE_SIZE,
@@ -46,6 +48,7 @@ from keyscope.sources.git_provenance import ProvenanceIndex
 from keyscope.sources.interface import Blob, Skipped
 from keyscope.sources.remote import is_remote, mirror, remote_label
 
+BIG_MODEL_FORMATS = frozenset({"pickle", "zip", "npy", "gzip", "bz2", "xz", "zlib", "tar"})
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
 STDIN = "-"
@@ -114,6 +117,7 @@ class _Batch:
 @dataclass(frozen=True)
 class _FilesTask:
     paths: list[str]
+    models_only: bool = False  # files over --max-file-size: judge model files only
 
 
 @dataclass(frozen=True)
@@ -275,8 +279,12 @@ def _tasks(roots: list[str], options: ScanOptions, skipped: list[Skipped]) -> It
             changed = [str(repo / p) for p in worktree_changes(repo)]
             for batch in _batches(walk(changed, walk_options), skipped):
                 yield _FilesTask(batch)
-    for batch in _batches(walk(plain, walk_options), skipped):
+    oversize: list[str] = []
+    for batch in _batches(walk(plain, walk_options), skipped, oversize):
         yield _FilesTask(batch)
+    if options.models:
+        for start in range(0, len(oversize), 8):
+            yield _FilesTask(oversize[start : start + 8], models_only=True)
 
 
 def _git_tasks(
@@ -349,6 +357,7 @@ class _WorkerState:
             models=options.models,
         )
         self.max_size = options.max_file_size
+        self.allow = options.policy.model_allow
         self._readers: dict[str, BlobReader] = {}
 
     def run(self, task: _Task) -> _Batch:
@@ -357,7 +366,25 @@ class _WorkerState:
             if reader is None:
                 reader = self._readers[task.repo] = BlobReader(Path(task.repo), self.max_size)
             return self.scan_blobs(reader.read(task.refs))
+        if task.models_only:
+            return self._models_only(task.paths)
         return self.scan_blobs(self._read(task.paths))
+
+    def _models_only(self, paths: list[str]) -> _Batch:
+        """Big files are not scanned for secrets, but a big checkpoint is exactly where a
+        payload hides: judge model files through a memory map, reading only what the
+        loader would unpickle."""
+        found: list[ModelFinding] = []
+        for path in paths:
+            try:
+                with open(path, "rb") as f:
+                    if sniff(f.read(512)) not in BIG_MODEL_FORMATS:
+                        continue
+                    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                        found.extend(analyze_model(path, mm, self.allow))  # type: ignore[arg-type]
+            except (OSError, ValueError):
+                continue
+        return _Batch([], [], 0, 0, Counter(), found)
 
     def scan_blobs(self, blobs: Iterable[Blob | Skipped]) -> _Batch:
         findings: list[RawFinding] = []
@@ -431,12 +458,18 @@ def _run_parallel(
             absorb(fut.result(), task)
 
 
-def _batches(entries: Iterator[FileEntry | Skipped], skipped: list[Skipped]) -> Iterator[list[str]]:
+def _batches(
+    entries: Iterator[FileEntry | Skipped],
+    skipped: list[Skipped],
+    oversize: list[str] | None = None,
+) -> Iterator[list[str]]:
     batch: list[str] = []
     size = 0
     for entry in entries:
         if isinstance(entry, Skipped):
             skipped.append(entry)
+            if entry.oversize and oversize is not None:
+                oversize.append(entry.path)
             continue
         batch.append(entry.path)
         size += entry.size

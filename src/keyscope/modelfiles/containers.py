@@ -70,7 +70,7 @@ def sniff(data: bytes) -> str | None:
         return "pickle"
     if len(data) > 262 and data[257:262] == b"ustar":
         return "tar"
-    if head[:1] in (b"(", b"c", b"}", b"]") and data.rstrip(b"\r\n")[-1:] == b".":
+    if head[:1] in (b"(", b"c", b"}", b"]") and bytes(data[-4:]).rstrip(b"\r\n")[-1:] == b".":
         return "pickle0"  # protocol 0/1 has no magic: a candidate only, proven by parsing
     if len(data) >= 10 and data[8:9] == b"{":
         (n,) = struct.unpack("<Q", data[:8])

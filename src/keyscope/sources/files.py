@@ -127,7 +127,11 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
 
 def _file(path: str, size: int, options: WalkOptions) -> Iterator[FileEntry | Skipped]:
     if size > options.max_file_size:
-        yield Skipped(path, f"larger than --max-file-size ({size} > {options.max_file_size} bytes)")
+        yield Skipped(
+            path,
+            f"larger than --max-file-size ({size} > {options.max_file_size} bytes)",
+            oversize=True,
+        )
     else:
         yield FileEntry(path, size)
 

@@ -11,6 +11,7 @@ class Skipped:
 
     path: str
     reason: str
+    oversize: bool = False  # over --max-file-size: secrets not scanned, a model still judged
 
 
 @dataclass(frozen=True)
