@@ -29,11 +29,12 @@ _ACCOUNT_CONTEXT = (
         r"(?i)(?:storage_?account(?:_?name)?|account_?name|accountName|STORAGE_ACCOUNT(?:_NAME)?)"
         r"[\"']?\s*[:=]\s*[\"']?([a-z0-9]{3,24})[\"']?"
     ),
-    re.compile(r"(?i)https?://([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
+    # a storage host, with or without scheme (URLs, //host/share mounts, cmdkey /add:host)
+    re.compile(r"(?i)(?<![a-z0-9.-])([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
 )
 CONTEXT_LINES = 6
 KEY_LABEL_WINDOW = 64
-_KEY_LABEL = re.compile(r"(?i)key|secret|credential|passw|pwd")
+_KEY_LABEL = re.compile(r"(?i)key|secret|credential|pass|pwd")
 _DIGEST_LABEL = re.compile(r"(?i)sha-?(?:256|384|512)|digest|checksum|integrity|hash")
 _CONCAT = re.compile(r"""["'][ \t]*\+[ \t]*\r?\n[ \t]*["']|[ \t]*\+[ \t]*\r?\n[ \t]*["']""")
 _NEWLINE = re.compile(r"""["']?[ \t]*\r?\n[ \t]*["']?""")
