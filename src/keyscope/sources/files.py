@@ -139,8 +139,13 @@ def _file(path: str, size: int, options: WalkOptions) -> Iterator[FileEntry | Sk
 def read_file(path: str, max_size: int) -> bytes | Skipped:
     """The file's bytes, or why they could not be read."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(max_size + 1)
+        with open(path, "rb", buffering=0) as f:
+            # Ask for the file's own size (plus one byte, to see growth past the limit):
+            # read(max_size + 1) would allocate the whole limit for every small file.
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(min(size, max_size) + 1)
+            if len(data) > size and len(data) <= max_size:  # grew while we read: take the rest
+                data += f.read(max_size + 1 - len(data))
     except OSError as exc:
         return Skipped(path, _os_reason(exc))
     if len(data) > max_size:
