@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keyscope import __version__
 from keyscope.analyze.policy import load_policy
@@ -20,6 +21,9 @@ from keyscope.pipeline import RawFinding
 from keyscope.report import jsonout, text
 from keyscope.scan import ScanOptions
 from keyscope.sources.git import Selection
+
+if TYPE_CHECKING:
+    from keyscope.verify.transport import VerifyOptions
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -93,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour the terminal output (default: auto, on a TTY)",
     )
+    _add_verify_arguments(p)
     _add_scan_parser(sub)
     return parser
 
@@ -119,6 +124,7 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_scan_arguments(p)
+    _add_verify_arguments(p)
     p.add_argument(
         "--baseline",
         type=Path,
@@ -150,6 +156,87 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     create.add_argument("baseline_file", type=Path, metavar="FILE")
     _add_scan_arguments(create)
+
+
+VERIFY_HELP = """\
+Off unless asked for: without --verify keyscope sends nothing over the network.
+--verify sends, for each credential, one side-effect-free request (Get Account
+Information on the token's own resource, or a read-only service call for
+queue/table/file tokens; Shared Key-signed for account keys). --verify=deep also
+lists at most one container/blob and reads blob service properties (is logging
+on?) where the token allows it. Never a download, never a dequeue, never a write.
+The requests are listed before they are sent; the storage owner's logs record
+them with your IP address. HTTPS only (plain HTTP only to a local emulator);
+private, loopback and link-local destinations are refused unless --allow-internal;
+no redirects are followed; every request is written to the audit log."""
+
+
+def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("live check (opt-in)", VERIFY_HELP)
+    g.add_argument(
+        "--verify",
+        dest="verify",
+        action="store_const",
+        const="basic",
+        default=None,
+        help="check read-only whether each credential is live (--verify=deep: more probes)",
+    )
+    g.add_argument(
+        "--verify-deep", dest="verify", action="store_const", const="deep", help=argparse.SUPPRESS
+    )
+    g.add_argument(
+        "--allow-internal",
+        action="store_true",
+        help="also probe private, loopback and link-local addresses (e.g. a local Azurite)",
+    )
+    g.add_argument(
+        "--audit-log",
+        type=Path,
+        metavar="FILE",
+        help="append every request sent to FILE as JSON lines "
+        "(default: keyscope/verify-audit.jsonl in the user state directory)",
+    )
+    g.add_argument(
+        "--verify-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="timeout per connection and per answer (default: 10)",
+    )
+    g.add_argument(
+        "--verify-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="least time between two requests to one host (default: 1)",
+    )
+
+
+def _verify_options(args: argparse.Namespace) -> VerifyOptions | None:
+    if getattr(args, "verify", None) is None:
+        return None
+    from keyscope.verify.transport import VerifyOptions
+
+    if args.verify_timeout <= 0 or args.verify_interval < 0:
+        raise KeyscopeError("--verify-timeout must be > 0 and --verify-interval >= 0")
+    return VerifyOptions(
+        deep=args.verify == "deep",
+        allow_internal=args.allow_internal,
+        timeout=args.verify_timeout,
+        per_host_interval=args.verify_interval,
+        audit_log=args.audit_log or default_audit_log(),
+    )
+
+
+def default_audit_log() -> Path:
+    """``$XDG_STATE_HOME/keyscope/verify-audit.jsonl`` (``~/.local/state`` by default)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "keyscope" / "verify-audit.jsonl"
+
+
+def _notify(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
@@ -282,6 +369,15 @@ def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg.startswith("--verify="):
+            level = arg.split("=", 1)[1]
+            if level not in ("basic", "deep"):
+                parser.error(f"--verify={level}: expected --verify or --verify=deep")
+            argv[i] = "--verify-deep" if level == "deep" else "--verify"
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "paths"):
         # Paths may come after options (scan -j 1 A B, baseline create FILE -j 1 A).
@@ -319,7 +415,15 @@ def _explain(args: argparse.Namespace) -> int:
         value = sys.stdin.buffer.read(2 << 20).decode("utf-8", errors="replace")
     now = resolve_now(args.now)
     policy = load_policy(args.config)
-    explanations = explain(value, now, account=args.account, keys=tuple(args.key), policy=policy)
+    explanations = explain(
+        value,
+        now,
+        account=args.account,
+        keys=tuple(args.key),
+        policy=policy,
+        verify=_verify_options(args),
+        notify=_notify,
+    )
     color = _use_color(args.color)
     render = jsonout.render_explain if args.format == "json" else text.render_explain
     sys.stdout.write(render(explanations, now, color=color))
@@ -340,6 +444,7 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         now=resolve_now(args.now),
         git=args.git,
         secrets=args.command != "models",
+        keep_credentials=getattr(args, "verify", None) is not None,
         selection=Selection(
             all_objects=args.all_objects,
             since=args.since,
@@ -372,6 +477,7 @@ def _scan(args: argparse.Namespace) -> int:
     from keyscope.scan import fails, scan
 
     options = _scan_options(args)
+    verify = _verify_options(args)
     baseline = getattr(args, "baseline", None)
     accepted = load_baseline(baseline) if baseline else frozenset()
     stdin = None
@@ -402,6 +508,13 @@ def _scan(args: argparse.Namespace) -> int:
         result.findings, baselined = without_baselined(result.findings, accepted)
         if baselined:
             result.stats.rejected["accepted in the baseline (findings)"] += baselined
+        if verify is not None:
+            from keyscope.verify import verify_findings
+
+            verify_findings(result.findings, verify, now=result.now, notify=_notify)
+            if args.format == "jsonl":
+                for finding in result.findings:
+                    out.write(jsonout.jsonl_verification(finding))
         if args.format == "text":
             color = _use_color(args.color) and not args.output
             out.write(text.render_scan(result, color=color, verbose=args.verbose))

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from keyscope.analyze.azure.explainer import explain_azure
+from keyscope.analyze.azure.explainer import explain_found
+from keyscope.analyze.azure.reader import read_credentials
 from keyscope.analyze.azure.sas import parse_datetime
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.model import Explanation
+
+if TYPE_CHECKING:
+    from keyscope.verify import Credential
+    from keyscope.verify.transport import VerifyOptions
 
 
 def explain(
@@ -17,6 +24,8 @@ def explain(
     account: str | None = None,
     keys: tuple[str, ...] = (),
     policy: Policy = DEFAULT_POLICY,
+    verify: VerifyOptions | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> list[Explanation]:
     """Explain every credential in ``text`` (a SAS URL or query, a connection string,
     or an account key with ``account``).
@@ -24,8 +33,20 @@ def explain(
     ``now`` fixes the clock for reproducible output; ``keys`` are co-leaked account
     keys to check signatures against. Raises :class:`keyscope.errors.ParseError`
     with a precise message when the input is not a well-formed credential.
+
+    Offline unless ``verify`` is given: then each credential is also checked live
+    with read-only requests (``notify`` is told which, before any is sent).
     """
-    return explain_azure(text, resolve_now(now), account=account, keys=keys, policy=policy)
+    moment = resolve_now(now)
+    found = read_credentials(text, account)
+    explanations = explain_found(found, moment, account=account, keys=keys, policy=policy)
+    if verify is None:
+        return explanations
+    from keyscope.verify import verify_explanations
+
+    credentials: list[Credential | None] = [*found.sas, *found.keys]
+    pairs = list(zip(explanations, credentials, strict=True))
+    return verify_explanations(pairs, verify, now=moment, notify=notify)
 
 
 def resolve_now(now: datetime | str | None) -> datetime:

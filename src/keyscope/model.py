@@ -139,6 +139,31 @@ class Access:
 
 
 @dataclass(frozen=True)
+class ProbeResult:
+    """One live-check request sent (or refused before sending) and what the service said."""
+
+    probe: str  # e.g. "Get Account Information"
+    method: str
+    url: str  # signature and keys redacted
+    status: str  # one of keyscope.verify.interface.STATUSES
+    http_status: int | None = None
+    error_code: str | None = None  # x-ms-error-code or the body's <Code>
+    detail: str | None = None  # the service's message / AuthenticationErrorDetail, or ours
+    facts: dict[str, str] = field(default_factory=dict)  # e.g. sku name, logging on/off
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The live-check verdict for one credential, from its probes (``--verify``)."""
+
+    status: str  # one of keyscope.verify.interface.STATUSES
+    live: bool | None  # True: accepted; False: refused for good; None: unknown
+    summary: str
+    probes: tuple[ProbeResult, ...]
+    checked_at: str  # ISO-8601 UTC
+
+
+@dataclass(frozen=True)
 class Explanation:
     """One credential, explained: the sentence, the facts, the verdict."""
 
@@ -151,6 +176,7 @@ class Explanation:
     redacted: str
     fingerprint: str
     notes: tuple[str, ...] = ()
+    verification: Verification | None = None  # only after an opt-in live check
 
 
 @dataclass(frozen=True)
@@ -196,6 +222,9 @@ class Finding:
     rule_id: str
     explanation: Explanation
     locations: list[Location]
+    # The parsed credential, kept in memory only when a live check was asked for;
+    # never written to any output.
+    credential: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def severity(self) -> Severity:

@@ -43,6 +43,7 @@ class RawFinding:
     rule_id: str
     explanation: Explanation
     location: Location
+    credential: object | None = None  # the parsed credential, only for --verify
 
 
 @dataclass
@@ -63,7 +64,9 @@ class BlobScanner:
         show_secrets: bool = False,
         secrets: bool = True,
         models: bool = True,
+        keep_credentials: bool = False,
     ) -> None:
+        self.keep_credentials = keep_credentials
         self.secrets = secrets
         self.models = models
         self.engine = engine
@@ -135,7 +138,8 @@ class BlobScanner:
             )
             if blob.oid is not None:
                 loc = replace(loc, git=GitProvenance(blob=blob.oid, commit=None))
-            result.findings.append(RawFinding(match.rule.id, c.explanation, loc))
+            kept = c.credential if self.keep_credentials else None
+            result.findings.append(RawFinding(match.rule.id, c.explanation, loc, kept))
 
     def _candidates(self, data: bytes, match: Match) -> list[Candidate | Rejected]:
         value = match.value.decode("latin-1")

@@ -73,6 +73,7 @@ class ScanOptions:
     secrets: bool = True  # look for credentials
     models: bool = True  # judge model files (pickles that would run code)
     selection: Selection = field(default_factory=Selection)
+    keep_credentials: bool = False  # keep parsed credentials in memory for a live check
 
 
 @dataclass
@@ -317,7 +318,11 @@ def merge(raw: list[RawFinding]) -> list[Finding]:
         fp = r.explanation.fingerprint
         if fp not in by_fp:
             by_fp[fp] = Finding(
-                fingerprint=fp, rule_id=r.rule_id, explanation=r.explanation, locations=[]
+                fingerprint=fp,
+                rule_id=r.rule_id,
+                explanation=r.explanation,
+                locations=[],
+                credential=r.credential,
             )
         if r.location not in by_fp[fp].locations:
             by_fp[fp].locations.append(r.location)
@@ -355,6 +360,7 @@ class _WorkerState:
             options.show_secrets,
             secrets=options.secrets,
             models=options.models,
+            keep_credentials=options.keep_credentials,
         )
         self.max_size = options.max_file_size
         self.allow = options.policy.model_allow

@@ -15,7 +15,7 @@ from typing import Any
 
 from keyscope.analyze.timefmt import duration
 from keyscope.errors import ConfigError
-from keyscope.model import Access, Reason, Severity
+from keyscope.model import Access, Explanation, Reason, Severity, Verification
 
 # code: (default severity, what it means) — the README documents this table.
 RULES: dict[str, tuple[Severity, str]] = {
@@ -250,3 +250,25 @@ def _read(path: Path) -> Policy | None:
 
 def _human(seconds: int) -> str:
     return duration(seconds)
+
+
+def after_verification(explanation: Explanation, verification: Verification) -> Explanation:
+    """Attach a live check's verdict and move the severity one step: up when the
+    service accepted the credential, down (never below low) when it is refused for
+    good. The finding is kept either way: history, forks and key reuse still matter.
+    Emulator credentials keep their cap."""
+    reasons = list(explanation.reasons)
+    severity = explanation.severity
+    emulator = any(r.code == "emulator" for r in reasons)
+    if verification.live is True and not emulator:
+        severity = Severity(min(Severity.CRITICAL, severity + 1))
+        reasons.append(Reason("verified-live", severity, verification.summary))
+    elif verification.status == "account-not-found":
+        reasons.append(Reason("account-gone", severity, verification.summary))
+    elif verification.live is False and not emulator:
+        severity = Severity(max(Severity.LOW, severity - 1))
+        reasons.append(Reason("verified-dead", severity, verification.summary))
+    reasons.sort(key=lambda r: (-r.severity, r.code))
+    return replace(
+        explanation, severity=severity, reasons=tuple(reasons), verification=verification
+    )

@@ -130,6 +130,18 @@ def jsonl_finding(raw: RawFinding) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+def jsonl_verification(finding: Finding) -> str:
+    """After a live check: the verdict and the severity it led to, per credential."""
+    e = finding.explanation
+    record = {
+        "type": "verification",
+        "fingerprint": finding.fingerprint,
+        "severity": e.severity.label,
+        "verification": to_data(e.verification),
+    }
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
 def jsonl_summary(result: ScanResult) -> str:
     doc = scan_document(result)
     record = {

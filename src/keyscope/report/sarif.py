@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from keyscope.model import Finding, Location, Severity
+from keyscope.model import Explanation, Finding, Location, Severity
 from keyscope.modelfiles.analyzer import ModelFinding
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
         "snippet": {"text": loc.snippet},
     }
     message = e.sentence
+    if e.verification is not None:
+        message += f" Live check: {e.verification.summary}"
     if loc.origin:
         message += " (found inside: " + " > ".join(loc.origin) + ")"
     return {
@@ -138,8 +140,34 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
             "reasons": [f"{r.code}: {r.message}" for r in e.reasons],
             "revocation": e.access.revocation.summary,
             "redacted": e.redacted,
+            **_verification_properties(e),
             **_git_properties(loc),
         },
+    }
+
+
+def _verification_properties(e: Explanation) -> dict[str, Any]:
+    v = e.verification
+    if v is None:
+        return {}
+    return {
+        "verification": {
+            "status": v.status,
+            "live": v.live,
+            "summary": v.summary,
+            "checkedAt": v.checked_at,
+            "probes": [
+                {
+                    "probe": p.probe,
+                    "request": f"{p.method} {p.url}",
+                    "status": p.status,
+                    "httpStatus": p.http_status,
+                    "errorCode": p.error_code,
+                    "detail": p.detail,
+                }
+                for p in v.probes
+            ],
+        }
     }
 
 

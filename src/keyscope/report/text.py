@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from keyscope.analyze.timefmt import instant
-from keyscope.model import Explanation, GitProvenance, Severity
+from keyscope.model import Explanation, GitProvenance, Severity, Verification
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ def _one(e: Explanation, color: bool) -> str:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         lines.append(f"  {paint(_DIM, k.ljust(width))}  {v}")
+    if e.verification is not None:
+        lines.append("")
+        lines.extend(f"  {line}" for line in verification_lines(e.verification, paint))
     lines.append("")
     lines.append(f"  {paint(_BOLD, 'Severity ' + e.severity.label)} because:")
     for r in e.reasons:
@@ -103,6 +107,23 @@ def _one(e: Explanation, color: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verification_lines(v: Verification, paint: Callable[[str, str], str]) -> list[str]:
+    """The live check: its verdict, then each request and the service's answer."""
+    mark = {True: _COLORS[Severity.CRITICAL], False: _DIM, None: _BOLD}[v.live]
+    lines = [f"{paint(_BOLD, 'Live check')} ({v.checked_at}): {paint(mark, v.summary)}"]
+    for p in v.probes:
+        answer = f"HTTP {p.http_status}" if p.http_status is not None else "not answered"
+        if p.error_code:
+            answer += f" {p.error_code}"
+        lines.append(f"  - {p.probe}: {p.status} ({answer})")
+        lines.append(f"    {p.method} {p.url}")
+        if p.detail and p.status not in ("live",):
+            lines.append(f"    {p.detail}")
+        if p.facts:
+            lines.append("    " + ", ".join(f"{k}={v}" for k, v in p.facts.items()))
+    return lines
+
+
 def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = False) -> str:
     """Findings grouped by severity, worst first; the sentence, then where."""
 
@@ -119,6 +140,8 @@ def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = Fals
             e = f.explanation
             lines.append(f"  {paint(_BOLD, '●')} {e.sentence}")
             lines.append(f"    {paint(_DIM, f'{f.rule_id}  {f.fingerprint}  {e.redacted}')}")
+            if e.verification is not None:
+                lines.extend(f"    {line}" for line in verification_lines(e.verification, paint))
             for loc in f.locations:
                 where = f"{loc.path}:{loc.line}:{loc.column}"
                 if loc.origin:

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from keyscope.analyze.azure.explainer import explain_found
 from keyscope.analyze.azure.filters import suppressed
-from keyscope.analyze.azure.keys import parse_account_key
+from keyscope.analyze.azure.keys import AzureAccountKey, parse_account_key
 from keyscope.analyze.azure.reader import ReadResult, read_credentials
 from keyscope.analyze.azure.sas import KNOWN as SAS_PARAMS
+from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.analyze.textforms import unescape_layers
 from keyscope.errors import ParseError
@@ -46,6 +47,7 @@ class Candidate:
 
     explanation: Explanation
     secret: str
+    credential: AzureSas | AzureAccountKey
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,11 @@ def _explained(
 ) -> list[Candidate | Rejected]:
     if isinstance(found, Rejected):
         return [found]
-    secrets = [s.signature for s in found.sas] + [k.key for k in found.keys]
+    credentials: list[AzureSas | AzureAccountKey] = [*found.sas, *found.keys]
     explanations = explain_found(found, now, policy=policy)
     out: list[Candidate | Rejected] = []
-    for explanation, secret in zip(explanations, secrets, strict=True):
+    for explanation, credential in zip(explanations, credentials, strict=True):
+        secret = credential.signature if isinstance(credential, AzureSas) else credential.key
         reason = suppressed(explanation, secret)
-        out.append(Rejected(reason) if reason else Candidate(explanation, secret))
+        out.append(Rejected(reason) if reason else Candidate(explanation, secret, credential))
     return out

@@ -128,6 +128,12 @@ def check_signature(
     except SigningUnavailable as exc:
         return SignatureCheck("not-checked", str(exc)), None
     n = len(candidates)
+    if candidates == [DEV_KEY] and DEV_KEY not in keys:
+        return SignatureCheck(
+            "not-signed-with-key",
+            f"not signed with the public emulator key for account '{acct}': its key was "
+            "chosen by someone (AZURITE_ACCOUNTS) and may be in use elsewhere",
+        ), None
     return SignatureCheck(
         "not-signed-with-key",
         f"not signed with {'this key' if n == 1 else f'any of the {n} keys'} "
@@ -139,8 +145,16 @@ def check_signature(
 def redact_sas(sas: AzureSas) -> str:
     shown = "&".join(f"{k}={v}" for k, v in sas.params.items() if k != "sig")
     prefix = ""
-    if sas.location.host:
-        prefix = f"{sas.location.endpoint}/" + "/".join(sas.location.path_segments) + "?"
+    loc = sas.location
+    if loc.host:
+        segments = list(loc.path_segments)
+        if (
+            loc.cloud in ("emulator", "path-style endpoint")
+            and loc.account
+            and ".localhost" not in loc.host
+        ):
+            segments.insert(0, loc.account + ("-secondary" if loc.secondary else ""))
+        prefix = f"{loc.endpoint}/" + "/".join(segments) + "?"
     return f"{prefix}{shown}&sig={sas.signature[:4]}…(redacted)"
 
 

@@ -10,6 +10,7 @@ import binascii
 import re
 from collections.abc import Callable
 
+from keyscope.analyze.azure.hosts import DEV_ACCOUNT
 from keyscope.model import Explanation
 
 _PLACEHOLDER_WORDS = re.compile(
@@ -37,9 +38,19 @@ def placeholder_secret(secret: str) -> str | None:
 
 
 def emulator(explanation: Explanation) -> str | None:
-    """The public emulator key, UseDevelopmentStorage=true, emulator endpoints."""
+    """The public emulator key and what it signs: UseDevelopmentStorage=true, the
+    ``devstoreaccount1`` account, tokens signed with the published key.
+
+    Other accounts on an emulator endpoint are reported (at info severity): their keys
+    are chosen by someone (``AZURITE_ACCOUNTS``) and may be reused for real."""
     a = explanation.access
-    if a.kind == "public-dev-key" or a.emulator:
+    public = (
+        a.kind == "public-dev-key"
+        or a.account == DEV_ACCOUNT
+        or bool(a.details.get("signed_with_public_key"))
+        or (a.emulator and a.account is None)
+    )
+    if public:
         return "public emulator credential"
     return None
 

@@ -1,0 +1,184 @@
+"""Opt-in, read-only live checks of found credentials.
+
+Nothing here runs unless the user asked for it (``--verify``). :func:`plan` says
+which requests would be sent; :func:`verify_all` sends them through a
+:class:`~keyscope.verify.transport.Transport` (safety rails, rate limit, audit log)
+and returns one :class:`~keyscope.model.Verification` per credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from keyscope.analyze.azure.keys import AzureAccountKey
+from keyscope.analyze.azure.sas import AzureSas
+from keyscope.analyze.policy import after_verification
+from keyscope.model import Explanation, Finding
+from keyscope.verify.azure import judge, key_requests, sas_requests
+from keyscope.verify.interface import AUTHENTICATED, DEAD, STATUSES, ProbeResult, Verification
+from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions
+
+Credential = AzureSas | AzureAccountKey
+
+__all__ = [
+    "Credential",
+    "Target",
+    "VerifyOptions",
+    "plan",
+    "plan_notice",
+    "verify_all",
+    "verify_explanations",
+    "verify_findings",
+    "verify_one",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One credential to check: the parsed credential, the account name found next to
+    it (for bare keys and queries), and its fingerprint for the audit log."""
+
+    credential: Credential
+    account: str | None
+    fingerprint: str
+
+
+def plan(target: Target, deep: bool = False) -> list[Request] | str:
+    """The requests a check would send, in order; a string says why none can be."""
+    if isinstance(target.credential, AzureSas):
+        return sas_requests(target.credential, target.account, deep)
+    return key_requests(target.credential, target.account, deep)
+
+
+def verify_one(target: Target, transport: Transport, now: datetime | None = None) -> Verification:
+    """Send one credential's probes (the deep ones only after the first was accepted)."""
+    now = now or datetime.now(UTC)
+    checked = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    requests = plan(target, transport.options.deep)
+    if isinstance(requests, str):
+        return Verification("not-verifiable", None, f"Not checked: {requests}.", (), checked)
+    sas = target.credential if isinstance(target.credential, AzureSas) else None
+    emulator = target.credential.location.emulator
+    results: list[ProbeResult] = []
+    for i, request in enumerate(requests):
+        if i > 0 and results[0].status != "live":
+            break
+        try:
+            response = transport.send(request, target.fingerprint)
+        except NotSent as exc:
+            results.append(
+                ProbeResult(
+                    request.probe, request.method, request.shown_url, exc.status, detail=exc.detail
+                )
+            )
+            continue
+        results.append(judge(request, response, sas=sas, now=now, emulator=emulator))
+    return _verdict(tuple(results), checked)
+
+
+def verify_all(
+    targets: Sequence[Target],
+    options: VerifyOptions,
+    now: datetime | None = None,
+    transport: Transport | None = None,
+) -> list[Verification]:
+    """Check every target, several at once (the transport caps concurrency and rate)."""
+    transport = transport or Transport(options)
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(options.concurrency, len(targets)))) as pool:
+        return list(pool.map(lambda t: verify_one(t, transport, now), targets))
+
+
+def _verdict(probes: tuple[ProbeResult, ...], checked: str) -> Verification:
+    first = probes[0]
+    status = first.status
+    live: bool | None
+    if status in AUTHENTICATED:
+        live = True
+    elif status in DEAD or status == "account-not-found":
+        live = False
+    else:
+        live = None
+    answer = ""
+    if first.http_status is not None:
+        answer = f"{first.probe}: HTTP {first.http_status}"
+        if first.error_code:
+            answer += f" {first.error_code}"
+    if first.detail:
+        answer += (": " if answer else "") + first.detail
+    head = {True: "Live", False: "Not live", None: "Unknown"}[live]
+    summary = f"{head}: {STATUSES[status]}" + (f" ({answer})" if answer else "") + "."
+    return Verification(status, live, summary, probes, checked)
+
+
+def plan_notice(targets: Sequence[Target], options: VerifyOptions) -> str:
+    """What will be sent, said before anything is: every request, its URL redacted."""
+    lines: list[str] = []
+    count = 0
+    for target in targets:
+        requests = plan(target, options.deep)
+        if isinstance(requests, str):
+            lines.append(f"  (not checked: {requests})")
+            continue
+        for i, r in enumerate(requests):
+            count += 1
+            later = "  [only if the first is accepted]" if i > 0 else ""
+            lines.append(f"  {r.method} {r.shown_url}  ({r.probe}){later}")
+    head = (
+        f"keyscope: --verify sends up to {count} read-only request(s) for {len(targets)} "
+        "credential(s). The storage owner's logs record each one with your IP address; "
+        "check only credentials you are authorised to test."
+    )
+    tail = [f"  audit log: {options.audit_log}"] if options.audit_log else []
+    return "\n".join([head, *lines, *tail]) + "\n"
+
+
+def verify_explanations(
+    items: Sequence[tuple[Explanation, Credential | None]],
+    options: VerifyOptions,
+    *,
+    now: datetime | None = None,
+    notify: Callable[[str], None] | None = None,
+    transport: Transport | None = None,
+) -> list[Explanation]:
+    """Check each explained credential live and return the explanations with their
+    verdicts attached and severities moved (see ``after_verification``). Items
+    without a parsed credential are returned unchanged."""
+    chosen = [
+        (i, Target(c, e.access.account, e.fingerprint))
+        for i, (e, c) in enumerate(items)
+        if c is not None
+    ]
+    targets = [t for _, t in chosen]
+    if notify is not None and targets:
+        notify(plan_notice(targets, options))
+    verdicts = verify_all(targets, options, now, transport)
+    out = [e for e, _ in items]
+    for (i, _), verdict in zip(chosen, verdicts, strict=True):
+        out[i] = after_verification(out[i], verdict)
+    return out
+
+
+def verify_findings(
+    findings: list[Finding],
+    options: VerifyOptions,
+    *,
+    now: datetime | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> None:
+    """Check the credentials of a scan's findings (kept with ``keep_credentials``) and
+    attach each verdict to its finding's explanation, worst first again."""
+    items = [(f.explanation, _credential(f.credential)) for f in findings]
+    for finding, explanation in zip(
+        findings, verify_explanations(items, options, now=now, notify=notify), strict=True
+    ):
+        finding.explanation = explanation
+    findings.sort(key=lambda f: (-f.severity, f.locations[0].path, f.locations[0].line))
+
+
+def _credential(value: object) -> Credential | None:
+    return value if isinstance(value, (AzureSas, AzureAccountKey)) else None

@@ -1,0 +1,35 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.azurite import Azurite, AzuriteError, Seed
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """A running, seeded Azurite (blob, queue, table) for the whole session.
+
+    Tests that change state must do so on their own throwaway containers, queues or
+    tables and delete them afterwards; the seeded data (``azurite.seeded``) stays as is.
+    """
+    emulator = Azurite()
+    try:
+        emulator.start()
+    except AzuriteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        emulator.seed()
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_seed(azurite: Azurite) -> Seed:
+    """What ``azurite`` was seeded with (container, blob, policy, queue, table names)."""
+    assert azurite.seeded is not None
+    return azurite.seeded
