@@ -273,6 +273,8 @@ def _probe_service(sas: AzureSas, loc: AzureLocation) -> str:
         return sas.service
     if sas.kind == "account" and "blob" not in sas.services and sas.services:
         return sas.services[0]
+    if sas.kind in ("service", "service-policy") and sas.resource is None:
+        return "queue"  # blob and file service SAS carry sr, table SAS carry tn
     return "blob"
 
 

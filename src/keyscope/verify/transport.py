@@ -97,6 +97,22 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+PLAIN_HTTP = (
+    "plain HTTP is sent only to a local emulator on a loopback address; "
+    "this credential's endpoint is not one"
+)
+
+
+def _loopback_name(host: str) -> bool:
+    """A name or literal that can only mean this machine (checked again once resolved)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return is_loopback(host)
+    except ValueError:
+        return False
+
+
 def is_loopback(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -147,6 +163,8 @@ class Transport:
         if scheme not in ("https", "http") or not host:
             raise NotSent("refused-by-keyscope", f"not an http(s) URL: {request.shown_url}")
         port = parts.port or (443 if scheme == "https" else 80)
+        if scheme == "http" and not _loopback_name(host):
+            raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         addresses = self.resolver(host, port)
         if not addresses:
             raise NotSent("unreachable", f"{host} has no address")
@@ -158,11 +176,7 @@ class Transport:
                 "keyscope does not probe internal addresses without --allow-internal",
             )
         if scheme == "http" and not all(is_loopback(a) for a in addresses):
-            raise NotSent(
-                "refused-by-keyscope",
-                "plain HTTP is sent only to a local emulator on a loopback address; "
-                "this credential's endpoint is not one",
-            )
+            raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         self._wait_turn(host)
         with self._slots:
             return self._exchange(request, scheme, host, port, addresses[0], parts)
