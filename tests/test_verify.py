@@ -349,11 +349,26 @@ def test_internal_destinations_refused_without_allow_internal(host: str, tmp_pat
 
 
 def test_plain_http_only_to_loopback(tmp_path: Path) -> None:
+    from keyscope.verify import plan
+    from keyscope.verify.transport import NotSent, Request
+
     sas = account_sas("acct", new_key(), services="b", permission="r", expiry=soon())
-    for host in ("acct.blob.core.windows.net", "10.0.0.7:10000"):
-        v = check(f"http://{host}/models?{sas}", tmp_path).verification
-        assert v is not None and v.status == "refused-by-keyscope", host
-        assert "plain HTTP" in (v.probes[0].detail or "")
+    # A leaked http:// URL is probed over HTTPS; only a local emulator keeps HTTP.
+    [found] = keyscope.analyze.azure.reader.read_credentials(
+        f"http://acct.blob.core.windows.net/models?{sas}"
+    ).sas
+    requests = plan(Target(found, "acct", "fp"))
+    assert not isinstance(requests, str)
+    assert requests[0].url.startswith("https://acct.blob.core.windows.net/")
+    # The transport itself refuses plain HTTP to anything but a loopback name, before
+    # any DNS lookup.
+    transport = Transport(options(tmp_path), resolver=lambda host, port: pytest.fail(host))
+    url = "http://acct.blob.core.windows.net/?restype=account&comp=properties"
+    with pytest.raises(NotSent) as refused:
+        transport.send(Request("Get Account Information", "GET", url, url))
+    assert refused.value.status == "refused-by-keyscope"
+    assert "plain HTTP" in refused.value.detail
+    assert audit(tmp_path)[0]["sent"] is False
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):

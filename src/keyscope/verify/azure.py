@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from keyscope.analyze.azure.hosts import AzureLocation
+from keyscope.analyze.azure.hosts import LOOPBACK_HOSTS, AzureLocation
 from keyscope.analyze.azure.keys import AzureAccountKey
 from keyscope.analyze.azure.sas import AzureSas
 from keyscope.verify.interface import ProbeResult
@@ -281,8 +281,10 @@ def _probe_service(sas: AzureSas, loc: AzureLocation) -> str:
 def _base(loc: AzureLocation, account: str | None, service: str) -> str | None:
     """The service root: path-style endpoints keep their account segment; a DFS host
     is probed on its blob host (a DFS SAS is valid there too)."""
-    scheme = (loc.scheme or "https").lower()
     host = loc.host or ""
+    # Azure serves every endpoint over HTTPS: a leaked http:// URL is probed over
+    # HTTPS. Only a local emulator keeps plain HTTP.
+    scheme = (loc.scheme or "https").lower() if _local(host) else "https"
     if loc.cloud in ("emulator", "path-style endpoint") and not _named_host(host):
         if not account:
             return None
@@ -291,6 +293,12 @@ def _base(loc: AzureLocation, account: str | None, service: str) -> str | None:
     if loc.service == "dfs":
         host = re.sub(r"\.dfs\.", ".blob.", host, count=1)
     return f"{scheme}://{host}"
+
+
+def _local(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    return name in LOOPBACK_HOSTS or name.endswith(".localhost") or name.startswith("127.")
 
 
 def _named_host(host: str) -> bool:
