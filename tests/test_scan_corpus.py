@@ -734,10 +734,10 @@ def test_one_secret_in_two_files_is_one_finding_with_two_locations(
 # account from the endpoints beside it.
 CREDENTIALS = {
     (".env", 3): ("account-key", "contosoenv"),
-    (".env", 5): ("service-sas", None),
+    (".env", 5): ("service-sas", "contosotable"),  # bare query: account from the line above
     ("README.md", 5): ("account-sas", "contosoresearch"),
     ("config/export.ini", 4): ("account-sas", None),
-    ("deploy/pipeline.yaml", 5): ("service-sas", None),
+    ("deploy/pipeline.yaml", 5): ("service-sas", "contosoqueue"),  # from the endpoint line
     ("deploy/pipeline.yaml", 9): ("account-key", "contosoyaml"),
     ("docs/install.md", 4): ("service-sas", "contosoredir"),
     ("infra/main.tf", 8): ("account-key", "contosotfstate"),

@@ -145,7 +145,13 @@ class BlobScanner:
         value = match.value.decode("latin-1")
         parser = match.rule.parser
         if parser == "azure-sas":
-            return sas_candidates(value, self.now, self.policy)
+
+            def context() -> str:
+                lo = max(0, match.start - CONTEXT_BYTES)
+                hi = min(len(data), match.end + CONTEXT_BYTES)
+                return _lines_around(data, lo, hi, match)
+
+            return sas_candidates(value, self.now, self.policy, context)
         if parser == "azure-connection-string":
             return connection_string_candidates(value, self.now, self.policy)
         if parser == "azure-account-key":

@@ -8,6 +8,7 @@ next to a bare key), and drops placeholders and emulator credentials.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,9 +57,18 @@ class Rejected:
 
 
 def sas_candidates(
-    value: str, now: datetime, policy: Policy = DEFAULT_POLICY
+    value: str,
+    now: datetime,
+    policy: Policy = DEFAULT_POLICY,
+    context: Callable[[], str] | None = None,
 ) -> list[Candidate | Rejected]:
-    return _explained(_read(trim_sas(value)), now, policy)
+    """A SAS URL or bare query. A bare query's account comes from ``context`` (the
+    lines around it: ``AZURE_STORAGE_ACCOUNT=…``, a storage host), when it names one."""
+    text = trim_sas(value)
+    account = None
+    if context is not None and not _SCHEME.match(text):
+        account = account_near(context())
+    return _explained(_read(text, account), now, policy)
 
 
 def connection_string_candidates(
@@ -120,9 +130,9 @@ def trim_sas(value: str) -> str:
     return text
 
 
-def _read(text: str) -> ReadResult | Rejected:
+def _read(text: str, account: str | None = None) -> ReadResult | Rejected:
     try:
-        return read_credentials(text)
+        return read_credentials(text, account)
     except ParseError as exc:
         return Rejected(str(exc))
 
