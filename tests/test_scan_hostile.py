@@ -181,15 +181,21 @@ def test_symlink_out_of_the_tree_is_followed_only_when_asked(
     (tree / "link.txt").symlink_to(outside / "secret.txt")
     (tree / "linkdir").symlink_to(outside, target_is_directory=True)
 
+    (tree / "inner.txt").symlink_to(tree / "readme.md")  # into the tree: scanned there
+
     default = scan([tree], _opts(cache_dir))
     assert default.findings == []
     assert default.stats.files == 1
-    assert default.skipped == []
+    assert sorted(s.path.removeprefix(str(tree) + "/") for s in default.skipped) == [
+        "link.txt",
+        "linkdir",
+    ]
+    assert all("out of the scanned tree" in s.reason for s in default.skipped)
 
     followed = scan([tree], _opts(cache_dir, follow_symlinks=True))
     assert _where(followed, tree) == [("link.txt", 2, SAS), ("linkdir/secret.txt", 2, SAS)]
     assert len(followed.findings) == 1  # one secret, two paths to it
-    assert followed.stats.files == 3
+    assert followed.stats.files == 4  # readme.md twice: itself and inner.txt
 
 
 def test_symlink_loop_with_follow_symlinks_reads_each_file_once(

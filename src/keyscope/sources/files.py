@@ -67,6 +67,7 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
             specs.append((_repo_root(root) or root, _load_spec(exclude)))
     stack: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(root, specs)]
     seen_dirs: set[tuple[int, int]] = set()  # (device, inode): symlink loops end here
+    real_root = os.path.realpath(root)
     while stack:
         folder, inherited = stack.pop()
         try:
@@ -107,6 +108,13 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
             if is_link and not options.follow_symlinks:
                 if not os.path.exists(entry.path):
                     yield Skipped(shown, "broken symbolic link")
+                elif not _inside(os.path.realpath(entry.path), real_root):
+                    # A link into the tree is scanned at its target; one out of it is not.
+                    yield Skipped(
+                        shown,
+                        "symbolic link out of the scanned tree, not followed "
+                        "(--follow-symlinks follows it)",
+                    )
                 continue
             if is_dir:
                 subdirs.append(path)
@@ -123,6 +131,10 @@ def _walk_dir(root: Path, options: WalkOptions) -> Iterator[FileEntry | Skipped]
             else:
                 yield Skipped(shown, "not a regular file (device, socket or pipe)")
         stack.extend((d, local) for d in reversed(subdirs))
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _file(path: str, size: int, options: WalkOptions) -> Iterator[FileEntry | Skipped]:
