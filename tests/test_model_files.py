@@ -542,3 +542,21 @@ def test_model_files_over_the_size_limit_are_still_judged(tmp_path: Path,
     assert code == 1
     assert [Path(m["path"]).name for m in doc["model_findings"]] == ["evil.pt"]
     assert {Path(s["path"]).name for s in doc["skipped"]} == {"benign.pt", "evil.pt"}
+    # A multi-gigabyte GGUF is the usual case: its chat template is still read, and a
+    # tar of pickles is read through the map without copying it.
+    evil = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    (tmp_path / "llm.gguf").write_bytes(_gguf(evil) + b"\0" * 200_000)
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        payload = os_system_p4() + b"\0" * 200_000
+        info = tarfile.TarInfo("ckpt/data.pkl")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    (tmp_path / "bundle.tar").write_bytes(buf.getvalue())
+    main(["models", "-j", "1", "--max-file-size", "100K", "--format", "json", str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    assert sorted(Path(m["path"]).name for m in doc["model_findings"]) == [
+        "bundle.tar", "evil.pt", "llm.gguf"]

@@ -24,7 +24,7 @@ from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
 from keyscope.model import Finding, Severity
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
+from keyscope.modelfiles.analyzer import MODEL_FORMATS, ModelFinding, analyze_model
 from keyscope.modelfiles.containers import sniff
 from keyscope.pipeline import BlobScanner, RawFinding
 from keyscope.sources.files import (
@@ -48,7 +48,9 @@ from keyscope.sources.git_provenance import ProvenanceIndex
 from keyscope.sources.interface import Blob, Skipped
 from keyscope.sources.remote import is_remote, mirror, remote_label
 
-BIG_MODEL_FORMATS = frozenset({"pickle", "zip", "npy", "gzip", "bz2", "xz", "zlib", "tar"})
+# Files over --max-file-size are memory-mapped and judged as models when their head
+# sniffs as one (a protocol 0 pickle candidate is text and needs the whole file).
+BIG_MODEL_FORMATS = MODEL_FORMATS - {"pickle0"}
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
 STDIN = "-"
@@ -384,7 +386,7 @@ class _WorkerState:
         for path in paths:
             try:
                 with open(path, "rb") as f:
-                    if sniff(f.read(512)) not in BIG_MODEL_FORMATS:
+                    if sniff(f.read(512), partial=True) not in BIG_MODEL_FORMATS:
                         continue
                     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                         found.extend(analyze_model(path, mm, self.allow))  # type: ignore[arg-type]

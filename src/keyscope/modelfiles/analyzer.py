@@ -1,12 +1,13 @@
 """Model-file verdicts: would loading this file run code, and what?
 
 Nothing is imported, unpickled or loaded: containers are read as bytes and every
-pickle a loader would run goes through the emulator in ``pickle_vm``.
+pickle a loader would run goes through the emulator in ``pickle_vm``. Formats without
+pickles (GGUF, Keras, safetensors, ONNX, TensorFlow SavedModel, TFLite) are checked
+structurally, at the top level and wherever they sit inside a container.
 """
 
 from __future__ import annotations
 
-import io
 import lzma
 import struct
 import zipfile
@@ -14,7 +15,16 @@ import zlib
 from dataclasses import dataclass
 
 from keyscope.model import Severity
-from keyscope.modelfiles.containers import Anomaly, Stream, pickles_in, sniff
+from keyscope.modelfiles.containers import (
+    STRUCTURED_KINDS,
+    Anomaly,
+    Embedded,
+    Stream,
+    pickles_in,
+    sniff,
+    view_reader,
+)
+from keyscope.modelfiles.graphs import onnx_issues, saved_model_issues, tflite_issues
 from keyscope.modelfiles.pickle_vm import Event, PickleReport, analyze_pickle
 from keyscope.modelfiles.policy import Tier
 from keyscope.modelfiles.structured import (
@@ -39,6 +49,10 @@ MODEL_FORMATS = frozenset(
         "xz",
         "zlib",
         "tar",
+        "7z",
+        "onnx",
+        "savedmodel",
+        "tflite",
     }
 )
 MAX_NESTED = 2
@@ -78,28 +92,48 @@ def analyze_model(
     (or it holds no pickle at all)."""
     out: list[ModelFinding] = []
     kind = sniff(data)
-    try:
-        issues = _structured(kind, data)
-    except (struct.error, ValueError, IndexError, OSError, zipfile.BadZipFile) as exc:
-        issues = [StructuredIssue((), "low", "anomaly", f"{kind} file cannot be read ({exc})")]
-    for issue in issues:
-        out.append(
-            ModelFinding(
-                path,
-                issue.where,
-                Severity.parse(issue.severity),
-                issue.verdict,
-                f"{_name(path, issue.where)}: {issue.detail}.",
-                (issue.detail,),
-                None,
-            )
-        )
-    if kind not in ("gguf", "hdf5", "safetensors"):
+    _judge_structured(path, kind, data, (), out)
+    if kind not in STRUCTURED_KINDS:
         _walk(path, data, (), extra_safe, out, 0)
     return out
 
 
+def _judge_structured(
+    path: str, kind: str | None, data: bytes, where: tuple[str, ...], out: list[ModelFinding]
+) -> None:
+    try:
+        issues = _structured(kind, data)
+    except (
+        struct.error,
+        ValueError,
+        IndexError,
+        OSError,
+        zipfile.BadZipFile,
+        RecursionError,
+    ) as exc:
+        issues = [StructuredIssue((), "low", "anomaly", f"{kind} file cannot be read ({exc})")]
+    for issue in issues:
+        chain = (*where, *issue.where)
+        out.append(
+            ModelFinding(
+                path,
+                chain,
+                Severity.parse(issue.severity),
+                issue.verdict,
+                f"{_name(path, chain)}: {issue.detail}.",
+                (issue.detail,),
+                None,
+            )
+        )
+
+
 def _structured(kind: str | None, data: bytes) -> list[StructuredIssue]:
+    if kind == "onnx":
+        return onnx_issues(data)
+    if kind == "savedmodel":
+        return saved_model_issues(data)
+    if kind == "tflite":
+        return tflite_issues(data)
     if kind == "gguf":
         return gguf_issues(data)
     if kind == "safetensors":
@@ -107,7 +141,7 @@ def _structured(kind: str | None, data: bytes) -> list[StructuredIssue]:
     if kind == "hdf5":
         return h5_keras_issues(data)
     if kind == "zip" and b"config.json" in data[-65536:]:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
+        with view_reader(data) as raw, zipfile.ZipFile(raw) as z:
             names = set(z.namelist())
             if "config.json" in names and names & {"metadata.json", "model.weights.h5"}:
                 text = z.read("config.json")[: 64 * 1024 * 1024].decode("utf-8", "replace")
@@ -150,6 +184,10 @@ def _walk(
             else []
         )
     for item in items:
+        if isinstance(item, Embedded):
+            if item.where:  # the top level is judged by analyze_model itself
+                _judge_structured(path, item.kind, item.data, item.where, out)
+            continue
         if isinstance(item, Anomaly):
             sev = Severity.HIGH if item.severity == "high" else Severity.LOW
             out.append(

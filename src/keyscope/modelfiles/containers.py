@@ -4,7 +4,10 @@ Each reader yields the pickle streams a loader would unpickle (with where they s
 and the anomalies a loader would tolerate but a scanner must report: zip members
 read through the central directory with no CRC requirement (as PyTorch's miniz
 does), duplicate names, local/central name mismatches, odd flag bits; NumPy object
-arrays; compressed wrappers; nested archives within depth and size budgets.
+arrays; compressed wrappers; nested archives (zip, tar, 7z) within depth and size
+budgets. Non-pickle model files found inside containers (ONNX, SavedModel, TFLite,
+GGUF, Keras HDF5, safetensors) are handed back as :class:`Embedded` for the
+structural checks.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 import ast
 import bz2
 import gzip
+import io
 import lzma
 import struct
 import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from io import BytesIO
+from typing import Any
+
+from keyscope.modelfiles.graphs import is_onnx, is_saved_model, is_tflite
 
 MAX_DEPTH = 4
 MAX_EXPANDED = 2 * 1024**3  # bytes after decompression, per container
@@ -44,12 +50,29 @@ class Anomaly:
     severity: str  # "high" for loader/scanner differentials, "low" for oddities
 
 
-def sniff(data: bytes) -> str | None:
-    """The format by content: zip, npy, gzip, bz2, xz, zlib, tar, safetensors, gguf,
-    pickle; None for anything else."""
-    head = data[:16]
+@dataclass(frozen=True)
+class Embedded:
+    """A model file without pickles inside a container, for the structural checks."""
+
+    where: tuple[str, ...]
+    data: bytes
+    kind: str  # a sniff() result from STRUCTURED_KINDS, or "zip" (maybe Keras)
+
+
+STRUCTURED_KINDS = frozenset({"gguf", "hdf5", "safetensors", "onnx", "savedmodel", "tflite"})
+SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
+
+
+def sniff(data: bytes, partial: bool = False) -> str | None:
+    """The format by content: zip, 7z, npy, gzip, bz2, xz, zlib, tar, safetensors,
+    gguf, hdf5, onnx, savedmodel, tflite, pickle; None for anything else. With
+    ``partial``, ``data`` is only the head of a larger file (the formats recognised
+    by parsing, ONNX and SavedModel, then accept a message cut short)."""
+    head = bytes(data[:16])
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
+    if head.startswith(SEVEN_ZIP_MAGIC):
+        return "7z"
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"\x1f\x8b"):
@@ -66,12 +89,19 @@ def sniff(data: bytes) -> str | None:
         return "gguf"
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "hdf5"
+    if head[4:8] == b"TFL3" and is_tflite(data, partial):
+        return "tflite"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "pickle"
     if len(data) > 262 and data[257:262] == b"ustar":
         return "tar"
     if head[:1] in (b"(", b"c", b"}", b"]") and bytes(data[-4:]).rstrip(b"\r\n")[-1:] == b".":
         return "pickle0"  # protocol 0/1 has no magic: a candidate only, proven by parsing
+    if head[:1] == b"\x08":  # protobuf field 1 as a varint: ONNX or SavedModel?
+        if is_onnx(data, partial):
+            return "onnx"
+        if is_saved_model(data, partial):
+            return "savedmodel"
     if len(data) >= 10 and data[8:9] == b"{":
         (n,) = struct.unpack("<Q", data[:8])
         if 2 <= n <= len(data) - 8:
@@ -81,13 +111,16 @@ def sniff(data: bytes) -> str | None:
 
 def pickles_in(
     data: bytes, where: tuple[str, ...] = (), depth: int = 0
-) -> Iterator[Stream | Anomaly]:
-    """Every pickle stream a loader of ``data`` would run, and every anomaly."""
+) -> Iterator[Stream | Anomaly | Embedded]:
+    """Every pickle stream a loader of ``data`` would run, every anomaly, and every
+    non-pickle model file (``data`` itself included) for the structural checks."""
     if depth > MAX_DEPTH:
         yield Anomaly(where, f"nested deeper than {MAX_DEPTH} containers: not scanned", "low")
         return
     kind = sniff(data)
     if kind == "zip":
+        if where:  # a zip inside a container may be a Keras archive: check its config
+            yield Embedded(where, data, kind)
         yield from _zip(data, where, depth)
     elif kind == "npy":
         yield from _npy(data, where)
@@ -100,6 +133,10 @@ def pickles_in(
             yield from pickles_in(inner, (*where, f"<{kind}>"), depth + 1)
     elif kind == "tar":
         yield from _tar(data, where, depth)
+    elif kind == "7z":
+        yield from _seven_zip(data, where, depth)
+    elif kind in STRUCTURED_KINDS:
+        yield Embedded(where, data, kind)
     elif kind == "pickle":
         # A raw pickle, or PyTorch's legacy format (five pickles back to back).
         yield Stream(where, data, 0, max_streams=5)
@@ -115,7 +152,7 @@ def _decompress(kind: str, data: bytes) -> bytes | str:
             d = zlib.decompressobj()
             out = d.decompress(body, limit + 1)
         elif kind == "gzip":
-            with gzip.GzipFile(fileobj=BytesIO(data)) as f:
+            with view_reader(data) as raw, gzip.GzipFile(fileobj=raw) as f:
                 out = f.read(limit + 1)
         elif kind == "bz2":
             out = bz2.BZ2Decompressor().decompress(data, limit + 1)
@@ -154,9 +191,9 @@ def _npy(data: bytes, where: tuple[str, ...]) -> Iterator[Stream | Anomaly]:
         yield Stream(where, data, start + hlen)
 
 
-def _tar(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly]:
+def _tar(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly | Embedded]:
     try:
-        with tarfile.open(fileobj=BytesIO(data), mode="r:") as tar:
+        with view_reader(data) as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
             members = tar.getmembers()[:MAX_MEMBERS]
             for m in members:
                 if not m.isfile():
@@ -186,7 +223,7 @@ class _Entry:
     offset: int
 
 
-def _zip(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly]:
+def _zip(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly | Embedded]:
     entries = _central_directory(data)
     if isinstance(entries, str):
         yield Anomaly(where, entries, "low")
@@ -328,3 +365,110 @@ def _member(data: bytes, e: _Entry) -> tuple[str, bytes] | str:
             return "zip member expands more than the ratio budget: a bomb, not scanned"
         return local_name, out
     return f"zip compression method {e.method} is not read"
+
+
+def _seven_zip(
+    data: bytes, where: tuple[str, ...], depth: int
+) -> Iterator[Stream | Anomaly | Embedded]:
+    """7z members (nullifAI hid its pickles in 7z), after checking the sizes the
+    archive declares against the budget and before decompressing anything."""
+    try:
+        import py7zr
+        from py7zr.io import BytesIOFactory
+    except ImportError:
+        yield Anomaly(where, "7z archive not scanned: py7zr is not installed", "low")
+        return
+    if len(data) < 32:
+        yield Anomaly(where, "7z archive is truncated", "low")
+        return
+    next_offset, next_size = struct.unpack("<QQ", data[12:28])
+    if 32 + next_offset + next_size > len(data):
+        yield Anomaly(where, "7z archive is truncated (its header lies past the end)", "low")
+        return
+    limit = min(MAX_EXPANDED, max(len(data), 1) * MAX_RATIO)
+    refusal: str | None = None
+    escaping: list[str] = []
+    factory = BytesIOFactory(limit)
+    # py7zr parses hostile bytes: any exception it raises means "cannot be read".
+    try:
+        with (
+            view_reader(data) as source,
+            py7zr.SevenZipFile(source, mode="r", max_extract_size=limit) as archive,
+        ):
+            members = [m for m in archive.list() if m.is_file]
+            declared = sum(max(m.uncompressed or 0, 0) for m in members)
+            if len(members) > MAX_MEMBERS:
+                refusal = f"7z archive has {len(members)} members: not scanned"
+            elif declared > limit:
+                refusal = (
+                    f"7z archive declares {declared} bytes of content in {len(data)}: it "
+                    f"expands more than {MAX_RATIO}x or beyond the size budget, a "
+                    "decompression bomb, not scanned"
+                )
+            else:
+                escaping = [m.filename for m in members if _escapes(m.filename)]
+                targets = [m.filename for m in members if not _escapes(m.filename)]
+                if targets:
+                    archive.extract(targets=targets, factory=factory)
+    except Exception as exc:  # a third-party parser on hostile input may raise anything
+        encrypted = isinstance(exc, py7zr.PasswordRequired) or "password" in str(exc).lower()
+        refusal = (
+            f"7z archive cannot be read ({'it is encrypted' if encrypted else type(exc).__name__})"
+            ": not scanned"
+        )
+    if refusal is not None:
+        yield Anomaly(where, refusal, "low")
+        return
+    for name in escaping:
+        yield Anomaly(
+            (*where, name),
+            "7z member name escapes the extraction directory (absolute or '..'): not extracted",
+            "low",
+        )
+    for name, product in factory.products.items():
+        product.seek(0)
+        yield from pickles_in(product.read(), (*where, name), depth + 1)
+
+
+class _ViewReader(io.RawIOBase):
+    """A seekable file over bytes or a memory map, without copying them."""
+
+    def __init__(self, data: bytes) -> None:
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        n = max(0, min(len(out), len(self._view) - self._pos))
+        out[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        self._view.release()  # a memory map cannot be closed while a view exists
+        super().close()
+
+
+def view_reader(data: bytes) -> io.BufferedReader:
+    """A seekable file over ``data`` (bytes or a memory map) that copies nothing;
+    closing it releases the view, so the map can be closed."""
+    return io.BufferedReader(_ViewReader(data))
+
+
+def _escapes(name: str) -> bool:
+    text = name.replace("\\", "/")
+    return text.startswith("/") or ".." in text.split("/") or (len(text) > 1 and text[1] == ":")
