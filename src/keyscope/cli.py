@@ -35,11 +35,13 @@ examples:
   pbpaste | keyscope explain -            (keeps the secret out of shell history)
   keyscope explain --account acct 'KEY=='  (an account key needs its account)
   keyscope explain --key "$KEY" 'sv=…&ss=bfqt&…&sig=…'  (was it signed with this key?)
+  keyscope explain --verify 'https://…?sv=…&sig=…'  (is it still live? read-only)
 
 Accepts a SAS URL on any Azure Storage host (blob, dfs, file, queue, table,
 -secondary, sovereign clouds, Azurite, custom domains), a bare SAS query string
 (any order; URL-, HTML- or JSON-escaped), a connection string, or an account key.
-Nothing is sent over the network. Exit status: 0 explained, 2 not a valid credential.
+Nothing is sent over the network unless --verify is given.
+Exit status: 0 explained, 2 not a valid credential.
 """
 
 
@@ -108,6 +110,7 @@ examples:
   keyscope scan --format sarif -o k.sarif . for GitHub code scanning
   git diff | keyscope scan -                scan standard input
   keyscope scan --fail-on high src/         fail CI only on high and critical
+  keyscope scan --verify .                  also check, read-only, which are still live
 
 Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 error.
 Secrets are redacted in every format unless --show-secrets is given.
