@@ -582,3 +582,35 @@ def test_cli_verify_equals_deep_and_bad_level(
     assert [p["probe"] for p in probes][:2] == ["Get Account Information", "List Containers"]
     with pytest.raises(SystemExit):
         main(["explain", "--verify=write", url])
+
+
+def test_trickled_answer_is_cut_off(tmp_path: Path) -> None:
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(400):  # bounded: at most ~20 s even if nobody hangs up
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sas = account_sas("acct", new_key(), services="b", permission="r", expiry=soon())
+        url = f"http://127.0.0.1:{server.server_address[1]}/acct/models?{sas}"
+        started = time.monotonic()
+        v = check(url, tmp_path, timeout=0.3).verification
+        assert time.monotonic() - started < 3
+        assert v is not None and v.status == "unreachable"
+    finally:
+        server.shutdown()
+        server.server_close()

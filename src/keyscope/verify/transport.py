@@ -219,7 +219,7 @@ class Transport:
             try:
                 conn.request(request.method, target, headers=headers)
                 resp = conn.getresponse()
-                body = resp.read(MAX_BODY) if request.method != "HEAD" else b""
+                body = _read_body(resp, 3 * timeout) if request.method != "HEAD" else b""
                 self.sent += 1
                 return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
             finally:
@@ -260,3 +260,20 @@ class Transport:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as f:
                 f.write(line)
+
+
+def _read_body(resp: http.client.HTTPResponse, seconds: float) -> bytes:
+    """At most MAX_BODY bytes, within ``seconds`` in all: a server that trickles its
+    answer byte by byte cannot hold a check for long."""
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_BODY:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        chunk = resp.read1(min(8192, MAX_BODY - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
