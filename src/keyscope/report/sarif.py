@@ -173,7 +173,7 @@ def _verification_properties(e: Explanation) -> dict[str, Any]:
 
 MODEL_RULES = {
     "executes-code": "Model file runs code when loaded",
-    "unknown-import": "Model file imports names no allowlist knows",
+    "unknown-import": "Model file imports names (or uses custom ops) no allowlist knows",
     "library-class": "Model file instantiates library classes when loaded",
     "inconclusive": "Model file could not be proven safe",
     "anomaly": "Model container anomaly (loader and scanner may read different bytes)",
@@ -183,10 +183,13 @@ MODEL_RULES = {
 def _model_rule(verdict: str, result: ScanResult) -> dict[str, Any]:
     worst = max(m.severity for m in result.model_findings if m.verdict == verdict)
     text = (
-        f"{MODEL_RULES[verdict]}. keyscope emulates every pickle a loader would run (torch.load, "
-        "pickle, joblib, numpy with allow_pickle) without loading anything, and judges each "
-        "import and call against an allowlist modelled on torch.load(weights_only=True). "
-        "Prefer safetensors, or torch.load(weights_only=True)."
+        f"{MODEL_RULES[verdict]}. keyscope reads model files by their bytes and never loads "
+        "them: it emulates every pickle a loader would run (torch.load, pickle, joblib, numpy "
+        "with allow_pickle) and judges each import and call against an allowlist modelled on "
+        "torch.load(weights_only=True); it reads ONNX, TensorFlow SavedModel, TFLite, Keras "
+        "and GGUF files structurally for file access, Python callbacks, code in configs and "
+        "templates, and paths that leave the model's directory. Prefer safetensors, or "
+        "torch.load(weights_only=True), and load models only from authors you trust."
     )
     return {
         "id": f"model-{verdict}",
