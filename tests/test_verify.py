@@ -434,8 +434,10 @@ def test_rate_limit_and_concurrency_cap(
         ).sas
         targets.append(Target(found, "acct", "fp"))
     opts = options(tmp_path, per_host_interval=0.15, concurrency=4)
-    verdicts = verify_all(targets, opts)
+    seen: list[tuple[int, int]] = []
+    verdicts = verify_all(targets, opts, on_done=lambda done, total: seen.append((done, total)))
     assert [v.status for v in verdicts] == ["redirect-refused"] * 4
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]  # progress, for the terminal line
     times = sorted(t for t, _ in handler.hits)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.13, gaps  # one host: at least per_host_interval apart

@@ -512,9 +512,21 @@ def _scan(args: argparse.Namespace) -> int:
         if baselined:
             result.stats.rejected["accepted in the baseline (findings)"] += baselined
         if verify is not None:
+            from keyscope.report.progress import CountLine
             from keyscope.verify import verify_findings
 
-            verify_findings(result.findings, verify, now=result.now, notify=_notify)
+            counter = None
+            if not args.quiet and sys.stderr.isatty():
+                counter = CountLine(sys.stderr, "checking credentials")
+            verify_findings(
+                result.findings,
+                verify,
+                now=result.now,
+                notify=_notify,
+                on_done=counter.update if counter else None,
+            )
+            if counter:
+                counter.close()
             if args.format == "jsonl":
                 for finding in result.findings:
                     out.write(jsonout.jsonl_verification(finding))

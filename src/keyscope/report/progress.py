@@ -35,3 +35,22 @@ class ProgressLine:
         if self._shown:
             self.stream.write("\r\033[K")
             self.stream.flush()
+
+
+class CountLine:
+    """``checking: 3/12 credentials`` on one terminal line."""
+
+    def __init__(self, stream: TextIO, what: str) -> None:
+        self.stream = stream
+        self.what = what
+        self._shown = False
+
+    def update(self, done: int, total: int) -> None:
+        self.stream.write(f"\r\033[K{self.what}: {done}/{total}")
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()

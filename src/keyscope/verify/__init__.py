@@ -8,6 +8,7 @@ and returns one :class:`~keyscope.model.Verification` per credential.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -84,13 +85,27 @@ def verify_all(
     options: VerifyOptions,
     now: datetime | None = None,
     transport: Transport | None = None,
+    on_done: Callable[[int, int], None] | None = None,
 ) -> list[Verification]:
-    """Check every target, several at once (the transport caps concurrency and rate)."""
+    """Check every target, several at once (the transport caps concurrency and rate);
+    ``on_done(done, total)`` follows the progress."""
     transport = transport or Transport(options)
     if not targets:
         return []
+    done = 0
+    lock = threading.Lock()
+
+    def one(target: Target) -> Verification:
+        nonlocal done
+        verdict = verify_one(target, transport, now)
+        if on_done is not None:
+            with lock:
+                done += 1
+                on_done(done, len(targets))
+        return verdict
+
     with ThreadPoolExecutor(max_workers=max(1, min(options.concurrency, len(targets)))) as pool:
-        return list(pool.map(lambda t: verify_one(t, transport, now), targets))
+        return list(pool.map(one, targets))
 
 
 def _verdict(probes: tuple[ProbeResult, ...], checked: str) -> Verification:
@@ -144,6 +159,7 @@ def verify_explanations(
     now: datetime | None = None,
     notify: Callable[[str], None] | None = None,
     transport: Transport | None = None,
+    on_done: Callable[[int, int], None] | None = None,
 ) -> list[Explanation]:
     """Check each explained credential live and return the explanations with their
     verdicts attached and severities moved (see ``after_verification``). Items
@@ -156,7 +172,7 @@ def verify_explanations(
     targets = [t for _, t in chosen]
     if notify is not None and targets:
         notify(plan_notice(targets, options))
-    verdicts = verify_all(targets, options, now, transport)
+    verdicts = verify_all(targets, options, now, transport, on_done)
     out = [e for e, _ in items]
     for (i, _), verdict in zip(chosen, verdicts, strict=True):
         out[i] = after_verification(out[i], verdict)
@@ -169,12 +185,15 @@ def verify_findings(
     *,
     now: datetime | None = None,
     notify: Callable[[str], None] | None = None,
+    on_done: Callable[[int, int], None] | None = None,
 ) -> None:
     """Check the credentials of a scan's findings (kept with ``keep_credentials``) and
     attach each verdict to its finding's explanation, worst first again."""
     items = [(f.explanation, _credential(f.credential)) for f in findings]
     for finding, explanation in zip(
-        findings, verify_explanations(items, options, now=now, notify=notify), strict=True
+        findings,
+        verify_explanations(items, options, now=now, notify=notify, on_done=on_done),
+        strict=True,
     ):
         finding.explanation = explanation
     findings.sort(key=lambda f: (-f.severity, f.locations[0].path, f.locations[0].line))
