@@ -7,21 +7,25 @@ Run from the project root (any Python 3.11; keyscope's own interpreter is fine):
 
 It creates ``benchmarks/.venv-models`` with picklescan, ModelScan, fickling and ModelAudit
 from PyPI (plus the optional parsers they need: torch for fickling's PyTorch detection,
-h5py/joblib/safetensors for ModelAudit and ModelScan), then
+h5py/joblib/safetensors/onnx/tflite/py7zr and TensorFlow for ModelAudit, ModelScan and
+picklescan), then
 
 (a) writes a labelled fixture set to ``benchmarks/.work/models/fixtures``: benign files made
-    by the real libraries (torch, numpy, joblib, safetensors, scikit-learn) and malicious
-    files assembled from pickle opcodes with a harmless ``echo`` payload. Nothing is ever
-    unpickled or loaded; the opcode builders come from ``tests/test_model_files.py``;
-(b) runs every tool on every fixture, one process per file, and turns its report into
-    flagged / not flagged with the rule written next to each tool below;
+    by the real libraries (torch, numpy, joblib, safetensors, scikit-learn, Keras, onnx,
+    TensorFlow, py7zr) and malicious files assembled from pickle opcodes with a harmless
+    ``echo`` payload, or graph files whose ops / external-data paths reach outside the
+    model. Nothing is ever unpickled, loaded or run; the opcode builders come from
+    ``tests/test_model_files.py``;
+(b) runs every tool on every fixture, one process per file (a SavedModel fixture is a
+    directory), and turns its report into flagged / not flagged with the rule written
+    next to each tool below;
 (c) times every tool on one large benign ``torch.save`` checkpoint (median of 3).
 
 Results go to ``benchmarks/models-results.json``; the tables are written into
 ``benchmarks/MODELS.md`` between the ``results`` markers (the prose around them is kept).
 Only the standard library is used by this process; the generators run as child processes
-under keyscope's interpreter (torch, numpy, joblib, safetensors) and the tools' venv
-(scikit-learn).
+under keyscope's interpreter (torch, numpy, joblib, safetensors, onnx, py7zr) and the tools'
+venv (scikit-learn, Keras, TensorFlow).
 """
 
 from __future__ import annotations
@@ -61,15 +65,22 @@ KEYSCOPE_PY = ROOT / ".venv" / "bin" / "python"
 KEYSCOPE_BIN = ROOT / ".venv" / "bin" / "keyscope"
 
 # Pinned so that a rerun measures the same thing. Bump deliberately.
+# The extras are the ones each tool documents for the formats in the fixture set:
+# picklescan[7z] and modelaudit[sevenzip] bring py7zr, modelaudit[onnx,tflite,tensorflow]
+# its ONNX and TFLite parsers and TensorFlow, modelscan[tensorflow] its SavedModel and
+# Keras scanners.
 PINS: dict[str, str] = {
-    "picklescan": "picklescan==1.0.5",
+    "picklescan": "picklescan[7z]==1.0.5",
     "modelscan": "modelscan[tensorflow,h5py]==0.8.8",
     "fickling": "fickling==0.1.12",
-    "modelaudit": "modelaudit[pytorch,joblib,safetensors,h5]==0.2.54",
+    "modelaudit": (
+        "modelaudit[pytorch,joblib,safetensors,h5,onnx,tensorflow,tflite,sevenzip]==0.2.54"
+    ),
 }
 # fickling's PyTorch format detection (fickling.polyglot) imports torch; the torch wheel on
-# this machine is the CPU build that keyscope's venv uses too.
-EXTRA_PACKAGES = ["torch==2.13.0"]
+# this machine is the CPU build that keyscope's venv uses too. py7zr, onnx and tflite (the
+# packages the extras above pull in) are pinned to the versions in keyscope's venv.
+EXTRA_PACKAGES = ["torch==2.13.0", "py7zr==1.1.4", "onnx==1.23.2", "tflite==2.18.0"]
 FIXTURE_TIMEOUT = 120.0
 BIG_TIMEOUT = 300.0
 BIG_TENSORS = 88  # x 2048 x 1024 float32 = 704 MiB of tensor data
@@ -601,6 +612,9 @@ def generate_fixtures(out: Path) -> None:  # runs under keyscope's interpreter
         ),
     )
 
+    # ---- ONNX and 7z (the onnx and py7zr packages live in keyscope's venv) ----------------
+    graph_variants = _onnx_and_7z_fixtures(w, t, saved, layer)
+
     # ---- held out: shapes that tests/test_model_files.py does not build ------------------
     held_out_from = len(w.entries)
     cls = _stand_in_class("transformers.training_args", "TrainingArguments")
@@ -721,11 +735,214 @@ def generate_fixtures(out: Path) -> None:  # runs under keyscope's interpreter
         "torch_zip_broken_stream.pt",
         "numpy_object_payload.npz",
         "bz2_pickle.joblib",
+        *graph_variants,
     }
     for n, entry in enumerate(w.entries):
         if n >= held_out_from or entry["name"] in variants:
             entry["source"] = "held-out"
     MANIFEST.write_text(json.dumps(w.entries, indent=1))
+
+
+def _onnx_and_7z_fixtures(w: _Writer, t: Any, saved: Callable[..., bytes], layer: Any) -> set[str]:
+    """ONNX models written with the onnx package and 7z archives written with py7zr.
+
+    The malicious ONNX files only name a file outside the model's directory as a tensor's
+    external data; they are never loaded. Returns the names that the test suite does not
+    build as such (marked held-out by the caller)."""
+    import numpy as np
+    import onnx
+    import py7zr
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.external_data_helper import set_external_data
+
+    def value(name: str, shape: list[int], elem: int = TensorProto.FLOAT) -> Any:
+        return helper.make_tensor_value_info(name, elem, shape)
+
+    def weights(name: str, shape: tuple[int, ...], fill: float) -> Any:
+        return numpy_helper.from_array(np.full(shape, fill, np.float32), name)
+
+    def model(nodes: list[Any], inits: list[Any], *, cond: bool = False, opsets: Any = ()) -> Any:
+        inputs = [value("x", [1, 4])] + ([value("cond", [], TensorProto.BOOL)] if cond else [])
+        graph = helper.make_graph(nodes, "main", inputs, [value("y", [1, 4])], inits)
+        return helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", 17), *opsets],
+            producer_name="keyscope-benchmark",
+        )
+
+    def dense() -> Any:
+        """MatMul + Add with a 4x4 weight and a bias."""
+        return model(
+            [
+                helper.make_node("MatMul", ["x", "W"], ["h"], name="matmul"),
+                helper.make_node("Add", ["h", "B"], ["y"], name="bias"),
+            ],
+            [weights("W", (4, 4), 0.5), weights("B", (1, 4), 0.1)],
+        )
+
+    def branching(then_weight: Any) -> Any:
+        """MatMul, then an If whose two branches each hold their own initializer."""
+        then_graph = helper.make_graph(
+            [helper.make_node("Add", ["h", "tw"], ["t_out"], name="then_add")],
+            "then_branch",
+            [],
+            [value("t_out", [1, 4])],
+            [then_weight],
+        )
+        else_graph = helper.make_graph(
+            [helper.make_node("Sub", ["h", "ew"], ["e_out"], name="else_sub")],
+            "else_branch",
+            [],
+            [value("e_out", [1, 4])],
+            [weights("ew", (1, 4), 2.0)],
+        )
+        return model(
+            [
+                helper.make_node("MatMul", ["x", "W"], ["h"], name="matmul"),
+                helper.make_node(
+                    "If",
+                    ["cond"],
+                    ["y"],
+                    name="branch",
+                    then_branch=then_graph,
+                    else_branch=else_graph,
+                ),
+            ],
+            [weights("W", (4, 4), 0.5)],
+            cond=True,
+        )
+
+    def elsewhere(tensor: Any, location: str) -> None:
+        """Point a tensor's data at another file (what the external-data loader reads)."""
+        set_external_data(tensor, location=location, offset=0, length=64)
+        tensor.ClearField("raw_data")
+
+    # benign: onnx.save_model with the weights in a separate file beside the model
+    name = "onnx_external_data.onnx"
+    good = branching(weights("tw", (1, 4), 3.0))
+    onnx.checker.check_model(good)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        onnx.save_model(
+            good,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=f"{name}.data",
+            size_threshold=0,
+        )
+        onnx.checker.check_model(str(path))  # the real checker, with the data file present
+        stored = onnx.load(str(path), load_external_data=False)
+        assert stored.graph.initializer[0].data_location == TensorProto.EXTERNAL
+        w.put(
+            name,
+            "benign",
+            "onnx",
+            f"onnx.save_model with save_as_external_data: every tensor (subgraph ones too) in "
+            f"{name}.data beside the model",
+            path.read_bytes(),
+        )
+        # not a fixture of its own: the data file the model names, next to it
+        shutil.copyfile(Path(tmp) / f"{name}.data", w.out / f"{name}.data")
+    contrib = model(
+        [
+            helper.make_node("MatMul", ["x", "W"], ["h"], name="matmul"),
+            helper.make_node("Gelu", ["h"], ["y"], name="gelu", domain="com.microsoft"),
+        ],
+        [weights("W", (4, 4), 0.5)],
+        opsets=[helper.make_opsetid("com.microsoft", 1)],
+    )
+    w.put(
+        "onnx_ort_contrib.onnx",
+        "benign",
+        "onnx",
+        "MatMul + com.microsoft Gelu (an onnxruntime contrib op, as in optimized transformer "
+        "exports), weights inline",
+        contrib.SerializeToString(),
+    )
+    # malicious: external data outside the model's directory
+    for fixture, location, how in (
+        ("onnx_traversal_relative.onnx", "../../../etc/passwd", "a relative '..' path"),
+        ("onnx_traversal_absolute.onnx", "/etc/passwd", "an absolute path"),
+    ):
+        evil = dense()
+        elsewhere(evil.graph.initializer[0], location)
+        w.put(
+            fixture,
+            "malicious",
+            "graphs",
+            f"ONNX initializer W with external_data location {location!r} ({how}; "
+            "CVE-2024-27318 shape)",
+            evil.SerializeToString(),
+        )
+    hidden = weights("tw", (1, 4), 3.0)
+    elsewhere(hidden, "../../../etc/passwd")
+    w.put(
+        "onnx_traversal_if_branch.onnx",
+        "malicious",
+        "graphs",
+        "ONNX If node whose then_branch subgraph has an initializer with external_data "
+        "location '../../../etc/passwd' (main graph weights inline)",
+        branching(hidden).SerializeToString(),
+    )
+
+    # 7z
+    def seven_zip(members: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with py7zr.SevenZipFile(buf, "w") as archive:
+            for member, body in members.items():
+                archive.writestr(body, member)
+        return buf.getvalue()
+
+    import zipfile
+
+    w.put(
+        "checkpoint.7z",
+        "benign",
+        "7z",
+        "py7zr archive holding a torch.save checkpoint (model/pytorch_model.bin) and a config.json",
+        seven_zip(
+            {
+                "model/pytorch_model.bin": saved(layer.state_dict()),
+                "model/config.json": b'{"d_model": 32, "nhead": 4}\n',
+            }
+        ),
+    )
+    w.put(
+        "payload_checkpoint.7z",
+        "malicious",
+        "containers",
+        "the archive above with a torch zip whose data.pkl calls os.system as "
+        "model/pytorch_model.bin",
+        seven_zip(
+            {
+                "model/pytorch_model.bin": t.torch_zip(t.os_system_p4()),
+                "model/config.json": b'{"d_model": 32, "nhead": 4}\n',
+            }
+        ),
+    )
+    real = zipfile.ZipFile(io.BytesIO(saved(t._state())))
+    members = {info.filename: real.read(info) for info in real.infolist()}
+    data_pkl = next(n for n in members if n.endswith("/data.pkl"))
+    w.put(
+        "torch_members.7z",
+        "benign",
+        "7z",
+        "the members of a torch.save zip checkpoint (data.pkl, data/0, version, …) repacked "
+        "as 7z: the layout nullifAI used, with the checkpoint's own data.pkl",
+        seven_zip(members),
+    )
+    evil_members = dict(members)
+    evil_members[data_pkl] = t.os_system_p4()[:-1] + b"\xff\xfe garbage"
+    w.put(
+        "nullifai_style.7z",
+        "malicious",
+        "containers",
+        "torch checkpoint members repacked as 7z whose data.pkl calls os.system and then "
+        "breaks (nullifAI shape)",
+        seven_zip(evil_members),
+    )
+    return {"payload_checkpoint.7z", "torch_members.7z", "nullifai_style.7z"}
 
 
 def _stand_in_class(module_name: str, class_name: str) -> Any:
@@ -748,23 +965,22 @@ def _stand_in_class(module_name: str, class_name: str) -> Any:
 
 
 def generate_tools_fixtures(out: Path) -> None:  # runs under the tools' interpreter
-    """scikit-learn and Keras fixtures: both libraries live in the tools' venv only."""
+    """scikit-learn, Keras and TensorFlow fixtures: these libraries live in the tools' venv
+    only (TensorFlow for ModelScan's SavedModel and Keras scanners)."""
     import zipfile
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     entries = json.loads(MANIFEST.read_text())
     made: list[dict[str, str]] = []
 
-    def add(name: str, label: str, group: str, what: str) -> None:
-        made.append(
-            {
-                "name": name,
-                "label": label,
-                "group": group,
-                "what": what,
-                "source": "tools' venv (scikit-learn, Keras)",
-            }
-        )
+    def add(
+        name: str,
+        label: str,
+        group: str,
+        what: str,
+        source: str = "tools' venv (scikit-learn, Keras)",
+    ) -> None:
+        made.append({"name": name, "label": label, "group": group, "what": what, "source": source})
 
     try:
         import joblib
@@ -815,9 +1031,151 @@ def generate_tools_fixtures(out: Path) -> None:  # runs under the tools' interpr
         )
     except ImportError as exc:
         log(f"no Keras fixtures: {exc}")
+    try:
+        import tensorflow as tf  # type: ignore[import-untyped]
+    except ImportError as exc:
+        log(f"no TensorFlow fixtures: {exc}")
+    else:
+        _tensorflow_fixtures(tf, out, add)
     names = {e["name"] for e in made}
     entries = [e for e in entries if e["name"] not in names] + made
     MANIFEST.write_text(json.dumps(entries, indent=1))
+
+
+def _tensorflow_fixtures(tf: Any, out: Path, add: Callable[..., None]) -> None:
+    """Real SavedModels (tf.saved_model.save) and TFLite files (tf.lite.TFLiteConverter).
+
+    Saving and converting trace the functions into graphs; nothing here calls them, so no
+    file is read or written by the ops in them. The two paths a graph would write to are
+    checked below: a file under the benchmark's work dir, and /tmp/x for tf.print."""
+    import numpy as np
+
+    source = "tools' venv (TensorFlow)"
+    dropped = WORK / "never-written.txt"  # what the WriteFile graphs would write
+    print_file = Path("/tmp/x")  # what the tf.print graph would append to
+
+    def stamp(path: Path) -> int | None:
+        return path.stat().st_mtime_ns if path.exists() else None
+
+    before = (stamp(dropped), stamp(print_file))
+    spec = tf.TensorSpec((None, 4), tf.float32)
+
+    def saved_model(name: str, label: str, what: str, body: Callable[[Any, Any], Any]) -> None:
+        module = tf.Module()
+        module.w = tf.Variable(np.arange(8, dtype=np.float32).reshape(4, 2), name="w")
+        module.serve = tf.function(lambda x: body(module, x), input_signature=[spec])
+        tf.saved_model.save(
+            module, str(out / name), signatures=module.serve.get_concrete_function()
+        )
+        add(name, label, "savedmodel" if label == "benign" else "graphs", what, source)
+
+    saved_model(
+        "savedmodel_dense",
+        "benign",
+        "tf.saved_model.save of a tf.Module with a variable and a matmul (a SavedModel "
+        "directory: saved_model.pb, variables/, fingerprint.pb)",
+        lambda m, x: {"y": tf.matmul(x, m.w)},
+    )
+    saved_model(
+        "savedmodel_read_file",
+        "malicious",
+        "SavedModel whose serving function also returns tf.io.read_file('/etc/passwd') "
+        "(ReadFile op)",
+        lambda m, x: {"y": tf.matmul(x, m.w), "leak": tf.io.read_file("/etc/passwd")},
+    )
+
+    def writes(m: Any, x: Any) -> Any:
+        tf.io.write_file(str(dropped), tf.strings.as_string(tf.reduce_sum(x)))
+        return {"y": tf.matmul(x, m.w)}
+
+    saved_model(
+        "savedmodel_write_file",
+        "malicious",
+        "SavedModel whose serving function calls tf.io.write_file (WriteFile op; the path "
+        "is under the benchmark's work dir)",
+        writes,
+    )
+
+    def prints(m: Any, x: Any) -> Any:
+        tf.print(x, output_stream="file:///tmp/x")
+        return {"y": tf.matmul(x, m.w)}
+
+    saved_model(
+        "savedmodel_print_to_file",
+        "malicious",
+        "SavedModel whose serving function calls tf.print(x, output_stream='file:///tmp/x') "
+        "(PrintV2 appending to a file)",
+        prints,
+    )
+    saved_model(
+        "savedmodel_py_function",
+        "malicious",
+        "SavedModel whose serving function calls tf.py_function (EagerPyFunc: runs whatever "
+        "Python function the loading process registered under its token)",
+        lambda m, x: {"y": tf.matmul(tf.py_function(lambda v: v * 2, [x], tf.float32), m.w)},
+    )
+
+    # TFLite, through the real converter
+    weight = tf.constant(np.arange(8, dtype=np.float32).reshape(4, 2))
+
+    def tflite(name: str, label: str, what: str, fn: Any, *, select: bool) -> None:
+        holder = tf.Module()
+        holder.f = tf.function(fn, input_signature=[tf.TensorSpec((1, 4), tf.float32)])
+        conv = tf.lite.TFLiteConverter.from_concrete_functions(
+            [holder.f.get_concrete_function()], holder
+        )
+        if select:
+            conv.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+                tf.lite.OpsSet.SELECT_TF_OPS,
+            ]
+        try:
+            data = conv.convert()
+        except Exception as exc:  # the converter raises many kinds
+            log(f"no {name}: the TFLite converter failed: {exc}")
+            return
+        assert b"root:" not in data  # no file content was folded into the model
+        (out / name).write_bytes(data)
+        add(name, label, "tflite" if label == "benign" else "graphs", what, source)
+
+    tflite(
+        "dense.tflite",
+        "benign",
+        "TFLiteConverter output of matmul + relu (builtin ops only)",
+        lambda x: tf.nn.relu(tf.matmul(x, weight)),
+        select=False,
+    )
+    tflite(
+        "flex_as_string.tflite",
+        "benign",
+        "TFLiteConverter with SELECT_TF_OPS of a classifier returning its label as text "
+        "(tf.strings.as_string of the argmax: FlexAsString, an ordinary Flex op)",
+        lambda x: tf.strings.as_string(tf.argmax(tf.matmul(x, weight), axis=1)),
+        select=True,
+    )
+    tflite(
+        "flex_read_file.tflite",
+        "malicious",
+        "TFLiteConverter with SELECT_TF_OPS of a function returning "
+        "tf.io.read_file('/etc/passwd') next to its matmul (FlexReadFile)",
+        lambda x: (tf.matmul(x, weight), tf.io.read_file("/etc/passwd")),
+        select=True,
+    )
+
+    def flex_writes(x: Any) -> Any:
+        tf.io.write_file(str(dropped), tf.strings.as_string(tf.reduce_sum(x)))
+        return tf.matmul(x, weight)
+
+    tflite(
+        "flex_write_file.tflite",
+        "malicious",
+        "TFLiteConverter with SELECT_TF_OPS of a function calling tf.io.write_file "
+        "(FlexWriteFile, FlexAsString; the path is under the benchmark's work dir)",
+        flex_writes,
+        select=True,
+    )
+    after = (stamp(dropped), stamp(print_file))
+    assert after == before, f"saving or converting touched {dropped} or {print_file}"
 
 
 def generate_big(directory: Path) -> None:  # runs under keyscope's interpreter
@@ -836,10 +1194,12 @@ def fickling_scan(path: Path) -> None:  # runs under the tools' interpreter
     The plain CLI (`fickling --check-safety FILE`) reads one raw pickle stream and fails on
     zips; the Hub mode picks a scanner per file with fickling.polyglot (zip members through
     scan_zip_archive, pickles through scan_file, 7z/tar/NumPy pickles not scanned), so that
-    is what a fickling user gets for a checkpoint. Prints one JSON object.
+    is what a fickling user gets for a checkpoint. A directory (a SavedModel) is walked the
+    way the Hub mode walks a repository, file by file. Prints one JSON object.
     """
     from fickling.analysis import Severity  # type: ignore[import-not-found]
     from fickling.cli import (  # type: ignore[import-not-found]
+        HF_KNOWN_SAFE_EXTENSIONS,
         HF_RAW_PICKLE_EXTENSIONS,
         HF_ZIP_PICKLE_EXTENSIONS,
     )
@@ -847,28 +1207,34 @@ def fickling_scan(path: Path) -> None:  # runs under the tools' interpreter
     from fickling.polyglot import find_file_properties  # type: ignore[import-not-found]
 
     report: dict[str, Any] = {"mode": "", "severity": "LIKELY_SAFE", "errors": [], "results": []}
+    # A directory (a SavedModel) is walked like a Hub repository: every file on its own.
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    modes: list[str] = []
+    results: list[Any] = []
     with tempfile.TemporaryDirectory() as tmp:
         sink = str(Path(tmp) / "safety_results.json")
-        ext = path.suffix.lower()
-        props = find_file_properties(str(path))
-        # Content first: the Hub mode tests `.pt/.pth` before the content, which sends a
-        # legacy (non-zip) checkpoint to the zip reader; reading it as stacked pickles is
-        # what fickling's own CLI does with such a file, so give fickling that chance.
-        is_zip = props["is_torch_zip"] or props["is_standard_zip"]
-        if is_zip or (ext in HF_ZIP_PICKLE_EXTENSIONS and not props["is_valid_pickle"]):
-            report["mode"] = "zip"
-            results = list(
-                scan_zip_archive(str(path), graceful=True, json_output_path=sink).values()
-            )
-        elif props["is_valid_pickle"] or ext in HF_RAW_PICKLE_EXTENSIONS:
-            report["mode"] = "pickle"
-            results = [scan_file(str(path), graceful=True, json_output_path=sink)]
-        elif props.get("is_7z") or props["is_tar"] or props["is_numpy_pickle"]:
-            report["mode"] = "unsupported (7z/tar/NumPy pickle)"
-            results = []
-        else:
-            report["mode"] = "skipped (not a pickle, unknown extension)"
-            results = []
+        for file in files:
+            ext = file.suffix.lower()
+            props = find_file_properties(str(file))
+            # Content first: the Hub mode tests `.pt/.pth` before the content, which sends a
+            # legacy (non-zip) checkpoint to the zip reader; reading it as stacked pickles is
+            # what fickling's own CLI does with such a file, so give fickling that chance.
+            is_zip = props["is_torch_zip"] or props["is_standard_zip"]
+            if is_zip or (ext in HF_ZIP_PICKLE_EXTENSIONS and not props["is_valid_pickle"]):
+                modes.append("zip")
+                results.extend(
+                    scan_zip_archive(str(file), graceful=True, json_output_path=sink).values()
+                )
+            elif props["is_valid_pickle"] or ext in HF_RAW_PICKLE_EXTENSIONS:
+                modes.append("pickle")
+                results.append(scan_file(str(file), graceful=True, json_output_path=sink))
+            elif props.get("is_7z") or props["is_tar"] or props["is_numpy_pickle"]:
+                modes.append("unsupported (7z/tar/NumPy pickle)")
+            elif ext in HF_KNOWN_SAFE_EXTENSIONS:
+                modes.append(f"skipped (a {ext} file, which the Hub mode treats as safe)")
+            else:
+                modes.append("skipped (not a pickle, unknown extension)")
+    report["mode"] = ", ".join(dict.fromkeys(modes))
     worst = Severity.LIKELY_SAFE
     for result in results:
         if result.severity > worst:
@@ -929,12 +1295,13 @@ class Keyscope(Tool):
         super().__init__(
             "keyscope",
             "",
-            ("none", "low", "medium", "high", "critical"),
+            ("none", "info", "low", "medium", "high", "critical"),
             "medium",
             "low",
             "any model finding of severity ≥ medium (executes-code, unknown-import, "
-            "high anomaly); `library-class` and `inconclusive` are low",
-            "any model finding at all (≥ low)",
+            "high anomaly); `library-class` and `inconclusive` are low, onnxruntime "
+            "contrib ops info",
+            "any model finding of severity ≥ low (what its default `--fail-on low` fails on)",
         )
 
     def argv(self, path: Path, scratch: Path) -> list[str]:
@@ -1109,6 +1476,13 @@ class ModelAudit(Tool):
         )
 
     def argv(self, path: Path, scratch: Path) -> list[str]:
+        # A SavedModel directory goes in as its saved_model.pb: given the directory,
+        # ModelAudit 0.2.54 reports "TensorFlow protos unavailable" for every .pb in it and
+        # never reads the graph (its probe imports the protobuf stubs with a sys.path that
+        # lacks lib-dynload, so the first stdlib C module not yet loaded fails; on the
+        # single-file path the probe runs later and succeeds). See MODELS.md.
+        if path.is_dir() and (path / "saved_model.pb").is_file():
+            path = path / "saved_model.pb"
         return [
             str(venv_bin("modelaudit")),
             "scan",
@@ -1208,10 +1582,10 @@ def ensure_venv(tools: list[Tool], skip_install: bool) -> None:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(venv_bin("python")), "-m", "pip", "install", "--quiet"]
     if not skip_install:
-        log("installing torch (for fickling's PyTorch detection) into the tools' venv")
+        log(f"installing {', '.join(EXTRA_PACKAGES)} into the tools' venv")
         done = subprocess.run([*pip, *EXTRA_PACKAGES], capture_output=True, text=True, check=False)
         if done.returncode:
-            log(f"torch did not install: {_tail(done.stderr)}")
+            log(f"{' '.join(EXTRA_PACKAGES)} did not install: {_tail(done.stderr)}")
     for tool in tools:
         if not tool.package:
             continue
@@ -1250,12 +1624,15 @@ def make_fixtures(rebuild: bool) -> list[dict[str, str]]:
     if rebuild or not MANIFEST.exists():
         shutil.rmtree(FIXTURES, ignore_errors=True)
         FIXTURES.mkdir(parents=True)
-        log("writing fixtures with keyscope's interpreter (torch, numpy, joblib, safetensors)")
+        log(
+            "writing fixtures with keyscope's interpreter "
+            "(torch, numpy, joblib, safetensors, onnx, py7zr)"
+        )
         subprocess.run(
             [str(KEYSCOPE_PY), str(Path(__file__).resolve()), "_generate", str(FIXTURES)],
             check=True,
         )
-        log("writing scikit-learn and Keras fixtures with the tools' interpreter")
+        log("writing scikit-learn, Keras and TensorFlow fixtures with the tools' interpreter")
         subprocess.run(
             [
                 str(venv_bin("python")),

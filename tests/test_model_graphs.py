@@ -33,7 +33,7 @@ from onnx.external_data_helper import set_external_data
 from tensorboard.compat.proto import attr_value_pb2, meta_graph_pb2, node_def_pb2
 
 from keyscope.cli import main
-from keyscope.modelfiles import graphs
+from keyscope.modelfiles import graphs, onnx_graphs, tf_graphs, tflite_graphs
 from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
 from keyscope.modelfiles.containers import sniff
 
@@ -444,6 +444,21 @@ def test_savedmodel_side_effect_ops_are_named() -> None:
     assert "/home/user/.bashrc" in log.sentence
     mmap = next(f for f in findings if f.where[-1] == "node 'mmap'")
     assert "memory-maps the file '/etc/passwd'" in mmap.sentence
+
+
+def test_savedmodel_traced_copies_are_one_finding() -> None:
+    """tf.saved_model.save writes one function per traced input signature: the same
+    ReadFile node in two copies is one finding that names the other copy."""
+    sm = _saved_model_class()()
+    sm.ParseFromString(_saved_model())
+    lib = sm.meta_graphs[0].graph_def.library
+    for name in ("__inference_fn_153", "__inference_fn_173"):
+        fn = lib.function.add()
+        fn.signature.name = name
+        fn.node_def.extend([_node("ReadFile", "ReadFile", "path")])
+    (f,) = analyze_model("saved_model.pb", sm.SerializeToString())
+    assert f.where[-2:] == ("function __inference_fn_153", "node 'ReadFile'")
+    assert "1 more traced copies: function __inference_fn_173" in f.sentence
 
 
 def test_savedmodel_asset_outside_the_model() -> None:
@@ -911,7 +926,7 @@ def test_mutated_graph_files_never_raise(index: int) -> None:
         analyze_model("cut.bin", base[:cut])
 
 
-PARSERS = [graphs.onnx_issues, graphs.saved_model_issues, graphs.tflite_issues]
+PARSERS = [onnx_graphs.onnx_issues, tf_graphs.saved_model_issues, tflite_graphs.tflite_issues]
 
 
 @pytest.mark.parametrize("index", range(len(PARSERS)))
@@ -941,12 +956,12 @@ def test_truncated_onnx_is_inconclusive_not_clean() -> None:
     broken = bytearray(data)
     graph_at = broken.index(b"\x3a")  # field 7, length-delimited
     broken[graph_at + 3] = 0x07  # a group wire type inside the graph
-    findings = graphs.onnx_issues(bytes(broken))
+    findings = onnx_graphs.onnx_issues(bytes(broken))
     assert findings and findings[-1].verdict == "inconclusive"
 
 
 def test_field_budget_stops_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(graphs, "MAX_FIELDS", 40)
+    monkeypatch.setattr(tf_graphs, "MAX_FIELDS", 40)  # the budget a reader starts with
     findings = analyze_model("saved_model.pb", _saved_model())
     assert [(f.severity.label, f.verdict) for f in findings] == [("low", "inconclusive")]
     assert "too large" in findings[0].sentence
@@ -967,7 +982,7 @@ def test_deeply_nested_subgraphs_stop_at_the_depth_limit() -> None:
     # Deeper than protobuf's own parsers accept, so written by hand: GraphProto >
     # NodeProto (If) > AttributeProto (then_branch) > GraphProto > …
     graph = _ld(1, _ld(3, b"leaf") + _ld(4, b"Identity"))
-    for depth in range(graphs.MAX_GRAPH_DEPTH + 5):
+    for depth in range(onnx_graphs.MAX_GRAPH_DEPTH + 5):
         attribute = _ld(1, b"then_branch") + _ld(6, graph)
         graph = _ld(1, _ld(3, f"if{depth}".encode()) + _ld(4, b"If") + _ld(5, attribute))
     data = b"\x08\x08" + _ld(7, graph)

@@ -24,7 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from keyscope.modelfiles.graphs import is_onnx, is_saved_model, is_tflite
+from keyscope.modelfiles.onnx_graphs import is_onnx
+from keyscope.modelfiles.tf_graphs import is_saved_model
+from keyscope.modelfiles.tflite_graphs import is_tflite
 
 MAX_DEPTH = 4
 MAX_EXPANDED = 2 * 1024**3  # bytes after decompression, per container
