@@ -1299,7 +1299,7 @@ class Keyscope(Tool):
             "medium",
             "low",
             "any model finding of severity ≥ medium (executes-code, unknown-import, "
-            "high anomaly); `library-class` and `inconclusive` are low, onnxruntime "
+            "high anomaly); `inconclusive` is low, `library-class` and onnxruntime "
             "contrib ops info",
             "any model finding of severity ≥ low (what its default `--fail-on low` fails on)",
         )
