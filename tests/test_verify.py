@@ -616,3 +616,21 @@ def test_trickled_answer_is_cut_off(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_notice_lists_requests_and_sums_up_long_lists(tmp_path: Path) -> None:
+    from keyscope.verify import MAX_NOTICE_LINES, plan_notice
+
+    targets = []
+    for i in range(MAX_NOTICE_LINES + 5):
+        sas = account_sas("acct", new_key(), services="b", permission="r", expiry=soon())
+        [found] = keyscope.analyze.azure.reader.read_credentials(
+            f"https://acct{i}.blob.core.windows.net/models?{sas}"
+        ).sas
+        targets.append(Target(found, None, "fp"))
+    text = plan_notice(targets, options(tmp_path))
+    assert f"up to {MAX_NOTICE_LINES + 5} read-only request(s)" in text
+    assert text.count("GET https://") == MAX_NOTICE_LINES
+    assert "… and 5 more (each is in the audit log)" in text
+    assert "sig=REDACTED" in text and "logs record each one with your IP address" in text
+    assert audit(tmp_path) == []  # saying what will be sent sends nothing

@@ -23,6 +23,7 @@ from keyscope.verify.interface import AUTHENTICATED, DEAD, STATUSES, ProbeResult
 from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions
 
 Credential = AzureSas | AzureAccountKey
+MAX_NOTICE_LINES = 25  # requests listed one by one before a scan's notice sums them up
 
 __all__ = [
     "Credential",
@@ -148,6 +149,9 @@ def plan_notice(targets: Sequence[Target], options: VerifyOptions) -> str:
         "credential(s). The storage owner's logs record each one with your IP address; "
         "check only credentials you are authorised to test."
     )
+    if len(lines) > MAX_NOTICE_LINES:
+        more = len(lines) - MAX_NOTICE_LINES
+        lines = [*lines[:MAX_NOTICE_LINES], f"  … and {more} more (each is in the audit log)"]
     tail = [f"  audit log: {options.audit_log}"] if options.audit_log else []
     return "\n".join([head, *lines, *tail]) + "\n"
 
