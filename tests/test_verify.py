@@ -455,6 +455,11 @@ def test_rate_limit_and_concurrency_cap(
         both += [Target(found, "acct", "fp")] * 2
     verify_all(both, options(tmp_path, concurrency=4), transport=transport)
     assert handler.peak == 1 and len(handler.hits) == 4
+    # A file full of URLs for one host does not become a flood: a cap per host and run.
+    handler.hits.clear()
+    capped = verify_all(targets, options(tmp_path, max_per_host=2))
+    assert [v.status for v in capped].count("refused-by-keyscope") == 2
+    assert len(handler.hits) == 2
 
 
 def test_timeout_is_unreachable(tmp_path: Path) -> None:

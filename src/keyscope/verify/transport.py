@@ -8,8 +8,9 @@ Safety rails, in the order they apply to every request:
    file must not be able to make keyscope probe an internal service). The connection
    goes to the address that was checked, so DNS cannot change its answer in between.
 3. No redirects are followed, no proxy is used, cookies are never kept.
-4. At most ``concurrency`` requests at once, and at least ``per_host_interval``
-   seconds between two requests to one host.
+4. At most ``concurrency`` requests at once, at least ``per_host_interval``
+   seconds between two requests to one host, and at most ``max_per_host`` requests
+   to one host in a run.
 5. Every request, sent or refused, is appended to the audit log (JSON lines) with
    its URL redacted; the Authorization header is never written anywhere.
 """
@@ -46,6 +47,8 @@ class VerifyOptions:
     timeout: float = 10.0  # seconds, per connect and per read
     per_host_interval: float = 1.0  # seconds between two requests to one host
     concurrency: int = 4  # requests in flight at once, over all hosts
+    max_per_host: int = 200  # requests to one host per run: a file full of URLs for one
+    # host must not turn keyscope into a flood (the rest are refused, and logged)
     audit_log: Path | None = None  # JSON lines; None: no log file
 
 
@@ -129,6 +132,7 @@ class Transport:
         self._slots = threading.BoundedSemaphore(max(1, options.concurrency))
         self._lock = threading.Lock()
         self._next_at: dict[str, float] = {}
+        self._per_host: dict[str, int] = {}
         self._log_lock = threading.Lock()
         self.sent = 0
 
@@ -184,6 +188,13 @@ class Transport:
     def _wait_turn(self, host: str) -> None:
         interval = self.options.per_host_interval
         with self._lock:
+            count = self._per_host.get(host, 0) + 1
+            if count > self.options.max_per_host:
+                raise NotSent(
+                    "refused-by-keyscope",
+                    f"already {self.options.max_per_host} requests to {host} in this run",
+                )
+            self._per_host[host] = count
             now = time.monotonic()
             at = max(now, self._next_at.get(host, now))
             self._next_at[host] = at + interval
