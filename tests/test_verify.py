@@ -639,3 +639,28 @@ def test_notice_lists_requests_and_sums_up_long_lists(tmp_path: Path) -> None:
     assert "… and 5 more (each is in the audit log)" in text
     assert "sig=REDACTED" in text and "logs record each one with your IP address" in text
     assert audit(tmp_path) == []  # saying what will be sent sends nothing
+
+
+def test_a_guessed_account_never_makes_a_credential_dead(tmp_path: Path) -> None:
+    """A bare SAS query or key gets its account from --account or nearby text. If the
+    service refuses it there, the guess may be wrong: the verdict stays unknown and the
+    severity is not lowered."""
+    from keyscope.verify import _verdict
+    from keyscope.verify.transport import NotSent
+
+    def gone(host: str, port: int) -> list[str]:
+        raise NotSent("account-not-found", f"{host} does not resolve (NXDOMAIN)")
+
+    sas = account_sas("ghostacct", new_key(), services="b", permission="r", expiry=soon())
+    [e] = keyscope.explain(sas, account="ghostacct")
+    [found] = keyscope.analyze.azure.reader.read_credentials(sas).sas
+    v = keyscope.verify.verify_one(
+        Target(found, "ghostacct", e.fingerprint), Transport(options(tmp_path), resolver=gone)
+    )
+    assert (v.status, v.live) == ("account-not-found", None)
+    assert "may belong to another account" in v.summary
+    rejected = keyscope.model.ProbeResult(
+        "Get Account Information", "GET", "u", "signature-rejected", 403, "AuthenticationFailed"
+    )
+    assert _verdict((rejected,), "t").live is False
+    assert _verdict((rejected,), "t", inferred_account="acct").live is None

@@ -78,7 +78,10 @@ def verify_one(target: Target, transport: Transport, now: datetime | None = None
             )
             continue
         results.append(judge(request, response, sas=sas, now=now, emulator=emulator))
-    return _verdict(tuple(results), checked)
+    # A bare key or SAS query carries no host: its account was given or read from
+    # nearby text. A rejected signature may then mean "wrong account", not "dead".
+    inferred = target.credential.location.host is None and target.account is not None
+    return _verdict(tuple(results), checked, inferred_account=target.account if inferred else None)
 
 
 def verify_all(
@@ -109,13 +112,17 @@ def verify_all(
         return list(pool.map(one, targets))
 
 
-def _verdict(probes: tuple[ProbeResult, ...], checked: str) -> Verification:
+def _verdict(
+    probes: tuple[ProbeResult, ...], checked: str, inferred_account: str | None = None
+) -> Verification:
     first = probes[0]
     status = first.status
     live: bool | None
     if status in AUTHENTICATED:
         live = True
-    elif status in DEAD or status == "account-not-found":
+    elif (status in DEAD or status == "account-not-found") and not (
+        inferred_account and status in ("signature-rejected", "account-not-found")
+    ):
         live = False
     else:
         live = None
@@ -128,6 +135,11 @@ def _verdict(probes: tuple[ProbeResult, ...], checked: str) -> Verification:
         answer += (": " if answer else "") + first.detail
     head = {True: "Live", False: "Not live", None: "Unknown"}[live]
     summary = f"{head}: {STATUSES[status]}" + (f" ({answer})" if answer else "") + "."
+    if live is None and inferred_account:
+        summary += (
+            f" The account name '{inferred_account}' was not in the credential itself (it was "
+            "given or found nearby): the credential may belong to another account."
+        )
     return Verification(status, live, summary, probes, checked)
 
 
