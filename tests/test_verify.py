@@ -440,7 +440,8 @@ def test_rate_limit_and_concurrency_cap(
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]  # progress, for the terminal line
     times = sorted(t for t, _ in handler.hits)
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.13, gaps  # one host: at least per_host_interval apart
+    # one host: per_host_interval apart (measured at the server, so allow for scheduling)
+    assert min(gaps) >= 0.1 and times[-1] - times[0] >= 0.4, gaps
     # Two hosts for the same server (127.0.0.1 and localhost): interval is per host,
     # and the global cap of 1 keeps them one at a time.
     handler.hits.clear()
