@@ -387,12 +387,12 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
             cls.peak = max(cls.peak, cls.in_flight)
             cls.hits.append((time.monotonic(), self.path))
         time.sleep(cls.delay)
+        with cls.lock:  # before answering: the client may send its next request at once
+            cls.in_flight -= 1
         self.send_response(302)
         self.send_header("Location", "https://attacker.example/steal?x=1")
         self.send_header("Content-Length", "0")
         self.end_headers()
-        with cls.lock:
-            cls.in_flight -= 1
 
     def log_message(self, *args: object) -> None:
         pass
