@@ -461,6 +461,37 @@ def test_savedmodel_traced_copies_are_one_finding() -> None:
     assert "1 more traced copies: function __inference_fn_173" in f.sentence
 
 
+def test_savedmodel_text_format() -> None:
+    """saved_model.pbtxt (TF reads it when saved_model.pb is absent), written by
+    protobuf's own text_format from the same messages."""
+    from google.protobuf import text_format
+
+    sm = _saved_model_class()()
+    sm.ParseFromString(_saved_model())
+    benign = text_format.MessageToString(sm).encode()
+    assert sniff(benign) == "savedmodel-text"
+    assert analyze_model("saved_model.pbtxt", benign) == []
+    sm.ParseFromString(
+        _saved_model(
+            extra_nodes=(_node("drop/WriteFile", "WriteFile", "drop/path", "drop/contents"),),
+            extra_serving=(
+                _node("log", "PrintV2", "s", output_stream=_s("file:///home/u/.bashrc")),
+            ),
+        )
+    )
+    evil = text_format.MessageToString(sm).encode()
+    found = {f.where: f for f in analyze_model("saved_model.pbtxt", evil)}
+    assert set(found) == {
+        ("text graph", "node 'drop/WriteFile'"),
+        ("text graph", "function __inference_signature_wrapper_120", "node 'log'"),
+    }
+    assert "/home/u/.bashrc" in found[
+        ("text graph", "function __inference_signature_wrapper_120", "node 'log'")
+    ].sentence
+    assert sniff(b"# notes\nmeta_graphs are what TF saves\n") == "savedmodel-text"
+    assert analyze_model("notes.txt", b"# notes\nmeta_graphs are what TF saves\n") == []
+
+
 def test_savedmodel_asset_outside_the_model() -> None:
     (f,) = analyze_model("saved_model.pb", _saved_model(assets=("../../../../etc/passwd",)))
     assert (f.severity.label, f.verdict) == ("high", "anomaly")

@@ -34,7 +34,7 @@ from keyscope.modelfiles.structured import (
     keras_config_issues,
     safetensors_issues,
 )
-from keyscope.modelfiles.tf_graphs import saved_model_issues
+from keyscope.modelfiles.tf_graphs import saved_model_issues, saved_model_text_issues
 from keyscope.modelfiles.tflite_graphs import tflite_issues
 
 MODEL_FORMATS = frozenset(
@@ -54,6 +54,7 @@ MODEL_FORMATS = frozenset(
         "7z",
         "onnx",
         "savedmodel",
+        "savedmodel-text",
         "tflite",
     }
 )
@@ -136,6 +137,8 @@ def _structured(kind: str | None, data: bytes) -> list[StructuredIssue]:
         return onnx_issues(data)
     if kind == "savedmodel":
         return saved_model_issues(data)
+    if kind == "savedmodel-text":
+        return saved_model_text_issues(data)
     if kind == "tflite":
         return tflite_issues(data)
     if kind == "gguf":

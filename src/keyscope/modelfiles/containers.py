@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyscope.modelfiles.onnx_graphs import is_onnx
-from keyscope.modelfiles.tf_graphs import is_saved_model
+from keyscope.modelfiles.tf_graphs import is_saved_model, is_saved_model_text
 from keyscope.modelfiles.tflite_graphs import is_tflite
 
 MAX_DEPTH = 4
@@ -61,7 +61,9 @@ class Embedded:
     kind: str  # a sniff() result from STRUCTURED_KINDS, or "zip" (maybe Keras)
 
 
-STRUCTURED_KINDS = frozenset({"gguf", "hdf5", "safetensors", "onnx", "savedmodel", "tflite"})
+STRUCTURED_KINDS = frozenset(
+    {"gguf", "hdf5", "safetensors", "onnx", "savedmodel", "savedmodel-text", "tflite"}
+)
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 
@@ -99,6 +101,8 @@ def sniff(data: bytes, partial: bool = False) -> str | None:
         return "tar"
     if head[:1] in (b"(", b"c", b"}", b"]") and bytes(data[-4:]).rstrip(b"\r\n")[-1:] == b".":
         return "pickle0"  # protocol 0/1 has no magic: a candidate only, proven by parsing
+    if head[:1] in (b"s", b"m", b"#", b"\n", b" ") and is_saved_model_text(data):
+        return "savedmodel-text"
     if head[:1] == b"\x08":  # protobuf field 1 as a varint: ONNX or SavedModel?
         if is_onnx(data, partial):
             return "onnx"

@@ -4,8 +4,11 @@ call back into Python or open network connections when the model runs."""
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 
 from keyscope.modelfiles import protowire as pw
 from keyscope.modelfiles.graphs import (
@@ -324,3 +327,70 @@ def _merge_copies(issues: list[StructuredIssue]) -> list[StructuredIssue]:
             )
         out.append(first)
     return out
+
+
+# --- the text format (saved_model.pbtxt, read when saved_model.pb is absent) -------
+
+_TEXT_START = re.compile(
+    rb"(?:[ \t\r\n]*#[^\n]*\n)*[ \t\r\n]*(?:saved_model_schema_version|meta_graphs)\b"
+)
+_TEXT_NODE = re.compile(rb"\b(?:node|node_def)\s*\{")
+_TEXT_FIELD = {
+    "name": re.compile(rb'\bname:\s*"((?:[^"\\\n]|\\.){0,1024})"'),
+    "op": re.compile(rb'\bop:\s*"([A-Za-z0-9_>.]{1,256})"'),
+}
+_TEXT_FUNCTION = re.compile(rb'\bsignature\s*\{\s*name:\s*"([^"\n]{1,1024})"')
+
+
+def is_saved_model_text(data: bytes | memoryview) -> bool:
+    """``saved_model.pbtxt``: the text format starts with the schema version or the
+    first meta graph (after optional comments and blank lines)."""
+    return _TEXT_START.match(bytes(data[:4096])) is not None
+
+
+def saved_model_text_issues(data: bytes | memoryview) -> list[StructuredIssue]:
+    """Side-effect ops in a text-format SavedModel. Each ``node {`` / ``node_def {``
+    block is read up to the next one (nodes do not nest), which is enough to find its
+    name, op and the attributes that decide PrintV2 and ImmutableConst."""
+    text = bytes(data)
+    tally = Tally()
+    starts = [m.start() for m in _TEXT_NODE.finditer(text)]
+    functions = [
+        (m.start(), m.group(1).decode("utf-8", "replace")) for m in _TEXT_FUNCTION.finditer(text)
+    ]
+    function_starts = [at for at, _ in functions]
+    for i, start in enumerate(starts):
+        block = text[start : starts[i + 1] if i + 1 < len(starts) else len(text)]
+        op_m = _TEXT_FIELD["op"].search(block)
+        if op_m is None:
+            continue
+        op = op_m.group(1).decode()
+        judged = tf_judge(op, partial(_text_attr, block))
+        if judged is None:
+            continue
+        name_m = _TEXT_FIELD["name"].search(block)
+        name = name_m.group(1).decode("utf-8", "replace") if name_m else f"#{i}"
+        k = bisect.bisect_left(function_starts, start)
+        owner = functions[k - 1][1] if k > 0 else None
+        where = ("text graph", *((f"function {owner}",) if owner else ()), f"node {name!r}")
+        severity, what = judged
+        tally.add(
+            op,
+            StructuredIssue(
+                where,
+                severity,
+                "executes-code",
+                f"TensorFlow op {op} runs when the model is called: it {what}",
+            ),
+        )
+    return _merge_copies(tally.close())
+
+
+def _text_attr(block: bytes, key: str) -> bytes | None:
+    m = re.search(
+        rb'key:\s*"'
+        + re.escape(key.encode())
+        + rb'"\s*value\s*\{\s*s:\s*"((?:[^"\\\n]|\\.){0,4096})"',
+        block,
+    )
+    return m.group(1) if m else None
