@@ -665,3 +665,31 @@ def test_a_guessed_account_never_makes_a_credential_dead(tmp_path: Path) -> None
     )
     assert _verdict((rejected,), "t").live is False
     assert _verdict((rejected,), "t", inferred_account="acct").live is None
+
+
+def test_a_non_http_answer_is_unreachable_and_leaks_nothing(tmp_path: Path) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"SSH-2.0-not-http\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        sas = account_sas("acct", new_key(), services="b", permission="r", expiry=soon())
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/acct/models?{sas}"
+        e = check(url, tmp_path)
+        v = e.verification
+        assert v is not None and v.status == "unreachable"
+        sig = url.rsplit("sig=", 1)[1]
+        shown = json.dumps(keyscope.report.jsonout.to_data(e))
+        shown += (tmp_path / "audit.jsonl").read_text()
+        assert sig not in shown and unquote(sig) not in shown
+    finally:
+        listener.close()

@@ -239,8 +239,12 @@ class Transport:
             raise NotSent("unreachable", f"TLS failed with {host}: {exc.reason}") from None
         except TimeoutError:
             raise NotSent("unreachable", f"{host} did not answer within {timeout:g} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise NotSent("unreachable", f"{host}:{port}: {exc}") from None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise NotSent("unreachable", f"{host}:{port}: {reason}") from None
+        except http.client.HTTPException as exc:
+            # Only the exception's name: its text may quote the request line, secret and all.
+            raise NotSent("unreachable", f"{host}:{port}: {type(exc).__name__}") from None
 
     def _audit(
         self,
