@@ -575,6 +575,7 @@ def test_scan_verify_outputs(
     assert main([*common, "--format", "text"]) == 0
     text = capsys.readouterr()[0]
     assert "Live check" in text and "signature-rejected" in text
+    assert "checked live: 1 live, 1 not live" in text
     assert live.rsplit("sig=", 1)[1] not in text
 
 

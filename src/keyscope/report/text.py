@@ -204,6 +204,14 @@ def summary_line(result: ScanResult) -> str:
     found = f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''}"
     if parts:
         found += " (" + ", ".join(parts) + ")"
+    checked = [f.explanation.verification for f in result.findings]
+    verdicts = Counter(
+        {True: "live", False: "not live", None: "unknown"}[v.live] for v in checked if v
+    )
+    if verdicts:
+        found += "; checked live: " + ", ".join(
+            f"{verdicts[k]} {k}" for k in ("live", "not live", "unknown") if verdicts[k]
+        )
     if result.model_findings:
         n = len(result.model_findings)
         found += f"; {n} model-file finding{'s' if n != 1 else ''}"
