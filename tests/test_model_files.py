@@ -371,6 +371,34 @@ def test_numpy_object_array_payload() -> None:
     executes(npy + os_system_p4(), "os.system", "arr.npy")
 
 
+def test_python2_npy_headers_are_read_like_numpy() -> None:
+    """Python 2 wrote shapes as longs, (2L, 3L): numpy still reads such a header (and
+    a file with the NUMPY magic is never unpickled as a whole)."""
+    def npy(header: str, body: bytes) -> bytes:
+        header = header.ljust(118) + "\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + body
+
+    longs = "{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 3L), }"
+    assert analyze_model("old.npy", npy(longs, bytes(48))) == []
+    obj = "{'descr': '|O', 'fortran_order': False, 'shape': (1L,), }"
+    executes(npy(obj, os_system_p4()), "os.system", "old.npy")
+    (f,) = analyze_model("bad.npy", npy("{'descr': <f8", os_system_p4()))
+    assert (f.severity.label, f.verdict) == ("low", "anomaly")
+    assert "numpy.load refuses" in f.sentence
+
+
+def test_python2_names_are_renamed_like_pickle_load() -> None:
+    """Protocols 0-2: pickle.load maps __builtin__, copy_reg and friends to their
+    Python 3 names (fix_imports) before importing; names are judged after that."""
+    py2_range = b"c__builtin__\nxrange\n(I0\nI3\ntR."
+    assert analyze_model("py2.pkl", py2_range) == []
+    executes(b"c__builtin__\neval\n(S'1'\ntR.", "builtins.eval", "py2.pkl")
+    executes(b"\x80\x02c__builtin__\neval\nX\x01\x00\x00\x001\x85R.", "builtins.eval", "p2.pkl")
+    # From protocol 3 on nothing is renamed (and the never-allow list knows __builtin__).
+    (f,) = analyze_model("p3.pkl", b"\x80\x03c__builtin__\nxrange\nK\x03\x85R.")
+    assert "__builtin__.xrange" in f.sentence and "builtins.range" not in f.sentence
+
+
 def test_joblib_payload_after_an_inline_array(tmp_path: Path) -> None:
     joblib = pytest.importorskip("joblib")
     path = tmp_path / "m.joblib"

@@ -17,6 +17,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import struct
 import tarfile
 import zlib
@@ -180,21 +181,27 @@ def _npy(data: bytes, where: tuple[str, ...]) -> Iterator[Stream | Anomaly]:
         (hlen,) = struct.unpack("<I", data[8:12])
         start = 12
     header = data[start : start + hlen].decode("latin-1", "replace")
-    try:
-        meta = ast.literal_eval(header.strip()) if hlen < 65536 else None
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        meta = None
+    meta = _npy_header(header, major) if hlen < 65536 else None
     if not isinstance(meta, dict):
-        # NumPy falls back to pickle.load for what is not a valid .npy.
-        yield Anomaly(
-            where,
-            "invalid .npy header: numpy.load(allow_pickle=True) would unpickle the file",
-            "high",
-        )
-        yield Stream(where, data, 0)
+        # With the \x93NUMPY magic, numpy.load reads the header or raises: it falls
+        # back to pickle.load only for files without the magic (sniffed as pickles).
+        yield Anomaly(where, "invalid .npy header: numpy.load refuses the file", "low")
         return
     if "O" in repr(meta.get("descr", "")):
         yield Stream(where, data, start + hlen)
+
+
+def _npy_header(header: str, major: int) -> object:
+    """The header dict as numpy reads it: a Python literal; for format 1 and 2 files
+    written by Python 2, long integers such as ``(3L, 4L)`` are read as ints."""
+    for text in (header, re.sub(r"(?<=\d)[lL]\b", "", header) if major <= 2 else None):
+        if text is None:
+            continue
+        try:
+            return ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+    return None
 
 
 def _tar(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly | Embedded]:

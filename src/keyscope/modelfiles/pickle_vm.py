@@ -10,6 +10,7 @@ did before breaking (the loader would already have run that).
 
 from __future__ import annotations
 
+import _compat_pickle
 import base64
 import binascii
 import re
@@ -127,6 +128,13 @@ def analyze_pickle(
     return report
 
 
+def _py3_name(module: str, name: str) -> tuple[str, str]:
+    """``_pickle``'s fix_imports for protocols 0–2 (the tables are stdlib data)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 class _VM:
     def __init__(
         self, data: bytes, pos: int, report: PickleReport, extra_safe: frozenset[str]
@@ -139,6 +147,7 @@ class _VM:
         self.metastack: list[list[object]] = []
         self.memo: dict[int, object] = {}
         self.op_offset = pos
+        self.proto = 0  # as in _pickle: 0 until a PROTO opcode says otherwise
 
     # --- reading -----------------------------------------------------------
     def read(self, n: int) -> bytes:
@@ -178,6 +187,11 @@ class _VM:
     def resolve(
         self, module: str, name: str, kind: str = "import", dynamic: bool = False
     ) -> Global:
+        if not dynamic and self.proto < 3:
+            # Python 2 names, renamed the way pickle.load (fix_imports=True, the default
+            # of every loader) renames them before importing: __builtin__.xrange is
+            # builtins.range, copy_reg is copyreg.
+            module, name = _py3_name(module, name)
         g = Global(module, name, dynamic)
         tier = Tier.NEVER if dynamic else classify(module, name, self.extra_safe)
         detail = (
@@ -275,6 +289,7 @@ class _VM:
         proto = self.read(1)[0]
         if proto > 5:
             raise PickleError(f"unsupported protocol {proto}")
+        self.proto = proto
 
     def op_frame(self) -> None:
         self.read(8)  # frame length: the content follows inline
