@@ -157,6 +157,24 @@ def test_whole_module_pickle_is_a_library_class_not_code() -> None:
     assert verdicts(analyze_model("m.pt", buf.getvalue())) == {("info", "library-class")}
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.s:DeprecationWarning")
+def test_torchscript_archive_is_low_and_named(tmp_path: Path) -> None:
+    """torch.jit.save: the pickles reference __torch__.* classes that torch.jit.load
+    compiles from the archive's own TorchScript code; no Python module is imported."""
+
+    class Net(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 2
+
+    path = tmp_path / "net.pt"
+    torch.jit.save(torch.jit.script(Net()), str(path))
+    findings = analyze_model(str(path), path.read_bytes())
+    assert findings and {(f.severity.label, f.verdict) for f in findings} == {
+        ("low", "unknown-import")
+    }
+    assert all("TorchScript module (__torch__." in f.sentence for f in findings)
+
+
 def test_custom_class_is_an_unknown_import() -> None:
     data = p4(stack_global("my_project.models", "Net") + b")\x81" + b"}b")
     (f,) = analyze_model("m.pkl", data)

@@ -59,6 +59,7 @@ MODEL_FORMATS = frozenset(
     }
 )
 MAX_NESTED = 2
+TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
 SAFE_ALTERNATIVE = (
     "Load it only if you trust its author; prefer safetensors, or "
     "torch.load(weights_only=True), which refuses these names."
@@ -261,12 +262,28 @@ def _judge(path: str, stream: Stream, report: PickleReport) -> ModelFinding | No
         verdict = "executes-code"
     elif worst == Tier.UNKNOWN:
         names = sorted({e.name for e in top if e.name})
+        verdict = "unknown-import"
+        if names and all(n.startswith(TORCHSCRIPT) for n in names):
+            # TorchScript: torch.jit.load compiles the archive's code/ into these
+            # classes; no Python module is imported, but the code runs when called.
+            return ModelFinding(
+                path,
+                stream.where,
+                Severity.LOW,
+                verdict,
+                f"{name} is a TorchScript module ({', '.join(names[:2])}"
+                f"{' and more' if len(names) > 2 else ''}): torch.jit.load compiles the "
+                "TorchScript code in the archive instead of importing Python, and that code "
+                "runs when the model is called. torch.load(weights_only=True) refuses it; "
+                "load it only from authors you trust.",
+                details,
+                first.offset,
+            )
         sentence = (
             f"Loading {name} imports {', '.join(names[:3])}"
             f"{' and more' if len(names) > 3 else ''}, which no allowlist knows: a "
             f"custom class, or code that runs on load. {SAFE_ALTERNATIVE}"
         )
-        verdict = "unknown-import"
     else:
         names = sorted({e.name for e in top if e.name})
         sentence = (

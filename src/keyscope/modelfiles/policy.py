@@ -51,6 +51,14 @@ SAFE: frozenset[str] = frozenset(
         "torch.contiguous_format",
         "torch.preserve_format",
         "_codecs.encode",
+        # TorchScript archives' list and type-tag builders: each returns its argument
+        # (torch/jit/_pickle.py); the rest of torch.jit stays never-allowed.
+        "torch.jit._pickle.build_intlist",
+        "torch.jit._pickle.build_tensorlist",
+        "torch.jit._pickle.build_doublelist",
+        "torch.jit._pickle.build_boollist",
+        "torch.jit._pickle.build_tensor_from_id",
+        "torch.jit._pickle.restore_type_tag",
         "builtins.set",
         "builtins.frozenset",
         "builtins.complex",
