@@ -417,6 +417,27 @@ def test_python2_names_are_renamed_like_pickle_load() -> None:
     assert "__builtin__.xrange" in f.sentence and "builtins.range" not in f.sentence
 
 
+def test_decompression_bombs_are_refused_but_compressible_arrays_are_not() -> None:
+    import gzip
+    import zipfile
+
+    from keyscope.modelfiles.containers import RATIO_FLOOR
+
+    zeros = b"\0" * (RATIO_FLOOR + 8 * 1024**2)
+    (f,) = analyze_model("big.pkl.gz", gzip.compress(b"\x80\x04" + zeros, 9))
+    assert (f.verdict, f.severity.label) == ("anomaly", "low") and "bomb" in f.sentence
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", b"\x80\x04" + zeros)
+    (f,) = analyze_model("bomb.pt", buf.getvalue())
+    assert f.verdict == "anomaly" and "bomb" in f.sentence
+    # SciPy's test data: a 700 KB array of mostly zeros compresses 234:1. Small and
+    # very compressible is ordinary, not a bomb.
+    buf = io.BytesIO()
+    np.savez_compressed(buf, B=np.zeros((300, 300)))
+    assert analyze_model("data.npz", buf.getvalue()) == []
+
+
 def test_joblib_payload_after_an_inline_array(tmp_path: Path) -> None:
     joblib = pytest.importorskip("joblib")
     path = tmp_path / "m.joblib"

@@ -31,7 +31,8 @@ from keyscope.modelfiles.tflite_graphs import is_tflite
 
 MAX_DEPTH = 4
 MAX_EXPANDED = 2 * 1024**3  # bytes after decompression, per container
-MAX_RATIO = 200  # decompressed / compressed, beyond which it is a bomb
+MAX_RATIO = 200  # decompressed / compressed, beyond which it is a bomb …
+RATIO_FLOOR = 64 * 1024**2  # … once it is this large: arrays of zeros compress 1000:1
 MAX_MEMBERS = 10_000
 
 
@@ -151,8 +152,15 @@ def pickles_in(
         yield Stream(where, data, 0, weak=True)
 
 
+def expansion_limit(compressed: int) -> int:
+    """How far ``compressed`` bytes may expand: MAX_RATIO times, but always up to
+    RATIO_FLOOR (small, very compressible members are ordinary) and never past
+    MAX_EXPANDED."""
+    return min(MAX_EXPANDED, max(compressed * MAX_RATIO, RATIO_FLOOR))
+
+
 def _decompress(kind: str, data: bytes) -> bytes | str:
-    limit = min(MAX_EXPANDED, max(len(data), 1) * MAX_RATIO)
+    limit = expansion_limit(len(data))
     try:
         if kind == "zlib":
             body = data[2 + data[2:].find(b"\x78") if data.startswith(b"ZF") else 0 :]
@@ -369,7 +377,7 @@ def _member(data: bytes, e: _Entry) -> tuple[str, bytes] | str:
     if e.method == 0:
         return local_name, raw
     if e.method == 8:
-        limit = min(MAX_EXPANDED, max(len(raw), 1) * MAX_RATIO)
+        limit = expansion_limit(len(raw))
         try:
             out = zlib.decompressobj(-15).decompress(raw, limit + 1)
         except zlib.error as exc:
@@ -398,7 +406,7 @@ def _seven_zip(
     if 32 + next_offset + next_size > len(data):
         yield Anomaly(where, "7z archive is truncated (its header lies past the end)", "low")
         return
-    limit = min(MAX_EXPANDED, max(len(data), 1) * MAX_RATIO)
+    limit = expansion_limit(len(data))
     refusal: str | None = None
     escaping: list[str] = []
     factory = BytesIOFactory(limit)
