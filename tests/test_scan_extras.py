@@ -48,3 +48,37 @@ def test_digest_next_to_a_storage_url_is_not_a_key(scanner: BlobScanner) -> None
     assert result.findings == []
     labelled = f"AccountName=contosoai\naccess_key = {new_key()}\n"
     assert len(scanner.scan(Blob(path="x.tf", data=labelled.encode())).findings) == 1
+
+
+def test_bare_sas_takes_its_endpoint_from_a_nearby_line() -> None:
+    """.env files keep the container URL and its SAS apart. The bare query gets the
+    URL from the line above (so explain names the container and --verify can probe
+    it), marked as a guess; a nearby URL with a SAS of its own is not borrowed."""
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    from keyscope.verify import Target, plan
+
+    scanner = BlobScanner(make_engine("hyperscan", load_rules()), NOW, keep_credentials=True)
+    sas = generate_container_sas(
+        "contosoenv", "models", new_key(), permission=ContainerSasPermissions(read=True),
+        expiry=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    env = f"AZURE_CONTAINER_URL=https://contosoenv.blob.core.windows.net/models\nAZURE_SAS={sas}\n"
+    (found,) = scanner.scan(Blob(path=".env", data=env.encode())).findings
+    e = found.explanation
+    assert (e.access.account, e.access.scope.level, e.access.scope.container) == (
+        "contosoenv", "container", "models")
+    assert any("taken from a nearby line" in n for n in e.notes)
+    assert not e.redacted.startswith("https://")  # the token never had that URL
+    requests = plan(Target(found.credential, e.access.account, e.fingerprint))  # type: ignore[arg-type]
+    assert not isinstance(requests, str)
+    assert requests[0].shown_url.startswith(
+        "https://contosoenv.blob.core.windows.net/models?restype=account&comp=properties&")
+
+    other = "https://contosoenv.blob.core.windows.net/other?" + account_sas(
+        "contosoenv", new_key(), expiry=datetime(2030, 1, 1, tzinfo=UTC))
+    env = f"BACKUP_URL={other}\nAZURE_SAS={sas}\n"
+    found_all = scanner.scan(Blob(path=".env", data=env.encode())).findings
+    bare = next(f for f in found_all if f.location.line == 2)
+    assert bare.explanation.access.account == "contosoenv"
+    assert bare.explanation.access.scope.container is None  # no path borrowed

@@ -80,8 +80,10 @@ def verify_one(target: Target, transport: Transport, now: datetime | None = None
         results.append(judge(request, response, sas=sas, now=now, emulator=emulator))
     # A bare key or SAS query carries no host: its account was given or read from
     # nearby text. A rejected signature may then mean "wrong account", not "dead".
-    inferred = target.credential.location.host is None and target.account is not None
-    return _verdict(tuple(results), checked, inferred_account=target.account if inferred else None)
+    loc = target.credential.location
+    inferred = (loc.host is None and target.account is not None) or loc.from_context
+    guess = (loc.account or target.account) if inferred else None
+    return _verdict(tuple(results), checked, inferred_account=guess)
 
 
 def verify_all(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from keyscope.analyze.azure.explainer import explain_found
@@ -33,6 +33,10 @@ _ACCOUNT_CONTEXT = (
     ),
     # a storage host, with or without scheme (URLs, //host/share mounts, cmdkey /add:host)
     re.compile(r"(?i)(?<![a-z0-9.-])([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
+)
+_ENDPOINT = re.compile(
+    r"(?i)\bhttps?://(?P<account>[a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\."
+    r"core\.(?:windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)(?:/[^\s\"'`?#<>]*)?"
 )
 CONTEXT_LINES = 6
 KEY_LABEL_WINDOW = 64
@@ -67,8 +71,32 @@ def sas_candidates(
     text = trim_sas(value)
     account = None
     if context is not None and not _SCHEME.match(text):
-        account = account_near(context())
+        around = context()
+        account = account_near(around)
+        url = endpoint_near(around, account) if account else None
+        if url is not None:
+            paired = _read(f"{url}?{text.lstrip('?')}")
+            if not isinstance(paired, Rejected):
+                for i, sas in enumerate(paired.sas):
+                    loc = replace(sas.location, from_context=True)
+                    paired.sas[i] = replace(sas, location=loc)
+                return _explained(paired, now, policy)
     return _explained(_read(text, account), now, policy)
+
+
+def endpoint_near(context: str, account: str) -> str | None:
+    """The storage URL of ``account`` nearest the middle of ``context`` (a bare SAS
+    query's endpoint, e.g. ``AZURE_CONTAINER_URL=…`` on the line above), unless that
+    URL carries a SAS of its own."""
+    middle = len(context) // 2
+    best: tuple[int, str] | None = None
+    for m in _ENDPOINT.finditer(context):
+        if m.group("account").lower() != account or context[m.end() : m.end() + 1] == "?":
+            continue
+        distance = abs(m.start() - middle)
+        if best is None or distance < best[0]:
+            best = (distance, m.group(0).rstrip("/.,;:)"))
+    return best[1] if best else None
 
 
 def connection_string_candidates(

@@ -146,7 +146,7 @@ def redact_sas(sas: AzureSas) -> str:
     shown = "&".join(f"{k}={v}" for k, v in sas.params.items() if k != "sig")
     prefix = ""
     loc = sas.location
-    if loc.host:
+    if loc.host and not loc.from_context:
         segments = list(loc.path_segments)
         if (
             loc.cloud in ("emulator", "path-style endpoint")
@@ -205,6 +205,11 @@ def _key_fingerprints(key: str) -> dict[str, str]:
 def _sas_notes(sas: AzureSas) -> list[str]:
     notes: list[str] = []
     loc = sas.location
+    if loc.from_context:
+        notes.append(
+            f"The token was found without a URL; its endpoint {loc.endpoint}/"
+            f"{'/'.join(loc.path_segments)} was taken from a nearby line and is a best guess."
+        )
     if sas.kind == "account":
         notes.append(
             "An account SAS is not tied to the path in its URL: it works on every "

@@ -65,6 +65,8 @@ class AzureLocation:
     secondary: bool
     custom_domain: bool
     path_segments: tuple[str, ...]
+    # The token was found without this URL; the URL came from a nearby line.
+    from_context: bool = False
 
     @property
     def endpoint(self) -> str | None:
