@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import ctypes
 import dataclasses
 import enum
 import hashlib
@@ -20,6 +21,7 @@ import hmac
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -78,6 +80,16 @@ def install(timeout: float = 300.0) -> Path:
         raise AzuriteError(f"`{' '.join(cmd)}` failed (exit {done.returncode}):\n"
                            f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     return AZURITE_BIN
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask for SIGTERM when the test process dies,
+    so a killed pytest (a timeout, ^C twice) leaves no emulator behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _drain(stream: IO[str], sink: list[str], on_line: Callable[[str], None] | None) -> None:
@@ -146,7 +158,7 @@ class Azurite:
         # processes between picking a free port and binding it.
         self._process = subprocess.Popen(
             cmd, cwd=self._workdir, env=env, text=True, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         atexit.register(self.stop)
         assert self._process.stdout is not None and self._process.stderr is not None
         self._readers = [
