@@ -16,14 +16,14 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from keyscope.analyze.azure.hosts import LOOPBACK_HOSTS, AzureLocation
+from keyscope.analyze.azure.hosts import AzureLocation
 from keyscope.analyze.azure.keys import AzureAccountKey
 from keyscope.analyze.azure.sas import AzureSas
 from keyscope.verify.interface import ProbeResult
 from keyscope.verify.sharedkey import shared_key_headers
-from keyscope.verify.transport import Request, Response
+from keyscope.verify.transport import Request, Response, loopback_name
 
 GAI = "restype=account&comp=properties"
 GAI_MIN_VERSION = "2018-03-28"
@@ -67,7 +67,6 @@ class Endpoint:
     base: str
     service: str  # blob | queue | table | file
     segments: tuple[str, ...]
-    emulator: bool
 
 
 def sas_requests(sas: AzureSas, account: str | None, deep: bool) -> list[Request] | str:
@@ -164,7 +163,7 @@ def key_requests(key: AzureAccountKey, account: str | None, deep: bool) -> list[
     if not acct:
         return "the account name is unknown; give --account NAME"
     loc = key.location
-    base = _base(loc, acct, "blob") if loc.host else f"https://{acct}.blob.core.windows.net"
+    base = _base(loc, acct) if loc.host else f"https://{acct}.blob.core.windows.net"
     if base is None:
         return "the connection string's blob endpoint is not usable"
 
@@ -257,11 +256,11 @@ def _sas_target(sas: AzureSas, account: str | None) -> Endpoint | str:
         if not acct:
             return "a bare SAS query without its URL or account name; give --account NAME"
         host = f"{acct}.{service}.core.windows.net"
-        return Endpoint(f"https://{host}", service, (), False)
-    base = _base(loc, acct, service)
+        return Endpoint(f"https://{host}", service, ())
+    base = _base(loc, acct)
     if base is None:
         return "the URL's account is unknown"
-    return Endpoint(base, service, loc.path_segments, loc.emulator)
+    return Endpoint(base, service, loc.path_segments)
 
 
 def _probe_service(sas: AzureSas, loc: AzureLocation) -> str:
@@ -278,13 +277,14 @@ def _probe_service(sas: AzureSas, loc: AzureLocation) -> str:
     return "blob"
 
 
-def _base(loc: AzureLocation, account: str | None, service: str) -> str | None:
+def _base(loc: AzureLocation, account: str | None) -> str | None:
     """The service root: path-style endpoints keep their account segment; a DFS host
     is probed on its blob host (a DFS SAS is valid there too)."""
     host = loc.host or ""
     # Azure serves every endpoint over HTTPS: a leaked http:// URL is probed over
     # HTTPS. Only a local emulator keeps plain HTTP.
-    scheme = (loc.scheme or "https").lower() if _local(host) else "https"
+    local = loopback_name(urlsplit("//" + host).hostname or "")
+    scheme = (loc.scheme or "https").lower() if local else "https"
     if loc.cloud in ("emulator", "path-style endpoint") and not _named_host(host):
         if not account:
             return None
@@ -293,12 +293,6 @@ def _base(loc: AzureLocation, account: str | None, service: str) -> str | None:
     if loc.service == "dfs":
         host = re.sub(r"\.dfs\.", ".blob.", host, count=1)
     return f"{scheme}://{host}"
-
-
-def _local(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]").lower()
-    return name in LOOPBACK_HOSTS or name.endswith(".localhost") or name.startswith("127.")
 
 
 def _named_host(host: str) -> bool:
@@ -317,10 +311,10 @@ def _path(segments: tuple[str, ...]) -> str:
 
 
 def _body_field(body: bytes, name: str) -> str | None:
-    m = re.search(_XML_FIELD.format(name).encode(), body[:MAX_SCAN], re.S)
+    m = re.search(_XML_FIELD.format(name).encode(), body, re.S)
     if m is None:
         if name == "Code":
-            j = _JSON_CODE.search(body[:MAX_SCAN])
+            j = _JSON_CODE.search(body)
             return j.group(1).decode("utf-8", "replace") if j else None
         return None
     return _clean(m.group(1).decode("utf-8", "replace"))
@@ -329,7 +323,7 @@ def _body_field(body: bytes, name: str) -> str | None:
 def _message(body: bytes) -> str | None:
     text = _body_field(body, "Message")
     if text is None:
-        j = _JSON_MESSAGE.search(body[:MAX_SCAN])
+        j = _JSON_MESSAGE.search(body)
         text = _clean(j.group(1).decode("utf-8", "replace")) if j else None
     if text is None:
         return None
@@ -344,23 +338,19 @@ def _clean(text: str) -> str:
 def _body_facts(probe: str, body: bytes) -> dict[str, str]:
     """Evidence for the owner from a service's answer; no names of data are kept."""
     facts: dict[str, str] = {}
-    head = body[:MAX_SCAN]
     if probe == "Get Blob Service Properties":
-        logging = re.search(rb"<Logging>(.*?)</Logging>", head, re.S)
+        logging = re.search(rb"<Logging>(.*?)</Logging>", body, re.S)
         if logging:
             for op in ("Read", "Write", "Delete"):
                 m = re.search(rf"<{op}>(true|false)</{op}>".encode(), logging.group(1))
                 if m:
                     facts[f"logging{op}"] = m.group(1).decode()
         retention = re.search(
-            rb"<DeleteRetentionPolicy>\s*<Enabled>(true|false)</Enabled>", head, re.S
+            rb"<DeleteRetentionPolicy>\s*<Enabled>(true|false)</Enabled>", body, re.S
         )
         if retention:
             facts["softDelete"] = retention.group(1).decode()
     elif probe in ("List Containers", "List Blobs"):
         tag = b"<Container>" if probe == "List Containers" else b"<Blob>"
-        facts["listedOne"] = "yes" if tag in head else "no (empty)"
+        facts["listedOne"] = "yes" if tag in body else "no (empty)"
     return facts
-
-
-MAX_SCAN = 64 * 1024

@@ -106,7 +106,7 @@ PLAIN_HTTP = (
 )
 
 
-def _loopback_name(host: str) -> bool:
+def loopback_name(host: str) -> bool:
     """A name or literal that can only mean this machine (checked again once resolved)."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -167,7 +167,7 @@ class Transport:
         if scheme not in ("https", "http") or not host:
             raise NotSent("refused-by-keyscope", f"not an http(s) URL: {request.shown_url}")
         port = parts.port or (443 if scheme == "https" else 80)
-        if scheme == "http" and not _loopback_name(host):
+        if scheme == "http" and not loopback_name(host):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         addresses = self.resolver(host, port)
         if not addresses:
