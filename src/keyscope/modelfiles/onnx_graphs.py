@@ -116,21 +116,9 @@ class _OnnxReader:
             self.drain(stack)
 
     def function_head(self, buf: memoryview) -> tuple[str, str, list[memoryview], list[memoryview]]:
-        name = domain = ""
-        nodes: list[memoryview] = []
-        attrs: list[memoryview] = []
-        for number, wire, value in self.fields(buf):
-            if wire != pw.LEN:
-                continue
-            if number == 1:
-                name = pw.as_text(value, MAX_NAME)
-            elif number == 10:
-                domain = pw.as_text(value, MAX_NAME)
-            elif number == 7:
-                nodes.append(pw.as_message(value))
-            elif number == 11:
-                attrs.append(pw.as_message(value))
-        return name, domain, nodes, attrs
+        # FunctionProto: name 1, node 7, domain 10, attribute_proto 11
+        f = pw.length_fields(self.fields(buf), (1, 7, 10, 11))
+        return pw.last_text(f[1], MAX_NAME), pw.last_text(f[10], MAX_NAME), f[7], f[11]
 
     def drain(self, stack: list[tuple[memoryview, tuple[str, ...], int]]) -> None:
         """Walk graphs (and the subgraphs their nodes hold) without recursion."""
@@ -157,19 +145,10 @@ class _OnnxReader:
         depth: int,
         stack: list[tuple[memoryview, tuple[str, ...], int]],
     ) -> None:
-        name = op = domain = ""
-        attrs: list[memoryview] = []
-        for number, wire, value in self.fields(buf):
-            if wire != pw.LEN:
-                continue
-            if number == 3:
-                name = pw.as_text(value, MAX_NAME)
-            elif number == 4:
-                op = pw.as_text(value, MAX_NAME)
-            elif number == 7:
-                domain = pw.as_text(value, MAX_NAME)
-            elif number == 5:
-                attrs.append(pw.as_message(value))
+        # NodeProto: name 3, op_type 4, attribute 5, domain 7
+        f = pw.length_fields(self.fields(buf), (3, 4, 5, 7))
+        name, op, domain = (pw.last_text(f[n], MAX_NAME) for n in (3, 4, 7))
+        attrs = f[5]
         here = (*where, f"node {name!r}" if name else f"node #{index}")
         if domain not in ONNX_STANDARD_DOMAINS and (domain, op) not in self.local_functions:
             count, first = self.custom.get((domain, op), (0, here))

@@ -11,7 +11,7 @@ crafted file can neither exhaust memory nor keep the scanner busy for long.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 VARINT = 0
 I64 = 1
@@ -128,6 +128,23 @@ def as_message(value: Value) -> memoryview:
     if isinstance(value, int):
         raise WireError("expected a nested message, found a number")
     return value
+
+
+def length_fields(
+    items: Iterator[tuple[int, int, Value]], wanted: Collection[int]
+) -> dict[int, list[memoryview]]:
+    """The length-delimited fields numbered in ``wanted``, by number, in stream order
+    (strings, bytes and nested messages); other fields are skipped."""
+    out: dict[int, list[memoryview]] = {n: [] for n in wanted}
+    for number, wire, value in items:
+        if wire == LEN and number in out:
+            out[number].append(as_message(value))
+    return out
+
+
+def last_text(values: list[memoryview], limit: int) -> str:
+    """A string field as protobuf reads it: the last occurrence wins ("" if none)."""
+    return as_text(values[-1], limit) if values else ""
 
 
 def top_level(

@@ -155,6 +155,14 @@ TF_SIDE_EFFECT_OPS: dict[str, tuple[str, str]] = {
 }
 
 
+def node_def_fields(
+    buf: bytes | memoryview, budget: pw.Budget
+) -> tuple[str, str, list[memoryview]]:
+    """A NodeDef's name (field 1), op (2) and attr entries (5)."""
+    f = pw.length_fields(pw.fields(buf, budget), (1, 2, 5))
+    return pw.last_text(f[1], MAX_NAME), pw.last_text(f[2], MAX_NAME), f[5]
+
+
 def attr_string(entries: list[memoryview], wanted: str, budget: pw.Budget) -> bytes | None:
     """The string value (``AttrValue.s``) of attribute ``wanted`` of a NodeDef."""
     for entry in entries:
@@ -253,33 +261,17 @@ class _TfReader:
                         self.function_def(pw.as_message(v2), where)
 
     def function_def(self, buf: memoryview, where: tuple[str, ...]) -> None:
+        # FunctionDef: signature 1 (an OpDef, whose name 1 is the function's), node_def 3
+        f = pw.length_fields(self.fields(buf), (1, 3))
         name = ""
-        nodes: list[memoryview] = []
-        for number, wire, value in self.fields(buf):
-            if wire != pw.LEN:
-                continue
-            if number == 1:  # OpDef signature: its name is the function's name
-                for n2, w2, v2 in self.fields(pw.as_message(value)):
-                    if n2 == 1 and w2 == pw.LEN:
-                        name = pw.as_text(v2, MAX_NAME)
-            elif number == 3:
-                nodes.append(pw.as_message(value))
+        for signature in f[1]:
+            name = pw.last_text(pw.length_fields(self.fields(signature), (1,))[1], MAX_NAME)
         here = (*where, f"function {name}")
-        for node in nodes:
+        for node in f[3]:
             self.node_def(node, here)
 
     def node_def(self, buf: memoryview, where: tuple[str, ...]) -> None:
-        name = op = ""
-        attrs: list[memoryview] = []
-        for number, wire, value in self.fields(buf):
-            if wire != pw.LEN:
-                continue
-            if number == 1:
-                name = pw.as_text(value, MAX_NAME)
-            elif number == 2:
-                op = pw.as_text(value, MAX_NAME)
-            elif number == 5:
-                attrs.append(pw.as_message(value))
+        name, op, attrs = node_def_fields(buf, self.budget)
         judged = tf_judge(op, lambda key: attr_string(attrs, key, self.budget))
         if judged is None:
             return

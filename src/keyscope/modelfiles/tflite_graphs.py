@@ -11,7 +11,12 @@ from keyscope.modelfiles.graphs import (
     unreadable,
 )
 from keyscope.modelfiles.structured import StructuredIssue
-from keyscope.modelfiles.tf_graphs import TF_SIDE_EFFECT_OPS, attr_string, tf_judge
+from keyscope.modelfiles.tf_graphs import (
+    TF_SIDE_EFFECT_OPS,
+    attr_string,
+    node_def_fields,
+    tf_judge,
+)
 
 MAX_TFLITE_OPERATORS = 200_000  # operators and operator codes read per TFLite file
 
@@ -135,17 +140,6 @@ def flex_op(options: bytes) -> tuple[str, bytes]:
     return items[0][:MAX_NAME].decode("utf-8", "replace"), items[1]
 
 
-def _node_def_op(node_def: bytes, budget: pw.Budget) -> tuple[str, list[memoryview]]:
-    op = ""
-    attrs: list[memoryview] = []
-    for number, wire, value in pw.fields(node_def, budget):
-        if wire == pw.LEN and number == 2:
-            op = pw.as_text(value, MAX_NAME)
-        elif wire == pw.LEN and number == 5:
-            attrs.append(pw.as_message(value))
-    return op, attrs
-
-
 class _TfliteReader:
     def __init__(self, data: bytes | memoryview) -> None:
         self.fb = _Flat(data)
@@ -262,7 +256,7 @@ class _TfliteReader:
         declared = custom[len(FLEX_PREFIX) :]
         try:
             name, node_def = flex_op(self.custom_options(operator))
-            node_op, attrs = _node_def_op(node_def, self.budget)
+            _, node_op, attrs = node_def_fields(node_def, self.budget)
         except (FlatError, pw.WireError) as exc:
             if isinstance(exc, pw.BudgetExceeded):
                 raise
