@@ -11,11 +11,30 @@ from keyscope.scan import Progress
 MIN_INTERVAL = 0.1
 
 
-class ProgressLine:
+class _StatusLine:
+    """One line on a terminal, rewritten in place and wiped at the end."""
+
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self._last = 0.0
         self._shown = False
+
+    def show(self, text: str) -> None:
+        self.stream.write(f"\r\033[K{text}")
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+class ProgressLine(_StatusLine):
+    """``scanning: files, bytes, findings, rate``, at most every MIN_INTERVAL seconds."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._last = 0.0
 
     def update(self, p: Progress) -> None:
         now = time.monotonic()
@@ -23,34 +42,18 @@ class ProgressLine:
             return
         self._last = now
         rate = p.bytes / p.seconds if p.seconds > 0 else 0.0
-        line = (
-            f"\r\033[Kscanning: {p.files} files, {human_bytes(p.bytes)}, "
+        self.show(
+            f"scanning: {p.files} files, {human_bytes(p.bytes)}, "
             f"{p.findings} findings, {human_bytes(rate)}/s"
         )
-        self.stream.write(line)
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
 
 
-class CountLine:
-    """``checking: 3/12 credentials`` on one terminal line."""
+class CountLine(_StatusLine):
+    """``checking credentials: 3/12`` on one terminal line."""
 
     def __init__(self, stream: TextIO, what: str) -> None:
-        self.stream = stream
+        super().__init__(stream)
         self.what = what
-        self._shown = False
 
     def update(self, done: int, total: int) -> None:
-        self.stream.write(f"\r\033[K{self.what}: {done}/{total}")
-        self.stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
+        self.show(f"{self.what}: {done}/{total}")
