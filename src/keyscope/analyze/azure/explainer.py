@@ -8,7 +8,7 @@ from datetime import datetime
 from keyscope.analyze.azure.access import key_access, sas_access, sentence
 from keyscope.analyze.azure.hosts import DEV_ACCOUNT
 from keyscope.analyze.azure.keys import DEV_KEY, AzureAccountKey
-from keyscope.analyze.azure.reader import ReadResult, read_credentials
+from keyscope.analyze.azure.reader import ReadResult
 from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.azure.signing import (
     SigningUnavailable,
@@ -22,20 +22,6 @@ from keyscope.model import Access, Explanation, SignatureCheck
 
 PUBLIC_KEY_LABEL = "public emulator key"
 LOG_TABLES = "union StorageBlobLogs, StorageFileLogs, StorageQueueLogs, StorageTableLogs"
-
-
-def explain_azure(
-    text: str,
-    now: datetime,
-    *,
-    account: str | None = None,
-    keys: tuple[str, ...] = (),
-    policy: Policy = DEFAULT_POLICY,
-) -> list[Explanation]:
-    """Every Azure Storage credential in ``text``, explained."""
-    return explain_found(
-        read_credentials(text, account), now, account=account, keys=keys, policy=policy
-    )
 
 
 def explain_found(
