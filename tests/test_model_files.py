@@ -278,12 +278,11 @@ def test_computed_name_is_never_safe() -> None:
     joined = (
         stack_global("builtins", "str.join")
         + u("")
-        + b"]"
         + u("sys")
         + u("tem")
         + b"\x86"
         + b"\x86R"
-    )  # ''.join(['sys','tem']) — computed, never evaluated
+    )  # str.join('', ('sys', 'tem')) — computed, never evaluated
     body = u("os") + joined + b"\x93" + u(PAYLOAD) + b"\x85R"
     executes(p4(body), "computed at run time")
 

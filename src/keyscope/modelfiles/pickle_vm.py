@@ -1,11 +1,20 @@
 """A pickle emulator that never imports or calls anything.
 
-It reads every opcode of protocols 0–5 with ``_pickle``'s argument parsing, keeps a
-symbolic stack and memo, resolves ``GLOBAL``/``STACK_GLOBAL``/``INST``/``EXT*`` to
-names (dotted names included) and records, for each name, whether it would only be
-looked up or actually called (``REDUCE``, ``OBJ``/``INST``, ``NEWOBJ``, ``BUILD``).
+It reads every opcode of protocols 0–5 exactly as ``_pickle`` reads it (text integers
+through ``strtol`` then ``int(…, 0)``, quoting and escapes, strict decoding, stack and
+mark checks), keeps a symbolic stack and memo, resolves ``GLOBAL``/``STACK_GLOBAL``/
+``INST``/``EXT*`` to names and records, for each name, whether it would only be looked
+up or actually called (``REDUCE``, ``OBJ``/``INST``, ``NEWOBJ``, ``BUILD``).
+
+Framing follows ``_pickle`` reading a file: a ``FRAME`` is one read, and an opcode that
+runs past its end makes the loader skip the frame's rest and read on after it, while
+``pickle.loads`` reads straight through. Any frame whose boundaries disagree with the
+opcodes is reported, and the stream is then read both ways.
+
 Several concatenated streams are read. A stream that breaks is reported with what it
-did before breaking (the loader would already have run that).
+did before breaking (the loader would already have run that). Budgets bound the work:
+opcodes, wall time, stack, memo, marks and the size of hashed keys; a budget hit or an
+internal error leaves the report incomplete, never clean.
 """
 
 from __future__ import annotations
@@ -13,8 +22,12 @@ from __future__ import annotations
 import _compat_pickle
 import base64
 import binascii
+import codecs
+import contextlib
 import re
 import struct
+import time
+import warnings
 from dataclasses import dataclass, field
 
 from keyscope.modelfiles.policy import Tier, classify
@@ -22,8 +35,19 @@ from keyscope.modelfiles.policy import Tier, classify
 MAX_OPS = 5_000_000
 MAX_MEMO = 1_000_000
 MAX_STACK = 100_000
+MAX_MARKS = 100_000
 MAX_STREAMS = 16
+TIME_BUDGET = 1.5  # seconds of emulation for one analyze_pickle call
+BIG_VALUE = 16 * 1024 * 1024  # bytes/str values larger than this are not copied
+MAX_NESTED_COPY = 512 * 1024 * 1024  # a larger embedded pickle/zip is not re-read
+MAX_KEY_NODES = 1_000  # tuple/frozenset elements hashed for one dict key or set item
+MAX_ANOMALIES = 8
 NESTED_PREFIXES = (b"\x80", b"PK\x03\x04")
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1  # C long on the 64-bit platforms loaders run on
+_SPACE = b" \t\n\x0b\x0c\r"  # C isspace()
+_FLOAT = re.compile(
+    rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,26 @@ class CallResult:
     state: object = None
 
 
+@dataclass(eq=False)
+class Large:
+    """A bytes/str/bytearray value too large to copy: only its kind and size are kept."""
+
+    kind: str
+    size: int
+
+    def __hash__(self) -> int:
+        if self.kind == "bytearray":
+            raise TypeError("unhashable type: 'bytearray'")
+        return id(self)
+
+
+@dataclass(eq=False)
+class Persistent:
+    """What the loader's persistent_load returns for an id (a storage, for torch)."""
+
+    pid: object
+
+
 class _Mark:
     pass
 
@@ -63,22 +107,35 @@ class Event:
     offset: int
     detail: str
     name: str | None = None
+    direct: bool = False  # a call of a name resolved from literal text (not computed)
 
 
 @dataclass
 class PickleReport:
     events: list[Event] = field(default_factory=list)
     streams: int = 0
+    parsed: int = 0  # streams read to a valid STOP
     opcodes: int = 0
     complete: bool = True  # False: a budget was hit or the stream broke
     nested: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, data) to scan
+    anomalies: list[tuple[int, str]] = field(default_factory=list)  # framing disagreements
+    deadline: float = 0.0
 
     @property
     def worst(self) -> Tier:
         return max((e.tier for e in self.events), default=Tier.SAFE)
 
+    def runs_code(self) -> bool:
+        """A name read from literal text is called at the never-allow tier: what a
+        loader would run even if the stream breaks later."""
+        return any(e.direct and e.tier == Tier.NEVER for e in self.events)
+
 
 class PickleError(Exception):
+    pass
+
+
+class BudgetError(PickleError):
     pass
 
 
@@ -88,35 +145,38 @@ def analyze_pickle(
     *,
     max_streams: int = MAX_STREAMS,
     extra_safe: frozenset[str] = frozenset(),
+    headerless: bool = False,
 ) -> PickleReport:
-    """Emulate the pickle stream(s) in ``data`` from ``start``."""
-    report = PickleReport()
+    """Emulate the pickle stream(s) in ``data`` from ``start``. With ``headerless``
+    (no magic number told us this is a pickle) names that are not Python identifiers
+    end the stream: the import would fail, and text must not become a "pickle"."""
+    report = PickleReport(deadline=time.monotonic() + TIME_BUDGET)
     pos = start
     while report.streams < max_streams and pos < len(data):
-        vm = _VM(data, pos, report, extra_safe)
+        vm = _VM(data, pos, report, extra_safe, headerless=headerless)
         try:
             pos = vm.run()
             report.streams += 1
-        except (
-            PickleError,
-            RecursionError,
-            ValueError,
-            OverflowError,
-            struct.error,
-            MemoryError,
-        ) as exc:
-            if report.streams == 0 or report.opcodes > MAX_OPS:
+            report.parsed += 1
+            if vm.framed:
+                _reread_unframed(data, vm.start, report, extra_safe, headerless)
+        except Exception as exc:  # hostile bytes: every failure is a result, never a crash
+            budget = isinstance(exc, (BudgetError, MemoryError, RecursionError))
+            if report.streams == 0 or budget:
                 # The loader runs the first stream until it breaks: what it did before
                 # the break is in the events already; the break itself means "not
                 # proven safe". Bytes after a later stream are raw data (legacy torch
                 # storages), not a broken pickle.
                 report.complete = False
+                known = isinstance(exc, (PickleError, ValueError, OverflowError, struct.error))
+                what = str(exc) if known else f"{type(exc).__name__} in the emulator"
                 report.events.append(
                     Event(
-                        "malformed",
+                        "budget" if budget else "malformed",
                         Tier.SAFE,
                         vm.op_offset,
-                        f"stream breaks at byte {vm.op_offset}: {exc}",
+                        f"{'analysis stopped' if budget else 'stream breaks'} at byte "
+                        f"{vm.op_offset}: {what}" + (": not proven safe" if budget else ""),
                     )
                 )
             report.streams += 1
@@ -128,6 +188,23 @@ def analyze_pickle(
     return report
 
 
+def _reread_unframed(
+    data: bytes, start: int, report: PickleReport, extra_safe: frozenset[str], headerless: bool
+) -> None:
+    """A frame disagreed with its opcodes: ``pickle.loads`` (bytes, no frame reads) sees
+    another opcode stream than a file reader. Read it that way too and keep what is new."""
+    other = PickleReport(deadline=report.deadline)
+    vm = _VM(data, start, other, extra_safe, headerless=headerless, file_mode=False)
+    with contextlib.suppress(Exception):  # the file reader's view is reported as broken
+        vm.run()
+    report.opcodes += other.opcodes
+    seen = {(e.kind, e.name, e.detail) for e in report.events}
+    for e in other.events:
+        if e.kind not in ("malformed", "budget") and (e.kind, e.name, e.detail) not in seen:
+            report.events.append(e)
+    report.nested.extend(other.nested)
+
+
 def _py3_name(module: str, name: str) -> tuple[str, str]:
     """``_pickle``'s fix_imports for protocols 0–2 (the tables are stdlib data)."""
     if (module, name) in _compat_pickle.NAME_MAPPING:
@@ -137,48 +214,108 @@ def _py3_name(module: str, name: str) -> tuple[str, str]:
 
 class _VM:
     def __init__(
-        self, data: bytes, pos: int, report: PickleReport, extra_safe: frozenset[str]
+        self,
+        data: bytes,
+        pos: int,
+        report: PickleReport,
+        extra_safe: frozenset[str],
+        *,
+        headerless: bool = False,
+        file_mode: bool = True,
     ) -> None:
         self.data = data
+        self.start = pos
         self.pos = pos
         self.report = report
         self.extra_safe = extra_safe
+        self.headerless = headerless
         self.stack: list[object] = []
         self.metastack: list[list[object]] = []
         self.memo: dict[int, object] = {}
         self.op_offset = pos
         self.proto = 0  # as in _pickle: 0 until a PROTO opcode says otherwise
+        # Framing as _pickle reads a file: ``end`` is the end of the frame read into
+        # the buffer (None: the buffer is used up and reads go straight to the file).
+        self.file_mode = file_mode
+        self.end: int | None = None
+        self.frame_at = 0
+        self.framed = False  # a frame disagreed with the opcodes
 
-    # --- reading -----------------------------------------------------------
+    # --- reading, as _pickle's _Unpickler_Read/_ReadInto/_Readline --------------
+    def _frame_anomaly(self, detail: str) -> None:
+        self.framed = True
+        if len(self.report.anomalies) < MAX_ANOMALIES:
+            self.report.anomalies.append((self.frame_at, detail))
+
+    def _leave_frame(self, what: str, skips: bool) -> None:
+        assert self.end is not None
+        left = self.end - self.pos
+        if left > 0:
+            self._frame_anomaly(
+                f"the FRAME at byte {self.frame_at} ends inside the opcode at byte "
+                f"{self.op_offset} ({what}); "
+                + (
+                    f"reading a file, _pickle skips the frame's last {left} bytes and "
+                    "reads on after it, pickle.loads reads them: two different streams"
+                    if skips
+                    else "pickle.py refuses it, _pickle reads across"
+                )
+            )
+        if skips:
+            self.pos = max(self.pos, self.end)
+        self.end = None
+
     def read(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise PickleError("truncated")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
+        if self.end is not None and self.pos + n > self.end:
+            self._leave_frame(f"it reads {n} bytes", skips=True)
+        stop = self.pos + n
+        if n < 0 or stop > len(self.data):
+            raise PickleError("pickle data was truncated")
+        out = self.data[self.pos : stop]
+        self.pos = stop
         return out
 
+    def read_into(self, n: int) -> int:
+        """Counted bytes (BINBYTES*, BYTEARRAY8): the buffer's rest, then the file —
+        contiguous either way. Returns where the value starts (nothing is copied)."""
+        if self.end is not None and self.pos + n > self.end:
+            self._leave_frame(f"a {n}-byte value", skips=False)
+        at = self.pos
+        if n < 0 or at + n > len(self.data):
+            raise PickleError("pickle data was truncated")
+        self.pos = at + n
+        return at
+
     def readline(self) -> bytes:
-        end = self.data.find(b"\n", self.pos)
-        if end < 0:
-            raise PickleError("missing newline")
-        out = self.data[self.pos : end]
-        self.pos = end + 1
+        """One line, newline included (as _pickle's Readline returns it)."""
+        if self.end is not None and self.data.find(b"\n", self.pos, self.end) < 0:
+            self._leave_frame("a text argument", skips=True)
+        nl = self.data.find(b"\n", self.pos)
+        if nl < 0:
+            raise PickleError("pickle data was truncated (no newline)")
+        out = self.data[self.pos : nl + 1]
+        self.pos = nl + 1
         return out
 
     # --- stack -------------------------------------------------------------
     def push(self, value: object) -> None:
         if len(self.stack) > MAX_STACK:
-            raise PickleError("stack budget exceeded")
+            raise BudgetError("stack budget exceeded")
         self.stack.append(value)
 
     def pop(self) -> object:
         if not self.stack:
-            raise PickleError("pop from empty stack")
+            raise PickleError("unpickling stack underflow")
         return self.stack.pop()
+
+    def top(self) -> object:
+        if not self.stack:
+            raise PickleError("unpickling stack underflow")
+        return self.stack[-1]
 
     def pop_mark(self) -> list[object]:
         if not self.metastack:
-            raise PickleError("no MARK")
+            raise PickleError("could not find MARK")
         items = self.stack
         self.stack = self.metastack.pop()
         return items
@@ -192,6 +329,8 @@ class _VM:
             # of every loader) renames them before importing: __builtin__.xrange is
             # builtins.range, copy_reg is copyreg.
             module, name = _py3_name(module, name)
+        if self.headerless and not dynamic and not (_dotted(module) and _dotted(name)):
+            raise PickleError(f"{module!r}.{name!r} is not an importable name")
         g = Global(module, name, dynamic)
         tier = Tier.NEVER if dynamic else classify(module, name, self.extra_safe)
         detail = (
@@ -208,7 +347,9 @@ class _VM:
         if isinstance(func, Global):
             tier = Tier.NEVER if func.dynamic else classify(func.module, func.name, self.extra_safe)
             detail = f"calls {func.dotted}({_short_args(args)})"
-            self.report.events.append(Event("call", tier, self.op_offset, detail, func.dotted))
+            self.report.events.append(
+                Event("call", tier, self.op_offset, detail, func.dotted, direct=not func.dynamic)
+            )
         elif isinstance(func, CallResult):
             # A callable produced at run time (getattr(...), operator helpers, memo
             # tricks) is called: never provably safe.
@@ -222,6 +363,8 @@ class _VM:
                     inner,
                 )
             )
+        elif _known_type(func):
+            raise PickleError(f"{how}: a {type(func).__name__} is not callable")
         else:
             self.report.events.append(
                 Event(
@@ -233,8 +376,8 @@ class _VM:
             )
 
     def mutated(self, target: object, args: object, how: str) -> None:
-        """APPEND(S)/SETITEM(S) on something that is not a plain list or dict calls that
-        object's method: judged by the class it is an instance of."""
+        """APPEND(S)/SETITEM(S)/ADDITEMS on something that is not a plain list, dict or
+        set calls that object's method: judged by the class it is an instance of."""
         owner = target.func if isinstance(target, CallResult) else target
         if isinstance(owner, Global) and isinstance(target, CallResult):
             tier = classify(owner.module, owner.name, self.extra_safe)
@@ -248,56 +391,95 @@ class _VM:
                         owner.dotted,
                     )
                 )
+        elif _known_type(target):
+            raise PickleError(f"{how} on a {type(target).__name__}")
         else:
             self.called(target, args, how)
 
     def note_data(self, value: bytes | str) -> None:
-        raw = value.encode("latin-1", "ignore") if isinstance(value, str) else value
-        if raw.startswith(BASE64_PREFIXES) and len(raw) >= 16:
+        head = value[:4]
+        head_raw = head.encode("latin-1", "ignore") if isinstance(head, str) else head
+        raw: bytes
+        if head_raw.startswith(BASE64_PREFIXES) and len(value) >= 16:
             # Base64 of a pickle (gAJ…, gAS…) or a zip (UEsDB…): a nested loader's input.
+            text = value.encode("latin-1", "ignore") if isinstance(value, str) else value
             try:
-                raw = base64.b64decode(raw.strip(), validate=False)
+                raw = base64.b64decode(text.strip(), validate=False)
             except (binascii.Error, ValueError):
                 return
-        if len(raw) >= 8 and (
-            raw.startswith(b"PK\x03\x04")
-            or (raw[:1] == b"\x80" and raw[1:2] in b"\x02\x03\x04\x05")
-        ):
+        elif head_raw.startswith((b"PK\x03\x04", b"\x80")):
+            raw = value.encode("latin-1", "ignore") if isinstance(value, str) else value
+        else:
+            return
+        if _nested_head(raw):
             self.report.nested.append((self.op_offset, raw))
 
     # --- the loop ----------------------------------------------------------
     def run(self) -> int:
         report = self.report
+        dispatch = _DISPATCH
+        data = self.data
         while True:
             report.opcodes += 1
             if report.opcodes > MAX_OPS:
-                report.complete = False
-                report.events.append(
-                    Event("budget", Tier.SAFE, self.pos, "opcode budget exhausted: not proven safe")
-                )
-                raise PickleError("opcode budget exhausted")
+                raise BudgetError(f"opcode budget ({MAX_OPS}) exhausted")
+            if not report.opcodes & 0x3FF and time.monotonic() > report.deadline:
+                raise BudgetError(f"time budget ({TIME_BUDGET} s) exhausted")
             self.op_offset = self.pos
-            op = self.read(1)
-            handler = _DISPATCH.get(op[0])
+            if self.end is None and self.pos < len(data):
+                code = data[self.pos]
+                self.pos += 1
+            else:
+                code = self.read(1)[0]
+            handler = dispatch.get(code)
             if handler is None:
-                raise PickleError(f"unknown opcode 0x{op[0]:02x}")
+                raise PickleError(f"invalid load key 0x{code:02x}")
             if handler(self):
+                if self.end is not None and self.end > self.pos:
+                    self._frame_anomaly(
+                        f"the FRAME at byte {self.frame_at} goes on for "
+                        f"{self.end - self.pos} bytes after STOP"
+                    )
                 return self.pos
 
     # Each handler returns True on STOP.
     def op_proto(self) -> None:
         proto = self.read(1)[0]
         if proto > 5:
-            raise PickleError(f"unsupported protocol {proto}")
+            raise PickleError(f"unsupported pickle protocol: {proto}")
         self.proto = proto
 
     def op_frame(self) -> None:
-        self.read(8)  # frame length: the content follows inline
+        frame_len = _binsize(self.read(8))
+        if not self.file_mode:  # pickle.loads: the frame must only be there
+            if self.pos + frame_len > len(self.data):
+                raise PickleError("pickle data was truncated (frame)")
+            return
+        left = self.end - self.pos if self.end is not None else 0
+        if frame_len <= left:
+            # Satisfied by the frame already buffered: _pickle ignores it.
+            self._frame_anomaly(
+                f"a FRAME at byte {self.op_offset} starts {left} bytes before the end of the "
+                f"FRAME at byte {self.frame_at}: _pickle ignores it, pickle.py refuses it"
+            )
+            return
+        if self.end is not None:
+            self._leave_frame("a new FRAME", skips=True)
+        if self.pos + frame_len > len(self.data):
+            raise PickleError("pickle data was truncated (frame)")
+        self.frame_at = self.op_offset
+        self.end = self.pos + frame_len
 
     def op_stop(self) -> bool:
+        if not self.stack:
+            raise PickleError(
+                "unexpected MARK found" if self.metastack else "unpickling stack underflow"
+            )
         return True
 
     def op_mark(self) -> None:
+        if len(self.metastack) >= MAX_MARKS:
+            raise BudgetError("mark budget exceeded")
         self.metastack.append(self.stack)
         self.stack = []
 
@@ -311,9 +493,7 @@ class _VM:
         self.pop_mark()
 
     def op_dup(self) -> None:
-        if not self.stack:
-            raise PickleError("DUP on empty stack")
-        self.push(self.stack[-1])
+        self.push(self.top())
 
     # literals
     def op_none(self) -> None:
@@ -327,20 +507,17 @@ class _VM:
 
     def op_int(self) -> None:
         line = self.readline()
-        if line in (b"00", b"01"):
-            self.push(line == b"01")
-            return
-        try:
-            self.push(int(line, 0 if line.lstrip(b"-+").startswith(b"0x") else 10))
-        except ValueError:
-            raise PickleError("bad INT") from None
+        if len(line) < 2:
+            raise PickleError("pickle data was truncated (empty INT)")
+        self.push(_load_int(line))
 
     def op_long(self) -> None:
-        line = self.readline().rstrip(b"L")
-        try:
-            self.push(int(line))
-        except ValueError:
-            raise PickleError("bad LONG") from None
+        line = self.readline()
+        if len(line) < 2:
+            raise PickleError("pickle data was truncated (empty LONG)")
+        if line[-2:-1] == b"L":
+            line = line[:-2]
+        self.push(_pylong(line, 0))
 
     def op_binint(self) -> None:
         self.push(struct.unpack("<i", self.read(4))[0])
@@ -358,82 +535,111 @@ class _VM:
     def op_long4(self) -> None:
         n = struct.unpack("<i", self.read(4))[0]
         if n < 0:
-            raise PickleError("negative LONG4 length")
+            raise PickleError("LONG pickle has negative byte count")
+        if n > BIG_VALUE:
+            self.read_into(n)  # a number that large is nobody's argument that matters
+            self.push(Large("int", n))
+            return
         self.push(int.from_bytes(self.read(n), "little", signed=True))
 
     def op_float(self) -> None:
-        try:
-            self.push(float(self.readline()))
-        except ValueError:
-            raise PickleError("bad FLOAT") from None
+        line = self.readline()
+        if len(line) < 2:
+            raise PickleError("pickle data was truncated (empty FLOAT)")
+        self.push(_load_float(line))
 
     def op_binfloat(self) -> None:
         self.push(struct.unpack(">d", self.read(8))[0])
 
-    def _text(self, raw: bytes) -> None:
-        text = (
-            raw.decode("utf-8", "surrogatepass")
-            if raw.isascii()
-            else raw.decode("utf-8", "replace")
-        )
-        self.note_data(text)
-        self.push(text)
-
     def op_string(self) -> None:
-        line = self.readline()
-        if len(line) >= 2 and line[:1] == line[-1:] and line[:1] in b"'\"":
+        line = self.readline()[:-1]
+        if len(line) >= 2 and line[:1] == line[-1:] and line[:1] in (b"'", b'"'):
             line = line[1:-1]
         else:
-            raise PickleError("STRING not quoted")
+            raise PickleError("the STRING opcode argument must be quoted")
+        if b"\\" in line:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid escapes are kept, with a warning
+                line = codecs.escape_decode(line)[0]
+        self._str8(line)
+
+    def _str8(self, raw: bytes) -> None:
+        """A Python 2 str: decoded with the loader's ``encoding`` (ASCII for pickle.load,
+        UTF-8 for torch.load, latin-1 for others): read as the most lenient would."""
         try:
-            value = line.decode("unicode_escape")
+            value = raw.decode("utf-8")
         except UnicodeDecodeError:
-            value = line.decode("latin-1")
+            value = raw.decode("latin-1")
         self.note_data(value)
         self.push(value)
 
     def op_binstring(self) -> None:
-        n = struct.unpack("<i", self.read(4))[0]
-        self._bytes_value(self.read(n), as_text=True)
+        self._counted_str8(_binsize(self.read(4)))
 
     def op_short_binstring(self) -> None:
-        self._bytes_value(self.read(self.read(1)[0]), as_text=True)
+        self._counted_str8(self.read(1)[0])
+
+    def _counted_str8(self, n: int) -> None:
+        if n > BIG_VALUE:
+            self._large("str", self.read_into(n), n)
+            return
+        self._str8(self.read(n))
 
     def op_unicode(self) -> None:
-        self._text(
-            self.readline().decode("raw_unicode_escape", "replace").encode("utf-8", "surrogatepass")
-        )
+        line = self.readline()[:-1]
+        value = codecs.raw_unicode_escape_decode(line, "strict")[0]
+        self.note_data(value)
+        self.push(value)
+
+    def _counted_text(self, n: int) -> None:
+        if n > BIG_VALUE:
+            self._large("str", self.read_into(n), n)
+            return
+        value = self.read(n).decode("utf-8", "surrogatepass")
+        self.note_data(value)
+        self.push(value)
 
     def op_binunicode(self) -> None:
-        self._text(self.read(struct.unpack("<I", self.read(4))[0]))
+        self._counted_text(_binsize(self.read(4)))
 
     def op_short_binunicode(self) -> None:
-        self._text(self.read(self.read(1)[0]))
+        self._counted_text(self.read(1)[0])
 
     def op_binunicode8(self) -> None:
-        self._text(self.read(struct.unpack("<Q", self.read(8))[0]))
+        self._counted_text(_binsize(self.read(8)))
 
-    def _bytes_value(self, raw: bytes, as_text: bool = False) -> None:
+    def _counted_bytes(self, n: int, kind: str = "bytes") -> None:
+        at = self.read_into(n)
+        if n > BIG_VALUE:
+            self._large(kind, at, n)
+            return
+        raw = self.data[at : at + n]
         self.note_data(raw)
-        self.push(raw.decode("latin-1") if as_text else raw)
+        self.push(bytearray(raw) if kind == "bytearray" else raw)
+
+    def _large(self, kind: str, at: int, n: int) -> None:
+        """A value too large to copy: only an embedded pickle or zip is taken out."""
+        if n <= MAX_NESTED_COPY and _nested_head(self.data[at : at + 8]):
+            self.report.nested.append((self.op_offset, self.data[at : at + n]))
+        self.push(Large(kind, n))
 
     def op_binbytes(self) -> None:
-        self._bytes_value(self.read(struct.unpack("<I", self.read(4))[0]))
+        self._counted_bytes(_binsize(self.read(4)))
 
     def op_short_binbytes(self) -> None:
-        self._bytes_value(self.read(self.read(1)[0]))
+        self._counted_bytes(self.read(1)[0])
 
     def op_binbytes8(self) -> None:
-        self._bytes_value(self.read(struct.unpack("<Q", self.read(8))[0]))
+        self._counted_bytes(_binsize(self.read(8)))
 
     def op_bytearray8(self) -> None:
-        self._bytes_value(self.read(struct.unpack("<Q", self.read(8))[0]))
+        self._counted_bytes(_binsize(self.read(8)), "bytearray")
 
     def op_next_buffer(self) -> None:
         self.push(b"<out-of-band buffer>")
 
     def op_readonly_buffer(self) -> None:
-        pass
+        self.top()
 
     # containers
     def op_empty_tuple(self) -> None:
@@ -446,10 +652,14 @@ class _VM:
         self.push((self.pop(),))
 
     def op_tuple2(self) -> None:
+        if len(self.stack) < 2:
+            raise PickleError("unpickling stack underflow")
         b, a = self.pop(), self.pop()
         self.push((a, b))
 
     def op_tuple3(self) -> None:
+        if len(self.stack) < 3:
+            raise PickleError("unpickling stack underflow")
         c, b, a = self.pop(), self.pop(), self.pop()
         self.push((a, b, c))
 
@@ -457,77 +667,97 @@ class _VM:
         self.push([])
 
     def op_list(self) -> None:
-        self.push(list(self.pop_mark()))
+        self.push(self.pop_mark())
 
     def op_empty_dict(self) -> None:
         self.push({})
 
     def op_dict(self) -> None:
         items = self.pop_mark()
+        if len(items) % 2:
+            raise PickleError("odd number of items for DICT")
         self.push(_pairs(items))
 
     def op_empty_set(self) -> None:
         self.push(set())
 
     def op_frozenset(self) -> None:
-        self.push(frozenset(_hashable(v) for v in self.pop_mark()))
+        self.push(frozenset(_key(v) for v in self.pop_mark()))
 
     def op_append(self) -> None:
+        if len(self.stack) < 2:
+            raise PickleError("unpickling stack underflow")
         value = self.pop()
-        target = self.stack[-1] if self.stack else None
-        if isinstance(target, list):
+        target = self.stack[-1]
+        if type(target) is list:
             target.append(value)
-        elif target is not None and not isinstance(target, (list, dict)):
-            self.mutated(target, (value,), "APPEND (calls .append)")
+        else:
+            self.mutated(target, (value,), "APPEND (calls .extend or .append)")
 
     def op_appends(self) -> None:
         items = self.pop_mark()
-        target = self.stack[-1] if self.stack else None
-        if isinstance(target, list):
+        target = self.top()
+        if not items:
+            return
+        if type(target) is list:
             target.extend(items)
-        elif target is not None:
+        else:
             self.mutated(target, tuple(items), "APPENDS (calls .extend)")
 
     def op_setitem(self) -> None:
+        if len(self.stack) < 3:
+            raise PickleError("unpickling stack underflow")
         value, key = self.pop(), self.pop()
-        target = self.stack[-1] if self.stack else None
-        if isinstance(target, dict):
-            target[_hashable(key)] = value
-        elif target is not None:
+        target = self.stack[-1]
+        if type(target) is dict:
+            target[_key(key)] = value
+        elif type(target) is list and isinstance(key, int):
+            pass  # list[i] = value
+        else:
             self.mutated(target, (key, value), "SETITEM (calls __setitem__)")
 
     def op_setitems(self) -> None:
         items = self.pop_mark()
-        target = self.stack[-1] if self.stack else None
-        if isinstance(target, dict):
+        target = self.top()
+        if not items:
+            return
+        if len(items) % 2:
+            raise PickleError("odd number of items for SETITEMS")
+        if type(target) is dict:
             target.update(_pairs(items))
-        elif target is not None:
+        else:
             self.mutated(target, tuple(items), "SETITEMS (calls __setitem__)")
 
     def op_additems(self) -> None:
         items = self.pop_mark()
-        target = self.stack[-1] if self.stack else None
-        if isinstance(target, set):
-            target.update(_hashable(v) for v in items)
+        target = self.top()
+        if not items:
+            return
+        if type(target) is set:
+            target.update(_key(v) for v in items)
+        else:
+            self.mutated(target, tuple(items), "ADDITEMS (calls .add)")
 
     # memo
     def _put(self, index: int) -> None:
-        if not self.stack:
-            raise PickleError("PUT on empty stack")
-        if len(self.memo) >= MAX_MEMO:
-            raise PickleError("memo budget exceeded")
-        self.memo[index] = self.stack[-1]
+        value = self.top()
+        if index < 0:
+            raise PickleError("negative PUT argument")
+        if len(self.memo) >= MAX_MEMO and index not in self.memo:
+            raise BudgetError("memo budget exceeded")
+        self.memo[index] = value
 
     def _get(self, index: int) -> None:
         if index not in self.memo:
-            raise PickleError(f"memo key {index} missing")
+            raise PickleError(f"Memo value not found at index {index}")
         self.push(self.memo[index])
 
     def op_put(self) -> None:
-        try:
-            self._put(int(self.readline()))
-        except ValueError:
-            raise PickleError("bad PUT") from None
+        line = self.readline()
+        if len(line) < 2:
+            raise PickleError("pickle data was truncated (empty PUT)")
+        self.top()  # _pickle checks the stack before it parses the index
+        self._put(_pylong(line, 10))
 
     def op_binput(self) -> None:
         self._put(self.read(1)[0])
@@ -539,10 +769,10 @@ class _VM:
         self._put(len(self.memo))
 
     def op_get(self) -> None:
-        try:
-            self._get(int(self.readline()))
-        except ValueError:
-            raise PickleError("bad GET") from None
+        line = self.readline()
+        if len(line) < 2:
+            raise PickleError("pickle data was truncated (empty GET)")
+        self._get(_pylong(line, 10))
 
     def op_binget(self) -> None:
         self._get(self.read(1)[0])
@@ -551,52 +781,78 @@ class _VM:
         self._get(struct.unpack("<I", self.read(4))[0])
 
     # names and calls
+    def _name_line(self, encoding: str) -> str:
+        line = self.readline()
+        if len(line) < 2:
+            raise PickleError("pickle data was truncated (empty name)")
+        return line[:-1].decode(encoding)
+
     def op_global(self) -> None:
-        module = self.readline().decode("utf-8", "replace")
-        name = self.readline().decode("utf-8", "replace")
+        module = self._name_line("utf-8")
+        name = self._name_line("utf-8")
         self.push(self.resolve(module, name))
 
     def op_stack_global(self) -> None:
+        if len(self.stack) < 2:
+            raise PickleError("unpickling stack underflow")
         name, module = self.pop(), self.pop()
         if isinstance(module, str) and isinstance(name, str):
             self.push(self.resolve(module, name))
+        elif any(_known_type(v) and not isinstance(v, str) for v in (module, name)):
+            raise PickleError("STACK_GLOBAL requires str")
         else:
             self.push(self.resolve(_describe(module), _describe(name), dynamic=True))
 
     def op_inst(self) -> None:
-        module = self.readline().decode("utf-8", "replace")
-        name = self.readline().decode("utf-8", "replace")
+        args = tuple(self.pop_mark())  # _pickle finds the MARK before it reads the name
+        module = self._name_line("ascii")
+        name = self._name_line("ascii")
         cls = self.resolve(module, name)
-        args = tuple(self.pop_mark())
         self.called(cls, args, "INST (instantiates)")
         self.push(CallResult(cls, args))
 
     def op_obj(self) -> None:
         items = self.pop_mark()
         if not items:
-            raise PickleError("OBJ without a class")
+            raise PickleError("unpickling stack underflow (OBJ without a class)")
         cls, args = items[0], tuple(items[1:])
         self.called(cls, args, "OBJ (instantiates)")
         self.push(CallResult(cls, args))
 
     def op_reduce(self) -> None:
+        if len(self.stack) < 2:
+            raise PickleError("unpickling stack underflow")
         args, func = self.pop(), self.pop()
+        if _known_type(args) and not isinstance(args, tuple):
+            raise PickleError("REDUCE: the argument list must be a tuple")
         self.called(func, args, "REDUCE")
         self.push(CallResult(func, args))
 
     def op_newobj(self) -> None:
+        if len(self.stack) < 2:
+            raise PickleError("unpickling stack underflow")
         args, cls = self.pop(), self.pop()
+        if _known_type(args) and not isinstance(args, tuple):
+            raise PickleError("NEWOBJ args argument must be a tuple")
         self.called(cls, args, "NEWOBJ (cls.__new__)")
         self.push(CallResult(cls, args))
 
     def op_newobj_ex(self) -> None:
+        if len(self.stack) < 3:
+            raise PickleError("unpickling stack underflow")
         kwargs, args, cls = self.pop(), self.pop(), self.pop()
+        if (_known_type(args) and not isinstance(args, tuple)) or (
+            _known_type(kwargs) and not isinstance(kwargs, dict)
+        ):
+            raise PickleError("NEWOBJ_EX arguments must be a tuple and a dict")
         self.called(cls, (args, kwargs), "NEWOBJ_EX (cls.__new__)")
         self.push(CallResult(cls, args))
 
     def op_build(self) -> None:
+        if len(self.stack) < 2:
+            raise PickleError("unpickling stack underflow")
         state = self.pop()
-        target = self.stack[-1] if self.stack else None
+        target = self.stack[-1]
         owner = target.func if isinstance(target, CallResult) else target
         if isinstance(target, CallResult):
             target.state = state
@@ -625,7 +881,7 @@ class _VM:
             and classify(owner.module, owner.name, self.extra_safe) != Tier.SAFE
         ):
             assert isinstance(state, tuple)
-            names = sorted(map(str, state[1]))[:5]
+            names = sorted(_short_value(k) for k in list(state[1])[:5])
             self.report.events.append(
                 Event(
                     "build",
@@ -655,22 +911,27 @@ class _VM:
         if code is None:
             raise PickleError("joblib array wrapper without a readable dtype")
         if code.startswith("O"):
-            nested = _VM(self.data, self.pos, self.report, self.extra_safe)
+            nested = _VM(
+                self.data, self.pos, self.report, self.extra_safe, file_mode=self.file_mode
+            )
             self.pos = nested.run()
+            self.end = None  # joblib reads on from the file after the nested stream
             return
         if state.get("numpy_array_alignment_bytes") is not None:
             pad = self.read(1)[0]
-            self.read(pad)
+            self.read_into(pad)
         count = 1
         shape = state.get("shape", ())
         for dim in shape if isinstance(shape, tuple) else ():
             if not isinstance(dim, int) or dim < 0:
                 raise PickleError("joblib array wrapper with a bad shape")
             count *= dim
-        self.read(count * elsize)
+        self.read_into(count * elsize)
 
     def op_ext(self, size: int) -> None:
-        code = int.from_bytes(self.read(size), "little")
+        code = int.from_bytes(self.read(size), "little", signed=size == 4)
+        if code <= 0:
+            raise PickleError("EXT specifies code <= 0")
         self.report.events.append(
             Event(
                 "ext",
@@ -693,10 +954,99 @@ class _VM:
         self.op_ext(4)
 
     def op_persid(self) -> None:
-        self.push(("persistent", self.readline().decode("latin-1")))
+        line = self.readline()[:-1]
+        self.push(Persistent(line.decode("ascii")))
 
     def op_binpersid(self) -> None:
-        self.push(("persistent", self.pop()))
+        self.push(Persistent(self.pop()))
+
+
+def _binsize(raw: bytes) -> int:
+    """_pickle's calc_binsize: unsigned little-endian, at most PY_SSIZE_T_MAX."""
+    n = int.from_bytes(raw, "little")
+    if n > _LONG_MAX:
+        raise OverflowError("size exceeds the system's maximum")
+    return n
+
+
+def _cstr(line: bytes) -> bytes:
+    """What C sees of a line: everything up to the first NUL byte."""
+    nul = line.find(b"\0")
+    return line if nul < 0 else line[:nul]
+
+
+def _pylong(text: bytes, base: int) -> int:
+    """PyLong_FromString(s, NULL, base) on the C string: whitespace around, underscores,
+    0x/0o/0b prefixes for base 0; a ValueError otherwise."""
+    s = _cstr(text)
+    try:
+        return int(s, base)
+    except ValueError:
+        raise PickleError(f"could not convert {s[:40]!r} to int") from None
+
+
+def _strtol(s: bytes) -> tuple[int, int, bool]:
+    """glibc strtol(s, &end, 0): (value, end index, overflowed). Leading whitespace, a
+    sign, 0x for hex and a leading 0 for octal; no digits at all leaves end at 0."""
+    i, n = 0, len(s)
+    while i < n and s[i] in _SPACE:
+        i += 1
+    sign = 1
+    if i < n and s[i] in b"+-":
+        sign = -1 if s[i] == 0x2D else 1
+        i += 1
+    base, digits = 10, b"0123456789"
+    if s[i : i + 2] in (b"0x", b"0X") and i + 2 < n and s[i + 2] in b"0123456789abcdefABCDEF":
+        base, digits, i = 16, b"0123456789abcdefABCDEF", i + 2
+    elif s[i : i + 1] == b"0":
+        base, digits = 8, b"01234567"
+    j = i
+    while j < n and s[j] in digits:
+        j += 1
+    if j == i:
+        return 0, 0, False
+    value = sign * int(s[i:j], base)
+    return value, j, not _LONG_MIN <= value <= _LONG_MAX
+
+
+def _load_int(line: bytes) -> int | bool:
+    """load_int: strtol in base 0 (so 010 is 8), falling back to int(s, 0) when strtol
+    stops early or overflows (so 0o1, 0b1, 1_0 and huge numbers); 00/01 are bools."""
+    s = _cstr(line)
+    x, end, overflow = _strtol(s)
+    if overflow or s[end : end + 1] not in (b"\n", b""):
+        return _pylong(s, 0)
+    if len(line) == 3 and x in (0, 1):
+        return x == 1
+    return x
+
+
+def _load_float(line: bytes) -> float:
+    """load_float: PyOS_string_to_double must consume the C string up to the newline
+    (no whitespace, no underscores); overflow is an error."""
+    s = _cstr(line[:-1])
+    if not _FLOAT.fullmatch(s):
+        raise PickleError("could not convert string to float")
+    value = float(s)
+    if value in (float("inf"), float("-inf")) and b"inf" not in s.lower():
+        raise PickleError("FLOAT value too large")
+    return value
+
+
+def _dotted(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
+
+
+def _nested_head(raw: bytes) -> bool:
+    return len(raw) >= 8 and (
+        raw.startswith(b"PK\x03\x04") or (raw[:1] == b"\x80" and raw[1:2] in b"\x02\x03\x04\x05")
+    )
+
+
+def _known_type(value: object) -> bool:
+    """A value whose type the emulator knows for certain (not a name, a call result or
+    a persistent_load result, which could be anything at run time)."""
+    return not isinstance(value, (Global, CallResult, Persistent))
 
 
 # Base64 of "\x80\x02".."\x80\x05" (pickle protocols 2-5) and of "PK\x03\x04" (zip).
@@ -728,14 +1078,28 @@ def _dtype_of(value: object) -> tuple[str | None, int]:
 
 
 def _pairs(items: list[object]) -> dict[object, object]:
-    return {_hashable(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
+    return {_key(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
 
 
-def _hashable(value: object) -> object:
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)[:80]
+_HASHABLE = (str, bytes, int, float, bool, type(None), Global, CallResult, Persistent, Large)
+
+
+def _key(value: object) -> object:
+    """``value`` as a dict key or set item, or the error _pickle raises for an unhashable
+    one. Nested tuples are walked first: hashing a deeply nested tuple recurses in C
+    and can crash the interpreter, so past MAX_KEY_NODES elements it is a budget stop."""
+    if isinstance(value, _HASHABLE) and not isinstance(value, Large):
+        return value
+    todo, seen = [value], 0
+    while todo:
+        v = todo.pop()
+        if isinstance(v, (tuple, frozenset)):
+            seen += len(v)
+            if seen > MAX_KEY_NODES:
+                raise BudgetError("a dict key or set item nests too many values to hash")
+            todo.extend(v)
+        elif not isinstance(v, _HASHABLE) or (isinstance(v, Large) and v.kind == "bytearray"):
+            raise PickleError(f"unhashable type: {type(v).__name__!r} as a dict key or set item")
     return value
 
 
@@ -760,8 +1124,10 @@ def _short_value(v: object) -> str:
     if isinstance(v, CallResult):
         return f"<{_describe(v)}>"
     if isinstance(v, (str, bytes)):
-        text = repr(v)
-        return text if len(text) <= 60 else text[:57] + "…"
+        text = repr(v[:60])  # never repr a whole value: it may be megabytes
+        return text if len(text) <= 60 and len(v) <= 60 else text[:57] + "…"
+    if isinstance(v, int) and v.bit_length() > 64:
+        return f"<{v.bit_length()}-bit int>"
     if isinstance(v, (int, float, bool)) or v is None:
         return repr(v)
     return f"<{type(v).__name__}>"
