@@ -77,7 +77,7 @@ class BlobScanner:
 
     def scan(self, blob: Blob) -> BlobResult:
         result = BlobResult()
-        if self.models and is_model_candidate(blob.data):
+        if self.models and is_model_candidate(blob.data, blob.path):
             try:
                 result.model_findings = analyze_model(blob.path, blob.data, self.policy.model_allow)
             except (RecursionError, MemoryError) as exc:

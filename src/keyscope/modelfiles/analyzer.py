@@ -25,7 +25,7 @@ from keyscope.modelfiles.containers import (
     view_reader,
 )
 from keyscope.modelfiles.onnx_graphs import onnx_issues
-from keyscope.modelfiles.pickle_vm import Event, PickleReport, analyze_pickle
+from keyscope.modelfiles.pickle_vm import OPCODES, Event, PickleReport, analyze_pickle
 from keyscope.modelfiles.policy import Tier
 from keyscope.modelfiles.structured import (
     StructuredIssue,
@@ -60,6 +60,8 @@ MODEL_FORMATS = frozenset(
 )
 MAX_NESTED = 2
 TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
+# Names a pickle checkpoint goes by: such a file that is no pickle is said so (info).
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".dill")
 SAFE_ALTERNATIVE = (
     "Load it only if you trust its author; prefer safetensors, or "
     "torch.load(weights_only=True), which refuses these names."
@@ -82,13 +84,21 @@ class ModelFinding:
     where: tuple[str, ...]  # member chain inside the file
     severity: Severity
     verdict: str  # executes-code | unknown-import | library-class | inconclusive | anomaly
+    # | not-a-pickle
     sentence: str
     details: tuple[str, ...]  # each call or import, in stream order
     offset: int | None
 
 
-def is_model_candidate(data: bytes) -> bool:
-    return sniff(data) in MODEL_FORMATS
+def is_model_candidate(data: bytes, path: str = "") -> bool:
+    """Worth handing to analyze_model: a known model format, anything that starts with
+    a pickle opcode (pickle.load needs no magic number: only parsing tells), or a file
+    named like a pickle checkpoint."""
+    return (
+        sniff(data) in MODEL_FORMATS
+        or (len(data) > 1 and data[0] in OPCODES)
+        or path.lower().endswith(PICKLE_SUFFIXES)
+    )
 
 
 def analyze_model(
@@ -98,10 +108,40 @@ def analyze_model(
     (or it holds no pickle at all)."""
     out: list[ModelFinding] = []
     kind = sniff(data)
+    if kind in (None, "pickle0"):
+        _headerless(path, data, extra_safe, out)
+        return out
     _judge_structured(path, kind, data, (), out)
     if kind not in STRUCTURED_KINDS:
         _walk(path, data, (), extra_safe, out, 0)
     return out
+
+
+def _headerless(
+    path: str, data: bytes, extra_safe: frozenset[str], out: list[ModelFinding]
+) -> None:
+    """No magic number: a pickle of protocol 0-2 (or 4-5 without PROTO) is whatever
+    pickle.load reads to a valid STOP, followed by anything. Text or binary that does
+    not parse is not a pickle, unless it calls a never-allowed name before breaking
+    (the loader would have run that)."""
+    if len(data) > 1 and data[0] in OPCODES:
+        stream = Stream((), data, 0, weak=True)
+        if _pickle_stream(path, stream, extra_safe, out, 0):
+            return
+    if path.lower().endswith(PICKLE_SUFFIXES):
+        out.append(
+            ModelFinding(
+                path,
+                (),
+                Severity.INFO,
+                "not-a-pickle",
+                f"{path} is named like a pickle checkpoint but is no pickle, model "
+                "container or compressed file keyscope knows: pickle.load fails on it "
+                "before calling anything, so it was not analysed further.",
+                (),
+                None,
+            )
+        )
 
 
 def _judge_structured(
@@ -210,24 +250,49 @@ def _walk(
                 )
             )
             continue
-        report = analyze_pickle(
-            item.data, item.offset, max_streams=item.max_streams, extra_safe=extra_safe
+        _pickle_stream(path, item, extra_safe, out, depth)
+
+
+def _pickle_stream(
+    path: str, item: Stream, extra_safe: frozenset[str], out: list[ModelFinding], depth: int
+) -> bool:
+    """Judge one pickle stream (and the pickles nested in its values); False when a
+    stream without a magic number turns out to be no pickle."""
+    report = analyze_pickle(
+        item.data,
+        item.offset,
+        max_streams=item.max_streams,
+        extra_safe=extra_safe,
+        headerless=item.weak,
+    )
+    if item.weak and not report.parsed and not report.runs_code():
+        return False  # text or binary that merely starts like a pickle
+    for offset, detail in report.anomalies:
+        out.append(
+            ModelFinding(
+                path,
+                item.where,
+                Severity.HIGH,
+                "anomaly",
+                f"{_name(path, item.where)}: {detail}.",
+                (detail,),
+                offset,
+            )
         )
-        if item.weak and not report.complete and report.worst < Tier.NEVER:
-            continue  # text that merely starts like a protocol-0 pickle
-        finding = _judge(path, item, report)
-        if finding is not None:
-            out.append(finding)
-        if depth < MAX_NESTED:
-            for offset, nested in report.nested:
-                _walk(
-                    path,
-                    nested,
-                    (*item.where, f"<bytes at offset {offset}>"),
-                    extra_safe,
-                    out,
-                    depth + 1,
-                )
+    finding = _judge(path, item, report)
+    if finding is not None:
+        out.append(finding)
+    if depth < MAX_NESTED:
+        for offset, nested in report.nested:
+            _walk(
+                path,
+                nested,
+                (*item.where, f"<bytes at offset {offset}>"),
+                extra_safe,
+                out,
+                depth + 1,
+            )
+    return True
 
 
 def _judge(path: str, stream: Stream, report: PickleReport) -> ModelFinding | None:
@@ -239,12 +304,17 @@ def _judge(path: str, stream: Stream, report: PickleReport) -> ModelFinding | No
             return None
         broken = next((e for e in report.events if e.kind in ("malformed", "budget")), None)
         detail = broken.detail if broken else "the stream could not be read to its end"
+        what = (
+            "could not be fully analysed"
+            if broken is not None and broken.kind == "budget"
+            else "could not be read to its end"
+        )
         return ModelFinding(
             path,
             stream.where,
             Severity.LOW,
             "inconclusive",
-            f"{name} is a pickle that could not be read to its end ({detail}); "
+            f"{name} is a pickle that {what} ({detail}); "
             "nothing dangerous was seen before that, but it is not proven safe.",
             (detail,),
             broken.offset if broken else None,

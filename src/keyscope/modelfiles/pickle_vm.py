@@ -853,6 +853,8 @@ class _VM:
             raise PickleError("unpickling stack underflow")
         state = self.pop()
         target = self.stack[-1]
+        if _known_type(target) and state is not None:
+            raise PickleError(f"BUILD: a {type(target).__name__} takes no state")
         owner = target.func if isinstance(target, CallResult) else target
         if isinstance(target, CallResult):
             target.state = state
@@ -1204,3 +1206,4 @@ _OPS: dict[bytes, str] = {
     b"\x98": "op_readonly_buffer",
 }
 _DISPATCH = {op[0]: getattr(_VM, name) for op, name in _OPS.items()}
+OPCODES = frozenset(_DISPATCH)
