@@ -193,6 +193,33 @@ def test_a_pickle_named_file_that_is_no_pickle_says_so() -> None:
     assert (f.severity.label, f.verdict) == ("info", "not-a-pickle")
     assert is_model_candidate(b"\xff", "weights.PT")
     assert analyze_model("weights.bin", b"\xffnot a pickle at all") == []
+    lfs = b"version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n"
+    assert analyze_model("model.pt", lfs) == []
+
+
+@pytest.mark.parametrize("protocol", range(6))
+def test_benign_pickles_of_every_protocol_are_clean(protocol: int) -> None:
+    """Made by the real pickle module (protocols 0 and 1 have no magic number)."""
+    import collections
+
+    import numpy as np
+
+    value = {
+        "n": 3,
+        "x": 1.5,
+        "big": 2**70,
+        "s": "text\nwith 'quotes' and \\ and é",
+        "b": b"\x00\xff",
+        "t": (1, (2, 3)),
+        "fs": frozenset({1, 2}),
+        "od": collections.OrderedDict(a=1),
+        "arr": np.arange(6.0).reshape(2, 3),
+    }
+    data = pickle.dumps(value, protocol=protocol)
+    report = analyze_pickle(data, headerless=protocol < 2)
+    assert report.parsed == 1 and report.complete, report.events
+    findings = analyze_model("state.pkl", data)
+    assert not [f for f in findings if f.severity.label != "info"], findings
 
 
 # --- issue 12: framing --------------------------------------------------------------------
@@ -224,6 +251,20 @@ def test_frame_divergence_is_caught_both_ways(build: object, probe: _Probe) -> N
     anomalies = [f for f in findings if f.verdict == "anomaly"]
     assert anomalies and anomalies[0].severity.label == "high"
     assert "FRAME at byte 2" in anomalies[0].sentence
+
+
+def test_payload_seen_only_when_the_file_view_breaks(probe: _Probe) -> None:
+    """The file reader's view breaks (a length past the end), pickle.loads runs the call:
+    the break must not hide the other view."""
+    twin = b"\x80\x04" + frame(4) + b"NB\x02\x00" + b"\x00\x00\x01\x00"
+    twin += b"0" + p4_call(PROBE, "run") + b"."
+    with pytest.raises(pickle.UnpicklingError):
+        real_load_file(twin, probe)
+    assert real_loads(twin, probe) == 1
+    evil = twin.replace(u(PROBE) + u("run"), u("os") + u("system"))
+    findings = analyze_model("model.bin", evil)
+    critical(findings, "os.system")
+    assert any(f.verdict == "anomaly" for f in findings)
 
 
 def test_frame_divergence_inside_a_torch_zip() -> None:

@@ -62,6 +62,7 @@ MAX_NESTED = 2
 TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
 # Names a pickle checkpoint goes by: such a file that is no pickle is said so (info).
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".dill")
+GIT_LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # the model is elsewhere
 SAFE_ALTERNATIVE = (
     "Load it only if you trust its author; prefer safetensors, or "
     "torch.load(weights_only=True), which refuses these names."
@@ -128,7 +129,7 @@ def _headerless(
         stream = Stream((), data, 0, weak=True)
         if _pickle_stream(path, stream, extra_safe, out, 0):
             return
-    if path.lower().endswith(PICKLE_SUFFIXES):
+    if path.lower().endswith(PICKLE_SUFFIXES) and not data.startswith(GIT_LFS_POINTER):
         out.append(
             ModelFinding(
                 path,

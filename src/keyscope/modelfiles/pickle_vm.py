@@ -23,7 +23,6 @@ import _compat_pickle
 import base64
 import binascii
 import codecs
-import contextlib
 import re
 import struct
 import time
@@ -180,6 +179,8 @@ def analyze_pickle(
                     )
                 )
             report.streams += 1
+            if vm.framed:
+                _reread_unframed(data, vm.start, report, extra_safe, headerless)
             break
         # Another stream follows only if the next byte starts one (legacy torch files
         # hold five pickles back to back; a raw pickle is followed by nothing).
@@ -195,12 +196,20 @@ def _reread_unframed(
     another opcode stream than a file reader. Read it that way too and keep what is new."""
     other = PickleReport(deadline=report.deadline)
     vm = _VM(data, start, other, extra_safe, headerless=headerless, file_mode=False)
-    with contextlib.suppress(Exception):  # the file reader's view is reported as broken
+    try:
         vm.run()
+        report.parsed = max(report.parsed, 1)
+    except BudgetError as exc:
+        report.complete = False
+        other.events.append(
+            Event("budget", Tier.SAFE, vm.op_offset, f"reading it as pickle.loads does: {exc}")
+        )
+    except Exception:  # a break in this view is the loader's break, not ours
+        pass
     report.opcodes += other.opcodes
     seen = {(e.kind, e.name, e.detail) for e in report.events}
     for e in other.events:
-        if e.kind not in ("malformed", "budget") and (e.kind, e.name, e.detail) not in seen:
+        if e.kind != "malformed" and (e.kind, e.name, e.detail) not in seen:
             report.events.append(e)
     report.nested.extend(other.nested)
 
@@ -917,6 +926,7 @@ class _VM:
                 self.data, self.pos, self.report, self.extra_safe, file_mode=self.file_mode
             )
             self.pos = nested.run()
+            self.framed |= nested.framed
             self.end = None  # joblib reads on from the file after the nested stream
             return
         if state.get("numpy_array_alignment_bytes") is not None:
