@@ -326,6 +326,23 @@ def test_huge_values_are_not_copied_or_printed() -> None:
         assert len(f.sentence) < 1000
 
 
+def test_many_imports_are_not_all_recorded() -> None:
+    """Each import would be a record: past MAX_EVENTS only new kinds are kept, and the
+    call at the end still counts."""
+    data = b"\x80\x02" + b"cos\nsystem\n0" * 30_000 + p0_call("os", "system") + b"."
+    report = analyze_pickle(data)
+    assert report.parsed == 1 and report.dropped > 0
+    assert len(report.events) <= pickle_vm.MAX_EVENTS + 8
+    f = critical(analyze_model("m.pkl", data), "calls os.system")
+    assert len(f.details) <= 201 and f.details[-1].endswith("more")
+
+
+def test_too_many_embedded_pickles_is_a_budget_note() -> None:
+    data = b"\x80\x04" + b"C\x08\x80\x02N.\x00\x00\x00\x000" * 100 + b"N."
+    (f,) = analyze_model("m.pkl", data)
+    assert f.verdict == "inconclusive" and "more than 64 values" in f.sentence
+
+
 def test_an_internal_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(self: object) -> None:
         raise KeyError("emulator bug")

@@ -25,7 +25,13 @@ from keyscope.modelfiles.containers import (
     view_reader,
 )
 from keyscope.modelfiles.onnx_graphs import onnx_issues
-from keyscope.modelfiles.pickle_vm import OPCODES, Event, PickleReport, analyze_pickle
+from keyscope.modelfiles.pickle_vm import (
+    OPCODES,
+    Event,
+    PickleReport,
+    analyze_pickle,
+    budget_deadline,
+)
 from keyscope.modelfiles.policy import Tier
 from keyscope.modelfiles.structured import (
     StructuredIssue,
@@ -59,6 +65,7 @@ MODEL_FORMATS = frozenset(
     }
 )
 MAX_NESTED = 2
+MAX_DETAILS = 200  # calls and imports listed in one finding
 TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
 # Names a pickle checkpoint goes by: such a file that is no pickle is said so (info).
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".dill")
@@ -109,17 +116,18 @@ def analyze_model(
     (or it holds no pickle at all)."""
     out: list[ModelFinding] = []
     kind = sniff(data)
+    deadline = budget_deadline()  # one time budget for all the pickles in the file
     if kind in (None, "pickle0"):
-        _headerless(path, data, extra_safe, out)
+        _headerless(path, data, extra_safe, out, deadline)
         return out
     _judge_structured(path, kind, data, (), out)
     if kind not in STRUCTURED_KINDS:
-        _walk(path, data, (), extra_safe, out, 0)
+        _walk(path, data, (), extra_safe, out, 0, deadline)
     return out
 
 
 def _headerless(
-    path: str, data: bytes, extra_safe: frozenset[str], out: list[ModelFinding]
+    path: str, data: bytes, extra_safe: frozenset[str], out: list[ModelFinding], deadline: float
 ) -> None:
     """No magic number: a pickle of protocol 0-2 (or 4-5 without PROTO) is whatever
     pickle.load reads to a valid STOP, followed by anything. Text or binary that does
@@ -127,7 +135,7 @@ def _headerless(
     (the loader would have run that)."""
     if len(data) > 1 and data[0] in OPCODES:
         stream = Stream((), data, 0, weak=True)
-        if _pickle_stream(path, stream, extra_safe, out, 0):
+        if _pickle_stream(path, stream, extra_safe, out, 0, deadline):
             return
     if path.lower().endswith(PICKLE_SUFFIXES) and not data.startswith(GIT_LFS_POINTER):
         out.append(
@@ -205,6 +213,7 @@ def _walk(
     extra_safe: frozenset[str],
     out: list[ModelFinding],
     depth: int,
+    deadline: float,
 ) -> None:
     try:
         items = list(pickles_in(data, where))
@@ -251,11 +260,16 @@ def _walk(
                 )
             )
             continue
-        _pickle_stream(path, item, extra_safe, out, depth)
+        _pickle_stream(path, item, extra_safe, out, depth, deadline)
 
 
 def _pickle_stream(
-    path: str, item: Stream, extra_safe: frozenset[str], out: list[ModelFinding], depth: int
+    path: str,
+    item: Stream,
+    extra_safe: frozenset[str],
+    out: list[ModelFinding],
+    depth: int,
+    deadline: float,
 ) -> bool:
     """Judge one pickle stream (and the pickles nested in its values); False when a
     stream without a magic number turns out to be no pickle."""
@@ -265,6 +279,7 @@ def _pickle_stream(
         max_streams=item.max_streams,
         extra_safe=extra_safe,
         headerless=item.weak,
+        deadline=deadline,
     )
     if item.weak and not report.parsed and not report.runs_code():
         return False  # text or binary that merely starts like a pickle
@@ -292,6 +307,7 @@ def _pickle_stream(
                 extra_safe,
                 out,
                 depth + 1,
+                deadline,
             )
     return True
 
@@ -322,7 +338,9 @@ def _judge(path: str, stream: Stream, report: PickleReport) -> ModelFinding | No
         )
     top = [e for e in events if e.tier == worst]
     first = top[0]
-    details = tuple(dict.fromkeys(_describe(e) for e in events))
+    details = tuple(dict.fromkeys(_describe(e) for e in events[:MAX_DETAILS]))
+    if len(events) > MAX_DETAILS or report.dropped:
+        details += (f"… {len(events) - MAX_DETAILS + report.dropped} more",)
     if worst == Tier.NEVER:
         calls = [e for e in top if e.kind in ("call", "build", "ext", "dynamic-import")]
         what = (calls or top)[0].detail

@@ -36,11 +36,13 @@ MAX_MEMO = 1_000_000
 MAX_STACK = 100_000
 MAX_MARKS = 100_000
 MAX_STREAMS = 16
-TIME_BUDGET = 1.5  # seconds of emulation for one analyze_pickle call
+TIME_BUDGET = 1.5  # CPU seconds of emulation for one file (or one analyze_pickle call)
 BIG_VALUE = 16 * 1024 * 1024  # bytes/str values larger than this are not copied
 MAX_NESTED_COPY = 512 * 1024 * 1024  # a larger embedded pickle/zip is not re-read
 MAX_KEY_NODES = 1_000  # tuple/frozenset elements hashed for one dict key or set item
 MAX_ANOMALIES = 8
+MAX_NESTED_VALUES = 64  # values holding a pickle or zip that are scanned in turn
+MAX_EVENTS = 10_000  # imports and calls recorded one by one; past that only new kinds
 NESTED_PREFIXES = (b"\x80", b"PK\x03\x04")
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1  # C long on the 64-bit platforms loaders run on
 _SPACE = b" \t\n\x0b\x0c\r"  # C isspace()
@@ -119,10 +121,27 @@ class PickleReport:
     nested: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, data) to scan
     anomalies: list[tuple[int, str]] = field(default_factory=list)  # framing disagreements
     deadline: float = 0.0
+    _kinds: set[tuple[str, Tier, bool]] = field(default_factory=set, repr=False)
+
+    dropped: int = 0  # events past MAX_EVENTS that added nothing new
 
     @property
     def worst(self) -> Tier:
         return max((e.tier for e in self.events), default=Tier.SAFE)
+
+    def add(self, event: Event) -> None:
+        """Keep an event; past MAX_EVENTS only one of a new kind, tier or directness (a
+        stream of a million imports must not cost a million records, and the worst of
+        them must still count)."""
+        key = (event.kind, event.tier, event.direct)
+        if len(self.events) >= MAX_EVENTS:
+            if not self._kinds:
+                self._kinds.update((e.kind, e.tier, e.direct) for e in self.events)
+            if key in self._kinds:
+                self.dropped += 1
+                return
+            self._kinds.add(key)
+        self.events.append(event)
 
     def runs_code(self) -> bool:
         """A name read from literal text is called at the never-allow tier: what a
@@ -145,11 +164,13 @@ def analyze_pickle(
     max_streams: int = MAX_STREAMS,
     extra_safe: frozenset[str] = frozenset(),
     headerless: bool = False,
+    deadline: float | None = None,
 ) -> PickleReport:
     """Emulate the pickle stream(s) in ``data`` from ``start``. With ``headerless``
     (no magic number told us this is a pickle) names that are not Python identifiers
-    end the stream: the import would fail, and text must not become a "pickle"."""
-    report = PickleReport(deadline=time.monotonic() + TIME_BUDGET)
+    end the stream: the import would fail, and text must not become a "pickle".
+    ``deadline`` (a ``budget_deadline()``) shares one time budget among many calls."""
+    report = PickleReport(deadline=budget_deadline() if deadline is None else deadline)
     pos = start
     while report.streams < max_streams and pos < len(data):
         vm = _VM(data, pos, report, extra_safe, headerless=headerless)
@@ -189,6 +210,12 @@ def analyze_pickle(
     return report
 
 
+def budget_deadline() -> float:
+    """When the time budget from now runs out, in this thread's CPU time (a loaded
+    machine does not make a pickle look pathological)."""
+    return time.thread_time() + TIME_BUDGET
+
+
 def _reread_unframed(
     data: bytes, start: int, report: PickleReport, extra_safe: frozenset[str], headerless: bool
 ) -> None:
@@ -210,7 +237,7 @@ def _reread_unframed(
     seen = {(e.kind, e.name, e.detail) for e in report.events}
     for e in other.events:
         if e.kind != "malformed" and (e.kind, e.name, e.detail) not in seen:
-            report.events.append(e)
+            report.add(e)
     report.nested.extend(other.nested)
 
 
@@ -347,7 +374,7 @@ class _VM:
             if dynamic
             else f"imports {g.dotted}"
         )
-        self.report.events.append(
+        self.report.add(
             Event("dynamic-import" if dynamic else kind, tier, self.op_offset, detail, g.dotted)
         )
         return g
@@ -356,14 +383,14 @@ class _VM:
         if isinstance(func, Global):
             tier = Tier.NEVER if func.dynamic else classify(func.module, func.name, self.extra_safe)
             detail = f"calls {func.dotted}({_short_args(args)})"
-            self.report.events.append(
+            self.report.add(
                 Event("call", tier, self.op_offset, detail, func.dotted, direct=not func.dynamic)
             )
         elif isinstance(func, CallResult):
             # A callable produced at run time (getattr(...), operator helpers, memo
             # tricks) is called: never provably safe.
             inner = func.func.dotted if isinstance(func.func, Global) else "a computed value"
-            self.report.events.append(
+            self.report.add(
                 Event(
                     "call",
                     Tier.NEVER,
@@ -375,7 +402,7 @@ class _VM:
         elif _known_type(func):
             raise PickleError(f"{how}: a {type(func).__name__} is not callable")
         else:
-            self.report.events.append(
+            self.report.add(
                 Event(
                     "call",
                     Tier.UNKNOWN,
@@ -391,7 +418,7 @@ class _VM:
         if isinstance(owner, Global) and isinstance(target, CallResult):
             tier = classify(owner.module, owner.name, self.extra_safe)
             if tier > Tier.SAFE:
-                self.report.events.append(
+                self.report.add(
                     Event(
                         "call",
                         tier,
@@ -421,7 +448,22 @@ class _VM:
         else:
             return
         if _nested_head(raw):
+            self._nested(raw)
+
+    def _nested(self, raw: bytes) -> None:
+        if len(self.report.nested) < MAX_NESTED_VALUES:
             self.report.nested.append((self.op_offset, raw))
+        elif self.report.complete:
+            self.report.complete = False
+            self.report.add(
+                Event(
+                    "budget",
+                    Tier.SAFE,
+                    self.op_offset,
+                    f"more than {MAX_NESTED_VALUES} values hold a pickle or a zip: the rest "
+                    "were not scanned, not proven safe",
+                )
+            )
 
     # --- the loop ----------------------------------------------------------
     def run(self) -> int:
@@ -432,7 +474,7 @@ class _VM:
             report.opcodes += 1
             if report.opcodes > MAX_OPS:
                 raise BudgetError(f"opcode budget ({MAX_OPS}) exhausted")
-            if not report.opcodes & 0x3FF and time.monotonic() > report.deadline:
+            if not report.opcodes & 0x3FF and time.thread_time() > report.deadline:
                 raise BudgetError(f"time budget ({TIME_BUDGET} s) exhausted")
             self.op_offset = self.pos
             if self.end is None and self.pos < len(data):
@@ -629,7 +671,7 @@ class _VM:
     def _large(self, kind: str, at: int, n: int) -> None:
         """A value too large to copy: only an embedded pickle or zip is taken out."""
         if n <= MAX_NESTED_COPY and _nested_head(self.data[at : at + 8]):
-            self.report.nested.append((self.op_offset, self.data[at : at + n]))
+            self._nested(self.data[at : at + n])
         self.push(Large(kind, n))
 
     def op_binbytes(self) -> None:
@@ -877,7 +919,7 @@ class _VM:
         if slots and isinstance(target, Global):
             # (state, slotstate) on a resolved name itself: setattr on a module or class,
             # e.g. to plant a value that a later dotted name reads back.
-            self.report.events.append(
+            self.report.add(
                 Event(
                     "build",
                     Tier.NEVER,
@@ -893,7 +935,7 @@ class _VM:
         ):
             assert isinstance(state, tuple)
             names = sorted(_short_value(k) for k in list(state[1])[:5])
-            self.report.events.append(
+            self.report.add(
                 Event(
                     "build",
                     Tier.UNKNOWN,
@@ -905,7 +947,7 @@ class _VM:
         if isinstance(owner, Global) and owner.dotted not in ("collections.OrderedDict",):
             tier = classify(owner.module, owner.name, self.extra_safe)
             if tier == Tier.NEVER:
-                self.report.events.append(
+                self.report.add(
                     Event(
                         "build",
                         Tier.NEVER,
@@ -944,7 +986,7 @@ class _VM:
         code = int.from_bytes(self.read(size), "little", signed=size == 4)
         if code <= 0:
             raise PickleError("EXT specifies code <= 0")
-        self.report.events.append(
+        self.report.add(
             Event(
                 "ext",
                 Tier.NEVER,
