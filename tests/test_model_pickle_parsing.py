@@ -343,6 +343,23 @@ def test_too_many_embedded_pickles_is_a_budget_note() -> None:
     assert f.verdict == "inconclusive" and "more than 64 values" in f.sentence
 
 
+@pytest.mark.parametrize(
+    "arg",
+    [
+        b"I" + b"0" * (32 << 20) + b"7\n",
+        b"I" + b" " * (32 << 20) + b"7\n",
+        b"L0x" + b"f" * (32 << 20) + b"L\n",
+    ],
+)
+def test_huge_text_numbers_are_checked_not_computed(arg: bytes) -> None:
+    """Megabytes of digits or spaces in one INT/LONG: no per-character Python loop and no
+    big-number arithmetic (a single opcode the time budget cannot interrupt)."""
+    data = b"\x80\x02" + p0_call("os", "system")[:-2] + arg + b"tR."
+    start = time.process_time()
+    critical(analyze_model("n.pkl", data), "os.system")
+    assert time.process_time() - start < 1
+
+
 def test_an_internal_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(self: object) -> None:
         raise KeyError("emulator bug")

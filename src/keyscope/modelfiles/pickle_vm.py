@@ -45,7 +45,12 @@ MAX_NESTED_VALUES = 64  # values holding a pickle or zip that are scanned in tur
 MAX_EVENTS = 10_000  # imports and calls recorded one by one; past that only new kinds
 NESTED_PREFIXES = (b"\x80", b"PK\x03\x04")
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1  # C long on the 64-bit platforms loaders run on
-_SPACE = b" \t\n\x0b\x0c\r"  # C isspace()
+_WS = re.compile(rb"[ \t\n\x0b\x0c\r]*")  # C isspace()
+_DIGITS = {
+    8: re.compile(rb"[0-7]*"),
+    10: re.compile(rb"[0-9]*"),
+    16: re.compile(rb"[0-9a-fA-F]*"),
+}
 _FLOAT = re.compile(
     rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.IGNORECASE
 )
@@ -568,7 +573,7 @@ class _VM:
             raise PickleError("pickle data was truncated (empty LONG)")
         if line[-2:-1] == b"L":
             line = line[:-2]
-        self.push(_pylong(line, 0))
+        self.push(_pyint0(line))
 
     def op_binint(self) -> None:
         self.push(struct.unpack("<i", self.read(4))[0])
@@ -1039,37 +1044,70 @@ def _pylong(text: bytes, base: int) -> int:
         raise PickleError(f"could not convert {s[:40]!r} to int") from None
 
 
+def _pyint0(text: bytes) -> int | Large:
+    """int(s, 0) as INT and LONG read it; a literal too long to matter is only checked
+    (a regular expression, no big-number arithmetic) and kept as its size."""
+    s = _cstr(text)
+    if len(s) <= 4096:
+        return _pylong(s, 0)
+    if not _int_literal(s):
+        raise PickleError("could not convert a long text to int")
+    return Large("int", len(s))
+
+
+def _int_literal(s: bytes) -> bool:
+    """Whether int(s, 0) accepts ``s`` (without doing the arithmetic): a sign, a 0x/0o/0b
+    prefix or a decimal without leading zeros, digits with single underscores between."""
+    t = s.strip(b" \t\n\x0b\x0c\r")
+    if t[:1] in (b"+", b"-"):
+        t = t[1:]
+    prefix = t[:2].lower()
+    digits = {b"0x": b"0123456789abcdefABCDEF", b"0o": b"01234567", b"0b": b"01"}.get(prefix)
+    if digits is not None:
+        body = t[2:].removeprefix(b"_")
+    else:
+        digits, body = b"0123456789", t
+        if body[:1] == b"0" and body.strip(b"0_"):
+            return False  # 0123 is no Python literal
+    return (
+        bool(body)
+        and not body.endswith(b"_")
+        and b"__" not in body
+        and not body.startswith(b"_")
+        and not body.translate(None, digits + b"_")
+    )
+
+
 def _strtol(s: bytes) -> tuple[int, int, bool]:
     """glibc strtol(s, &end, 0): (value, end index, overflowed). Leading whitespace, a
     sign, 0x for hex and a leading 0 for octal; no digits at all leaves end at 0."""
-    i, n = 0, len(s)
-    while i < n and s[i] in _SPACE:
-        i += 1
+    i = _WS.match(s).end()  # type: ignore[union-attr]
+    n = len(s)
     sign = 1
     if i < n and s[i] in b"+-":
         sign = -1 if s[i] == 0x2D else 1
         i += 1
-    base, digits = 10, b"0123456789"
+    base = 10
     if s[i : i + 2] in (b"0x", b"0X") and i + 2 < n and s[i + 2] in b"0123456789abcdefABCDEF":
-        base, digits, i = 16, b"0123456789abcdefABCDEF", i + 2
+        base, i = 16, i + 2
     elif s[i : i + 1] == b"0":
-        base, digits = 8, b"01234567"
-    j = i
-    while j < n and s[j] in digits:
-        j += 1
+        base = 8
+    j = _DIGITS[base].match(s, i).end()  # type: ignore[union-attr]
     if j == i:
         return 0, 0, False
+    if j - i - (len(s[i:j]) - len(s[i:j].lstrip(b"0"))) > 22:
+        return 0, j, True  # more digits than any C long has
     value = sign * int(s[i:j], base)
     return value, j, not _LONG_MIN <= value <= _LONG_MAX
 
 
-def _load_int(line: bytes) -> int | bool:
+def _load_int(line: bytes) -> int | bool | Large:
     """load_int: strtol in base 0 (so 010 is 8), falling back to int(s, 0) when strtol
     stops early or overflows (so 0o1, 0b1, 1_0 and huge numbers); 00/01 are bools."""
     s = _cstr(line)
     x, end, overflow = _strtol(s)
     if overflow or s[end : end + 1] not in (b"\n", b""):
-        return _pylong(s, 0)
+        return _pyint0(s)
     if len(line) == 3 and x in (0, 1):
         return x == 1
     return x
