@@ -360,6 +360,20 @@ def test_huge_text_numbers_are_checked_not_computed(arg: bytes) -> None:
     assert time.process_time() - start < 1
 
 
+def test_huge_names_and_strings_stay_small_in_the_report() -> None:
+    chain = "__class__." * 20_000 + "__init__"  # resolvable: getattr all the way down
+    data = b"\x80\x04" + u("os") + b"X"
+    data += struct.pack("<I", len(chain)) + chain.encode() + b"\x93)R."
+    text = b"\x80\x02S'" + b"a" * (20 << 20) + b"'\nV" + b"b" * (20 << 20) + b"\n" + b"0" * 2
+    text += p0_call("os", "system") + b"."
+    for blob in (data, text):
+        start = time.process_time()
+        findings = analyze_model("n.pkl", blob)
+        assert time.process_time() - start < 2
+        f = next(f for f in findings if f.verdict == "executes-code")
+        assert len(f.sentence) + sum(map(len, f.details)) < 5000
+
+
 def test_an_internal_error_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(self: object) -> None:
         raise KeyError("emulator bug")

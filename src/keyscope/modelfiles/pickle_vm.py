@@ -27,7 +27,7 @@ import re
 import struct
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from keyscope.modelfiles.policy import Tier, classify
 
@@ -42,6 +42,7 @@ MAX_NESTED_COPY = 512 * 1024 * 1024  # a larger embedded pickle/zip is not re-re
 MAX_KEY_NODES = 1_000  # tuple/frozenset elements hashed for one dict key or set item
 MAX_ANOMALIES = 8
 MAX_NESTED_VALUES = 64  # values holding a pickle or zip that are scanned in turn
+MAX_NAME = 64 * 1024  # characters in module + name beyond which a name is suspect
 MAX_EVENTS = 10_000  # imports and calls recorded one by one; past that only new kinds
 NESTED_PREFIXES = (b"\x80", b"PK\x03\x04")
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1  # C long on the 64-bit platforms loaders run on
@@ -138,6 +139,12 @@ class PickleReport:
         """Keep an event; past MAX_EVENTS only one of a new kind, tier or directness (a
         stream of a million imports must not cost a million records, and the worst of
         them must still count)."""
+        if len(event.detail) > 400 or (event.name is not None and len(event.name) > 200):
+            event = replace(
+                event,
+                detail=_clip(event.detail, 400),
+                name=None if event.name is None else _clip(event.name),
+            )
         key = (event.kind, event.tier, event.direct)
         if len(self.events) >= MAX_EVENTS:
             if not self._kinds:
@@ -372,24 +379,32 @@ class _VM:
             module, name = _py3_name(module, name)
         if self.headerless and not dynamic and not (_dotted(module) and _dotted(name)):
             raise PickleError(f"{module!r}.{name!r} is not an importable name")
+        if len(module) + len(name) > MAX_NAME:
+            # getattr chains (x.__class__.__class__…) make any length resolvable, but no
+            # honest name is this long: judged as never safe, shown clipped.
+            size = len(module) + len(name) + 1
+            g = Global(_clip(module), _clip(name), dynamic=True)
+            detail = f"imports a {size}-character name ({g.dotted})"
+            self.report.add(Event(kind, Tier.NEVER, self.op_offset, detail, g.dotted))
+            return g
         g = Global(module, name, dynamic)
         tier = Tier.NEVER if dynamic else classify(module, name, self.extra_safe)
+        shown = _clip(g.dotted)
         detail = (
-            f"resolves a name computed at run time ({module}.{name})"
-            if dynamic
-            else f"imports {g.dotted}"
+            f"resolves a name computed at run time ({shown})" if dynamic else f"imports {shown}"
         )
         self.report.add(
-            Event("dynamic-import" if dynamic else kind, tier, self.op_offset, detail, g.dotted)
+            Event("dynamic-import" if dynamic else kind, tier, self.op_offset, detail, shown)
         )
         return g
 
     def called(self, func: object, args: object, how: str) -> None:
         if isinstance(func, Global):
             tier = Tier.NEVER if func.dynamic else classify(func.module, func.name, self.extra_safe)
-            detail = f"calls {func.dotted}({_short_args(args)})"
+            shown = _clip(func.dotted)
+            detail = f"calls {shown}({_short_args(args)})"
             self.report.add(
-                Event("call", tier, self.op_offset, detail, func.dotted, direct=not func.dynamic)
+                Event("call", tier, self.op_offset, detail, shown, direct=not func.dynamic)
             )
         elif isinstance(func, CallResult):
             # A callable produced at run time (getattr(...), operator helpers, memo
@@ -613,6 +628,10 @@ class _VM:
             line = line[1:-1]
         else:
             raise PickleError("the STRING opcode argument must be quoted")
+        if len(line) > BIG_VALUE:  # not decoded: only an embedded pickle is looked for
+            self.note_data(line)
+            self.push(Large("str", len(line)))
+            return
         if b"\\" in line:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # invalid escapes are kept, with a warning
@@ -643,6 +662,10 @@ class _VM:
 
     def op_unicode(self) -> None:
         line = self.readline()[:-1]
+        if len(line) > BIG_VALUE:
+            self.note_data(line)
+            self.push(Large("str", len(line)))
+            return
         value = codecs.raw_unicode_escape_decode(line, "strict")[0]
         self.note_data(value)
         self.push(value)
@@ -841,6 +864,8 @@ class _VM:
         line = self.readline()
         if len(line) < 2:
             raise PickleError("pickle data was truncated (empty name)")
+        if len(line) > BIG_VALUE:
+            raise BudgetError(f"a name of {len(line)} bytes")
         return line[:-1].decode(encoding)
 
     def op_global(self) -> None:
@@ -1028,6 +1053,10 @@ def _binsize(raw: bytes) -> int:
     return n
 
 
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _cstr(line: bytes) -> bytes:
     """What C sees of a line: everything up to the first NUL byte."""
     nul = line.find(b"\0")
@@ -1197,9 +1226,9 @@ def _key(value: object) -> object:
 
 def _describe(value: object) -> str:
     if isinstance(value, CallResult) and isinstance(value.func, Global):
-        return f"<result of {value.func.dotted}>"
+        return f"<result of {_clip(value.func.dotted)}>"
     if isinstance(value, Global):
-        return value.dotted
+        return _clip(value.dotted)
     return f"<{type(value).__name__}>"
 
 
@@ -1212,7 +1241,7 @@ def _short_args(args: object) -> str:
 
 def _short_value(v: object) -> str:
     if isinstance(v, Global):
-        return v.dotted
+        return _clip(v.dotted, 60)
     if isinstance(v, CallResult):
         return f"<{_describe(v)}>"
     if isinstance(v, (str, bytes)):
