@@ -315,6 +315,20 @@ def test_time_budget_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     assert f.verdict == "inconclusive" and "time budget" in f.sentence
 
 
+def test_only_emulation_counts_against_the_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big checkpoint's container reading (CRCs, inflating, page faults) comes before
+    its pickle: that time is not the pickle's."""
+    monkeypatch.setattr(pickle_vm, "TIME_BUDGET", 0.05)
+    budget = pickle_vm.TimeBudget()
+    start = time.thread_time()
+    while time.thread_time() - start < 0.1:  # the container's work
+        pass
+    data = b"\x80\x04]" + b"K\x01a" * 2000 + b"."
+    report = analyze_pickle(data, budget=budget)
+    assert report.parsed == 1 and report.complete
+    assert 0 < budget.left < 0.05
+
+
 def test_huge_values_are_not_copied_or_printed() -> None:
     big = b"\x80\x04" + u("os") + u("system") + b"\x93"
     big += b"\x8e" + struct.pack("<Q", 200 << 20) + b"\0" * (200 << 20) + b"\x85R."

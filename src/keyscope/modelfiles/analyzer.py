@@ -29,8 +29,8 @@ from keyscope.modelfiles.pickle_vm import (
     OPCODES,
     Event,
     PickleReport,
+    TimeBudget,
     analyze_pickle,
-    budget_deadline,
 )
 from keyscope.modelfiles.policy import Tier
 from keyscope.modelfiles.structured import (
@@ -116,18 +116,18 @@ def analyze_model(
     (or it holds no pickle at all)."""
     out: list[ModelFinding] = []
     kind = sniff(data)
-    deadline = budget_deadline()  # one time budget for all the pickles in the file
+    budget = TimeBudget()  # one emulation time budget for all the pickles in the file
     if kind in (None, "pickle0"):
-        _headerless(path, data, extra_safe, out, deadline)
+        _headerless(path, data, extra_safe, out, budget)
         return out
     _judge_structured(path, kind, data, (), out)
     if kind not in STRUCTURED_KINDS:
-        _walk(path, data, (), extra_safe, out, 0, deadline)
+        _walk(path, data, (), extra_safe, out, 0, budget)
     return out
 
 
 def _headerless(
-    path: str, data: bytes, extra_safe: frozenset[str], out: list[ModelFinding], deadline: float
+    path: str, data: bytes, extra_safe: frozenset[str], out: list[ModelFinding], budget: TimeBudget
 ) -> None:
     """No magic number: a pickle of protocol 0-2 (or 4-5 without PROTO) is whatever
     pickle.load reads to a valid STOP, followed by anything. Text or binary that does
@@ -135,7 +135,7 @@ def _headerless(
     (the loader would have run that)."""
     if len(data) > 1 and data[0] in OPCODES:
         stream = Stream((), data, 0, weak=True)
-        if _pickle_stream(path, stream, extra_safe, out, 0, deadline):
+        if _pickle_stream(path, stream, extra_safe, out, 0, budget):
             return
     if path.lower().endswith(PICKLE_SUFFIXES) and not data.startswith(GIT_LFS_POINTER):
         out.append(
@@ -213,7 +213,7 @@ def _walk(
     extra_safe: frozenset[str],
     out: list[ModelFinding],
     depth: int,
-    deadline: float,
+    budget: TimeBudget,
 ) -> None:
     try:
         items = list(pickles_in(data, where))
@@ -260,7 +260,7 @@ def _walk(
                 )
             )
             continue
-        _pickle_stream(path, item, extra_safe, out, depth, deadline)
+        _pickle_stream(path, item, extra_safe, out, depth, budget)
 
 
 def _pickle_stream(
@@ -269,7 +269,7 @@ def _pickle_stream(
     extra_safe: frozenset[str],
     out: list[ModelFinding],
     depth: int,
-    deadline: float,
+    budget: TimeBudget,
 ) -> bool:
     """Judge one pickle stream (and the pickles nested in its values); False when a
     stream without a magic number turns out to be no pickle."""
@@ -279,7 +279,7 @@ def _pickle_stream(
         max_streams=item.max_streams,
         extra_safe=extra_safe,
         headerless=item.weak,
-        deadline=deadline,
+        budget=budget,
     )
     if item.weak and not report.parsed and not report.runs_code():
         return False  # text or binary that merely starts like a pickle
@@ -307,7 +307,7 @@ def _pickle_stream(
                 extra_safe,
                 out,
                 depth + 1,
-                deadline,
+                budget,
             )
     return True
 

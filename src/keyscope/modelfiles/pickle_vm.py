@@ -176,13 +176,29 @@ def analyze_pickle(
     max_streams: int = MAX_STREAMS,
     extra_safe: frozenset[str] = frozenset(),
     headerless: bool = False,
-    deadline: float | None = None,
+    budget: TimeBudget | None = None,
 ) -> PickleReport:
     """Emulate the pickle stream(s) in ``data`` from ``start``. With ``headerless``
     (no magic number told us this is a pickle) names that are not Python identifiers
     end the stream: the import would fail, and text must not become a "pickle".
-    ``deadline`` (a ``budget_deadline()``) shares one time budget among many calls."""
-    report = PickleReport(deadline=budget_deadline() if deadline is None else deadline)
+    ``budget`` shares one emulation time budget among the calls for one file."""
+    budget = budget if budget is not None else TimeBudget()
+    began = time.thread_time()
+    try:
+        return _analyze(data, start, max_streams, extra_safe, headerless, began + budget.left)
+    finally:
+        budget.left -= time.thread_time() - began
+
+
+def _analyze(
+    data: bytes,
+    start: int,
+    max_streams: int,
+    extra_safe: frozenset[str],
+    headerless: bool,
+    deadline: float,
+) -> PickleReport:
+    report = PickleReport(deadline=deadline)
     pos = start
     while report.streams < max_streams and pos < len(data):
         vm = _VM(data, pos, report, extra_safe, headerless=headerless)
@@ -222,10 +238,12 @@ def analyze_pickle(
     return report
 
 
-def budget_deadline() -> float:
-    """When the time budget from now runs out, in this thread's CPU time (a loaded
-    machine does not make a pickle look pathological)."""
-    return time.thread_time() + TIME_BUDGET
+@dataclass
+class TimeBudget:
+    """Emulation time left for one file, in this thread's CPU time (a loaded machine
+    does not make a pickle look pathological; reading the container is not counted)."""
+
+    left: float = field(default_factory=lambda: TIME_BUDGET)
 
 
 def _reread_unframed(
