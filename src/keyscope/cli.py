@@ -170,7 +170,8 @@ lists at most one container/blob and reads blob service properties (is logging
 on?) where the token allows it. Never a download, never a dequeue, never a write.
 The requests are listed before they are sent; the storage owner's logs record
 them with your IP address. HTTPS only (plain HTTP only to a local emulator);
-private, loopback and link-local destinations are refused unless --allow-internal;
+private, loopback and link-local destinations are refused unless --allow-internal
+(--allow-internal=HOST:PORT,... allows only those);
 no redirects are followed; every request is written to the audit log."""
 
 
@@ -190,8 +191,10 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--allow-internal",
         action="store_true",
-        help="also probe private, loopback and link-local addresses (e.g. a local Azurite)",
+        help="also probe private, loopback and link-local addresses; "
+        "--allow-internal=HOST[:PORT],... only those (e.g. a local Azurite: 127.0.0.1:10000)",
     )
+    g.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
     g.add_argument(
         "--audit-log",
         type=Path,
@@ -218,13 +221,18 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
 def _verify_options(args: argparse.Namespace) -> VerifyOptions | None:
     if getattr(args, "verify", None) is None:
         return None
+    from keyscope.verify.guard import allowed_internal
     from keyscope.verify.transport import VerifyOptions
 
     if args.verify_timeout <= 0 or args.verify_interval < 0:
         raise KeyscopeError("--verify-timeout must be > 0 and --verify-interval >= 0")
+    try:
+        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
+    except ValueError as exc:
+        raise KeyscopeError(f"--allow-internal: {exc}") from None
     return VerifyOptions(
         deep=args.verify == "deep",
-        allow_internal=args.allow_internal,
+        allow_internal=allow,
         timeout=args.verify_timeout,
         per_host_interval=args.verify_interval,
         audit_log=args.audit_log or default_audit_log(),
@@ -381,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if level not in ("basic", "deep"):
                 parser.error(f"--verify={level}: expected --verify or --verify=deep")
             argv[i] = "--verify-deep" if level == "deep" else "--verify"
+        elif arg.startswith("--allow-internal="):  # not "--allow-internal LIST": a path
+            argv[i] = "--allow-internal-only=" + arg.split("=", 1)[1]
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "paths"):
         # Paths may come after options (scan -j 1 A B, baseline create FILE -j 1 A).
