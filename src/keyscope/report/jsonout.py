@@ -108,7 +108,13 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
             for t in timelines(result.findings)
         ],
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
+        "history_cut": history_cut(result),
     }
+
+
+def history_cut(result: ScanResult) -> list[dict[str, Any]]:
+    """Shallow repositories: the commits their history is cut at."""
+    return [{"repository": r, "commits": c} for r, c in result.history_cut.items()]
 
 
 def render_scan(result: ScanResult) -> str:
