@@ -125,7 +125,8 @@ def git(
         raise GitError("git is not installed (needed to scan a repository's history)") from None
     if check and proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"git {' '.join(args[:3])}: {message[-1] if message else 'failed'}")
+        fatal = [m for m in message if m.startswith(("fatal:", "error:"))] or message[-1:]
+        raise GitError(f"git {' '.join(args[:3])}: {fatal[0] if fatal else 'failed'}")
     return proc.stdout
 
 
