@@ -156,5 +156,6 @@ def jsonl_summary(result: ScanResult) -> str:
         "stats": doc["stats"],
         "findings": len(result.findings),
         "skipped": doc["skipped"],
+        "history_cut": doc["history_cut"],
     }
     return json.dumps(record, ensure_ascii=False) + "\n"

@@ -141,8 +141,9 @@ class ProvenanceIndex:
             )
             out.append(PathPresence(path, prov.blob, prov))
         at_head_blobs = set(head.values())
-        for oid in sorted(blobs - self._seen):
-            # In the object database but on no commit of any ref: no commit to name.
+        # Blobs on no commit of any ref have no commit to name (nor, defensively, do
+        # blobs of a walk that showed no appearance of the secret).
+        for oid in sorted(blobs - self._seen if introduced else blobs):
             at_head = oid in at_head_blobs
             out.append(
                 PathPresence("", oid, GitProvenance(blob=oid, commit=None, present_at_head=at_head))
