@@ -14,6 +14,7 @@ import pytest
 from keyscope.cli import main
 from keyscope.model import GitProvenance, Location
 from keyscope.scan import ScanOptions, ScanResult, scan
+from keyscope.sources.git import Selection
 from tests.sdk import NOW, new_key
 from tests.test_git_history import ALICE, BOB, CAROL, Repo, sas_url
 
@@ -205,3 +206,25 @@ def test_shallow_clone_says_where_the_history_is_cut(tmp_path: Path,
     assert sarif["results"][0]["properties"]["presentAtBoundary"] is True
     # a complete repository says nothing of the kind
     assert run(upstream.path).history_cut == {}
+
+
+def test_partial_scan_follows_versions_outside_the_part(tmp_path: Path) -> None:
+    """--since REV: the secret was committed before REV and an edit after REV kept it.
+    The older version is outside what was scanned, yet the location names the commit
+    that brought the secret in, not the edit."""
+    repo = new_repo(tmp_path)
+    repo.write("app.cfg", config_file([*BEFORE, f"url = {SECRET}"]))
+    repo.commit("add", "add", ALICE, "2024-02-01T00:00:00+00:00")
+    repo.write("other.txt", "x\n")
+    repo.commit("mark", "mark", ALICE, "2024-02-05T00:00:00+00:00")
+    repo.write("app.cfg", config_file([*BEFORE, f"url = {SECRET}", *AFTER]))
+    repo.commit("edit", "edit", BOB, "2024-03-01T00:00:00+00:00")
+    for selection in (Selection(since=repo.commits["mark"]),
+                      Selection(revision_range=f"{repo.commits['mark']}..main")):
+        result = scan([str(repo.path)], ScanOptions(jobs=1, now=NOW, selection=selection))
+        g = git_of(locations(result)["app.cfg"])
+        assert g.commit == repo.commits["add"] and g.present_at_head
+    # a secret only outside the part stays unreported
+    repo.write("old.cfg", "x\n")
+    assert scan([str(repo.path)], ScanOptions(jobs=1, now=NOW, selection=Selection(
+        since="main"))).findings == []

@@ -210,7 +210,8 @@ def scan(
             for _, f in in_history:
                 on_finding(f)
         in_history = []
-    for f in _with_provenance_all(in_history):
+    complete = options.selection in (Selection(), Selection(all_objects=True))
+    for f in _with_provenance_all(in_history, None if complete else state.rescan):
         g = f.location.git
         if g is not None and g.commit is None and not options.selection.all_objects:
             # Listed from the object database but on no branch, tag or stash.
@@ -234,9 +235,15 @@ def scan(
     )
 
 
-def _with_provenance_all(found: list[tuple[_GitTask, RawFinding]]) -> list[RawFinding]:
+def _with_provenance_all(
+    found: list[tuple[_GitTask, RawFinding]],
+    rescan: Callable[[str, list[str]], list[RawFinding]] | None = None,
+) -> list[RawFinding]:
     """One location per secret and path it was at in the history (the blobs holding
-    the same secret are followed together, so an edit of another line is no event)."""
+    the same secret are followed together, so an edit of another line is no event).
+
+    After a scan of part of the history (``rescan`` given), the other versions of the
+    files that matched are scanned too, to know which of them hold the same secrets."""
     shown: dict[str, str] = {}
     groups: dict[tuple[str, str], dict[str, list[RawFinding]]] = {}  # (repo, fp) → blob → raw
     out: list[RawFinding] = []
@@ -253,6 +260,14 @@ def _with_provenance_all(found: list[tuple[_GitTask, RawFinding]]) -> list[RawFi
     for (repo, _), by_blob in groups.items():
         for oid in by_blob:
             indexes[repo].want(oid)
+    if rescan is not None:
+        for repo, index in indexes.items():
+            known = {oid for (r, _), by_blob in groups.items() if r == repo for oid in by_blob}
+            for f in rescan(repo, sorted(index.follow_paths() - known)):
+                assert f.location.git is not None
+                group = groups.get((repo, f.explanation.fingerprint))
+                if group is not None:  # only secrets found in the part scanned
+                    group.setdefault(f.location.git.blob, []).append(f)
     for (repo, _), by_blob in groups.items():
         for p in indexes[repo].presence(set(by_blob)):
             for f in by_blob[p.blob]:
@@ -437,6 +452,15 @@ class _WorkerState:
             model_findings.extend(result.model_findings)
             rejected.update(result.rejected)
         return _Batch(findings, skipped, files, size, rejected, model_findings)
+
+    def rescan(self, repo: str, oids: list[str]) -> list[RawFinding]:
+        """The findings in these blobs of ``repo`` (for provenance, not reported)."""
+        reader = BlobReader(Path(repo), self.max_size)
+        try:
+            refs = [GitBlobRef(oid, 0, oid) for oid in oids]
+            return self.scan_blobs(reader.read(refs)).findings
+        finally:
+            reader.close()
 
     def close(self) -> None:
         for reader in self._readers.values():

@@ -97,6 +97,17 @@ class ProvenanceIndex:
             raise RuntimeError("want() after the history walk")
         self._wanted.add(oid)
 
+    def follow_paths(self) -> set[str]:
+        """For a scan of part of the history: walk every change at the paths the wanted
+        blobs were at, so that versions outside the part are followed too. Returns
+        the blob ids the walk saw, for the caller to find which hold which secret."""
+        if self._changes is None:
+            self._changes = list(self._walk(self._wanted))
+        paths = {c.path for c in self._changes}
+        if paths:
+            self._changes = list(self._walk(None, paths))
+        return {oid for oid in self._seen if oid.strip("0")}
+
     def presence(self, blobs: set[str]) -> list[PathPresence]:
         """Where the secret held by exactly ``blobs`` was, one entry per path, oldest
         introduction first. Blobs on no commit come back with ``commit=None``."""
@@ -154,10 +165,11 @@ class ProvenanceIndex:
         out = git(self.repo, "rev-parse", "--verify", "-q", f"{commit}^", check=False).strip()
         return out.decode() or None
 
-    def _walk(self, oids: set[str]) -> Iterator[Change]:
+    def _walk(self, oids: set[str] | None, paths: set[str] | None = None) -> Iterator[Change]:
         """One streamed walk of the whole history (``git log -z --raw``, merges against
         their first parent), oldest first, keeping only changes that touch ``oids``
-        (with a single blob, git's own --find-object filter does the matching)."""
+        (with a single blob, git's own --find-object filter does the matching), or
+        every change at ``paths`` (literal pathspecs, given on standard input)."""
         args = [
             "log",
             "--all",
@@ -173,18 +185,27 @@ class ProvenanceIndex:
             "--diff-merges=first-parent",
             "--encoding=UTF-8",
         ]
-        if len(oids) == 1:
+        if oids is not None and len(oids) == 1:
             args.append(f"--find-object={next(iter(oids))}")
+        stdin = None
+        if paths is not None:
+            args += ["--full-history", "--stdin"]
+            stdin = b"--\n" + b"".join(p.encode("utf-8", "surrogateescape") + b"\n" for p in paths)
         touched: list[Change] = []  # newest first
         with subprocess.Popen(
-            git_argv(self.repo, *args),
+            git_argv(self.repo, "--literal-pathspecs", *args),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=git_env(),
         ) as proc:
             assert proc.stdout is not None
+            if stdin is not None and proc.stdin is not None:
+                # git reads all of standard input before it writes anything
+                proc.stdin.write(stdin)
+                proc.stdin.close()
             for commit, old, new, path in _parse(_tokens(proc.stdout)):
-                if old in oids or new in oids:
+                if oids is None or old in oids or new in oids:
                     self._seen.update((old, new))
                     touched.append(Change(commit, path, old, new))
         return reversed(touched)
