@@ -7,6 +7,7 @@ marker file."""
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import os
 import shlex
@@ -216,9 +217,19 @@ def test_credentials_in_a_remote_url_are_never_stored_or_shown(
     token = "ghp_" + "S3cr3tT0ken" * 3
     cache = tmp_path / "cache"
     url = f"http://alice:{token}@{dumb_http}"
+    # what an older keyscope left behind: a mirror named after, and holding, the URL
+    stale = cache / "repos" / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
+    subprocess.run(["git", "clone", "-q", "--mirror", url, str(stale)], check=True,
+                   capture_output=True)
+    assert token in (stale / "config").read_text()
+    _Recorder.seen_auth.clear()
     for _ in range(2):  # clone, then fetch into the mirror
         result = scan([url], ScanOptions(jobs=1, now=NOW, cache_dir=cache))
         assert "hostilecommitted" in {f.explanation.access.account for f in result.findings}
+        # a mirror an older keyscope left with the token in its URL is cleaned on fetch
+        (mirror,) = (cache / "repos").glob("*.git")
+        subprocess.run(["git", "-C", str(mirror), "config", "remote.origin.url", url], check=True)
+    scan([url], ScanOptions(jobs=1, now=NOW, cache_dir=cache))
     stored = [p for p in (cache / "repos").rglob("*") if p.is_file()]
     assert stored and not [p for p in stored if token.encode() in p.read_bytes()]
     # the credentials were still sent, with every request

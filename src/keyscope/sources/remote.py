@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -68,8 +69,16 @@ def mirror(url: str, cache: Path) -> Path:
     target = cache / f"{name}.git"
     cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(cache, 0o700)
+    if credentials is not None:
+        # Earlier versions named the mirror after the URL with its credentials, and
+        # kept them in the mirror's config: remove it.
+        stale = cache / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
+        if stale != target and (stale / "HEAD").is_file():
+            shutil.rmtree(stale, ignore_errors=True)
     if (target / "HEAD").is_file():
         try:
+            # a mirror made by an older keyscope may hold credentials in its URL
+            git(target, "config", "remote.origin.url", bare)
             git(target, "remote", "update", "--prune", config=_TRANSPORT, env=env)
         except GitError as exc:
             raise GitError(f"cannot fetch {bare}: {_hide(str(exc), credentials)}") from None
