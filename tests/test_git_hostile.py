@@ -249,3 +249,26 @@ def test_remote_targets_and_credentials_are_parsed_safely() -> None:
     assert split_credentials("https://tok@h.example/r.git") == ("https://h.example/r.git", "tok")
     assert split_credentials("ssh://git:pw@h.example/r.git") == ("ssh://git@h.example/r.git", None)
     assert split_credentials("git@h.example:r.git") == ("git@h.example:r.git", None)
+
+
+def test_work_tree_changes_are_found_without_git_status(tmp_path: Path) -> None:
+    from keyscope.sources.git import worktree_changes
+
+    repo = Repo(tmp_path / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    for name in ("same.txt", "edited.txt", "deleted.txt", "touched.txt", "café.txt"):
+        repo.write(name, "0123456789\n")
+    repo.commit("one", "one", ALICE, "2024-01-01T00:00:00+00:00")
+    repo.write("edited.txt", "0123456780\n")  # same size, other bytes
+    os.utime(repo.path / "edited.txt", (1_600_000_000, 1_600_000_000))
+    (repo.path / "deleted.txt").unlink()
+    os.utime(repo.path / "touched.txt", (1_600_000_000, 1_600_000_000))  # bytes unchanged
+    repo.write("café.txt", "changed\n")
+    repo.write("staged.txt", "new\n")
+    repo.git("add", "staged.txt")
+    repo.write("untracked.txt", "new\n")
+    repo.write(".gitignore", "ignored.txt\n")
+    repo.write("ignored.txt", "new\n")
+    assert sorted(worktree_changes(repo.path)) == [
+        ".gitignore", "café.txt", "edited.txt", "staged.txt", "untracked.txt"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -266,9 +267,9 @@ def _staged_blobs(repo: Path) -> Iterator[GitBlobRef]:
     tree against index only, so no work-tree file and no filter is involved."""
     has_head = bool(git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).strip())
     if not has_head:
-        for mode, oid, path in _index_entries(repo):
-            if mode.startswith(b"10"):
-                yield GitBlobRef(oid, 0, path)
+        for e in _index_entries(repo):
+            if e.mode.startswith(b"10"):
+                yield GitBlobRef(e.oid, 0, e.path)
         return
     out = git(
         repo,
@@ -290,25 +291,54 @@ def _staged_blobs(repo: Path) -> Iterator[GitBlobRef]:
             yield GitBlobRef(parts[3].decode(), 0, name.decode("utf-8", "surrogateescape"))
 
 
-def _index_entries(repo: Path) -> Iterator[tuple[bytes, str, str]]:
-    """(mode, blob id, path) of every stage-0 or first-seen index entry."""
+@dataclass(frozen=True)
+class _IndexEntry:
+    mode: bytes
+    oid: str
+    path: str
+    stat: tuple[int, int, int, int] | None = None  # mtime s, mtime ns, inode, size
+
+
+_DEBUG = re.compile(
+    rb"  ctime: \d+:\d+\n  mtime: (\d+):(\d+)\n  dev: \d+\tino: (\d+)\n"
+    rb"  uid: \d+\tgid: \d+\n  size: (\d+)\tflags: \w+\n"
+)
+
+
+def _index_entries(repo: Path) -> Iterator[_IndexEntry]:
+    """Every stage-0 (or first-seen) index entry, with the file stat git recorded."""
     seen: set[str] = set()
-    for entry in git(repo, "ls-files", "-s", "-z").split(b"\0"):
-        meta, _, raw_path = entry.partition(b"\t")
+    pending: _IndexEntry | None = None
+    for token in git(repo, "ls-files", "-s", "-z", "--debug").split(b"\0"):
+        debug = _DEBUG.match(token)
+        if debug is not None:
+            if pending is not None:
+                mtime_s, mtime_ns, inode, size = (int(g) for g in debug.groups())
+                stat_info = (mtime_s, mtime_ns, inode, size)
+                pending = _IndexEntry(pending.mode, pending.oid, pending.path, stat_info)
+            token = token[debug.end() :]
+        if pending is not None and pending.path not in seen:
+            seen.add(pending.path)
+            yield pending
+        meta, _, raw_path = token.partition(b"\t")
         parts = meta.split()
-        path = raw_path.decode("utf-8", "surrogateescape")
-        if len(parts) == 3 and path not in seen:
-            seen.add(path)
-            yield parts[0], parts[1].decode(), path
+        pending = None
+        if len(parts) == 3:
+            path = raw_path.decode("utf-8", "surrogateescape")
+            pending = _IndexEntry(parts[0], parts[1].decode(), path)
+    if pending is not None and pending.path not in seen:
+        yield pending
 
 
 def worktree_changes(repo: Path) -> list[str]:
     """Work-tree files that differ from HEAD or are untracked (and not ignored).
 
-    Nothing of the repository's runs: no ``git status`` (fsmonitor, clean filters);
-    each candidate file is compared with HEAD's blob by size, then by its object id
-    hashed here from the bytes on disk. A file a filter (or line-ending conversion)
-    stores differently is reported changed and scanned as it is on disk.
+    Nothing of the repository's runs: no ``git status`` (fsmonitor, clean filters).
+    A tracked file whose index entry is HEAD's blob and whose stat is the one the
+    index recorded (and not racily so) is unchanged, as git itself decides; any other
+    candidate is compared with HEAD's blob by size, then by its object id hashed here
+    from the bytes on disk. A file a filter (or line-ending conversion) stores
+    differently is reported changed and scanned as it is on disk.
     """
     head: dict[str, tuple[str, int]] = {}
     out = git(repo, "ls-tree", "-r", "-z", "-l", "--full-tree", "HEAD", check=False)
@@ -317,10 +347,16 @@ def worktree_changes(repo: Path) -> list[str]:
         parts = meta.split()
         if len(parts) == 4 and parts[1] == b"blob" and parts[3].isdigit():
             head[raw_path.decode("utf-8", "surrogateescape")] = (parts[2].decode(), int(parts[3]))
+    index = {e.path: e for e in _index_entries(repo)}
     untracked = git(repo, "ls-files", "-z", "--others", "--exclude-standard")
-    candidates = [p for _, _, p in _index_entries(repo)]
+    candidates = list(index)
     candidates += [p.decode("utf-8", "surrogateescape") for p in untracked.split(b"\0") if p]
-    object_format = git(repo, "rev-parse", "--show-object-format", check=False).strip()
+    answer = git(repo, "rev-parse", "--show-object-format", "--git-path", "index").split(b"\n")
+    sha256, index_file = answer[0] == b"sha256", answer[1].decode("utf-8", "surrogateescape")
+    try:
+        index_mtime = os.stat(repo / index_file).st_mtime_ns
+    except OSError:
+        index_mtime = 0
     changed: list[str] = []
     for path in dict.fromkeys(candidates):
         try:
@@ -330,10 +366,19 @@ def worktree_changes(repo: Path) -> list[str]:
         if not stat.S_ISREG(st.st_mode):
             continue
         known = head.get(path)
+        indexed = index.get(path)
+        if known is not None and indexed and indexed.oid == known[0] and indexed.stat:
+            mtime_s, mtime_ns, inode, size = indexed.stat
+            if (
+                (st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9) == (mtime_s, mtime_ns)
+                and (st.st_ino & 0xFFFFFFFF, st.st_size) == (inode, size)
+                and st.st_mtime_ns < index_mtime  # else racily clean: look at the bytes
+            ):
+                continue
         if (
             known is None
             or known[1] != st.st_size
-            or known[0] != _hash_file(repo / path, st.st_size, object_format == b"sha256")
+            or known[0] != _hash_file(repo / path, st.st_size, sha256)
         ):
             changed.append(path)
     return changed
