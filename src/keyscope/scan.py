@@ -95,6 +95,8 @@ class ScanResult:
     engine: str
     now: datetime
     model_findings: list[ModelFinding] = field(default_factory=list)
+    # Shallow repositories: shown name → the commits their history is cut at.
+    history_cut: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,8 @@ def scan(
         roots.remove(STDIN)
         absorb(state.scan_blobs([Blob(path="<stdin>", data=stdin or b"")]))
 
-    tasks = _tasks(roots, options, skipped)
+    repos: dict[str, str] = {}  # repository → shown name
+    tasks = _tasks(roots, options, skipped, repos)
     jobs = options.jobs or os.cpu_count() or 1
     if jobs == 1:
         for task in tasks:
@@ -207,7 +210,8 @@ def scan(
             for _, f in in_history:
                 on_finding(f)
         in_history = []
-    for f in _with_provenance_all(in_history):
+    complete = options.selection in (Selection(), Selection(all_objects=True))
+    for f in _with_provenance_all(in_history, None if complete else state.rescan):
         g = f.location.git
         if g is not None and g.commit is None and not options.selection.all_objects:
             # Listed from the object database but on no branch, tag or stash.
@@ -227,38 +231,68 @@ def scan(
         engine=engine_name,
         now=now,
         model_findings=models,
+        history_cut=_history_cut(repos),
     )
 
 
-def _with_provenance_all(found: list[tuple[_GitTask, RawFinding]]) -> list[RawFinding]:
-    indexes: dict[str, ProvenanceIndex] = {}
-    for task, f in found:
-        if f.location.git is not None:
-            index = indexes.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
-            index.want(f.location.git.blob)
+def _with_provenance_all(
+    found: list[tuple[_GitTask, RawFinding]],
+    rescan: Callable[[str, list[str]], list[RawFinding]] | None = None,
+) -> list[RawFinding]:
+    """One location per secret and path it was at in the history (the blobs holding
+    the same secret are followed together, so an edit of another line is no event).
+
+    After a scan of part of the history (``rescan`` given), the other versions of the
+    files that matched are scanned too, to know which of them hold the same secrets."""
+    shown: dict[str, str] = {}
+    groups: dict[tuple[str, str], dict[str, list[RawFinding]]] = {}  # (repo, fp) → blob → raw
     out: list[RawFinding] = []
     for task, f in found:
-        index = indexes.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
-        out.extend(_with_provenance(f, index, task.shown))
+        if f.location.git is None:
+            out.append(
+                replace(f, location=replace(f.location, path=_join(task.shown, f.location.path)))
+            )
+            continue
+        shown[task.repo] = task.shown
+        by_blob = groups.setdefault((task.repo, f.explanation.fingerprint), {})
+        by_blob.setdefault(f.location.git.blob, []).append(f)
+    indexes = {repo: ProvenanceIndex(Path(repo)) for repo in shown}
+    for (repo, _), by_blob in groups.items():
+        for oid in by_blob:
+            indexes[repo].want(oid)
+    if rescan is not None:
+        for repo, index in indexes.items():
+            known = {oid for (r, _), by_blob in groups.items() if r == repo for oid in by_blob}
+            for f in rescan(repo, sorted(index.follow_paths() - known)):
+                assert f.location.git is not None
+                group = groups.get((repo, f.explanation.fingerprint))
+                if group is not None:  # only secrets found in the part scanned
+                    group.setdefault(f.location.git.blob, []).append(f)
+    for (repo, _), by_blob in groups.items():
+        for p in indexes[repo].presence(set(by_blob)):
+            for f in by_blob[p.blob]:
+                path = _join(shown[repo], p.path or f.location.path)
+                out.append(replace(f, location=replace(f.location, path=path, git=p.provenance)))
     return out
 
 
-def _with_provenance(f: RawFinding, index: ProvenanceIndex, shown: str) -> list[RawFinding]:
-    """One location per path and commit that brought the blob in."""
-    loc = f.location
-    if loc.git is None:
-        return [replace(f, location=replace(loc, path=_join(shown, loc.path)))]
-    out = []
-    for path, prov in index.provenance(loc.git.blob, loc.path):
-        out.append(replace(f, location=replace(loc, path=_join(shown, path), git=prov)))
-    return out
+def _history_cut(repos: dict[str, str]) -> dict[str, list[str]]:
+    """Shallow repositories among those scanned: shown name → boundary commits."""
+    cut = {}
+    for repo, shown in repos.items():
+        boundary = ProvenanceIndex(Path(repo)).shallow_boundary()
+        if boundary:
+            cut[shown] = sorted(boundary)
+    return cut
 
 
 def _join(prefix: str, path: str) -> str:
     return path if prefix in ("", ".") else f"{prefix.rstrip('/')}/{path}"
 
 
-def _tasks(roots: list[str], options: ScanOptions, skipped: list[Skipped]) -> Iterator[_Task]:
+def _tasks(
+    roots: list[str], options: ScanOptions, skipped: list[Skipped], repos: dict[str, str]
+) -> Iterator[_Task]:
     walk_options = WalkOptions(
         respect_gitignore=options.respect_gitignore,
         excludes=options.excludes,
@@ -273,10 +307,13 @@ def _tasks(roots: list[str], options: ScanOptions, skipped: list[Skipped]) -> It
         repo = None if options.git is False else find_repository(Path(source))
         if repo is None:
             if options.git is True or source != root:
-                raise GitError(f"{root}: not a git repository")
+                raise GitError(
+                    f"{remote_label(root) if source != root else root}: not a git repository"
+                )
             plain.append(root)
             continue
         shown = root if source == root else remote_label(root)
+        repos[str(repo)] = shown
         yield from _git_tasks(repo, shown, options, skipped)
         if options.selection == Selection() and not is_bare(repo):
             changed = [str(repo / p) for p in worktree_changes(repo)]
@@ -415,6 +452,15 @@ class _WorkerState:
             model_findings.extend(result.model_findings)
             rejected.update(result.rejected)
         return _Batch(findings, skipped, files, size, rejected, model_findings)
+
+    def rescan(self, repo: str, oids: list[str]) -> list[RawFinding]:
+        """The findings in these blobs of ``repo`` (for provenance, not reported)."""
+        reader = BlobReader(Path(repo), self.max_size)
+        try:
+            refs = [GitBlobRef(oid, 0, oid) for oid in oids]
+            return self.scan_blobs(reader.read(refs)).findings
+        finally:
+            reader.close()
 
     def close(self) -> None:
         for reader in self._readers.values():

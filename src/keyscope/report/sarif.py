@@ -67,6 +67,7 @@ def sarif_document(result: ScanResult, base: str | None = None) -> dict[str, Any
                 "columnKind": "unicodeCodePoints",
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": _dir_uri(base)}},
                 "results": results,
+                **_history_cut(result),
             }
         ],
     }
@@ -239,7 +240,15 @@ def _git_properties(loc: Location) -> dict[str, Any]:
         "removedFromHead": g.removed_from_head,
         "removedIn": g.removed_in,
         "lastPresent": g.last_present,
+        "presentAtBoundary": g.at_boundary,
     }
+
+
+def _history_cut(result: ScanResult) -> dict[str, Any]:
+    from keyscope.report.jsonout import history_cut
+
+    cut = history_cut(result)
+    return {"properties": {"historyCut": cut}} if cut else {}
 
 
 def _artifact(path: str, base: str) -> dict[str, str]:
