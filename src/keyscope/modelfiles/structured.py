@@ -35,7 +35,7 @@ def gguf_issues(data: bytes) -> list[StructuredIssue]:
     servers that do not sandbox Jinja."""
     try:
         template = _gguf_string(data, "tokenizer.chat_template")
-    except (struct.error, ValueError, UnicodeDecodeError, IndexError):
+    except (struct.error, ValueError, UnicodeDecodeError, IndexError, OverflowError):
         return [StructuredIssue((), "low", "anomaly", "GGUF metadata cannot be read")]
     if template is None:
         return []
@@ -93,9 +93,12 @@ def _gskip(data: bytes, pos: int, vtype: int) -> int:
         item, count = struct.unpack_from("<IQ", data, pos)
         pos += 12
         if item in _GGUF_SIZES:
-            return int(pos + count * _GGUF_SIZES[item])
-        for _ in range(min(count, MAX_GGUF_KV)):
-            pos = _gskip(data, pos, item)
+            pos += count * _GGUF_SIZES[item]
+        else:
+            for _ in range(min(count, MAX_GGUF_KV)):
+                pos = _gskip(data, pos, item)
+        if pos > len(data):  # an array count near 2**64 points far past the end
+            raise ValueError("GGUF array runs past the end of the file")
         return pos
     raise ValueError(f"GGUF value type {vtype}")
 
@@ -173,7 +176,8 @@ def safetensors_issues(data: bytes) -> list[StructuredIssue]:
     for name, t in header.items():
         if name == "__metadata__":
             continue
-        if not isinstance(t, dict) or t.get("dtype") not in SAFETENSORS_DTYPES:
+        dtype = t.get("dtype") if isinstance(t, dict) else None
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
             return [
                 StructuredIssue(
                     (), "low", "anomaly", f"safetensors tensor {name!r} has no known dtype"
