@@ -80,6 +80,7 @@ class Budget:
     def __init__(self, size: int) -> None:
         self.left = expansion_limit(size)
         self.members = MAX_MEMBERS
+        self.noted_members = self.noted_bytes = False
 
     def limit(self, compressed: int) -> int:
         """How much ``compressed`` bytes may produce now: their own ratio limit,
@@ -93,6 +94,17 @@ class Budget:
         """Count one more member; False once the file has no members left."""
         self.members -= 1
         return self.members >= 0
+
+    def over(self, where: tuple[str, ...]) -> Iterator[Anomaly]:
+        """The one note (per file, not per nested container) that a budget ran out."""
+        if self.members < 0 and not self.noted_members:
+            self.noted_members = True
+            yield Anomaly(where, f"more than {MAX_MEMBERS} members: the rest not scanned", "low")
+        elif self.left <= 0 and not self.noted_bytes:
+            self.noted_bytes = True
+            yield Anomaly(
+                where, "archive expands beyond the file's size budget: the rest not scanned", "low"
+            )
 
 
 def sniff(data: bytes, partial: bool = False) -> str | None:
@@ -264,9 +276,7 @@ def _tar(
         with view_reader(data) as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
             while (m := tar.next()) is not None:
                 if not budget.member():
-                    yield Anomaly(
-                        where, f"more than {MAX_MEMBERS} members: the rest not scanned", "low"
-                    )
+                    yield from budget.over(where)
                     return
                 chain = (*where, m.name)
                 if not m.isfile():
@@ -332,13 +342,8 @@ def _zip(
     spans = _Spans()
     for e in entries:
         chain = (*where, e.name)
-        if not budget.member():
-            yield Anomaly(where, f"more than {MAX_MEMBERS} members: the rest not scanned", "low")
-            break
-        if budget.left <= 0:
-            yield Anomaly(
-                where, "archive expands beyond the file's size budget: the rest not scanned", "low"
-            )
+        if not budget.member() or budget.left <= 0:
+            yield from budget.over(where)
             break
         names[e.name] = names.get(e.name, 0) + 1
         if names[e.name] == 2:
@@ -543,11 +548,16 @@ def _member(data: bytes, e: _Entry, limit: int) -> tuple[str, bytes] | str:
     if e.method == 0:
         return (local_name, raw) if len(raw) <= limit else bomb
     if e.method == 8:
+        inflater = zlib.decompressobj(-15)
         try:
-            out = zlib.decompressobj(-15).decompress(raw, limit + 1)
+            out = inflater.decompress(raw, limit + 1)
         except zlib.error as exc:
             return f"zip member does not inflate ({exc})"
-        return (local_name, out) if len(out) <= limit else bomb
+        if len(out) > limit:
+            return bomb
+        if not inflater.eof:  # no loader reads a member whose data ends early
+            return "zip member's compressed data ends early: not scanned"
+        return local_name, out
     return f"zip compression method {e.method} is not read"
 
 
@@ -585,7 +595,7 @@ def _seven_zip(
             members = [m for m in archive.list() if not m.is_directory or m.uncompressed]
             declared = sum(max(m.uncompressed or 0, 0) for m in members)
             if not all(budget.member() for _ in members):
-                refusal = f"7z archive has more than {MAX_MEMBERS} members: not scanned"
+                refusal = f"7z archive has more members than the {MAX_MEMBERS} left: not scanned"
             elif declared > limit:
                 refusal = (
                     f"7z archive declares {declared} bytes of content in {len(data)}: it "
