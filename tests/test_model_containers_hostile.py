@@ -33,7 +33,11 @@ from keyscope.model import Severity
 from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
 from keyscope.modelfiles.containers import MAX_MEMBERS, MAX_OVERLAPS
 
-PAYLOAD = b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R."
+# os.system("id") as protocol 4 writes it (never unpickled: only read as bytes)
+PAYLOAD = (
+    b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00"
+    + b"\x8c\x02os\x8c\x06system\x93\x8c\x02id\x85R."
+)
 
 
 def worst(findings: list[ModelFinding]) -> Severity:
@@ -281,8 +285,23 @@ def _overlapping_zip(inner: bytes, copies: int) -> bytes:
     for i in range(copies):
         name = b"m%05d.zip" % i
         cd += b"PK\x01\x02" + struct.pack(
-            "<HHHHHHIIIHHHHHII", 20, 20, 0, 0, 0, 0, crc, len(inner), len(inner), len(name),
-            0, 0, 0, 0, 0, 0,
+            "<HHHHHHIIIHHHHHII",
+            20,
+            20,
+            0,
+            0,
+            0,
+            0,
+            crc,
+            len(inner),
+            len(inner),
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
         )
         cd += name
     eocd = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, copies, copies, len(cd), len(local), 0)
@@ -322,8 +341,23 @@ def test_partly_overlapping_zip_members_are_bounded() -> None:
     cd = bytearray()
     for i in range(n):
         cd += b"PK\x01\x02" + struct.pack(
-            "<HHHHHHIIIHHHHHII", 20, 20, 0, 0, 0, 0, 0, sizes[i], sizes[i], len(names[i]),
-            0, 0, 0, 0, 0, offsets[i],
+            "<HHHHHHIIIHHHHHII",
+            20,
+            20,
+            0,
+            0,
+            0,
+            0,
+            0,
+            sizes[i],
+            sizes[i],
+            len(names[i]),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offsets[i],
         )
         cd += names[i]
     data = bytes(body) + bytes(cd)

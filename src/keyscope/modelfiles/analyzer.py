@@ -8,10 +8,11 @@ structurally, at the top level and wherever they sit inside a container.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keyscope.model import Severity
 from keyscope.modelfiles.containers import (
+    READER_FAILED,
     STRUCTURED_KINDS,
     Anomaly,
     Embedded,
@@ -56,6 +57,7 @@ MODEL_FORMATS = frozenset(
     }
 )
 MAX_NESTED = 2
+DANGEROUS = frozenset({"executes-code", "unknown-import"})
 MAX_KERAS_CONFIG = 64 * 1024 * 1024
 TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
 SAFE_ALTERNATIVE = (
@@ -95,19 +97,30 @@ def analyze_model(
     """Every finding for one file; an empty list means no pickle in it would run code
     (or it holds no pickle at all)."""
     out: list[ModelFinding] = []
+    differentials: list[int] = []  # indexes into out
     try:
         kind = sniff(data)
         _judge_structured(path, kind, data, (), out)
         if kind not in STRUCTURED_KINDS:
-            _walk(path, data, (), extra_safe, out, 0)
+            _walk(path, data, (), extra_safe, out, 0, differentials)
     except Exception as exc:  # hostile input: what was found stays, the rest is reported
         out.append(_unreadable(path, (), exc))
-    return out
+    return _weigh_differentials(out, differentials)
+
+
+def _weigh_differentials(out: list[ModelFinding], differentials: list[int]) -> list[ModelFinding]:
+    """A differential (CRC, names, flags) is high next to a dangerous pickle, where it
+    shows an attempt to hide it from other scanners; in a file where every copy was
+    read and nothing dangerous was found (a damaged benign checkpoint), it is low."""
+    if any(f.verdict in DANGEROUS and f.severity >= Severity.MEDIUM for f in out):
+        return out
+    low = set(differentials)
+    return [replace(f, severity=Severity.LOW) if i in low else f for i, f in enumerate(out)]
 
 
 def _unreadable(path: str, where: tuple[str, ...], exc: Exception) -> ModelFinding:
     """A file, member or stream whose reading or judging failed: not proven safe."""
-    detail = f"could not be analysed ({type(exc).__name__}): not scanned, not proven safe"
+    detail = f"{READER_FAILED} ({type(exc).__name__}): not scanned, not proven safe"
     return ModelFinding(
         path,
         where,
@@ -127,7 +140,7 @@ def _judge_structured(
     except Exception as exc:  # any reader on hostile bytes: reported, never raised
         issues = [
             StructuredIssue(
-                (), "low", "anomaly", f"{kind} file cannot be read ({type(exc).__name__})"
+                (), "low", "anomaly", f"{kind} file: {READER_FAILED} ({type(exc).__name__})"
             )
         ]
     for issue in issues:
@@ -184,6 +197,7 @@ def _walk(
     extra_safe: frozenset[str],
     out: list[ModelFinding],
     depth: int,
+    differentials: list[int],
 ) -> None:
     for item in pickles_in(data, where):  # never raises: unreadable members are anomalies
         if isinstance(item, Embedded):
@@ -191,7 +205,9 @@ def _walk(
                 _judge_structured(path, item.kind, item.data, item.where, out)
             continue
         if isinstance(item, Anomaly):
-            sev = Severity.HIGH if item.severity == "high" else Severity.LOW
+            sev = Severity.LOW if item.severity == "low" else Severity.HIGH
+            if item.severity == "differential":
+                differentials.append(len(out))
             out.append(
                 ModelFinding(
                     path,
@@ -225,6 +241,7 @@ def _walk(
                     extra_safe,
                     out,
                     depth + 1,
+                    differentials,
                 )
 
 

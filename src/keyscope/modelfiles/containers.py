@@ -54,7 +54,10 @@ class Stream:
 class Anomaly:
     where: tuple[str, ...]
     detail: str
-    severity: str  # "high" for loader/scanner differentials, "low" for oddities
+    # "differential": a loader/scanner differential, high when the file holds anything
+    # dangerous and low otherwise (every copy is scanned here, so it hides nothing
+    # from keyscope); "high": something that may hide a payload; "low": oddities.
+    severity: str
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Embedded:
 STRUCTURED_KINDS = frozenset(
     {"gguf", "hdf5", "safetensors", "onnx", "savedmodel", "savedmodel-text", "tflite"}
 )
+READER_FAILED = "the reader failed on it"  # an exception no parser should raise: a bug
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 
@@ -168,7 +172,7 @@ def pickles_in(
     try:
         yield from _pickles_in(data, where, depth, budget)
     except Exception as exc:  # hostile bytes: whatever breaks, this member is not scanned
-        yield Anomaly(where, f"cannot be read ({type(exc).__name__}): not scanned", "low")
+        yield Anomaly(where, f"{READER_FAILED} ({type(exc).__name__}): not scanned", "low")
 
 
 def _pickles_in(
@@ -351,7 +355,7 @@ def _zip(
                 chain,
                 "duplicate zip member name: loaders and scanners may pick "
                 "different copies; every copy is scanned",
-                "high",
+                "differential",
             )
         if _is_storage(e.name):
             continue  # raw tensor bytes, never unpickled
@@ -369,20 +373,20 @@ def _zip(
                 chain,
                 f"local header names the member {local_name!r}: the central "
                 "directory and the local header disagree",
-                "high",
+                "differential",
             )
         if encrypted:
             yield Anomaly(
                 chain,
                 f"zip flag bits 0x{e.flags:x} (encryption/patched data) on a member that is "
                 "not encrypted: older PyTorch readers ignore them and load it",
-                "high",
+                "differential",
             )
         elif zlib.crc32(content) != e.crc:
             yield Anomaly(
                 chain,
                 "CRC mismatch: Python's zipfile refuses the member, PyTorch loads it anyway",
-                "high",
+                "differential",
             )
         if e.name.endswith(".pkl"):
             yield Stream(chain, content, 0)

@@ -165,6 +165,8 @@ def h5_keras_issues(data: bytes) -> list[StructuredIssue]:
 
 def safetensors_issues(data: bytes) -> list[StructuredIssue]:
     """The header must be JSON describing tensors that lie inside the file."""
+    if len(data) < 8:
+        return [StructuredIssue((), "low", "anomaly", "safetensors file is truncated")]
     (n,) = struct.unpack_from("<Q", data, 0)
     try:
         header = json.loads(data[8 : 8 + n])
