@@ -461,3 +461,64 @@ def test_benign_archives_stay_clean() -> None:
     for name, data in (("m.pt", ckpt), ("a.npz", npz.getvalue()), ("m.tgz", tar.getvalue())):
         assert analyze_model(name, data) == [], name
     assert analyze_model("p.pkl", pickle.dumps({"a": [1, 2]}, protocol=4)) == []
+
+
+def test_npy_object_array_behind_a_large_header_is_scanned() -> None:
+    """numpy.load(allow_pickle=True) ignores max_header_size: a 100 KB header (format
+    2.0, padded with spaces as numpy pads) still leads to the pickle."""
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (hlen,) = struct.unpack("<H", buf.getvalue()[8:10])
+    header = buf.getvalue()[10 : 10 + hlen].rstrip(b"\n")
+    padded = header + b" " * (100_032 - 12 - len(header) - 1) + b"\n"  # 64-byte aligned
+    data = b"\x93NUMPY\x02\x00" + struct.pack("<I", len(padded)) + padded
+    loaded = np.load(io.BytesIO(data + buf.getvalue()[10 + hlen :]), allow_pickle=True)
+    assert loaded[0] == {"a": 1}  # numpy reads it (our own benign pickle)
+    findings = analyze_model("big-header.npy", data + PAYLOAD)
+    assert any(f.verdict == "executes-code" for f in findings), text(findings)
+
+
+def test_differentials_in_a_clean_file_are_low() -> None:
+    """A benign checkpoint with a broken CRC: every byte was read and judged clean, so
+    the CRC mismatch is an oddity (low); next to a payload it is high."""
+    good = bytearray(torch_bytes())
+    cd = _central(bytes(good), b"archive/data.pkl")
+    good[cd + 16 : cd + 20] = b"\0\0\0\0"
+    findings = analyze_model("m.pt", bytes(good))
+    assert "CRC mismatch" in text(findings) and worst(findings) == Severity.LOW
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", PAYLOAD)
+    evil = bytearray(buf.getvalue())
+    cd = _central(bytes(evil), b"archive/data.pkl")
+    evil[cd + 16 : cd + 20] = b"\0\0\0\0"
+    findings = analyze_model("m.pt", bytes(evil))
+    crc = [f for f in findings if "CRC mismatch" in f.sentence]
+    assert crc and crc[0].severity == Severity.HIGH
+
+
+def test_a_reader_bug_is_a_skipped_file_not_the_end_of_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last line of isolation, in ``keyscope scan``: if judging one blob raises
+    anyway (a bug), that blob is a skipped entry with the reason, and the other files
+    are still scanned (big files, judged through a memory map, too)."""
+    import keyscope.pipeline
+    import keyscope.scan
+
+    def broken(path: str, data: bytes, *_args: object) -> list[ModelFinding]:
+        if "broken" in path:
+            raise TypeError("a reader bug")
+        return analyze_model(path, data)
+
+    monkeypatch.setattr(keyscope.pipeline, "analyze_model", broken)
+    monkeypatch.setattr(keyscope.scan, "analyze_model", broken)
+    (tmp_path / "broken.pkl").write_bytes(PAYLOAD)
+    (tmp_path / "evil.pkl").write_bytes(PAYLOAD)
+    (tmp_path / "broken-big.pt").write_bytes(torch_bytes({"w": torch.zeros(4096)}))
+    args = ["scan", "-j", "1", "--format", "json", "--max-file-size", "8KB", str(tmp_path)]
+    assert main(args) == 1
+    report = json.loads(capsys.readouterr().out)
+    skipped = {Path(s["path"]).name: s["reason"] for s in report["skipped"]}
+    assert "TypeError" in skipped["broken.pkl"] and "TypeError" in skipped["broken-big.pt"]
+    assert any(m["path"].endswith("evil.pkl") for m in report["model_findings"])

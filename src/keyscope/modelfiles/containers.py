@@ -37,6 +37,7 @@ RATIO_FLOOR = 64 * 1024**2  # … once it is this large: arrays of zeros compres
 MAX_MEMBERS = 10_000  # archive members per file, all nested containers together
 MAX_OVERLAPS = 100  # zip members whose data overlaps another member's, read at most
 MAX_SPARSE = 10_000  # entries in one tar member's sparse map
+MAX_NPY_HEADER = 16 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -246,8 +247,13 @@ def _npy(data: bytes, where: tuple[str, ...]) -> Iterator[Stream | Anomaly]:
         yield Anomaly(where, "truncated .npy header: numpy.load refuses the file", "low")
         return
     (hlen,) = struct.unpack("<H" if major == 1 else "<I", data[8:start])
+    if hlen > MAX_NPY_HEADER:
+        # numpy.load(allow_pickle=True) reads a header of any size (its
+        # max_header_size is ignored then): one this large is not read here.
+        yield Anomaly(where, f".npy header of {hlen} bytes: not scanned", "low")
+        return
     header = data[start : start + hlen].decode("latin-1", "replace")
-    meta = _npy_header(header, major) if hlen < 65536 else None
+    meta = _npy_header(header, major)
     if not isinstance(meta, dict):
         # With the \x93NUMPY magic, numpy.load reads the header or raises: it falls
         # back to pickle.load only for files without the magic (sniffed as pickles).
