@@ -31,7 +31,7 @@ import torch
 from keyscope.cli import main
 from keyscope.model import Severity
 from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
-from keyscope.modelfiles.containers import MAX_MEMBERS, MAX_OVERLAPS
+from keyscope.modelfiles.containers import MAX_MEMBERS, MAX_OVERLAPS, MAX_REFUSED
 
 # os.system("id") as protocol 4 writes it (never unpickled: only read as bytes)
 PAYLOAD = (
@@ -271,6 +271,11 @@ def test_gnu_sparse_tar_members_are_bounded() -> None:
     findings = judge_in_child(data, seconds=20)
     assert len(findings) == 5
     assert all(f["severity"] == "low" and "not scanned" in f["sentence"] for f in findings)
+    # 10,000 members of 60 MiB each ("would take hours"): the first ones are listed,
+    # then one note ends the archive.
+    tar = b"".join(_gnu_sparse_member(f"m{i}.pkl", 60 * 1024**2) for i in range(10_000))
+    findings = judge_in_child(gzip.compress(tar + b"\0" * 1024), seconds=20)
+    assert len(findings) == MAX_REFUSED + 1 and "rest of the archive" in findings[-1]["sentence"]
 
 
 def _overlapping_zip(inner: bytes, copies: int) -> bytes:
@@ -410,6 +415,17 @@ def test_7z_member_that_is_not_extracted_is_reported() -> None:
         archive.header.files_info.files[-1]["attributes"] = 0x10  # FILE_ATTRIBUTE_DIRECTORY
     findings = analyze_model("m.7z", buf.getvalue())
     assert "not scanned" in text(findings) and worst(findings) == Severity.LOW
+
+
+def test_many_unreadable_zip_members_end_in_one_note(tmp_path: Path) -> None:
+    """500 encrypted members (made by the zip tool): 20 are listed, then one note."""
+    zip_tool = _zip_tool()
+    for i in range(500):
+        (tmp_path / f"n{i}.txt").write_text(f"note {i}\n")
+    names = [f"n{i}.txt" for i in range(500)]
+    subprocess.run([zip_tool, "-q", "-P", "pw", "n.zip", *names], cwd=tmp_path, check=True)
+    findings = analyze_model("n.zip", (tmp_path / "n.zip").read_bytes())
+    assert len(findings) == MAX_REFUSED + 1 and "rest of the archive" in findings[-1].sentence
 
 
 def test_encrypted_zip_of_a_text_file_is_low_and_not_a_crc_anomaly(tmp_path: Path) -> None:

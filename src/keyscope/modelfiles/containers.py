@@ -38,6 +38,8 @@ MAX_MEMBERS = 10_000  # archive members per file, all nested containers together
 MAX_OVERLAPS = 100  # zip members whose data overlaps another member's, read at most
 MAX_SPARSE = 10_000  # entries in one tar member's sparse map
 MAX_NPY_HEADER = 16 * 1024**2
+MAX_REFUSED = 20  # members of one archive that cannot be read, listed one by one
+REFUSED = "members could not be read: the rest of the archive is not scanned"
 
 
 @dataclass(frozen=True)
@@ -282,10 +284,11 @@ def _tar(
 ) -> Iterator[Stream | Anomaly | Embedded]:
     """Regular members (sparse ones included), each checked against the file's
     budget by the size it declares before a byte of it is produced."""
+    refused = 0
     try:
         with view_reader(data) as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
             while (m := tar.next()) is not None:
-                if not budget.member():
+                if not budget.member() or budget.left <= 0:
                     yield from budget.over(where)
                     return
                 chain = (*where, m.name)
@@ -295,6 +298,10 @@ def _tar(
                     continue
                 refusal = _tar_refusal(m, budget)
                 if refusal is not None:
+                    refused += 1
+                    if refused > MAX_REFUSED:
+                        yield Anomaly(where, f"{MAX_REFUSED} {REFUSED}", "low")
+                        return
                     yield Anomaly(chain, refusal, "low")
                     continue
                 f = tar.extractfile(m)
@@ -350,6 +357,7 @@ def _zip(
         entries = list(_local_headers(data))
     names: dict[str, int] = {}
     spans = _Spans()
+    refused = 0
     for e in entries:
         chain = (*where, e.name)
         if not budget.member() or budget.left <= 0:
@@ -370,6 +378,10 @@ def _zip(
         body = _member(data, e, budget.limit(e.csize))
         encrypted = bool(e.flags & 0x61)
         if isinstance(body, str) or (encrypted and not _plain(body[1], e.crc)):
+            refused += 1
+            if refused > MAX_REFUSED:
+                yield Anomaly(where, f"{MAX_REFUSED} {REFUSED}", "low")
+                break
             yield Anomaly(chain, ENCRYPTED if encrypted else str(body), "low")
             continue
         local_name, content = body
