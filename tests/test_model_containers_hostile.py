@@ -31,7 +31,12 @@ import torch
 from keyscope.cli import main
 from keyscope.model import Severity
 from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
-from keyscope.modelfiles.containers import MAX_MEMBERS, MAX_OVERLAPS, MAX_REFUSED
+from keyscope.modelfiles.containers import (
+    MAX_MEMBERS,
+    MAX_OVERLAPS,
+    MAX_REFUSED,
+    MAX_SPARSE,
+)
 
 # os.system("id") as protocol 4 writes it (never unpickled: only read as bytes)
 PAYLOAD = (
@@ -276,6 +281,40 @@ def test_gnu_sparse_tar_members_are_bounded() -> None:
     tar = b"".join(_gnu_sparse_member(f"m{i}.pkl", 60 * 1024**2) for i in range(10_000))
     findings = judge_in_child(gzip.compress(tar + b"\0" * 1024), seconds=20)
     assert len(findings) == MAX_REFUSED + 1 and "rest of the archive" in findings[-1]["sentence"]
+
+
+def _gnu_sparse_with_map(name: str, chunks: int) -> bytes:
+    """A GNU sparse member whose map lists ``chunks`` one-byte chunks (4 in the
+    header, 21 in each extension block), for the sparse-map budget."""
+    entries = [(2 * k + 1, 1) for k in range(chunks)]
+    h = bytearray(_gnu_sparse_member(name, 2 * chunks + 1)[:512])
+    for k, (offset, size) in enumerate(entries[:4]):
+        h[386 + 24 * k : 398 + 24 * k] = _octal(offset, 12)
+        h[398 + 24 * k : 410 + 24 * k] = _octal(size, 12)
+    h[124:136] = _octal(chunks, 12)  # bytes stored
+    h[482] = 1  # extension blocks follow
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\0 " % sum(h)
+    blocks = b""
+    rest = entries[4:]
+    for start in range(0, len(rest), 21):
+        block = bytearray(512)
+        for k, (offset, size) in enumerate(rest[start : start + 21]):
+            block[24 * k : 24 * k + 12] = _octal(offset, 12)
+            block[24 * k + 12 : 24 * k + 24] = _octal(size, 12)
+        block[504] = 1 if start + 21 < len(rest) else 0
+        blocks += bytes(block)
+    data = b"x" * chunks
+    return bytes(h) + blocks + data + b"\0" * (-len(data) % 512)
+
+
+def test_long_sparse_maps_are_refused() -> None:
+    tar = _gnu_sparse_with_map("m.pkl", MAX_SPARSE + 1) + b"\0" * 1024
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        (member,) = t.getmembers()
+        assert len(member.sparse) > MAX_SPARSE
+    (f,) = analyze_model("m.tar", tar)
+    assert "map entries: not scanned" in f.sentence and f.severity == Severity.LOW
 
 
 def _overlapping_zip(inner: bytes, copies: int) -> bytes:
