@@ -420,6 +420,7 @@ class _WorkerState:
         payload hides: judge model files through a memory map, reading only what the
         loader would unpickle."""
         found: list[ModelFinding] = []
+        skipped: list[Skipped] = []
         for path in paths:
             try:
                 with open(path, "rb") as f:
@@ -429,7 +430,9 @@ class _WorkerState:
                         found.extend(analyze_model(path, mm, self.allow))  # type: ignore[arg-type]
             except (OSError, ValueError):
                 continue
-        return _Batch([], [], 0, 0, Counter(), found)
+            except Exception as exc:  # one hostile file never ends the scan: it is skipped
+                skipped.append(Skipped(path, f"could not be scanned ({type(exc).__name__})"))
+        return _Batch([], skipped, 0, 0, Counter(), found)
 
     def scan_blobs(self, blobs: Iterable[Blob | Skipped]) -> _Batch:
         findings: list[RawFinding] = []
@@ -445,7 +448,7 @@ class _WorkerState:
             size += len(blob.data)
             try:
                 result = self.scanner.scan(blob)
-            except (RecursionError, MemoryError, ValueError) as exc:
+            except Exception as exc:  # one hostile blob never ends the scan: it is skipped
                 skipped.append(Skipped(blob.path, f"could not be scanned ({type(exc).__name__})"))
                 continue
             findings.extend(result.findings)
