@@ -107,6 +107,7 @@ class BlobScanner:
             return
         matches = self.capturer.matches(data, hits)
         found: list[tuple[Match, Candidate]] = []
+        rejected: list[tuple[Match, Rejected]] = []
         for match in matches:
             if match.rule.parser == "base64":
                 if depth < MAX_DEPTH:
@@ -116,10 +117,10 @@ class BlobScanner:
                 continue
             for c in self._candidates(data, match):
                 if isinstance(c, Rejected):
-                    result.rejected[c.reason] += 1
+                    rejected.append((match, c))
                 else:
                     found.append((match, c))
-        found = _outermost(found)
+        found = _outermost(found + _seen_again(found, rejected, result))
         secrets = [c.secret for _, c in found]
         for match, c in found:
             where_data, where = outer if outer else (data, match)
@@ -181,6 +182,25 @@ def inline_ignored(data: bytes, offset: int) -> bool:
         return False
     prev_start = data.rfind(b"\n", 0, start - 1) + 1
     return IGNORE_NEXT in data[prev_start : start - 1]
+
+
+def _seen_again(
+    found: list[tuple[Match, Candidate]],
+    rejected: list[tuple[Match, Rejected]],
+    result: BlobResult,
+) -> list[tuple[Match, Candidate]]:
+    """A key rejected for want of context (no label, no account name near) that is a
+    key found elsewhere in the blob is another location of that key; the rest count
+    as rejected."""
+    known = {c.secret: c for _, c in found}
+    again: list[tuple[Match, Candidate]] = []
+    for match, r in rejected:
+        c = known.get(match.value.decode("latin-1"))
+        if c is not None:
+            again.append((match, c))
+        else:
+            result.rejected[r.reason] += 1
+    return again
 
 
 def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candidate]]:
