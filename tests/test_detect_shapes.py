@@ -7,6 +7,11 @@ account, on both engines, and must not report the look-alikes of other Azure ser
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -20,8 +25,15 @@ from azure.storage.blob import (
 )
 
 from keyscope.analyze.azure.filters import placeholder_secret
+from keyscope.detect.capture import Capturer
+from keyscope.detect.engine import Hit, make_engine
+from keyscope.detect.guard import USER_WINDOW, check_capture
+from keyscope.detect.rules import load_rules
+from keyscope.errors import ConfigError
 from keyscope.model import Finding
+from keyscope.pipeline import BlobResult, BlobScanner
 from keyscope.scan import ScanOptions, scan
+from keyscope.sources.interface import Blob
 from tests.sdk import NOW, blob_url, new_key
 
 KEY = "azure-storage-account-key"
@@ -434,3 +446,116 @@ def test_other_azure_services_next_to_a_storage_account(tmp_path: Path, engine: 
         f"REDIS_PASSWORD={k[11]}",
     ])
     assert _scan(tmp_path, "batch.env", env, engine) == []
+
+
+# --- detector budgets (hostile input) ---------------------------------------------------------
+
+
+def _cpu(fn: Callable[[], object]) -> float:
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_one_megabyte_of_repeated_anchors_scans_in_linear_time(name: str) -> None:
+    url = _blob_sas("contosoafter")
+    data = b"sig=AAAAAAAA " * 80_000 + url.encode() + b"\n"
+    scanner = BlobScanner(make_engine(name, load_rules()), NOW)
+    result: list[BlobResult] = []
+    seconds = _cpu(lambda: result.append(scanner.scan(Blob(path="junk.txt", data=data))))
+    assert seconds < 4, f"{seconds:.1f} s of CPU for 1 MB"  # was about 30 s
+    # every hit is still judged (no cap that would hide a real token behind junk)
+    assert sum(result[0].rejected.values()) == 80_000
+    assert [f.explanation.access.account for f in result[0].findings] == ["contosoafter"]
+
+
+def test_thousands_of_tokens_in_one_file_scan_in_linear_time() -> None:
+    key = _key()
+    lines = [
+        blob_url("contosomany", "c", f"b{i}", generate_blob_sas(
+            "contosomany", "c", f"b{i}", account_key=key,
+            permission=BlobSasPermissions(read=True), expiry=EXPIRY,
+        ))
+        for i in range(3000)
+    ]
+    data = "\n".join(lines).encode()
+    scanner = BlobScanner(make_engine("hyperscan", load_rules()), NOW)
+    result: list[BlobResult] = []
+    seconds = _cpu(lambda: result.append(scanner.scan(Blob(path="urls.txt", data=data))))
+    assert seconds < 10, f"{seconds:.1f} s of CPU"  # every snippet masked every secret: minutes
+    assert len(result[0].findings) == 3000
+    assert all(key not in f.location.snippet for f in result[0].findings)
+
+
+CATASTROPHIC = """
+[[rules]]
+id = "my-token"
+name = "My token"
+description = "d"
+parser = "azure-sas"
+pattern = 'mytok_'
+capture = '(?P<value>mytok_(a+)+b)'
+examples = ["mytok_aab"]
+"""
+
+
+def test_a_catastrophic_user_capture_is_refused_before_the_scan(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text(CATASTROPHIC)
+    with pytest.raises(ConfigError, match="capture can backtrack catastrophically"):
+        load_rules((tmp_path,))
+    # unguarded, it ran for over a minute on one line of "mytok_" and 30 a's
+    for bad in (r"(?P<value>(a|ab)*c)", r"(?P<value>\s*\s*\s*x)", r"(?P<value>(a)\1)"):
+        assert check_capture(bad) is not None, bad
+    fine = (r"(?P<value>mytok_[a-z0-9]{32})", r"(?P<value>tok_[^\s]+)", r"(?P<value>(?:ab)+c)")
+    assert [check_capture(f) for f in fine] == [None, None, None]
+
+
+def test_user_captures_run_on_a_bounded_window(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text(
+        CATASTROPHIC.replace("(?P<value>mytok_(a+)+b)", "(?P<value>mytok_[a-z]+)")
+    )
+    rules = load_rules((tmp_path,))
+    mine = next(r for r in rules if r.id == "my-token")
+    assert not mine.builtin and all(r.builtin for r in rules if r is not mine)
+    capturer = Capturer([mine])
+    data = b"mytok_" + b"a" * 100_000
+    [m] = capturer.matches(data, [Hit(end=6, rule=0)])
+    assert m.end - m.start <= 6 + USER_WINDOW
+
+
+def _cli(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "XDG_CACHE_HOME": str(cache)}
+    return subprocess.run(
+        [sys.executable, "-m", "keyscope", *args], capture_output=True, text=True, timeout=120,
+        env=env,
+    )
+
+
+def test_bad_user_rules_are_one_error_line_and_exit_2(tmp_path: Path) -> None:
+    target = tmp_path / "x.txt"
+    target.write_text("mytok_aab\n")
+    catastrophic = tmp_path / "catastrophic"
+    catastrophic.mkdir()
+    (catastrophic / "r.toml").write_text(CATASTROPHIC)
+    lookbehind = tmp_path / "lookbehind"
+    lookbehind.mkdir()
+    (lookbehind / "r.toml").write_text(
+        CATASTROPHIC.replace("pattern = 'mytok_'", "pattern = '(?<=my)tok_'").replace(
+            "(?P<value>mytok_(a+)+b)", "(?P<value>tok_[a-z]+)"
+        )
+    )
+    for rules, engine, message in (
+        (catastrophic, "re", "capture can backtrack catastrophically"),
+        (lookbehind, "hyperscan", "Hyperscan cannot compile its pattern"),
+    ):
+        done = _cli(tmp_path / "cache", "scan", "--rules", str(rules), "--engine", engine,
+                    "-q", "--no-git", "--fail-on=never", str(target))
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and "my-token" in lines[0], done.stderr
+        assert "Traceback" not in done.stderr
+    # the look-behind is fine for the re engine
+    done = _cli(tmp_path / "cache", "scan", "--rules", str(lookbehind), "--engine", "re",
+                "-q", "--no-git", "--fail-on=never", str(target))
+    assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -121,7 +122,7 @@ class BlobScanner:
                 else:
                     found.append((match, c))
         found = _outermost(found + _seen_again(found, rejected, result))
-        secrets = [c.secret for _, c in found]
+        secrets = _Secrets([(m.start, m.end, c.secret) for m, c in found])
         for match, c in found:
             where_data, where = outer if outer else (data, match)
             if inline_ignored(where_data, where.start):
@@ -207,17 +208,29 @@ def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candid
     """One secret seen by two rules at one place (a key inside its connection string) is
     one location: keep the widest match."""
     kept: list[tuple[Match, Candidate]] = []
+    spans: dict[str, list[tuple[int, int]]] = {}  # fingerprint -> kept spans
     for match, c in sorted(found, key=lambda mc: (mc[0].start - mc[0].end, mc[0].start)):
-        fp = c.explanation.fingerprint
-        if not any(
-            k[1].explanation.fingerprint == fp
-            and k[0].start <= match.start
-            and match.end <= k[0].end
-            for k in kept
-        ):
+        same = spans.setdefault(c.explanation.fingerprint, [])
+        if not any(start <= match.start and match.end <= end for start, end in same):
+            same.append((match.start, match.end))
             kept.append((match, c))
     kept.sort(key=lambda mc: mc[0].start)
     return kept
+
+
+class _Secrets:
+    """The secrets found in a blob, by where they are: a snippet masks those near it
+    (and ``mask`` masks anything shaped like a secret anyway)."""
+
+    def __init__(self, spans: list[tuple[int, int, str]]) -> None:
+        self._spans = sorted(spans)
+        self._starts = [start for start, _, _ in self._spans]
+        self._longest = max((end - start for start, end, _ in spans), default=0)
+
+    def within(self, lo: int, hi: int) -> list[str]:
+        first = bisect_left(self._starts, lo - self._longest)
+        last = bisect_left(self._starts, hi)
+        return [s for start, end, s in self._spans[first:last] if end > lo]
 
 
 def _lines_around(data: bytes, lo: int, hi: int, match: Match, lines: int = 6) -> str:
@@ -249,7 +262,7 @@ def _location(
     data: bytes,
     start: int,
     end: int,
-    secrets: list[str],
+    secrets: _Secrets,
     origin: tuple[str, ...],
     secret: str | None,
 ) -> Location:
@@ -264,9 +277,8 @@ def _location(
     hi = min(line_end, max(end + 24, start + SNIPPET_WIDTH // 2))
     hi = min(hi, lo + max(SNIPPET_WIDTH, end - start + 64))
     text = data[lo:hi].decode("utf-8", errors="replace").rstrip("\r")
-    snippet = (
-        ("…" if lo > line_start else "") + mask(text, secrets) + ("…" if hi < line_end else "")
-    )
+    masked = mask(text, secrets.within(lo, hi))
+    snippet = ("…" if lo > line_start else "") + masked + ("…" if hi < line_end else "")
     return Location(
         path=path,
         line=line,

@@ -118,7 +118,7 @@ def _next_part(data: bytes, pattern: re.Pattern[bytes], end: int) -> int | None:
 def _previous_part(data: bytes, pattern: re.Pattern[bytes], start: int, floor: int) -> int | None:
     """The start of an unfinished URL (one with a ``?`` query) ending the line above the
     value, when the value begins its line."""
-    line_start = data.rfind(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", max(0, start - 64), start) + 1  # the head is short
     if line_start == 0 or not _LINE_HEAD.fullmatch(data, line_start, start):
         return None
     prev_start = max(data.rfind(b"\n", 0, line_start - 1) + 1, line_start - WINDOW, floor)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 
 from keyscope.analyze.azure.explainer import explain_found
 from keyscope.analyze.azure.filters import other_service, suppressed
@@ -78,6 +79,9 @@ def sas_candidates(
 ) -> list[Candidate | Rejected]:
     """A SAS URL or bare query. A bare query's account comes from ``context`` (the
     lines around it: ``AZURE_STORAGE_ACCOUNT=…``, a storage host), when it names one."""
+    reason = _sas_rejection(value)
+    if reason is not None:  # looked for context only once the value itself holds
+        return [Rejected(reason)]
     text = trim_sas(value)
     account = None
     if context is not None and not _SCHEME.match(text):
@@ -92,6 +96,14 @@ def sas_candidates(
                     paired.sas[i] = replace(sas, location=loc)
                 return _explained(paired, now, policy)
     return _explained(_read(text, account), now, policy)
+
+
+@lru_cache(maxsize=1024)
+def _sas_rejection(value: str) -> str | None:
+    """Why ``value`` is no SAS at all, whatever its context; cached, as a file may
+    repeat one broken value thousands of times."""
+    found = _read(trim_sas(value))
+    return found.reason if isinstance(found, Rejected) else None
 
 
 def endpoint_near(context: str, account: str) -> str | None:
