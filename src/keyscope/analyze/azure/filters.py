@@ -66,19 +66,19 @@ _OTHER_SERVICES = (
     (
         "Service Bus / Event Hubs / IoT Hub",
         re.compile(
-            r"(?i)SharedAccessKey|\.servicebus\.|\.azure-devices\.|HostName\s*=|"
-            r"service_?bus|event_?hubs?\b|iot_?hub"
+            r"(?i)SharedAccessKey|\.servicebus\.|\.azure-devices\.|"
+            r"service_?bus|event_?hubs?(?![a-z])|iot_?hub|(?-i:(?:^|;)\s*HostName=)"
         ),
     ),
     (
         "SignalR / Web PubSub",
-        re.compile(r"(?i)\.signalr\.net|\.webpubsub\.|signalr|;\s*AccessKey\s*="),
+        re.compile(r"(?i)\.signalr\.net|\.webpubsub\.|signalr|(?-i:;\s*AccessKey=)"),
     ),
     ("App Configuration", re.compile(r"(?i)\.azconfig\.io|app_?config")),
-    ("Batch", re.compile(r"(?i)\.batch\.azure\.com|(?<![a-z])batch(?![a-z])")),
+    ("Batch", re.compile(r"(?i)\.batch\.azure\.com|batch_?account")),
     (
         "Azure AI Search",
-        re.compile(r"(?i)\.search\.windows\.net|(?<![a-z])search(?![a-z])|api-key"),
+        re.compile(r"(?i)\.search\.windows\.net|search_?(?:api_?|admin_?|query_?)?key|api-key"),
     ),
     ("Azure Cache for Redis", re.compile(r"(?i)\.redis\.cache\.|redis")),
     # their connection strings begin Endpoint=… (storage's are BlobEndpoint=…)
