@@ -464,7 +464,7 @@ def test_one_megabyte_of_repeated_anchors_scans_in_linear_time(name: str) -> Non
     scanner = BlobScanner(make_engine(name, load_rules()), NOW)
     result: list[BlobResult] = []
     seconds = _cpu(lambda: result.append(scanner.scan(Blob(path="junk.txt", data=data))))
-    assert seconds < 4, f"{seconds:.1f} s of CPU for 1 MB"  # was about 30 s
+    assert seconds < 8, f"{seconds:.1f} s of CPU for 1 MB"  # was about 30 s, now about 1
     # every hit is still judged (no cap that would hide a real token behind junk)
     assert sum(result[0].rejected.values()) == 80_000
     assert [f.explanation.access.account for f in result[0].findings] == ["contosoafter"]
@@ -483,7 +483,7 @@ def test_thousands_of_tokens_in_one_file_scan_in_linear_time() -> None:
     scanner = BlobScanner(make_engine("hyperscan", load_rules()), NOW)
     result: list[BlobResult] = []
     seconds = _cpu(lambda: result.append(scanner.scan(Blob(path="urls.txt", data=data))))
-    assert seconds < 10, f"{seconds:.1f} s of CPU"  # every snippet masked every secret: minutes
+    assert seconds < 30, f"{seconds:.1f} s of CPU"  # was minutes (each snippet masked every secret)
     assert len(result[0].findings) == 3000
     assert all(key not in f.location.snippet for f in result[0].findings)
 

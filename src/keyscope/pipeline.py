@@ -122,7 +122,7 @@ class BlobScanner:
                 else:
                     found.append((match, c))
         found = _outermost(found + _seen_again(found, rejected, result))
-        secrets = _Secrets([(m.start, m.end, c.secret) for m, c in found])
+        secrets = _Secrets([(m.start, m.end, c.secret) for m, c in found], everywhere=bool(outer))
         for match, c in found:
             where_data, where = outer if outer else (data, match)
             if inline_ignored(where_data, where.start):
@@ -220,14 +220,18 @@ def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candid
 
 class _Secrets:
     """The secrets found in a blob, by where they are: a snippet masks those near it
-    (and ``mask`` masks anything shaped like a secret anyway)."""
+    (and ``mask`` masks anything shaped like a secret anyway). A blob decoded from
+    Base64 is shown by its outer text: there, every secret is masked."""
 
-    def __init__(self, spans: list[tuple[int, int, str]]) -> None:
+    def __init__(self, spans: list[tuple[int, int, str]], everywhere: bool = False) -> None:
+        self._everywhere = everywhere
         self._spans = sorted(spans)
         self._starts = [start for start, _, _ in self._spans]
         self._longest = max((end - start for start, end, _ in spans), default=0)
 
     def within(self, lo: int, hi: int) -> list[str]:
+        if self._everywhere:
+            return [s for _, _, s in self._spans]
         first = bisect_left(self._starts, lo - self._longest)
         last = bisect_left(self._starts, hi)
         return [s for start, end, s in self._spans[first:last] if end > lo]
