@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing.util
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -51,6 +52,7 @@ from keyscope.sources.remote import is_remote, mirror, remote_label
 # Files over --max-file-size are memory-mapped and judged as models when their head
 # sniffs as one (a protocol 0 pickle candidate is text and needs the whole file).
 BIG_MODEL_FORMATS = MODEL_FORMATS - {"pickle0"}
+JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
 STDIN = "-"
@@ -185,7 +187,7 @@ def scan(
         absorb(state.scan_blobs([Blob(path="<stdin>", data=stdin or b"")]))
 
     tasks = _tasks(roots, options, skipped)
-    jobs = options.jobs or os.cpu_count() or 1
+    jobs = min(options.jobs or os.cpu_count() or 1, max_jobs())
     if jobs == 1:
         for task in tasks:
             absorb(state.run(task), task)
@@ -335,6 +337,11 @@ def merge(raw: list[RawFinding]) -> list[Finding]:
     return findings
 
 
+def max_jobs() -> int:
+    """The most worker processes a scan starts: JOBS_PER_CORE per core."""
+    return JOBS_PER_CORE * (os.cpu_count() or 1)
+
+
 def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
     return [f for f in findings if f.severity >= threshold]
 
@@ -433,6 +440,11 @@ def _init_worker(
     rules: tuple[Rule, ...], engine_name: str, now: datetime, options: ScanOptions
 ) -> None:
     global _STATE
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops the
+    # workers with SIGTERM (and they end with it should the parent die).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     _STATE = _WorkerState(rules, engine_name, now, options)
     # Worker processes end with os._exit: close their git readers on the way out.
     multiprocessing.util.Finalize(None, _STATE.close, exitpriority=10)
@@ -441,6 +453,18 @@ def _init_worker(
 def _work(task: _Task) -> _Batch:
     assert _STATE is not None
     return _STATE.run(task)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGTERM when the process that started it
+    ends, even by SIGKILL."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_parallel(
@@ -452,9 +476,10 @@ def _run_parallel(
     options: ScanOptions,
     absorb: Callable[[_Batch, _Task], None],
 ) -> None:
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(rules, engine_name, now, options)
-    ) as pool:
+    )
+    try:
         pending: dict[Future[_Batch], _Task] = {}
         for task in tasks:
             pending[pool.submit(_work, task)] = task
@@ -464,6 +489,25 @@ def _run_parallel(
                     absorb(fut.result(), pending.pop(fut))
         for fut, task in pending.items():
             absorb(fut.result(), task)
+    except BaseException:
+        # An error, Ctrl-C or SIGTERM: drop the queued tasks and end the workers now
+        # rather than waiting for every task already handed out.
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    workers = list((pool._processes or {}).values())
+    for worker in workers:
+        worker.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 5
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join(1)
 
 
 def _batches(
