@@ -24,7 +24,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
-from keyscope.model import Finding, Severity
+from keyscope.model import Finding, Location, Severity
 from keyscope.modelfiles.analyzer import MODEL_FORMATS, ModelFinding, analyze_model
 from keyscope.modelfiles.containers import sniff
 from keyscope.pipeline import BlobScanner, RawFinding
@@ -318,6 +318,7 @@ def _git_tasks(
 def merge(raw: list[RawFinding]) -> list[Finding]:
     """One finding per secret, its locations in path/line order; worst first."""
     by_fp: dict[str, Finding] = {}
+    seen: set[tuple[str, Location]] = set()  # a set: one secret may be in 100,000 places
     for r in raw:
         fp = r.explanation.fingerprint
         if fp not in by_fp:
@@ -328,7 +329,8 @@ def merge(raw: list[RawFinding]) -> list[Finding]:
                 locations=[],
                 credential=r.credential,
             )
-        if r.location not in by_fp[fp].locations:
+        if (fp, r.location) not in seen:
+            seen.add((fp, r.location))
             by_fp[fp].locations.append(r.location)
     findings = list(by_fp.values())
     for f in findings:
