@@ -175,7 +175,8 @@ def test_non_utf8_file_name_with_o(tmp_path: Path) -> None:
     name = b"weights-\xff.md"
     d = tmp_path / "tree"
     d.mkdir()
-    Path(os.fsdecode(bytes(d) + b"/" + name)).write_text(incident_url("bytesacct", new_key()) + "\n")
+    leak = Path(os.fsdecode(bytes(d) + b"/" + name))
+    leak.write_text(incident_url("bytesacct", new_key()) + "\n")
     for fmt in ("json", "sarif", "text"):
         proc = keyscope("scan", "-q", "-j", "1", "--format", fmt, "-o", f"out.{fmt}", "tree",
                         cwd=tmp_path)
