@@ -34,8 +34,9 @@ exit status:
   0    success (scan: nothing at or above --fail-on)
   1    findings at or above --fail-on
   2    usage, input or configuration error (one line on stderr)
-  130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM): no -o file is written
-  141  standard output was closed early (e.g. piped into head)"""
+  130  interrupted (SIGINT, Ctrl-C): the workers are stopped, no -o file is written
+  141  standard output was closed early (e.g. piped into head)
+  143  terminated (SIGTERM): as for 130"""
 
 
 class Terminated(KeyboardInterrupt):
