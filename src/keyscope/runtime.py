@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -64,39 +65,51 @@ def signals_unwind() -> Iterator[None]:
 class ReportFile:
     """A report's destination: standard output, or FILE written through a temporary
     file beside it that replaces FILE only when the report is complete, so an error
-    or a signal never leaves a truncated or half-written FILE behind."""
+    or a signal never leaves a truncated or half-written FILE behind. A FILE that is
+    a device or a pipe (``/dev/stdout``, a FIFO) is written as the report goes."""
 
     def __init__(self, path: Path | None, inputs: Iterable[str | Path] = (), flag: str = "-o"):
         self.path = path
         self._tmp: str | None = None
+        self._own = path is not None  # close the stream at the end (not stdout)
         if path is None:
             self.stream: TextIO = sys.stdout
             return
-        if path.is_dir():
-            raise KeyscopeError(f"{flag} {path}: is a directory")
         for given in inputs:
             if _same_file(path, Path(given)):
                 raise KeyscopeError(f"{flag} {path}: would overwrite an input of this command")
-        folder = path.parent
         try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError as exc:
+            raise KeyscopeError(f"{flag} {path}: cannot write ({exc.strerror})") from None
+        try:
+            if mode is not None and stat.S_ISDIR(mode):
+                raise KeyscopeError(f"{flag} {path}: is a directory")
+            if mode is not None and not stat.S_ISREG(mode):
+                self.stream = _text(os.open(path, os.O_WRONLY | os.O_TRUNC))
+                return
+            # Through a symbolic link, the file it names is replaced, not the link.
+            self.path = Path(os.path.realpath(path))
             fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".partial", dir=folder
+                prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent
             )
         except OSError as exc:
             raise KeyscopeError(f"{flag} {path}: cannot write ({exc.strerror})") from None
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        # Paths that are not UTF-8 (surrogate escapes) are written as \\udcXX rather
-        # than failing the whole report.
-        self.stream = open(fd, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        self.stream = _text(fd)
 
     def commit(self) -> None:
         """The report is complete: move it into place."""
-        if self._tmp is None or self.path is None:
+        if not self._own:
             self.stream.flush()
             return
         self.stream.close()
+        if self._tmp is None or self.path is None:
+            return
         try:
             os.replace(self._tmp, self.path)
         except OSError as exc:
@@ -105,13 +118,20 @@ class ReportFile:
         self._tmp = None
 
     def discard(self) -> None:
-        """The report is incomplete: remove the temporary file."""
+        """The report is incomplete (or already committed): remove the temporary file."""
+        if self._own:
+            self.stream.close()
         if self._tmp is None:
             return
-        self.stream.close()
         with suppress(OSError):
             os.unlink(self._tmp)
         self._tmp = None
+
+
+def _text(fd: int) -> TextIO:
+    # Paths that are not UTF-8 (surrogate escapes) are written as \udcXX rather than
+    # failing the whole report.
+    return open(fd, "w", encoding="utf-8", errors="backslashreplace")
 
 
 def _same_file(a: Path, b: Path) -> bool:
