@@ -190,3 +190,24 @@ def test_non_utf8_file_name_with_o(tmp_path: Path) -> None:
                 "weights-\udcff.md")
         else:
             assert "bytesacct" in report
+
+
+def test_failed_scan_leaves_the_previous_report(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "out.json").write_text("the previous report\n")
+    _one_line_error(keyscope("scan", "--git", "-o", "out.json", "plain", cwd=tmp_path),
+                    "not a git repository")
+    assert (tmp_path / "out.json").read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "plain"]
+
+
+def test_o_to_a_device_or_through_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "ok.txt").write_text("fine\n")
+    proc = keyscope("scan", "-q", "--format", "json", "-o", "/dev/stdout", "ok.txt",
+                    cwd=tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["findings"] == []
+    (tmp_path / "link.json").symlink_to("real.json")
+    proc = keyscope("scan", "-q", "--format", "json", "-o", "link.json", "ok.txt", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "link.json").is_symlink()
+    assert json.loads((tmp_path / "real.json").read_text())["findings"] == []
