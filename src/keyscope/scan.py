@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing.util
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +24,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
-from keyscope.model import Finding, Severity
+from keyscope.model import Finding, Location, Severity
 from keyscope.modelfiles.analyzer import MODEL_FORMATS, ModelFinding, analyze_model
 from keyscope.modelfiles.containers import sniff
 from keyscope.pipeline import BlobScanner, RawFinding
@@ -51,6 +52,7 @@ from keyscope.sources.remote import is_remote, mirror, remote_label
 # Files over --max-file-size are memory-mapped and judged as models when their head
 # sniffs as one (a protocol 0 pickle candidate is text and needs the whole file).
 BIG_MODEL_FORMATS = MODEL_FORMATS - {"pickle0"}
+JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
 STDIN = "-"
@@ -188,7 +190,7 @@ def scan(
 
     repos: dict[str, str] = {}  # repository → shown name
     tasks = _tasks(roots, options, skipped, repos)
-    jobs = options.jobs or os.cpu_count() or 1
+    jobs = min(options.jobs or os.cpu_count() or 1, max_jobs())
     if jobs == 1:
         for task in tasks:
             absorb(state.run(task), task)
@@ -353,6 +355,7 @@ def _git_tasks(
 def merge(raw: list[RawFinding]) -> list[Finding]:
     """One finding per secret, its locations in path/line order; worst first."""
     by_fp: dict[str, Finding] = {}
+    seen: set[tuple[str, Location]] = set()  # a set: one secret may be in 100,000 places
     for r in raw:
         fp = r.explanation.fingerprint
         if fp not in by_fp:
@@ -363,13 +366,19 @@ def merge(raw: list[RawFinding]) -> list[Finding]:
                 locations=[],
                 credential=r.credential,
             )
-        if r.location not in by_fp[fp].locations:
+        if (fp, r.location) not in seen:
+            seen.add((fp, r.location))
             by_fp[fp].locations.append(r.location)
     findings = list(by_fp.values())
     for f in findings:
         f.locations.sort(key=lambda loc: (loc.path, loc.origin, loc.line, loc.column))
     findings.sort(key=lambda f: (-f.severity, f.locations[0].path, f.locations[0].line))
     return findings
+
+
+def max_jobs() -> int:
+    """The most worker processes a scan starts: JOBS_PER_CORE per core."""
+    return JOBS_PER_CORE * (os.cpu_count() or 1)
 
 
 def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
@@ -482,6 +491,11 @@ def _init_worker(
     rules: tuple[Rule, ...], engine_name: str, now: datetime, options: ScanOptions
 ) -> None:
     global _STATE
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops the
+    # workers with SIGTERM (and they end with it should the parent die).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     _STATE = _WorkerState(rules, engine_name, now, options)
     # Worker processes end with os._exit: close their git readers on the way out.
     multiprocessing.util.Finalize(None, _STATE.close, exitpriority=10)
@@ -490,6 +504,18 @@ def _init_worker(
 def _work(task: _Task) -> _Batch:
     assert _STATE is not None
     return _STATE.run(task)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGTERM when the process that started it
+    ends, even by SIGKILL."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_parallel(
@@ -501,9 +527,10 @@ def _run_parallel(
     options: ScanOptions,
     absorb: Callable[[_Batch, _Task], None],
 ) -> None:
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(rules, engine_name, now, options)
-    ) as pool:
+    )
+    try:
         pending: dict[Future[_Batch], _Task] = {}
         for task in tasks:
             pending[pool.submit(_work, task)] = task
@@ -513,6 +540,25 @@ def _run_parallel(
                     absorb(fut.result(), pending.pop(fut))
         for fut, task in pending.items():
             absorb(fut.result(), task)
+    except BaseException:
+        # An error, Ctrl-C or SIGTERM: drop the queued tasks and end the workers now
+        # rather than waiting for every task already handed out.
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    workers = list((pool._processes or {}).values())
+    for worker in workers:
+        worker.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 5
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join(1)
 
 
 def _batches(

@@ -256,9 +256,14 @@ def _artifact(path: str, base: str) -> dict[str, str]:
     absolute = os.path.abspath(path)
     rel = os.path.relpath(absolute, base)
     if rel.startswith(".."):
-        return {"uri": "file://" + quote(absolute.replace(os.sep, "/"))}
-    return {"uri": quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+        return {"uri": "file://" + _quote(absolute.replace(os.sep, "/"))}
+    return {"uri": _quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+
+
+def _quote(path: str) -> str:
+    # A file name that is not UTF-8 (surrogate escapes) is quoted as its raw bytes.
+    return quote(path, errors="surrogateescape")
 
 
 def _dir_uri(base: str) -> str:
-    return "file://" + quote(os.path.abspath(base).replace(os.sep, "/").rstrip("/") + "/")
+    return "file://" + _quote(os.path.abspath(base).replace(os.sep, "/").rstrip("/") + "/")
