@@ -165,7 +165,7 @@ SAFE: frozenset[str] = frozenset(
         "random.Random",
     ]
     + [f"builtins.{n}" for n in PURE_BUILTINS + _EXCEPTIONS]
-    + [f"__future__.{n}" for n in _FUTURE]
+    + [f"__future__.{n}" for n in [*_FUTURE, "_Feature"]]
     + [f"torch.{n}" for n in _TORCH_DTYPES + _TORCH_STORAGES]
     + [f"torch._utils.{n}" for n in _TORCH_REBUILD]
     + [
