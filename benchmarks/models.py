@@ -15,7 +15,8 @@ picklescan), then
     TensorFlow, py7zr) and malicious files assembled from pickle opcodes with a harmless
     ``echo`` payload, or graph files whose ops / external-data paths reach outside the
     model. Nothing is ever unpickled, loaded or run; the opcode builders come from
-    ``tests/test_model_files.py``;
+    ``tests/test_model_files.py``, and one fixture per published scanner bypass from
+    ``tests/test_model_policy.py``;
 (b) runs every tool on every fixture, one process per file (a SavedModel fixture is a
     directory), and turns its report into flagged / not flagged with the rule written
     next to each tool below;
@@ -615,6 +616,58 @@ def generate_fixtures(out: Path) -> None:  # runs under keyscope's interpreter
     # ---- ONNX and 7z (the onnx and py7zr packages live in keyscope's venv) ----------------
     graph_variants = _onnx_and_7z_fixtures(w, t, saved, layer)
 
+    # ---- import policy: real library objects, and one fixture per published bypass ------
+    from tests import test_model_policy as tp
+
+    gelu = torch.nn.TransformerEncoderLayer(8, 2, 16, activation=torch.nn.functional.gelu)
+    w.put(
+        "gelu_encoder_layer.pt",
+        "benign",
+        "torch",
+        "torch.save of a whole TransformerEncoderLayer with F.gelu (torch._C._nn.gelu and "
+        "torch.nn.functional names in the pickle)",
+        saved(gelu),
+    )
+    w.put(
+        "optimizer_object.pt",
+        "benign",
+        "torch",
+        "torch.save of a whole AdamW optimizer object (not its state_dict)",
+        saved(opt),
+    )
+    w.put(
+        "numpy_rng_masked.pkl",
+        "benign",
+        "pickle",
+        "pickle.dumps of a numpy Generator, a masked array and a datetime64",
+        pickle.dumps(
+            {
+                "g": np.random.default_rng(3),
+                "ma": np.ma.masked_array([1, 2], [0, 1]),
+                "t": np.datetime64("2020-01-01"),
+            }
+        ),
+    )
+    w.put(
+        "builtins_metadata.pkl",
+        "benign",
+        "pickle",
+        "pickle.dumps of builtins.len/min/sorted, range, slice, an exception and "
+        "__future__.annotations (protocol 2)",
+        pickle.dumps(
+            {
+                "fns": [len, min, sorted],
+                "r": range(3),
+                "s": slice(1, 9, 2),
+                "e": ValueError("x"),
+                "future": __import__("__future__").annotations,
+            },
+            protocol=2,
+        ),
+    )
+    for tech in tp.ADVERSARIAL:
+        mal(tech.name, "bypasses", tech.what, tech.data)
+
     # ---- held out: shapes that tests/test_model_files.py does not build ------------------
     held_out_from = len(w.entries)
     cls = _stand_in_class("transformers.training_args", "TrainingArguments")
@@ -736,6 +789,7 @@ def generate_fixtures(out: Path) -> None:  # runs under keyscope's interpreter
         "numpy_object_payload.npz",
         "bz2_pickle.joblib",
         *graph_variants,
+        *tp.NOT_ASSERTED,  # built by tests/test_model_policy.py but not asserted there
     }
     for n, entry in enumerate(w.entries):
         if n >= held_out_from or entry["name"] in variants:
@@ -983,6 +1037,8 @@ def generate_tools_fixtures(out: Path) -> None:  # runs under the tools' interpr
         made.append({"name": name, "label": label, "group": group, "what": what, "source": source})
 
     try:
+        import pickle
+
         import joblib
         import numpy as np
         from sklearn.linear_model import LogisticRegression  # type: ignore[import-not-found]
@@ -996,6 +1052,24 @@ def generate_tools_fixtures(out: Path) -> None:  # runs under the tools' interpr
             "joblib",
             "joblib.dump of a fitted scikit-learn LogisticRegression",
         )
+        from sklearn.ensemble import GradientBoostingClassifier
+        from sklearn.neighbors import KNeighborsClassifier
+
+        y = (x[:, 0] > 0).astype(int)
+        for name, est, what in (
+            (
+                "sklearn_gradient_boosting.pkl",
+                GradientBoostingClassifier(n_estimators=3),
+                "GradientBoostingClassifier (trees, a seeded bit generator)",
+            ),
+            (
+                "sklearn_kneighbors.pkl",
+                KNeighborsClassifier(3),
+                "KNeighborsClassifier (a KD tree rebuilt by its Cython newObj)",
+            ),
+        ):
+            (out / name).write_bytes(pickle.dumps(est.fit(x, y)))
+            add(name, "benign", "pickle", f"pickle.dumps of a fitted scikit-learn {what}")
     except ImportError as exc:
         log(f"no scikit-learn fixture: {exc}")
     try:
@@ -1518,6 +1592,11 @@ def all_tools() -> list[Tool]:
     return [Keyscope(), Picklescan(), ModelScan(), Fickling(), ModelAudit()]
 
 
+def relative(text: str) -> str:
+    """Name files relative to the repository: results must not carry this machine's paths."""
+    return text.replace(f"{ROOT}{os.sep}", "").replace(str(ROOT), ".")
+
+
 def tool_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(QUIET_ENV)
@@ -1690,6 +1769,7 @@ def scan_fixtures(tools: list[Tool], entries: list[dict[str, str]], jobs: int) -
             parsed = Parsed("timeout", "none", f"killed after {FIXTURE_TIMEOUT:.0f} s")
         else:
             parsed = tool.parse(run.rc, run.stdout, run.stderr, scratch)
+        parsed.note = relative(parsed.note)
         return Cell(
             tool.name,
             entry["name"],
@@ -1760,7 +1840,7 @@ def throughput_one(tools: list[Tool], big: Path, repeats: int) -> list[dict[str,
                 "status": f"timed out after {BIG_TIMEOUT:.0f} s" if timed_out else parsed.status,
                 "severity": parsed.severity,
                 "flagged": tool.flagged(parsed.severity) if not timed_out else None,
-                "note": parsed.note,
+                "note": relative(parsed.note),
                 "runs": [round(s, 3) for s in secs],
                 "median_seconds": None if timed_out else round(median, 3),
                 "mb_per_second": None if timed_out else round(size / 1e6 / median, 1),

@@ -241,7 +241,8 @@ ESTIMATOR_ROOTS = frozenset(
 
 # Module roots whose purpose is running code, processes, files, the network, the import
 # system or the interpreter itself. Every name under them is never allowed, except the
-# exact SAFE names above (builtins.len, types.SimpleNamespace …).
+# exact SAFE names above (builtins.len, types.SimpleNamespace, pathlib.Path …): their
+# methods (``pathlib.Path.write_text``) stay never-allowed.
 NEVER_ROOTS = frozenset(
     """os posix nt subprocess _posixsubprocess commands pty sys importlib imp _imp
     _frozen_importlib _frozen_importlib_external zipimport pkgutil site sysconfig runpy code
@@ -257,7 +258,9 @@ NEVER_ROOTS = frozenset(
     _interpreters _xxsubinterpreters _xxinterpchannels _interpchannels _interpqueues
     _xxinterpqueues tkinter _tkinter turtle platform posixpath ntpath logging operator
     _operator functools inspect gc weakref pydoc jinja2 yaml fickling picklescan modelscan
-    modelaudit builtins __builtin__ __builtins__""".split()
+    modelaudit builtins __builtin__ __builtins__ _sitebuiltins genericpath pathlib pstats
+    modulefinder pyclbr tabnanny zipapp wsgiref getpass curses mailbox wave aifc sunau
+    cffi _winapi msvcrt winreg _winreg""".split()
 )
 # Dangerous corners of libraries whose other classes are ordinary checkpoint content.
 NEVER_PREFIXES = (
@@ -359,8 +362,13 @@ NEVER_NAMES = frozenset(
     xml.etree.ElementTree.parse xml.etree.ElementTree.iterparse collections.namedtuple
     dataclasses.make_dataclass""".split()
 )
-# Method names that fetch and run code wherever they are defined (trust_remote_code).
-NEVER_METHODS = frozenset({"from_pretrained", "from_single_file", "load_from_checkpoint"})
+# Method names that fetch and run code (trust_remote_code), load pickles or write files,
+# whatever class they are reached through (``numpy.ndarray.tofile``, a SAFE
+# ``pathlib.Path``'s ``write_text``).
+NEVER_METHODS = frozenset(
+    """from_pretrained from_single_file load_from_checkpoint load_config tofile dump
+    to_pickle write_text write_bytes unlink rmdir symlink_to hardlink_to""".split()
+)
 DUNDER_GADGETS = (
     "__builtins__",
     "__globals__",
