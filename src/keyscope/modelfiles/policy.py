@@ -17,29 +17,43 @@ Four tiers, checked in this order:
 How this differs from the other allowlists and blocklists, and why:
 
 * ``torch.load(weights_only=True)`` allows only tensor rebuilding plus ``OrderedDict``,
-  ``Counter``, ``set``, ``complex``, ``bytearray`` and ``_codecs.encode``. ``SAFE`` adds
-  pure data constructors that refuse nothing dangerous (``dict``, ``slice``, ``range``,
-  ``datetime``, ``Decimal``, ``UUID``, ``pathlib`` paths, ``argparse.Namespace``,
+  ``Counter``, ``set``, ``complex``, ``bytearray`` and ``_codecs.encode``; it refuses
+  every other name. ``SAFE`` adds pure data constructors that cannot reach code or the
+  system (the pure builtins, exceptions, ``dict``, ``slice``, ``range``, ``datetime``,
+  ``Decimal``, ``UUID``, ``pathlib`` paths, ``argparse.Namespace``,
   ``types.SimpleNamespace``, ``re._compile``, ``__future__`` feature flags), NumPy's
-  array and RNG reconstructors (weights_only leaves those to ``add_safe_globals``), the
+  array and RNG reconstructors (weights_only leaves them to ``add_safe_globals``), the
   TorchScript list builders, and ``copyreg._reconstructor``/``__newobj__``, whose class
-  argument is itself judged as a name. Library classes are not refused as
-  weights_only refuses them but reported as info (``ESTIMATOR``): loading a scikit-learn
-  model means trusting scikit-learn, and refusing it would flag every such file.
-* picklescan, ModelScan and fickling work from blocklists of modules or names; every
-  published bypass of them is a name that was missing. Here a name that is on no list is
-  at least ``UNKNOWN`` (medium), and the never list is checked on every part of a dotted
-  name. picklescan's ``uuid: *`` is narrowed to ``uuid._get_command_stdout`` (``UUID``
-  is a value type that numerous checkpoints hold); fickling allows ``map``, ``filter``,
-  ``iter`` and ``next`` from builtins, which call whatever they are given, so here they
-  are never-allowed like ``functools.partial``. fickling's and picklescan's blocklists
-  of ``joblib`` and ``numpy`` as whole modules are narrowed to their loaders, memory
-  maps and test helpers, since their array wrappers are how those libraries save data.
+  arguments are names judged here too. Library classes are not refused but reported as
+  info (``ESTIMATOR``): loading a scikit-learn model means trusting scikit-learn, and
+  refusing it would flag every such file. Methods of SAFE classes are not SAFE
+  (``pathlib.Path.write_text`` is never-allowed).
+* picklescan and ModelScan list dangerous globals and treat the rest as innocuous or
+  "suspicious"; every published bypass of them (the ``torch.utils.bottleneck``,
+  ``ConfigModule.load_config``, ``pip.main``, ``asyncio.unix_events``,
+  ``_interpreters`` … advisories) was a name missing from the list. Here a name on no
+  list is at least ``UNKNOWN`` (medium), and the never list is checked on every part of
+  a dotted name. Where they list single names, whole modules are never-allowed here
+  (``logging`` for ``FileHandler``, ``functools`` for ``partial``, ``code``, ``doctest``,
+  ``types``, ``cloudpickle``, ``requests``, ``numpy.testing``, ``torch.serialization``
+  except ``_get_layout``): nothing else in them is checkpoint data. picklescan's
+  ``uuid: *`` is narrowed to the command-running helpers: ``UUID`` is a value type that
+  checkpoints hold.
+* fickling blocks whole modules too, including ``joblib``, ``uuid``, ``zipfile``,
+  ``difflib`` and (since its GHSA-6ggj-6f2q-f7mx fix) every private ``_`` stdlib module
+  but ``_codecs`` and ``__future__``. ``joblib`` is narrowed here to its loaders,
+  dumpers, memory and process pools (its array wrappers are how joblib saves data), and
+  ``difflib`` or other private modules are ``UNKNOWN`` unless they run code
+  (``_posixsubprocess``, ``_interpreters``, ``_pyrepl``, ``_osx_support``, ``_io`` …,
+  which are never-allowed). fickling's builtins allowlist includes ``map``, ``filter``,
+  ``iter`` and ``next``: they call whatever they are given, so here they are
+  never-allowed like ``functools.partial``; ``hasattr``, ``memoryview``, ``type`` and
+  ``print`` are never-allowed in both.
 * ``torch.storage._load_from_bytes`` (every plain ``pickle.dumps`` of a tensor uses it)
-  runs ``torch.load(weights_only=False)`` on its argument. picklescan flags pickles in
-  pickles by name; here the argument bytes are scanned as a nested stream instead
-  (``pickle_vm.note_data``), so the benign case stays quiet and the malicious one is
-  reported by what its inner pickle does.
+  runs ``torch.load(weights_only=False)`` on its argument. ModelAudit rates it critical
+  and picklescan flags pickles in pickles by name; here the argument bytes are scanned
+  as a nested stream instead (``pickle_vm.note_data``), so the benign case stays quiet
+  and the malicious one is reported by what its inner pickle does.
 """
 
 from __future__ import annotations
