@@ -1593,8 +1593,10 @@ def all_tools() -> list[Tool]:
 
 
 def relative(text: str) -> str:
-    """Name files relative to the repository: results must not carry this machine's paths."""
-    return text.replace(f"{ROOT}{os.sep}", "").replace(str(ROOT), ".")
+    """Name files relative to the repository: results must not carry this machine's paths
+    (also those of another checkout, in timings kept from an earlier run)."""
+    text = text.replace(f"{ROOT}{os.sep}", "").replace(str(ROOT), ".")
+    return re.sub(r"/[^\s'\"]*?/(benchmarks/\.(?:work|venv-models)/)", r"\1", text)
 
 
 def tool_env() -> dict[str, str]:
@@ -2022,6 +2024,12 @@ def render(results: dict[str, Any]) -> str:
             f"timing started: {results.get('load_average_1min', {}).get('throughput_start', '?')}"
             " (other work on the machine adds to it)."
         )
+        if big.get("date", results["date"]) != results["date"]:
+            add("")
+            add(
+                f"Timed in the run of {big['date']} (this run used `--no-throughput`; "
+                "the detection results above are from this run)."
+            )
         add("")
         add("| file | tool | median s | MB/s | runs (s) | peak RSS MB | outcome |")
         add("| --- | --- | --- | --- | --- | --- | --- |")
@@ -2130,6 +2138,14 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarize(tools, cells),
         "cells": [asdict(c) for c in cells],
     }
+    if args.no_throughput and RESULTS.exists():
+        # keep the last timing, dated, rather than drop it from the report
+        previous = json.loads(RESULTS.read_text())
+        if "throughput" in previous:
+            results["throughput"] = previous["throughput"]
+            results["throughput"].setdefault("date", previous.get("date", "?"))
+            for row in results["throughput"]["rows"]:
+                row["note"] = relative(row.get("note", ""))
     if not args.no_throughput:
         make_big(args.rebuild)
         load["throughput_start"] = wait_quiet(args.wait_quiet)
@@ -2138,6 +2154,7 @@ def main(argv: list[str] | None = None) -> int:
             "tensors": BIG_TENSORS,
             "repeats": args.repeats,
             "rows": throughput(tools, args.repeats),
+            "date": results["date"],
         }
         load["throughput_end"] = round(os.getloadavg()[0], 2)
     results["load_average_1min"] = load
