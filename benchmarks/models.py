@@ -1753,12 +1753,49 @@ class Cell:
     note: str
     seconds: float
     exit_code: int | None
+    reused: bool = False  # copied from the previous results (--reuse)
 
 
-def scan_fixtures(tools: list[Tool], entries: list[dict[str, str]], jobs: int) -> list[Cell]:
+def reusable_cells(
+    versions: dict[str, str], entries: list[dict[str, str]]
+) -> dict[tuple[str, str], Cell]:
+    """The previous results' cells of the other tools, where the tool's version and the
+    fixture's name, label and description are unchanged (``--reuse``): for reruns after
+    a change to keyscope only. keyscope's own cells are never reused."""
+    if not RESULTS.exists():
+        return {}
+    previous = json.loads(RESULTS.read_text())
+    old = previous.get("versions", {})
+    same = {t for t, v in versions.items() if t != "keyscope" and v and old.get(t) == v}
+    before = {(e["name"], e["label"], e["what"]) for e in previous.get("fixtures", [])}
+    now = {e["name"] for e in entries if (e["name"], e["label"], e["what"]) in before}
+    return {
+        (c["tool"], c["fixture"]): Cell(**{**c, "note": relative(c["note"]), "reused": True})
+        for c in previous.get("cells", [])
+        if c["tool"] in same and c["fixture"] in now
+    }
+
+
+def scan_fixtures(
+    tools: list[Tool],
+    entries: list[dict[str, str]],
+    jobs: int,
+    reuse: dict[tuple[str, str], Cell] | None = None,
+) -> list[Cell]:
     scratch_root = WORK / "scratch"
     shutil.rmtree(scratch_root, ignore_errors=True)
-    jobs_list = [(tool, entry) for tool in tools if tool.available for entry in entries]
+    reuse = reuse or {}
+    kept = [c for e in entries for t in tools if (c := reuse.get((t.name, e["name"])))]
+    done = {(c.tool, c.fixture) for c in kept}
+    jobs_list = [
+        (tool, entry)
+        for tool in tools
+        if tool.available
+        for entry in entries
+        if (tool.name, entry["name"]) not in done
+    ]
+    if kept:
+        log(f"reusing {len(kept)} cells of the previous results, scanning {len(jobs_list)}")
 
     def one(job: tuple[Tool, dict[str, str]]) -> Cell:
         tool, entry = job
@@ -1785,7 +1822,7 @@ def scan_fixtures(tools: list[Tool], entries: list[dict[str, str]], jobs: int) -
             run.rc,
         )
 
-    cells: list[Cell] = []
+    cells: list[Cell] = list(kept)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for n, cell in enumerate(pool.map(one, jobs_list), 1):
             cells.append(cell)
@@ -1927,6 +1964,14 @@ def render(results: dict[str, Any]) -> str:
         f"Run {results['date']} on {m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, "
         f"{m['os']}, Python {m['python']}; {n_mal} malicious and {n_ben} benign fixtures."
     )
+    reused = sum(bool(c.get("reused")) for c in results["cells"])
+    if reused:
+        add("")
+        add(
+            f"{reused} cells of the other tools (same version, unchanged fixture) are "
+            f"copied from the run of {results.get('reused_from', '?')} (`--reuse`); every "
+            "keyscope cell and every cell of a new fixture is from this run."
+        )
     add("")
     add("| tool | version | flagged when |")
     add("| --- | --- | --- |")
@@ -2111,6 +2156,12 @@ def main(argv: list[str] | None = None) -> int:
         help="before timing, wait up to this many seconds for the load average to fall below 1",
     )
     parser.add_argument("--tools", default="", help="comma-separated subset")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the previous results' cells of the other tools for unchanged fixtures "
+        "and tool versions (a rerun after a keyscope change); keyscope is always rerun",
+    )
     args = parser.parse_args(args_in)
 
     tools = all_tools()
@@ -2128,7 +2179,9 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v or '(missing)'}" for k, v in versions.items())
     )
     load: dict[str, float] = {"fixtures_start": round(os.getloadavg()[0], 2)}
-    cells = scan_fixtures(tools, entries, args.jobs)
+    reuse = reusable_cells(versions, entries) if args.reuse else {}
+    reused_from = json.loads(RESULTS.read_text()).get("date", "?") if reuse else None
+    cells = scan_fixtures(tools, entries, args.jobs, reuse)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -2138,6 +2191,8 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarize(tools, cells),
         "cells": [asdict(c) for c in cells],
     }
+    if reused_from:
+        results["reused_from"] = reused_from
     if args.no_throughput and RESULTS.exists():
         # keep the last timing, dated, rather than drop it from the report
         previous = json.loads(RESULTS.read_text())
