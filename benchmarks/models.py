@@ -2201,6 +2201,10 @@ def main(argv: list[str] | None = None) -> int:
             results["throughput"].setdefault("date", previous.get("date", "?"))
             for row in results["throughput"]["rows"]:
                 row["note"] = relative(row.get("note", ""))
+            old_load = previous.get("load_average_1min", {})
+            for key in ("throughput_start", "throughput_end"):
+                if key in old_load:
+                    load[key] = old_load[key]
     if not args.no_throughput:
         make_big(args.rebuild)
         load["throughput_start"] = wait_quiet(args.wait_quiet)
