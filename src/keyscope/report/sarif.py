@@ -67,6 +67,7 @@ def sarif_document(result: ScanResult, base: str | None = None) -> dict[str, Any
                 "columnKind": "unicodeCodePoints",
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": _dir_uri(base)}},
                 "results": results,
+                **_history_cut(result),
             }
         ],
     }
@@ -239,7 +240,15 @@ def _git_properties(loc: Location) -> dict[str, Any]:
         "removedFromHead": g.removed_from_head,
         "removedIn": g.removed_in,
         "lastPresent": g.last_present,
+        "presentAtBoundary": g.at_boundary,
     }
+
+
+def _history_cut(result: ScanResult) -> dict[str, Any]:
+    from keyscope.report.jsonout import history_cut
+
+    cut = history_cut(result)
+    return {"properties": {"historyCut": cut}} if cut else {}
 
 
 def _artifact(path: str, base: str) -> dict[str, str]:
@@ -247,9 +256,14 @@ def _artifact(path: str, base: str) -> dict[str, str]:
     absolute = os.path.abspath(path)
     rel = os.path.relpath(absolute, base)
     if rel.startswith(".."):
-        return {"uri": "file://" + quote(absolute.replace(os.sep, "/"))}
-    return {"uri": quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+        return {"uri": "file://" + _quote(absolute.replace(os.sep, "/"))}
+    return {"uri": _quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+
+
+def _quote(path: str) -> str:
+    # A file name that is not UTF-8 (surrogate escapes) is quoted as its raw bytes.
+    return quote(path, errors="surrogateescape")
 
 
 def _dir_uri(base: str) -> str:
-    return "file://" + quote(os.path.abspath(base).replace(os.sep, "/").rstrip("/") + "/")
+    return "file://" + _quote(os.path.abspath(base).replace(os.sep, "/").rstrip("/") + "/")

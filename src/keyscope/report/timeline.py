@@ -11,7 +11,7 @@ from keyscope.model import Finding
 @dataclass(frozen=True)
 class Event:
     date: str
-    event: str  # introduced | removed
+    event: str  # introduced | removed | at-boundary (a shallow clone's cut: present there)
     commit: str
     author: str
     path: str
@@ -36,7 +36,15 @@ def timelines(findings: list[Finding]) -> list[Timeline]:
             if g is None or g.commit is None:
                 continue
             groups.setdefault(subject, []).append(
-                Event(g.date or "", "introduced", g.commit, g.author or "", loc.path, loc.line, f)
+                Event(
+                    g.date or "",
+                    "at-boundary" if g.at_boundary else "introduced",
+                    g.commit,
+                    g.author or "",
+                    loc.path,
+                    loc.line,
+                    f,
+                )
             )
             if g.removed_in:
                 groups[subject].append(
@@ -51,7 +59,7 @@ def timelines(findings: list[Finding]) -> list[Timeline]:
                     )
                 )
     out = [
-        Timeline(subject, tuple(sorted(events, key=lambda e: (e.date, e.event != "introduced"))))
+        Timeline(subject, tuple(sorted(events, key=lambda e: (e.date, e.event == "removed"))))
         for subject, events in groups.items()
     ]
     out.sort(key=lambda t: t.events[0].date)
