@@ -118,7 +118,10 @@ def mask(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with each known secret (in its plain, URL- and JSON-encoded forms), every
     ``sig=`` / ``AccountKey=`` value, every account-key-shaped run and every Base64 run
     that decodes to one of these masked."""
-    return _apply(text, _spans(text, _forms(secrets)))[0]
+    spans = _spans(text, _forms(secrets) if secrets else ())
+    if all(end - start <= SHOWN for start, end in spans):
+        return text  # nothing, or only what a mask shows anyway (already masked)
+    return _apply(text, spans)[0]
 
 
 def window(
@@ -162,34 +165,82 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(_escape, text)
 
 
-def map_strings(value: _T, fn: Callable[[str], str], skip: Collection[str] = ()) -> _T:
+def map_strings(
+    value: _T,
+    fn: Callable[[str], str],
+    skip: Collection[str] = (),
+    in_skipped: Callable[[str], str] | None = None,
+) -> _T:
     """A copy of ``value`` (dataclasses, lists, tuples, dicts) with ``fn`` applied to
-    every string, except in dataclass fields named in ``skip``."""
-    return cast(_T, _map(value, fn, skip))
+    every string; in dataclass fields named in ``skip``, ``in_skipped`` (if given)
+    instead. Objects with nothing to change are kept, not copied."""
+    return cast(_T, _Walk(fn, frozenset(skip), in_skipped).map(value))
 
 
-def _map(value: Any, fn: Callable[[str], str], skip: Collection[str]) -> Any:
-    if isinstance(value, str):
-        return fn(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            f.name: _map(getattr(value, f.name), fn, skip)
-            for f in dataclasses.fields(value)
-            if f.init and f.name not in skip
-        }
-        return dataclasses.replace(value, **changes)
-    if isinstance(value, tuple):
-        return tuple(_map(v, fn, skip) for v in value)
-    if isinstance(value, list):
-        return [_map(v, fn, skip) for v in value]
-    if isinstance(value, dict):
-        return type(value)({_map(k, fn, skip): _map(v, fn, skip) for k, v in value.items()})
-    return value
+class _Walk:
+    def __init__(
+        self, fn: Callable[[str], str], skip: frozenset[str], other: Callable[[str], str] | None
+    ) -> None:
+        self.fn = fn
+        self.skip = skip
+        self.other = other
+        self.strings: dict[str, str] = {}
+        self.objects: dict[int, Any] = {}
+
+    def map(self, value: Any) -> Any:
+        if isinstance(value, str):
+            out = self.strings.get(value)
+            if out is None:
+                out = self.strings[value] = self.fn(value)
+            return out
+        if value is None or isinstance(value, (int, float)):
+            return value
+        key = id(value)
+        if key in self.objects:
+            return self.objects[key]
+        out = self._map(value)
+        self.objects[key] = out
+        return out
+
+    def _map(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            items = [self.map(v) for v in value]
+            if all(a is b for a, b in zip(items, value, strict=True)):
+                return value
+            return type(value)(items) if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict):
+            pairs = {self.map(k): self.map(v) for k, v in value.items()}
+            return value if pairs == value else type(value)(pairs)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {}
+            for name in _field_names(type(value)):
+                old = getattr(value, name)
+                if name in _NEVER:
+                    continue
+                if name in self.skip:
+                    new = old if self.other is None else _Walk(self.other, _NONE, None).map(old)
+                else:
+                    new = self.map(old)
+                if new is not old:
+                    changes[name] = new
+            return dataclasses.replace(value, **changes) if changes else value
+        return value
 
 
-# Fields that hold the secret itself (shown only with --show-secrets) or the parsed
-# credential (never written anywhere): every other string is masked.
-NOT_MASKED = ("secret", "credential")
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_NONE: frozenset[str] = frozenset()
+_NEVER = frozenset({"credential"})  # the parsed credential: never output, never copied
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return names
+
+
+# The field that holds the secret itself, shown only with --show-secrets.
+NOT_MASKED = ("secret",)
 
 
 def redacted(value: _T) -> _T:
@@ -197,6 +248,10 @@ def redacted(value: _T) -> _T:
     return map_strings(value, mask, NOT_MASKED)
 
 
+def _for_terminal(text: str) -> str:
+    return terminal_safe(mask(text))
+
+
 def for_terminal(value: _T) -> _T:
     """``value`` masked, and with every string escaped for a terminal."""
-    return map_strings(redacted(value), terminal_safe, ("credential",))
+    return map_strings(value, _for_terminal, NOT_MASKED, terminal_safe)
