@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from keyscope.cli import main
 from keyscope.model import ProbeResult, Verification
 from keyscope.pipeline import RawFinding
-from keyscope.redact import mask, terminal_safe, window
+from keyscope.redact import MARGIN, mask, terminal_safe, window
 from keyscope.report import jsonout, sarif, text
 from keyscope.report.progress import CountLine
 from keyscope.scan import ScanOptions, scan
@@ -74,7 +74,9 @@ def shown_runs(secret: str, out: str) -> list[str]:
 def assert_hidden(forms: list[str], outs: dict[str, str]) -> None:
     for fmt, out in outs.items():
         for form in forms:
-            assert not shown_runs(form, out), (fmt, form, shown_runs(form, out)[:3])
+            runs = shown_runs(form, out)
+            at = out.find(runs[0]) if runs else 0
+            assert not runs, (fmt, form, out[max(0, at - 300) : at + 100])
 
 
 # --- the cases of issue 10, one by one ---------------------------------------------------
@@ -90,6 +92,21 @@ def test_a_connection_string_on_a_long_line_is_masked_before_the_cut(tmp_path: P
     )
     (tmp_path / "app.cfg").write_text(line + "\n")
     assert_hidden([other, third, *sig_forms(sig)], outputs(tmp_path))
+
+
+def test_a_secret_at_the_edge_of_the_masked_piece_is_dropped(tmp_path: Path) -> None:
+    # Masked neighbours shrink, so the shown window reaches back to where the piece
+    # masked with it was cut: a signature cut there must not show.
+    url, sig = sas_url(new_key())
+    edge_url, edge_sig = sas_url(new_key())
+    encoded = [
+        base64.b64encode(connection_string(new_key()).encode()).decode() for _ in range(4)
+    ]
+    masked = " ".join(encoded)  # about 1000 characters that mask to 23
+    # the masked piece starts 20 characters before edge_url ends
+    gap = " " * (MARGIN - 21 - len(masked)) + masked + " "
+    (tmp_path / "notes.md").write_text(f"{edge_url}{gap}{url}\n")
+    assert_hidden([*sig_forms(sig), *sig_forms(edge_sig), *encoded], outputs(tmp_path))
 
 
 def test_a_line_with_two_keys_shows_neither(tmp_path: Path) -> None:

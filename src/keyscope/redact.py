@@ -26,6 +26,9 @@ _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
 _KEY_VALUE_QUOTED = re.compile(r"(?:[A-Za-z0-9+/]|%2[BbFf]){86}(?:==|%3[Dd]%3[Dd])")
 # A Base64 run long enough to hide a credential (a Kubernetes Secret, a data: URL).
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+# A run of the characters a secret value is made of (Base64, URL-encoded, escaped).
+_RUN = re.compile(r"[A-Za-z0-9%+/=\\]*")
+_RUN_END = re.compile(r"[A-Za-z0-9%+/=\\]*\Z")
 _T = TypeVar("_T")
 
 
@@ -135,6 +138,13 @@ def window(
     """``text[start:end]`` with context, at most about ``width`` characters, masked first
     and cut after, so a cut never leaves part of a secret unrecognised. ``…`` marks a cut
     (``cut`` says whether ``text`` itself was already cut before and after)."""
+    if cut[0]:  # a secret cut off by the edge is no longer recognisable: drop it
+        run = _RUN.match(text)
+        drop = min(run.end() if run else 0, start)
+        text, start, end = text[drop:], start - drop, end - drop
+    if cut[1]:
+        tail = _RUN_END.search(text, end)
+        text = text[: tail.start()] if tail else text
     masked, start, end = _apply(text, _spans(text, _forms(secrets)), start, end)
     lo = max(0, start - width // 2)
     hi = min(len(masked), max(end + 24, start + width // 2))
