@@ -5,10 +5,12 @@ drive it. Tokens are signed by the Azure SDK; repositories are made with real gi
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import re
 import subprocess
 import tempfile
+import threading
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -397,6 +399,58 @@ def test_server_text_under_verify_is_escaped_in_text_and_kept_in_json(
     assert "\x1b" not in jsonout.render_scan(result) and "\x1b" not in sarif.render_scan(result)
 
 
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """A storage look-alike whose answers try to drive the terminal and echo a key."""
+
+    key = ""
+
+    def do_GET(self) -> None:
+        body = (
+            "<?xml version=\"1.0\"?><Error><Code>AuthenticationFailed</Code><Message>"
+            f"\x1b[2J\x1b[1Adenied; AccountKey={self.key}</Message></Error>"
+        ).encode()
+        self.send_response(403)
+        self.send_header("x-ms-error-code", "Auth\x1b[2JFailed")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_server_answers_under_verify_are_escaped_and_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = type("Hostile", (_Hostile,), {"key": new_key()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sas = account_sas("acct", new_key(), services="b", permission="rl",
+                          expiry=NOW + timedelta(days=30))
+        url = f"http://127.0.0.1:{server.server_address[1]}/acct/models?{sas}"
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "a.md").write_text(f"{url}\n")
+        common = ["scan", "-q", "-j", "1", "--verify=deep", "--allow-internal",
+                  "--verify-interval", "0", "--audit-log", str(tmp_path / "audit.jsonl"),
+                  "--fail-on", "never", str(tmp_path / "src")]
+        main(common)
+        out, err = capsys.readouterr()
+        main([*common, "--format", "json"])
+        doc, _ = capsys.readouterr()
+    finally:
+        server.shutdown()
+        server.server_close()
+    _no_control(out + err)
+    assert "\\e[2J\\e[1Adenied" in out, out
+    assert "\x1b" not in doc  # JSON escapes it ...
+    probes = json.loads(doc)["findings"][0]["explanation"]["verification"]["probes"]
+    assert any("\x1b" in (p["detail"] or "") + (p["error_code"] or "") for p in probes)  # ... kept
+    audit = (tmp_path / "audit.jsonl").read_text()
+    for text_out in (out, err, doc, audit):
+        assert not shown_runs(handler.key, text_out)
+
+
 def test_progress_errors_and_skipped_paths_are_escaped(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -412,3 +466,16 @@ def test_progress_errors_and_skipped_paths_are_escaped(
     # a path that is skipped is named in the report
     out = _scan(["--fail-on", "never", "missing\x1b]0;pwned\x07"], capsys)
     assert "\x1b" not in out and "skipped missing\\e]0;pwned\\x07" in out
+
+
+def test_explain_escapes_what_the_credential_names(capsys: pytest.CaptureFixture[str]) -> None:
+    from azure.storage.blob import generate_blob_sas
+
+    blob = "m\x1b]0;pwned\x07\x1b[2J.ckpt"
+    sas = generate_blob_sas(ACCOUNT, "models", blob, account_key=new_key(), permission="r",
+                            expiry=NOW + timedelta(days=5))
+    url = f"https://{ACCOUNT}.blob.core.windows.net/models/{quote(blob)}?{sas}"
+    assert main(["explain", "--now", "2026-11-26T00:00:00Z", url]) == 0
+    out = capsys.readouterr().out
+    _no_control(out)
+    assert "m\\e]0;pwned\\x07\\e[2J.ckpt" in out
