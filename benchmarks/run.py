@@ -1343,6 +1343,17 @@ def tree_sources() -> list[tuple[str, Path]]:
     return sources
 
 
+def describe_source(path: Path) -> str:
+    """Name a tree source without this machine's absolute paths (results are committed)."""
+    try:
+        return path.resolve().relative_to(HERE.parent).as_posix()
+    except ValueError:
+        pass
+    if path == Path(sysconfig.get_paths()["stdlib"]):
+        return f"stdlib of Python {platform.python_version()}"
+    return path.name
+
+
 def build_tree(max_bytes: int, max_files: int) -> dict[str, Any]:
     """Copy real text files into TREE until either limit; cached with a manifest."""
     if TREE_MANIFEST.exists() and TREE.exists():
@@ -1357,7 +1368,9 @@ def build_tree(max_bytes: int, max_files: int) -> dict[str, Any]:
     per_source: dict[str, dict[str, Any]] = {}
     done = False
     for label, src in tree_sources():
-        counts = per_source.setdefault(label, {"source": str(src), "files": 0, "bytes": 0})
+        counts = per_source.setdefault(
+            label, {"source": describe_source(src), "files": 0, "bytes": 0}
+        )
         for dirpath, dirnames, filenames in os.walk(src):
             dirnames[:] = sorted(
                 n for n in dirnames if n not in {"__pycache__", "site-packages", "lib-dynload"}

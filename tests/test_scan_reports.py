@@ -4,7 +4,6 @@ JSONL streamed, secrets redacted everywhere unless asked."""
 from __future__ import annotations
 
 import json
-import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -14,20 +13,8 @@ import pytest
 from keyscope.cli import main
 from tests.sdk import incident_url, new_key
 
-ROOT = Path(__file__).resolve().parent.parent
-
-def _sarif_schema() -> Path:
-    """The official SARIF 2.1.0 schema, from the project's shared folder beside the repo."""
-    name = Path("schemas") / "sarif-schema-2.1.0.json"
-    candidates = [Path(p) / name for p in os.environ.get("KEYSCOPE_SHARED", "").split(":") if p]
-    candidates += [folder / "shared" / name for folder in (ROOT.parent, *ROOT.parent.parents)]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise AssertionError("the SARIF schema is missing: set KEYSCOPE_SHARED to the shared folder")
-
-
-SARIF_SCHEMA = _sarif_schema()
+# The official OASIS schema, vendored (see tests/schemas/README.md).
+SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import base64
 import http.server
 import itertools
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -36,6 +37,7 @@ import keyscope
 from keyscope.cli import main
 from keyscope.model import Explanation
 from keyscope.verify import Target, verify_all
+from keyscope.verify.guard import InternalHost, parse_internal_hosts
 from keyscope.verify.transport import Transport, VerifyOptions
 from tests.azurite import Azurite, Seed, new_key, snapshot_diff
 from tests.sdk import account_sas
@@ -66,15 +68,30 @@ def options(tmp_path: Path, **kw: Any) -> VerifyOptions:
     return VerifyOptions(**(base | kw))
 
 
+def exactly(text: str) -> tuple[InternalHost, ...]:
+    """``--allow-internal=HOST:PORT`` for every endpoint in ``text``, and nothing more."""
+    return parse_internal_hosts(",".join(re.findall(r"https?://([^/?;\s]+)", text)))
+
+
+def allow_flag(az: Azurite) -> str:
+    """The CLI flag that lets probes reach this emulator's blob endpoint, and only it."""
+    return "--allow-internal=" + az.blob_url.split("/")[2]
+
+
 def check(text: str, tmp_path: Path, **kw: Any) -> Explanation:
+    kw.setdefault("allow_internal", exactly(text))
     [e] = keyscope.explain(text, account=kw.pop("account", None), verify=options(tmp_path, **kw))
     assert e.verification is not None
     return e
 
 
-def audit(tmp_path: Path) -> list[dict[str, Any]]:
+def audit(tmp_path: Path, event: str = "result") -> list[dict[str, Any]]:
+    """The audit log's records of one kind: "result" (one per request) or "request"."""
     path = tmp_path / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in records if r["event"] == event]
 
 
 def tamper(url: str) -> str:
@@ -528,7 +545,7 @@ def test_no_socket_without_verify(azurite: Azurite, tmp_path: Path) -> None:
     rc, events = _run_watched(["scan", "-q", "-j", "1", "--fail-on", "never", str(tmp_path)])
     assert rc == 0 and events == ""
     # The watcher does see sockets when a check is asked for.
-    rc, events = _run_watched(["explain", "--verify", "--allow-internal",
+    rc, events = _run_watched(["explain", "--verify", allow_flag(azurite),
                                "--audit-log", str(tmp_path / "a.jsonl"), url])
     assert rc == 0 and "socket.connect" in events
 
@@ -544,7 +561,7 @@ def test_scan_verify_outputs(
     live = blob_account_url(azurite, permission="rl")
     dead = tamper(blob_account_url(azurite, permission="r"))
     (repo / "config.py").write_text(f"LIVE = '{live}'\nDEAD = '{dead}'\n")
-    common = ["scan", "-q", "-j", "1", "--verify", "--allow-internal", "--verify-interval", "0",
+    common = ["scan", "-q", "-j", "1", "--verify", allow_flag(azurite), "--verify-interval", "0",
               "--audit-log", str(tmp_path / "audit.jsonl"), "--fail-on", "never", str(repo)]
 
     assert main([*common, "--format", "json"]) == 0
@@ -583,7 +600,7 @@ def test_cli_verify_equals_deep_and_bad_level(
     azurite: Azurite, unchanged: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = blob_account_url(azurite)
-    rc = main(["explain", "--verify=deep", "--allow-internal", "--verify-interval", "0",
+    rc = main(["explain", "--verify=deep", allow_flag(azurite), "--verify-interval", "0",
                "--audit-log", str(tmp_path / "a.jsonl"), "--format", "json", url])
     assert rc == 0
     doc = json.loads(capsys.readouterr()[0])

@@ -42,9 +42,9 @@ def baseline_document(findings: list[Finding], now: datetime) -> dict[str, Any]:
     }
 
 
-def write_baseline(path: Path, findings: list[Finding], now: datetime) -> None:
-    text = json.dumps(baseline_document(findings, now), indent=2, ensure_ascii=False) + "\n"
-    path.write_text(text, encoding="utf-8")
+def baseline_text(findings: list[Finding], now: datetime) -> str:
+    """The baseline file's content."""
+    return json.dumps(baseline_document(findings, now), indent=2, ensure_ascii=False) + "\n"
 
 
 def load_baseline(path: Path) -> frozenset[str]:
@@ -55,6 +55,8 @@ def load_baseline(path: Path) -> frozenset[str]:
         raise ConfigError(f"--baseline {path}: cannot read ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--baseline {path}: not a keyscope baseline ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"--baseline {path}: nested too deeply to be a baseline") from None
     if not isinstance(data, dict) or data.get("schema_version") != BASELINE_VERSION:
         raise ConfigError(f"--baseline {path}: not a keyscope baseline (schema_version 1)")
     entries = data.get("findings")

@@ -1,6 +1,7 @@
 """Command line: wires arguments to the library; no logic a library caller would need.
 
-Exit codes: 0 success; 1 findings at or above --fail-on (scan); 2 usage or input error.
+Exit codes (see keyscope.runtime): 0 success; 1 findings at or above --fail-on; 2 usage,
+input or configuration error; 130/143 interrupted by SIGINT/SIGTERM; 141 closed pipe.
 """
 
 from __future__ import annotations
@@ -20,15 +21,21 @@ from keyscope.explain import explain, resolve_now
 from keyscope.pipeline import RawFinding
 from keyscope.redact import mask, terminal_safe
 from keyscope.report import jsonout, text
-from keyscope.scan import ScanOptions
+from keyscope.runtime import (
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    ReportFile,
+    run_guarded,
+)
+from keyscope.scan import ScanOptions, max_jobs
 from keyscope.sources.git import Selection
 
 if TYPE_CHECKING:
     from keyscope.verify.transport import VerifyOptions
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
+__all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "EXIT_OK", "build_parser", "main"]
 
 EXPLAIN_EPILOG = """\
 examples:
@@ -42,7 +49,8 @@ Accepts a SAS URL on any Azure Storage host (blob, dfs, file, queue, table,
 -secondary, sovereign clouds, Azurite, custom domains), a bare SAS query string
 (any order; URL-, HTML- or JSON-escaped), a connection string, or an account key.
 Nothing is sent over the network unless --verify is given.
-Exit status: 0 explained, 2 not a valid credential.
+Exit status: 0 explained, 2 not a valid credential or a usage error,
+130/143 interrupted.
 """
 
 
@@ -50,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keyscope",
         description="Find leaked cloud-storage credentials and explain what they unlock.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"keyscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -113,9 +123,9 @@ examples:
   keyscope scan --fail-on high src/         fail CI only on high and critical
   keyscope scan --verify .                  also check, read-only, which are still live
 
-Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 error.
 Secrets are redacted in every format unless --show-secrets is given.
-"""
+
+""" + EXIT_CODES_HELP + "\n"
 
 
 def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,9 +152,10 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Judge model files by content (raw pickles, PyTorch zip and legacy "
         "checkpoints, NumPy object arrays, joblib, compressed and archived pickles) without "
         "ever loading them. Same options, formats and exit status as scan.",
-        epilog="Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 error.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_scan_arguments(m)
+    _add_scan_arguments(m, secrets=False)
 
     b = sub.add_parser(
         "baseline",
@@ -157,9 +168,29 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="scan and write every finding to FILE",
         description="Scan like 'keyscope scan' and write every finding to FILE; then pass "
         "--baseline FILE to 'keyscope scan'. Review the file: each entry has a 'reason'.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create.add_argument("baseline_file", type=Path, metavar="FILE")
-    _add_scan_arguments(create)
+    _add_scan_arguments(create, report=False)
+
+    h = sub.add_parser(
+        "hook",
+        help="for pre-commit: scan the staged files, --all-files, or the pushed commits",
+        description="The pre-commit hook. Scans the FILEs pre-commit passes (the staged "
+        "change, or every file with --all-files); in the pre-push stage, where pre-commit "
+        "sets PRE_COMMIT_FROM_REF and PRE_COMMIT_TO_REF, scans every blob the pushed "
+        "commits introduced instead, so a key added and removed again is still caught.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_scan_arguments(h, paths_help="files to scan (given by pre-commit)")
+    h.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="do not report findings accepted in this baseline file",
+    )
 
 
 VERIFY_HELP = """\
@@ -171,7 +202,8 @@ lists at most one container/blob and reads blob service properties (is logging
 on?) where the token allows it. Never a download, never a dequeue, never a write.
 The requests are listed before they are sent; the storage owner's logs record
 them with your IP address. HTTPS only (plain HTTP only to a local emulator);
-private, loopback and link-local destinations are refused unless --allow-internal;
+private, loopback and link-local destinations are refused unless --allow-internal
+(--allow-internal=HOST:PORT,... allows only those);
 no redirects are followed; every request is written to the audit log."""
 
 
@@ -191,8 +223,10 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--allow-internal",
         action="store_true",
-        help="also probe private, loopback and link-local addresses (e.g. a local Azurite)",
+        help="also probe private, loopback and link-local addresses; "
+        "--allow-internal=HOST[:PORT],... only those (e.g. a local Azurite: 127.0.0.1:10000)",
     )
+    g.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
     g.add_argument(
         "--audit-log",
         type=Path,
@@ -219,13 +253,18 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
 def _verify_options(args: argparse.Namespace) -> VerifyOptions | None:
     if getattr(args, "verify", None) is None:
         return None
+    from keyscope.verify.guard import allowed_internal
     from keyscope.verify.transport import VerifyOptions
 
     if args.verify_timeout <= 0 or args.verify_interval < 0:
         raise KeyscopeError("--verify-timeout must be > 0 and --verify-interval >= 0")
+    try:
+        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
+    except ValueError as exc:
+        raise KeyscopeError(f"--allow-internal: {exc}") from None
     return VerifyOptions(
         deep=args.verify == "deep",
-        allow_internal=args.allow_internal,
+        allow_internal=allow,
         timeout=args.verify_timeout,
         per_host_interval=args.verify_interval,
         audit_log=args.audit_log or default_audit_log(),
@@ -243,40 +282,56 @@ def _notify(text: str) -> None:
     sys.stderr.flush()
 
 
-def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "paths",
-        nargs="*",
-        default=[],
-        metavar="PATH",
-        help="files or directories to scan, or - for standard input (default: .)",
-    )
-    p.add_argument(
-        "--format",
-        choices=("text", "json", "jsonl", "sarif"),
-        default="text",
-        help="output format (default: text; jsonl streams findings as found)",
-    )
-    p.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        metavar="FILE",
-        help="write the report to FILE instead of standard output",
-    )
-    p.add_argument(
-        "--fail-on",
-        default="low",
-        metavar="SEVERITY",
-        choices=("info", "low", "medium", "high", "critical", "never"),
-        help="exit 1 when a finding is at or above this severity (default: low; "
-        "never: always exit 0)",
-    )
-    p.add_argument(
-        "--show-secrets",
-        action="store_true",
-        help="print the secrets themselves (redacted by default)",
-    )
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= n <= max_jobs():
+        raise argparse.ArgumentTypeError(f"{n}: expected 0 (all cores) to {max_jobs()}")
+    return n
+
+
+def _add_scan_arguments(
+    p: argparse.ArgumentParser,
+    *,
+    report: bool = True,
+    secrets: bool = True,
+    paths_help: str = "files or directories to scan, or - for standard input (default: .)",
+) -> None:
+    """The walk and detection options; ``report``: the report options too (not for
+    ``baseline create``, which writes a baseline); ``secrets``: the credential
+    options too (not for ``models``)."""
+    p.add_argument("paths", nargs="*", default=[], metavar="PATH", help=paths_help)
+    if report:
+        p.add_argument(
+            "--format",
+            choices=("text", "json", "jsonl", "sarif"),
+            default="text",
+            help="output format (default: text; jsonl streams findings as found)",
+        )
+        p.add_argument(
+            "-o",
+            "--output",
+            type=Path,
+            metavar="FILE",
+            help="write the report to FILE instead of standard output (written "
+            "whole or not at all)",
+        )
+        p.add_argument(
+            "--fail-on",
+            default="low",
+            metavar="SEVERITY",
+            choices=("info", "low", "medium", "high", "critical", "never"),
+            help="exit 1 when a finding is at or above this severity (default: low; "
+            "never: always exit 0)",
+        )
+    if report and secrets:
+        p.add_argument(
+            "--show-secrets",
+            action="store_true",
+            help="print the secrets themselves (redacted by default)",
+        )
     p.add_argument(
         "--all-locations",
         action="store_true",
@@ -285,10 +340,11 @@ def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-j",
         "--jobs",
-        type=int,
+        type=_jobs,
         default=0,
         metavar="N",
-        help="worker processes (default: all cores)",
+        help=f"worker processes (default 0: all cores; at most {max_jobs()}, "
+        "4 per core)",
     )
     p.add_argument("--no-ignore", action="store_true", help="scan files that .gitignore excludes")
     p.add_argument(
@@ -305,20 +361,21 @@ def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="skip (and report) larger files (default: 64M; K, M, G suffixes)",
     )
-    p.add_argument(
-        "--rules",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="add the *.toml rule files in DIR (repeatable)",
-    )
-    p.add_argument(
-        "--engine",
-        choices=("auto", "hyperscan", "re"),
-        default="auto",
-        help="matching engine (default: auto = hyperscan when installed)",
-    )
+    if secrets:
+        p.add_argument(
+            "--rules",
+            action="append",
+            default=[],
+            type=Path,
+            metavar="DIR",
+            help="add the *.toml rule files in DIR (repeatable)",
+        )
+        p.add_argument(
+            "--engine",
+            choices=("auto", "hyperscan", "re"),
+            default="auto",
+            help="matching engine (default: auto = hyperscan when installed)",
+        )
     g = p.add_argument_group(
         "git history",
         "A PATH that is a repository's top level (or a remote URL: https://, git@, file://) "
@@ -361,19 +418,20 @@ def _add_scan_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--now", metavar="TIME", help="evaluate lifetimes at this ISO-8601 time")
     p.add_argument("--config", type=Path, metavar="FILE", help="policy file (see explain)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    p.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="list every skipped file and why candidates were not reported",
-    )
-    p.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the terminal output (default: auto)",
-    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display or summary")
+    if report:
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="list every skipped file and why candidates were not reported",
+        )
+        p.add_argument(
+            "--color",
+            choices=("auto", "always", "never"),
+            default="auto",
+            help="colour the terminal output (default: auto)",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -387,32 +445,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             if level not in ("basic", "deep"):
                 parser.error(f"--verify={level}: expected --verify or --verify=deep")
             argv[i] = "--verify-deep" if level == "deep" else "--verify"
+        elif arg.startswith("--allow-internal="):  # not "--allow-internal LIST": a path
+            argv[i] = "--allow-internal-only=" + arg.split("=", 1)[1]
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "paths"):
         # Paths may come after options (scan -j 1 A B, baseline create FILE -j 1 A).
         stray = [e for e in extra if e.startswith("-") and e != "-"]
         if stray:
             parser.error(f"unrecognized arguments: {' '.join(stray)}")
-        args.paths = [*args.paths, *extra] or ["."]
+        # The hook scans only what pre-commit passes: no file, nothing to scan.
+        args.paths = [*args.paths, *extra] or ([] if args.command == "hook" else ["."])
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
-    try:
-        if args.command == "explain":
-            return _explain(args)
-        if args.command in ("scan", "models"):
-            return _scan(args)
-        if args.command == "baseline":
-            return _baseline(args)
-    except KeyscopeError as exc:
-        print(f"keyscope: error: {terminal_safe(mask(str(exc)))}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("keyscope: interrupted", file=sys.stderr)
-        return 130
-    return EXIT_ERROR
+    commands = {"explain": _explain, "scan": _scan, "models": _scan, "baseline": _baseline}
+    commands["hook"] = _hook
+    return run_guarded(lambda: commands[args.command](args))
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -445,11 +495,11 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         excludes=tuple(args.exclude),
         follow_symlinks=args.follow_symlinks,
         max_file_size=parse_size(args.max_file_size),
-        jobs=max(0, args.jobs),
-        engine=args.engine,
-        rule_dirs=tuple(args.rules),
+        jobs=args.jobs,
+        engine=getattr(args, "engine", "auto"),
+        rule_dirs=tuple(getattr(args, "rules", ())),
         policy=load_policy(args.config),
-        show_secrets=args.show_secrets,
+        show_secrets=getattr(args, "show_secrets", False),
         now=resolve_now(args.now),
         git=args.git,
         secrets=args.command != "models",
@@ -464,19 +514,49 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
     )
 
 
+def _check_paths(paths: list[str]) -> None:
+    """A scan PATH that does not exist is a typo, not an empty scan."""
+    from keyscope.sources.remote import is_remote
+
+    for path in paths:
+        if path != "-" and not is_remote(path) and not os.path.lexists(path):
+            raise KeyscopeError(f"{path}: no such file or directory")
+
+
 def _baseline(args: argparse.Namespace) -> int:
-    from keyscope.baseline import write_baseline
+    from keyscope.baseline import baseline_text
     from keyscope.scan import scan
 
+    _check_paths(args.paths)
     options = _scan_options(args)
-    result = scan(args.paths, options)
-    write_baseline(args.baseline_file, result.findings, result.now)
-    print(
-        f"keyscope: wrote {len(result.findings)} finding(s) to {args.baseline_file}; "
-        "review them, then scan with --baseline",
-        file=sys.stderr,
-    )
+    inputs = [*args.paths, *([args.config] if args.config else [])]
+    out = ReportFile(args.baseline_file, inputs, flag="baseline file")
+    try:
+        result = scan(args.paths, options)
+        out.stream.write(baseline_text(result.findings, result.now))
+        out.commit()
+    finally:
+        out.discard()
+    if not args.quiet:
+        print(
+            f"keyscope: wrote {len(result.findings)} finding(s) to {args.baseline_file}; "
+            "review them, then scan with --baseline",
+            file=sys.stderr,
+        )
     return EXIT_OK
+
+
+def _hook(args: argparse.Namespace) -> int:
+    """pre-commit: the pushed range in the pre-push stage, else the files given."""
+    start, end = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
+    if start and end:
+        args.paths, args.git, args.revision_range = ["."], True, f"{start}..{end}"
+    elif not args.paths:
+        return EXIT_OK  # pre-commit passed no file
+    else:
+        # pre-commit stashed what is not staged: the files on disk are the staged change.
+        args.git, args.no_ignore = False, True
+    return _scan(args)
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -485,16 +565,19 @@ def _scan(args: argparse.Namespace) -> int:
     from keyscope.report.progress import ProgressLine
     from keyscope.scan import fails, scan
 
+    _check_paths(args.paths)
     options = _scan_options(args)
     verify = _verify_options(args)
     baseline = getattr(args, "baseline", None)
     accepted = load_baseline(baseline) if baseline else frozenset()
+    inputs = [*args.paths, *(p for p in (baseline, args.config) if p)]
+    out_file = ReportFile(args.output, inputs)
+    out = out_file.stream
+    progress = None
     stdin = None
-    if "-" in args.paths:
-        stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
-        progress = None
+        if "-" in args.paths:
+            stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
         if not args.quiet and sys.stderr.isatty():
             progress = ProgressLine(sys.stderr)
         on_finding = None
@@ -514,6 +597,7 @@ def _scan(args: argparse.Namespace) -> int:
         )
         if progress:
             progress.close()
+            progress = None
         result.findings, baselined = without_baselined(result.findings, accepted)
         if baselined:
             result.stats.rejected["accepted in the baseline (findings)"] += baselined
@@ -552,9 +636,11 @@ def _scan(args: argparse.Namespace) -> int:
             out.write(jsonout.jsonl_summary(result))
         else:
             out.write(sarif.render_scan(result, args.paths))
+        out_file.commit()
     finally:
-        if args.output:
-            out.close()
+        if progress:
+            progress.close()
+        out_file.discard()
     if args.output and not args.quiet:
         print(text.summary_line(result), file=sys.stderr)
     if args.fail_on == "never":

@@ -196,8 +196,9 @@ class Location:
 
 @dataclass(frozen=True)
 class GitProvenance:
-    """Where a secret came from in git: the commit that introduced the blob at this path,
-    and whether it is still there."""
+    """Where a secret came from in git: the commit that first made it appear at this path
+    (edits of other lines keep it), the one that made it disappear, and whether it is
+    still there."""
 
     blob: str
     commit: str | None  # None: the blob is in the object database but on no ref
@@ -212,6 +213,9 @@ class GitProvenance:
     last_present: str | None = None  # the last commit that still had it there
     present_at_head: bool = False
     removed_from_head: bool = False  # in history, no longer at HEAD: deletion did not revoke it
+    # ``commit`` is where a shallow clone's history is cut: the secret was there, but
+    # the commit that introduced it is not in the clone.
+    at_boundary: bool = False
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -107,6 +108,7 @@ class BlobScanner:
             return
         matches = self.capturer.matches(data, hits)
         found: list[tuple[Match, Candidate]] = []
+        rejected: list[tuple[Match, Rejected]] = []
         for match in matches:
             if match.rule.parser == "base64":
                 if depth < MAX_DEPTH:
@@ -116,11 +118,11 @@ class BlobScanner:
                 continue
             for c in self._candidates(data, match):
                 if isinstance(c, Rejected):
-                    result.rejected[c.reason] += 1
+                    rejected.append((match, c))
                 else:
                     found.append((match, c))
-        found = _outermost(found)
-        secrets = [c.secret for _, c in found]
+        found = _outermost(found + _seen_again(found, rejected, result))
+        secrets = _Secrets([(m.start, m.end, c.secret) for m, c in found], everywhere=bool(outer))
         for match, c in found:
             where_data, where = outer if outer else (data, match)
             if inline_ignored(where_data, where.start):
@@ -183,21 +185,56 @@ def inline_ignored(data: bytes, offset: int) -> bool:
     return IGNORE_NEXT in data[prev_start : start - 1]
 
 
+def _seen_again(
+    found: list[tuple[Match, Candidate]],
+    rejected: list[tuple[Match, Rejected]],
+    result: BlobResult,
+) -> list[tuple[Match, Candidate]]:
+    """A key rejected for want of context (no label, no account name near) that is a
+    key found elsewhere in the blob is another location of that key; the rest count
+    as rejected."""
+    known = {c.secret: c for _, c in found}
+    again: list[tuple[Match, Candidate]] = []
+    for match, r in rejected:
+        c = known.get(match.value.decode("latin-1"))
+        if c is not None:
+            again.append((match, c))
+        else:
+            result.rejected[r.reason] += 1
+    return again
+
+
 def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candidate]]:
     """One secret seen by two rules at one place (a key inside its connection string) is
     one location: keep the widest match."""
     kept: list[tuple[Match, Candidate]] = []
+    spans: dict[str, list[tuple[int, int]]] = {}  # fingerprint -> kept spans
     for match, c in sorted(found, key=lambda mc: (mc[0].start - mc[0].end, mc[0].start)):
-        fp = c.explanation.fingerprint
-        if not any(
-            k[1].explanation.fingerprint == fp
-            and k[0].start <= match.start
-            and match.end <= k[0].end
-            for k in kept
-        ):
+        same = spans.setdefault(c.explanation.fingerprint, [])
+        if not any(start <= match.start and match.end <= end for start, end in same):
+            same.append((match.start, match.end))
             kept.append((match, c))
     kept.sort(key=lambda mc: mc[0].start)
     return kept
+
+
+class _Secrets:
+    """The secrets found in a blob, by where they are: a snippet masks those near it
+    (and ``mask`` masks anything shaped like a secret anyway). A blob decoded from
+    Base64 is shown by its outer text: there, every secret is masked."""
+
+    def __init__(self, spans: list[tuple[int, int, str]], everywhere: bool = False) -> None:
+        self._everywhere = everywhere
+        self._spans = sorted(spans)
+        self._starts = [start for start, _, _ in self._spans]
+        self._longest = max((end - start for start, end, _ in spans), default=0)
+
+    def within(self, lo: int, hi: int) -> list[str]:
+        if self._everywhere:
+            return [s for _, _, s in self._spans]
+        first = bisect_left(self._starts, lo - self._longest)
+        last = bisect_left(self._starts, hi)
+        return [s for start, end, s in self._spans[first:last] if end > lo]
 
 
 def _lines_around(data: bytes, lo: int, hi: int, match: Match, lines: int = 6) -> str:
@@ -229,7 +266,7 @@ def _location(
     data: bytes,
     start: int,
     end: int,
-    secrets: list[str],
+    secrets: _Secrets,
     origin: tuple[str, ...],
     secret: str | None,
 ) -> Location:
@@ -253,7 +290,7 @@ def _location(
         len(before),
         len(before) + len(match),
         SNIPPET_WIDTH,
-        secrets,
+        secrets.within(lo, hi),
         cut=(lo > line_start, hi < line_end),
     )
     return Location(

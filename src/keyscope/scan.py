@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing.util
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +24,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
-from keyscope.model import Finding, Severity
+from keyscope.model import Finding, Location, Severity
 from keyscope.modelfiles.analyzer import MODEL_FORMATS, ModelFinding, analyze_model
 from keyscope.modelfiles.containers import sniff
 from keyscope.pipeline import BlobScanner, RawFinding
@@ -51,6 +52,7 @@ from keyscope.sources.remote import is_remote, mirror, remote_label
 # Files over --max-file-size are memory-mapped and judged as models when their head
 # sniffs as one (a protocol 0 pickle candidate is text and needs the whole file).
 BIG_MODEL_FORMATS = MODEL_FORMATS - {"pickle0"}
+JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
 STDIN = "-"
@@ -95,6 +97,8 @@ class ScanResult:
     engine: str
     now: datetime
     model_findings: list[ModelFinding] = field(default_factory=list)
+    # Shallow repositories: shown name → the commits their history is cut at.
+    history_cut: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,8 +188,9 @@ def scan(
         roots.remove(STDIN)
         absorb(state.scan_blobs([Blob(path="<stdin>", data=stdin or b"")]))
 
-    tasks = _tasks(roots, options, skipped)
-    jobs = options.jobs or os.cpu_count() or 1
+    repos: dict[str, str] = {}  # repository → shown name
+    tasks = _tasks(roots, options, skipped, repos)
+    jobs = min(options.jobs or os.cpu_count() or 1, max_jobs())
     if jobs == 1:
         for task in tasks:
             absorb(state.run(task), task)
@@ -207,7 +212,8 @@ def scan(
             for _, f in in_history:
                 on_finding(f)
         in_history = []
-    for f in _with_provenance_all(in_history):
+    complete = options.selection in (Selection(), Selection(all_objects=True))
+    for f in _with_provenance_all(in_history, None if complete else state.rescan):
         g = f.location.git
         if g is not None and g.commit is None and not options.selection.all_objects:
             # Listed from the object database but on no branch, tag or stash.
@@ -227,38 +233,68 @@ def scan(
         engine=engine_name,
         now=now,
         model_findings=models,
+        history_cut=_history_cut(repos),
     )
 
 
-def _with_provenance_all(found: list[tuple[_GitTask, RawFinding]]) -> list[RawFinding]:
-    indexes: dict[str, ProvenanceIndex] = {}
-    for task, f in found:
-        if f.location.git is not None:
-            index = indexes.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
-            index.want(f.location.git.blob)
+def _with_provenance_all(
+    found: list[tuple[_GitTask, RawFinding]],
+    rescan: Callable[[str, list[str]], list[RawFinding]] | None = None,
+) -> list[RawFinding]:
+    """One location per secret and path it was at in the history (the blobs holding
+    the same secret are followed together, so an edit of another line is no event).
+
+    After a scan of part of the history (``rescan`` given), the other versions of the
+    files that matched are scanned too, to know which of them hold the same secrets."""
+    shown: dict[str, str] = {}
+    groups: dict[tuple[str, str], dict[str, list[RawFinding]]] = {}  # (repo, fp) → blob → raw
     out: list[RawFinding] = []
     for task, f in found:
-        index = indexes.setdefault(task.repo, ProvenanceIndex(Path(task.repo)))
-        out.extend(_with_provenance(f, index, task.shown))
+        if f.location.git is None:
+            out.append(
+                replace(f, location=replace(f.location, path=_join(task.shown, f.location.path)))
+            )
+            continue
+        shown[task.repo] = task.shown
+        by_blob = groups.setdefault((task.repo, f.explanation.fingerprint), {})
+        by_blob.setdefault(f.location.git.blob, []).append(f)
+    indexes = {repo: ProvenanceIndex(Path(repo)) for repo in shown}
+    for (repo, _), by_blob in groups.items():
+        for oid in by_blob:
+            indexes[repo].want(oid)
+    if rescan is not None:
+        for repo, index in indexes.items():
+            known = {oid for (r, _), by_blob in groups.items() if r == repo for oid in by_blob}
+            for f in rescan(repo, sorted(index.follow_paths() - known)):
+                assert f.location.git is not None
+                group = groups.get((repo, f.explanation.fingerprint))
+                if group is not None:  # only secrets found in the part scanned
+                    group.setdefault(f.location.git.blob, []).append(f)
+    for (repo, _), by_blob in groups.items():
+        for p in indexes[repo].presence(set(by_blob)):
+            for f in by_blob[p.blob]:
+                path = _join(shown[repo], p.path or f.location.path)
+                out.append(replace(f, location=replace(f.location, path=path, git=p.provenance)))
     return out
 
 
-def _with_provenance(f: RawFinding, index: ProvenanceIndex, shown: str) -> list[RawFinding]:
-    """One location per path and commit that brought the blob in."""
-    loc = f.location
-    if loc.git is None:
-        return [replace(f, location=replace(loc, path=_join(shown, loc.path)))]
-    out = []
-    for path, prov in index.provenance(loc.git.blob, loc.path):
-        out.append(replace(f, location=replace(loc, path=_join(shown, path), git=prov)))
-    return out
+def _history_cut(repos: dict[str, str]) -> dict[str, list[str]]:
+    """Shallow repositories among those scanned: shown name → boundary commits."""
+    cut = {}
+    for repo, shown in repos.items():
+        boundary = ProvenanceIndex(Path(repo)).shallow_boundary()
+        if boundary:
+            cut[shown] = sorted(boundary)
+    return cut
 
 
 def _join(prefix: str, path: str) -> str:
     return path if prefix in ("", ".") else f"{prefix.rstrip('/')}/{path}"
 
 
-def _tasks(roots: list[str], options: ScanOptions, skipped: list[Skipped]) -> Iterator[_Task]:
+def _tasks(
+    roots: list[str], options: ScanOptions, skipped: list[Skipped], repos: dict[str, str]
+) -> Iterator[_Task]:
     walk_options = WalkOptions(
         respect_gitignore=options.respect_gitignore,
         excludes=options.excludes,
@@ -273,10 +309,13 @@ def _tasks(roots: list[str], options: ScanOptions, skipped: list[Skipped]) -> It
         repo = None if options.git is False else find_repository(Path(source))
         if repo is None:
             if options.git is True or source != root:
-                raise GitError(f"{root}: not a git repository")
+                raise GitError(
+                    f"{remote_label(root) if source != root else root}: not a git repository"
+                )
             plain.append(root)
             continue
         shown = root if source == root else remote_label(root)
+        repos[str(repo)] = shown
         yield from _git_tasks(repo, shown, options, skipped)
         if options.selection == Selection() and not is_bare(repo):
             changed = [str(repo / p) for p in worktree_changes(repo)]
@@ -316,6 +355,7 @@ def _git_tasks(
 def merge(raw: list[RawFinding]) -> list[Finding]:
     """One finding per secret, its locations in path/line order; worst first."""
     by_fp: dict[str, Finding] = {}
+    seen: set[tuple[str, Location]] = set()  # a set: one secret may be in 100,000 places
     for r in raw:
         fp = r.explanation.fingerprint
         if fp not in by_fp:
@@ -326,13 +366,19 @@ def merge(raw: list[RawFinding]) -> list[Finding]:
                 locations=[],
                 credential=r.credential,
             )
-        if r.location not in by_fp[fp].locations:
+        if (fp, r.location) not in seen:
+            seen.add((fp, r.location))
             by_fp[fp].locations.append(r.location)
     findings = list(by_fp.values())
     for f in findings:
         f.locations.sort(key=lambda loc: (loc.path, loc.origin, loc.line, loc.column))
     findings.sort(key=lambda f: (-f.severity, f.locations[0].path, f.locations[0].line))
     return findings
+
+
+def max_jobs() -> int:
+    """The most worker processes a scan starts: JOBS_PER_CORE per core."""
+    return JOBS_PER_CORE * (os.cpu_count() or 1)
 
 
 def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
@@ -383,6 +429,7 @@ class _WorkerState:
         payload hides: judge model files through a memory map, reading only what the
         loader would unpickle."""
         found: list[ModelFinding] = []
+        skipped: list[Skipped] = []
         for path in paths:
             try:
                 with open(path, "rb") as f:
@@ -392,7 +439,9 @@ class _WorkerState:
                         found.extend(analyze_model(path, mm, self.allow))  # type: ignore[arg-type]
             except (OSError, ValueError):
                 continue
-        return _Batch([], [], 0, 0, Counter(), found)
+            except Exception as exc:  # one hostile file never ends the scan: it is skipped
+                skipped.append(Skipped(path, f"could not be scanned ({type(exc).__name__})"))
+        return _Batch([], skipped, 0, 0, Counter(), found)
 
     def scan_blobs(self, blobs: Iterable[Blob | Skipped]) -> _Batch:
         findings: list[RawFinding] = []
@@ -408,13 +457,22 @@ class _WorkerState:
             size += len(blob.data)
             try:
                 result = self.scanner.scan(blob)
-            except (RecursionError, MemoryError, ValueError) as exc:
+            except Exception as exc:  # one hostile blob never ends the scan: it is skipped
                 skipped.append(Skipped(blob.path, f"could not be scanned ({type(exc).__name__})"))
                 continue
             findings.extend(result.findings)
             model_findings.extend(result.model_findings)
             rejected.update(result.rejected)
         return _Batch(findings, skipped, files, size, rejected, model_findings)
+
+    def rescan(self, repo: str, oids: list[str]) -> list[RawFinding]:
+        """The findings in these blobs of ``repo`` (for provenance, not reported)."""
+        reader = BlobReader(Path(repo), self.max_size)
+        try:
+            refs = [GitBlobRef(oid, 0, oid) for oid in oids]
+            return self.scan_blobs(reader.read(refs)).findings
+        finally:
+            reader.close()
 
     def close(self) -> None:
         for reader in self._readers.values():
@@ -433,6 +491,11 @@ def _init_worker(
     rules: tuple[Rule, ...], engine_name: str, now: datetime, options: ScanOptions
 ) -> None:
     global _STATE
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops the
+    # workers with SIGTERM (and they end with it should the parent die).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     _STATE = _WorkerState(rules, engine_name, now, options)
     # Worker processes end with os._exit: close their git readers on the way out.
     multiprocessing.util.Finalize(None, _STATE.close, exitpriority=10)
@@ -441,6 +504,18 @@ def _init_worker(
 def _work(task: _Task) -> _Batch:
     assert _STATE is not None
     return _STATE.run(task)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel sends this worker SIGTERM when the process that started it
+    ends, even by SIGKILL."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _run_parallel(
@@ -452,9 +527,10 @@ def _run_parallel(
     options: ScanOptions,
     absorb: Callable[[_Batch, _Task], None],
 ) -> None:
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(rules, engine_name, now, options)
-    ) as pool:
+    )
+    try:
         pending: dict[Future[_Batch], _Task] = {}
         for task in tasks:
             pending[pool.submit(_work, task)] = task
@@ -464,6 +540,25 @@ def _run_parallel(
                     absorb(fut.result(), pending.pop(fut))
         for fut, task in pending.items():
             absorb(fut.result(), task)
+    except BaseException:
+        # An error, Ctrl-C or SIGTERM: drop the queued tasks and end the workers now
+        # rather than waiting for every task already handed out.
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    workers = list((pool._processes or {}).values())
+    for worker in workers:
+        worker.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 5
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join(1)
 
 
 def _batches(

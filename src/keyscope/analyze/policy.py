@@ -233,16 +233,26 @@ def _read(path: Path) -> Policy | None:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a keyscope config") from None
+    table: object = data
+    name = "the top level"
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
         table = tool.get("keyscope") if isinstance(tool, dict) else None
         if table is None:
             return None
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [tool.keyscope] must be a table")
-        section = table.get("policy", {})
-    else:
-        section = data.get("policy", {})
+        name = "[tool.keyscope]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {name} must be a table")
+    # Only the policy is read from a file; anything else would be silently ignored.
+    for key in table:
+        if key != "policy":
+            raise ConfigError(
+                f"{path}: unknown setting {key!r} in {name} (only [policy] is read from a "
+                "config file; give scan options such as --exclude on the command line)"
+            )
+    section = table.get("policy", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [policy] must be a table")
     return policy_from_mapping(section, str(path))

@@ -15,6 +15,12 @@ _JSON_ESCAPES = re.compile(r"\\+(?:u([0-9a-fA-F]{4})|(/)|([nrt\"]))")
 _CONTROL = {"n": "\n", "r": "\r", "t": "\t", '"': '"'}
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 MAX_LAYERS = 4
+# A value continued on the next line: string-literal concatenation ("…" ⏎ "…",
+# "…" + ⏎ "…", Java's "…" ⏎ + "…"), or a plain line break with the next line's
+# indentation and mail quote markers (a YAML block scalar, a hard-wrapped mail or
+# terminal line).
+LINE_BREAK = r"""(?:["'][ \t]*\+?)?[ \t]*\r?\n[ \t]*(?:>[ \t]*)*(?:\+[ \t]*)?["']?"""
+_LINE_BREAK = re.compile(LINE_BREAK)
 
 
 def unescape_json(text: str) -> str:
@@ -33,6 +39,12 @@ def unescape_json(text: str) -> str:
         return out.encode("utf-16", "surrogatepass").decode("utf-16")
     except UnicodeError:
         return out
+
+
+def join_wrapped(text: str) -> str:
+    """A value continued over line breaks, joined: the breaks, with the quotes, ``+``,
+    indentation and ``>`` markers around them, removed."""
+    return _LINE_BREAK.sub("", text) if "\n" in text else text
 
 
 def unescape_html(text: str) -> str:

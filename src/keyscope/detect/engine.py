@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from keyscope.detect.rules import Rule
+from keyscope.errors import ConfigError
 
 
 @dataclass(frozen=True, order=True)
@@ -26,6 +27,10 @@ class Hit:
 
     end: int
     rule: int  # index into the engine's rules
+
+
+def _order(hit: Hit) -> tuple[int, int]:
+    return hit.end, hit.rule  # as Hit's own order, without its slow generated __lt__
 
 
 class Engine(Protocol):
@@ -60,7 +65,7 @@ class ReEngine:
                 if not any(k in lowered for k in keywords):
                     continue
             out.extend(Hit(end=m.end(), rule=i) for m in pattern.finditer(data))
-        out.sort()
+        out.sort(key=_order)
         return out
 
 
@@ -85,18 +90,30 @@ class HyperscanEngine:
             found.add(Hit(end=end, rule=rule))
 
         self._db.scan(data, match_event_handler=on_match)
-        return sorted(found)
+        return sorted(found, key=_order)
 
-    def _compile(self) -> Any:
+    def _compile(self, rules: Sequence[Rule] | None = None) -> Any:
         hs = self._hs
+        rules = self.rules if rules is None else rules
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
-        flags = [hs.HS_FLAG_CASELESS if r.case_insensitive else 0 for r in self.rules]
-        db.compile(
-            expressions=[r.pattern.encode() for r in self.rules],
-            ids=list(range(len(self.rules))),
-            elements=len(self.rules),
-            flags=flags,
-        )
+        try:
+            db.compile(
+                expressions=[r.pattern.encode() for r in rules],
+                ids=list(range(len(rules))),
+                elements=len(rules),
+                flags=[hs.HS_FLAG_CASELESS if r.case_insensitive else 0 for r in rules],
+            )
+        except hs.error as exc:
+            if len(rules) == 1:
+                rule = rules[0]
+                raise ConfigError(
+                    f"{rule.source}: rule {rule.id!r}: Hyperscan cannot compile its pattern "
+                    f"({exc}); write it without look-arounds or back-references, "
+                    "or use --engine re"
+                ) from None
+            for rule in rules:  # name the rule: compile each alone
+                self._compile([rule])
+            raise ConfigError(f"Hyperscan cannot compile the rule patterns ({exc})") from None
         return db
 
     def _load_or_compile(self, cache_dir: Path | None) -> Any:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from keyscope.detect.guard import check_capture
 from keyscope.errors import ConfigError
 
 PARSERS = frozenset({"azure-sas", "azure-connection-string", "azure-account-key", "base64"})
@@ -37,6 +38,10 @@ class Rule:
     examples: tuple[str, ...]
     negative_examples: tuple[str, ...]
     source: str
+    # A value that does not contain this regex is continued over line breaks (a SAS
+    # split over string literals or wrapped by a mail client); None: never.
+    complete: str | None = None
+    builtin: bool = False  # a user's rule (--rules) runs its capture under a guard
 
     def compiled_capture(self) -> re.Pattern[bytes]:
         return re.compile(self.capture.encode(), re.MULTILINE)
@@ -50,6 +55,7 @@ def builtin_rule_files() -> list[Path]:
 def load_rules(extra_dirs: tuple[Path, ...] = ()) -> tuple[Rule, ...]:
     """The built-in rules plus every ``*.toml`` in ``extra_dirs``. Ids must be unique."""
     paths = builtin_rule_files()
+    builtin = set(paths)
     for d in extra_dirs:
         if not d.is_dir():
             raise ConfigError(f"--rules {d}: not a directory")
@@ -60,7 +66,7 @@ def load_rules(extra_dirs: tuple[Path, ...] = ()) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     for path in paths:
-        for rule in load_rule_file(path):
+        for rule in load_rule_file(path, builtin=path in builtin):
             if rule.id in seen:
                 raise ConfigError(f"{path}: rule id {rule.id!r} already defined in {seen[rule.id]}")
             seen[rule.id] = str(path)
@@ -68,7 +74,9 @@ def load_rules(extra_dirs: tuple[Path, ...] = ()) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def load_rule_file(path: Path) -> list[Rule]:
+def load_rule_file(path: Path, builtin: bool = False) -> list[Rule]:
+    """The rules of one file; a user's file (``builtin=False``) has its captures checked
+    for catastrophic backtracking."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -76,10 +84,10 @@ def load_rule_file(path: Path) -> list[Rule]:
     entries = data.get("rules")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: expected one or more [[rules]] tables")
-    return [_rule(entry, path) for entry in entries]
+    return [_rule(entry, path, builtin) for entry in entries]
 
 
-def _rule(entry: object, path: Path) -> Rule:
+def _rule(entry: object, path: Path, builtin: bool) -> Rule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{path}: each [[rules]] entry must be a table")
     rid = entry.get("id", "?")
@@ -98,13 +106,21 @@ def _rule(entry: object, path: Path) -> Rule:
         pattern = base64_anchor(list(entry["base64_of"]))
     if not pattern:
         raise ConfigError(f"{where}: missing 'pattern' (or 'base64_of')")
-    for key, text in (("pattern", pattern), ("capture", entry["capture"])):
+    complete = entry.get("complete")
+    for key, text in (("pattern", pattern), ("capture", entry["capture"]), ("complete", complete)):
+        if text is None:
+            continue
         try:
-            re.compile(text.encode())
+            re.compile(str(text).encode())
         except re.error as exc:
             raise ConfigError(f"{where}: {key} is not a valid regex ({exc})") from None
     if "(?P<value>" not in entry["capture"]:
         raise ConfigError(f"{where}: capture needs a named group (?P<value>…)")
+    if not builtin:
+        for key in ("capture", "complete"):
+            problem = check_capture(str(entry[key])) if entry.get(key) else None
+            if problem:
+                raise ConfigError(f"{where}: {key} {problem}")
     return Rule(
         id=str(rid),
         name=str(entry["name"]),
@@ -118,6 +134,8 @@ def _rule(entry: object, path: Path) -> Rule:
         examples=tuple(entry["examples"]),
         negative_examples=tuple(entry.get("negative_examples", ())),
         source=str(path),
+        complete=str(complete) if complete else None,
+        builtin=builtin,
     )
 
 

@@ -8,21 +8,19 @@ structurally, at the top level and wherever they sit inside a container.
 
 from __future__ import annotations
 
-import lzma
-import struct
-import zipfile
-import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keyscope.model import Severity
 from keyscope.modelfiles.containers import (
+    READER_FAILED,
     STRUCTURED_KINDS,
     Anomaly,
     Embedded,
     Stream,
     pickles_in,
     sniff,
-    view_reader,
+    zip_by_name,
+    zip_read,
 )
 from keyscope.modelfiles.onnx_graphs import onnx_issues
 from keyscope.modelfiles.pickle_vm import Event, PickleReport, analyze_pickle
@@ -59,6 +57,8 @@ MODEL_FORMATS = frozenset(
     }
 )
 MAX_NESTED = 2
+DANGEROUS = frozenset({"executes-code", "unknown-import"})
+MAX_KERAS_CONFIG = 64 * 1024 * 1024
 TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
 SAFE_ALTERNATIVE = (
     "Load it only if you trust its author; prefer safetensors, or "
@@ -97,11 +97,39 @@ def analyze_model(
     """Every finding for one file; an empty list means no pickle in it would run code
     (or it holds no pickle at all)."""
     out: list[ModelFinding] = []
-    kind = sniff(data)
-    _judge_structured(path, kind, data, (), out)
-    if kind not in STRUCTURED_KINDS:
-        _walk(path, data, (), extra_safe, out, 0)
-    return out
+    differentials: list[int] = []  # indexes into out
+    try:
+        kind = sniff(data)
+        _judge_structured(path, kind, data, (), out)
+        if kind not in STRUCTURED_KINDS:
+            _walk(path, data, (), extra_safe, out, 0, differentials)
+    except Exception as exc:  # hostile input: what was found stays, the rest is reported
+        out.append(_unreadable(path, (), exc))
+    return _weigh_differentials(out, differentials)
+
+
+def _weigh_differentials(out: list[ModelFinding], differentials: list[int]) -> list[ModelFinding]:
+    """A differential (CRC, names, flags) is high next to a dangerous pickle, where it
+    shows an attempt to hide it from other scanners; in a file where every copy was
+    read and nothing dangerous was found (a damaged benign checkpoint), it is low."""
+    if any(f.verdict in DANGEROUS and f.severity >= Severity.MEDIUM for f in out):
+        return out
+    low = set(differentials)
+    return [replace(f, severity=Severity.LOW) if i in low else f for i, f in enumerate(out)]
+
+
+def _unreadable(path: str, where: tuple[str, ...], exc: Exception) -> ModelFinding:
+    """A file, member or stream whose reading or judging failed: not proven safe."""
+    detail = f"{READER_FAILED} ({type(exc).__name__}): not scanned, not proven safe"
+    return ModelFinding(
+        path,
+        where,
+        Severity.LOW,
+        "inconclusive",
+        f"{_name(path, where)}: {detail}.",
+        (detail,),
+        None,
+    )
 
 
 def _judge_structured(
@@ -109,15 +137,12 @@ def _judge_structured(
 ) -> None:
     try:
         issues = _structured(kind, data)
-    except (
-        struct.error,
-        ValueError,
-        IndexError,
-        OSError,
-        zipfile.BadZipFile,
-        RecursionError,
-    ) as exc:
-        issues = [StructuredIssue((), "low", "anomaly", f"{kind} file cannot be read ({exc})")]
+    except Exception as exc:  # any reader on hostile bytes: reported, never raised
+        issues = [
+            StructuredIssue(
+                (), "low", "anomaly", f"{kind} file: {READER_FAILED} ({type(exc).__name__})"
+            )
+        ]
     for issue in issues:
         chain = (*where, *issue.where)
         out.append(
@@ -149,11 +174,19 @@ def _structured(kind: str | None, data: bytes) -> list[StructuredIssue]:
     if kind == "hdf5":
         return h5_keras_issues(data)
     if kind == "zip" and b"config.json" in data[-65536:]:
-        with view_reader(data) as raw, zipfile.ZipFile(raw) as z:
-            names = set(z.namelist())
-            if "config.json" in names and names & {"metadata.json", "model.weights.h5"}:
-                text = z.read("config.json")[: 64 * 1024 * 1024].decode("utf-8", "replace")
-                return keras_config_issues(text, ("config.json",))
+        members = zip_by_name(data)
+        if isinstance(members, str) or "config.json" not in members:
+            return []
+        if not members.keys() & {"metadata.json", "model.weights.h5"}:
+            return []
+        config = zip_read(data, members["config.json"], MAX_KERAS_CONFIG)
+        if isinstance(config, str):
+            # A member that cannot be read is reported by the container walk; only
+            # a config too large for this check is reported here.
+            big = members["config.json"].usize > MAX_KERAS_CONFIG or "bomb" in config
+            note = f"Keras config larger than {MAX_KERAS_CONFIG} bytes: not scanned"
+            return [StructuredIssue(("config.json",), "low", "anomaly", note)] if big else []
+        return keras_config_issues(config.decode("utf-8", "replace"), ("config.json",))
     return []
 
 
@@ -164,40 +197,17 @@ def _walk(
     extra_safe: frozenset[str],
     out: list[ModelFinding],
     depth: int,
+    differentials: list[int],
 ) -> None:
-    try:
-        items = list(pickles_in(data, where))
-    except (
-        struct.error,
-        IndexError,
-        ValueError,
-        OverflowError,
-        EOFError,
-        OSError,
-        zlib.error,
-        lzma.LZMAError,
-        RecursionError,
-        MemoryError,
-    ) as exc:
-        strong = sniff(data) in ("pickle", "zip", "npy")
-        items = (
-            [
-                Anomaly(
-                    where,
-                    f"container cannot be read ({type(exc).__name__}); not proven safe",
-                    "low",
-                )
-            ]
-            if strong
-            else []
-        )
-    for item in items:
+    for item in pickles_in(data, where):  # never raises: unreadable members are anomalies
         if isinstance(item, Embedded):
             if item.where:  # the top level is judged by analyze_model itself
                 _judge_structured(path, item.kind, item.data, item.where, out)
             continue
         if isinstance(item, Anomaly):
-            sev = Severity.HIGH if item.severity == "high" else Severity.LOW
+            sev = Severity.LOW if item.severity == "low" else Severity.HIGH
+            if item.severity == "differential":
+                differentials.append(len(out))
             out.append(
                 ModelFinding(
                     path,
@@ -210,9 +220,13 @@ def _walk(
                 )
             )
             continue
-        report = analyze_pickle(
-            item.data, item.offset, max_streams=item.max_streams, extra_safe=extra_safe
-        )
+        try:
+            report = analyze_pickle(
+                item.data, item.offset, max_streams=item.max_streams, extra_safe=extra_safe
+            )
+        except Exception as exc:  # one stream that cannot be judged: the others still are
+            out.append(_unreadable(path, item.where, exc))
+            continue
         if item.weak and not report.complete and report.worst < Tier.NEVER:
             continue  # text that merely starts like a protocol-0 pickle
         finding = _judge(path, item, report)
@@ -227,6 +241,7 @@ def _walk(
                     extra_safe,
                     out,
                     depth + 1,
+                    differentials,
                 )
 
 

@@ -13,6 +13,7 @@ structural checks.
 from __future__ import annotations
 
 import ast
+import bisect
 import bz2
 import gzip
 import io
@@ -33,7 +34,12 @@ MAX_DEPTH = 4
 MAX_EXPANDED = 2 * 1024**3  # bytes after decompression, per container
 MAX_RATIO = 200  # decompressed / compressed, beyond which it is a bomb …
 RATIO_FLOOR = 64 * 1024**2  # … once it is this large: arrays of zeros compress 1000:1
-MAX_MEMBERS = 10_000
+MAX_MEMBERS = 10_000  # archive members per file, all nested containers together
+MAX_OVERLAPS = 100  # zip members whose data overlaps another member's, read at most
+MAX_SPARSE = 10_000  # entries in one tar member's sparse map
+MAX_NPY_HEADER = 16 * 1024**2
+MAX_REFUSED = 20  # members of one archive that cannot be read, listed one by one
+REFUSED = "members could not be read: the rest of the archive is not scanned"
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,10 @@ class Stream:
 class Anomaly:
     where: tuple[str, ...]
     detail: str
-    severity: str  # "high" for loader/scanner differentials, "low" for oddities
+    # "differential": a loader/scanner differential, high when the file holds anything
+    # dangerous and low otherwise (every copy is scanned here, so it hides nothing
+    # from keyscope); "high": something that may hide a payload; "low": oddities.
+    severity: str
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,43 @@ class Embedded:
 STRUCTURED_KINDS = frozenset(
     {"gguf", "hdf5", "safetensors", "onnx", "savedmodel", "savedmodel-text", "tflite"}
 )
+READER_FAILED = "the reader failed on it"  # an exception no parser should raise: a bug
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
+
+
+class Budget:
+    """What one file may cost, shared by every container nested in it: bytes
+    produced (decompressed, extracted or copied out of members, against the ratio
+    and size limits of the file itself) and archive members."""
+
+    def __init__(self, size: int) -> None:
+        self.left = expansion_limit(size)
+        self.members = MAX_MEMBERS
+        self.noted_members = self.noted_bytes = False
+
+    def limit(self, compressed: int) -> int:
+        """How much ``compressed`` bytes may produce now: their own ratio limit,
+        capped by what the file has left."""
+        return min(expansion_limit(compressed), self.left)
+
+    def spend(self, produced: int) -> None:
+        self.left -= produced
+
+    def member(self) -> bool:
+        """Count one more member; False once the file has no members left."""
+        self.members -= 1
+        return self.members >= 0
+
+    def over(self, where: tuple[str, ...]) -> Iterator[Anomaly]:
+        """The one note (per file, not per nested container) that a budget ran out."""
+        if self.members < 0 and not self.noted_members:
+            self.noted_members = True
+            yield Anomaly(where, f"more than {MAX_MEMBERS} members: the rest not scanned", "low")
+        elif self.left <= 0 and not self.noted_bytes:
+            self.noted_bytes = True
+            yield Anomaly(
+                where, "archive expands beyond the file's size budget: the rest not scanned", "low"
+            )
 
 
 def sniff(data: bytes, partial: bool = False) -> str | None:
@@ -118,10 +163,24 @@ def sniff(data: bytes, partial: bool = False) -> str | None:
 
 
 def pickles_in(
-    data: bytes, where: tuple[str, ...] = (), depth: int = 0
+    data: bytes, where: tuple[str, ...] = (), depth: int = 0, budget: Budget | None = None
 ) -> Iterator[Stream | Anomaly | Embedded]:
     """Every pickle stream a loader of ``data`` would run, every anomaly, and every
-    non-pickle model file (``data`` itself included) for the structural checks."""
+    non-pickle model file (``data`` itself included) for the structural checks.
+
+    Never raises: a member that cannot be read ends in a low anomaly saying so, and
+    the members around it are still read."""
+    if budget is None:
+        budget = Budget(len(data))
+    try:
+        yield from _pickles_in(data, where, depth, budget)
+    except Exception as exc:  # hostile bytes: whatever breaks, this member is not scanned
+        yield Anomaly(where, f"{READER_FAILED} ({type(exc).__name__}): not scanned", "low")
+
+
+def _pickles_in(
+    data: bytes, where: tuple[str, ...], depth: int, budget: Budget
+) -> Iterator[Stream | Anomaly | Embedded]:
     if depth > MAX_DEPTH:
         yield Anomaly(where, f"nested deeper than {MAX_DEPTH} containers: not scanned", "low")
         return
@@ -129,20 +188,21 @@ def pickles_in(
     if kind == "zip":
         if where:  # a zip inside a container may be a Keras archive: check its config
             yield Embedded(where, data, kind)
-        yield from _zip(data, where, depth)
+        yield from _zip(data, where, depth, budget)
     elif kind == "npy":
         yield from _npy(data, where)
     elif kind in ("gzip", "bz2", "xz", "zlib"):
-        inner = _decompress(kind, data)
+        inner = _decompress(kind, data, budget.limit(len(data)))
         if isinstance(inner, str):
             if "bomb" in inner:  # bytes that merely look compressed are not reported
                 yield Anomaly(where, inner, "low")
         else:
-            yield from pickles_in(inner, (*where, f"<{kind}>"), depth + 1)
+            budget.spend(len(inner))
+            yield from pickles_in(inner, (*where, f"<{kind}>"), depth + 1, budget)
     elif kind == "tar":
-        yield from _tar(data, where, depth)
+        yield from _tar(data, where, depth, budget)
     elif kind == "7z":
-        yield from _seven_zip(data, where, depth)
+        yield from _seven_zip(data, where, depth, budget)
     elif kind in STRUCTURED_KINDS:
         yield Embedded(where, data, kind)
     elif kind == "pickle":
@@ -159,8 +219,7 @@ def expansion_limit(compressed: int) -> int:
     return min(MAX_EXPANDED, max(compressed * MAX_RATIO, RATIO_FLOOR))
 
 
-def _decompress(kind: str, data: bytes) -> bytes | str:
-    limit = expansion_limit(len(data))
+def _decompress(kind: str, data: bytes, limit: int) -> bytes | str:
     try:
         if kind == "zlib":
             body = data[2 + data[2:].find(b"\x78") if data.startswith(b"ZF") else 0 :]
@@ -176,20 +235,27 @@ def _decompress(kind: str, data: bytes) -> bytes | str:
     except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
         return f"{kind} data does not decompress ({exc})"
     if len(out) > limit:
-        return f"{kind} data expands more than {MAX_RATIO}x: a decompression bomb, not scanned"
+        return (
+            f"{kind} data expands more than {MAX_RATIO}x or beyond the file's size budget: "
+            "a decompression bomb, not scanned"
+        )
     return out
 
 
 def _npy(data: bytes, where: tuple[str, ...]) -> Iterator[Stream | Anomaly]:
     major = data[6] if len(data) > 7 else 0
-    if major == 1:
-        (hlen,) = struct.unpack("<H", data[8:10])
-        start = 10
-    else:
-        (hlen,) = struct.unpack("<I", data[8:12])
-        start = 12
+    start = 10 if major == 1 else 12
+    if len(data) < start:
+        yield Anomaly(where, "truncated .npy header: numpy.load refuses the file", "low")
+        return
+    (hlen,) = struct.unpack("<H" if major == 1 else "<I", data[8:start])
+    if hlen > MAX_NPY_HEADER:
+        # numpy.load(allow_pickle=True) reads a header of any size (its
+        # max_header_size is ignored then): one this large is not read here.
+        yield Anomaly(where, f".npy header of {hlen} bytes: not scanned", "low")
+        return
     header = data[start : start + hlen].decode("latin-1", "replace")
-    meta = _npy_header(header, major) if hlen < 65536 else None
+    meta = _npy_header(header, major)
     if not isinstance(meta, dict):
         # With the \x93NUMPY magic, numpy.load reads the header or raises: it falls
         # back to pickle.load only for files without the magic (sniffed as pickles).
@@ -207,30 +273,68 @@ def _npy_header(header: str, major: int) -> object:
             continue
         try:
             return ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            # TypeError: a literal numpy cannot build either, such as a list as a key
             continue
     return None
 
 
-def _tar(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly | Embedded]:
+def _tar(
+    data: bytes, where: tuple[str, ...], depth: int, budget: Budget
+) -> Iterator[Stream | Anomaly | Embedded]:
+    """Regular members (sparse ones included), each checked against the file's
+    budget by the size it declares before a byte of it is produced."""
+    refused = 0
     try:
         with view_reader(data) as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
-            members = tar.getmembers()[:MAX_MEMBERS]
-            for m in members:
+            while (m := tar.next()) is not None:
+                if not budget.member() or budget.left <= 0:
+                    yield from budget.over(where)
+                    return
+                chain = (*where, m.name)
                 if not m.isfile():
+                    if m.size > 0 and not (m.isdir() or m.issym() or m.islnk()):
+                        yield Anomaly(chain, f"tar member of type {m.type!r}: not scanned", "low")
+                    continue
+                refusal = _tar_refusal(m, budget)
+                if refusal is not None:
+                    refused += 1
+                    if refused > MAX_REFUSED:
+                        yield Anomaly(where, f"{MAX_REFUSED} {REFUSED}", "low")
+                        return
+                    yield Anomaly(chain, refusal, "low")
                     continue
                 f = tar.extractfile(m)
                 if f is None:
                     continue
-                body = f.read(MAX_EXPANDED)
-                chain = (*where, m.name)
+                body = f.read(m.size)
+                budget.spend(len(body))
                 if m.name in ("storages", "tensors", "pickle", "sys_info"):
                     # PyTorch's legacy tar checkpoint: these members are unpickled.
                     yield Stream(chain, body, 0, max_streams=2)
                 else:
-                    yield from pickles_in(body, chain, depth + 1)
+                    yield from pickles_in(body, chain, depth + 1, budget)
     except (tarfile.TarError, OSError, EOFError) as exc:
         yield Anomaly(where, f"tar archive cannot be read ({exc})", "low")
+
+
+def _tar_refusal(m: tarfile.TarInfo, budget: Budget) -> str | None:
+    """Why a tar member is not extracted: the length of its sparse map, or the bytes
+    it would produce (a sparse member's holes included) against the data it stores."""
+    sparse: object = m.sparse  # typeshed says int; tarfile keeps (offset, size) pairs
+    if not isinstance(sparse, list):
+        return None if m.size <= budget.left else _beyond("tar member", m.size)
+    if len(sparse) > MAX_SPARSE:
+        return f"sparse tar member with {len(sparse)} map entries: not scanned"
+    stored = sum(size for _offset, size in sparse)
+    return None if m.size <= budget.limit(stored) else _beyond("sparse tar member", m.size)
+
+
+def _beyond(what: str, size: int) -> str:
+    return (
+        f"{what} of {size} bytes expands more than {MAX_RATIO}x or beyond the file's "
+        "size budget: a decompression bomb, not scanned"
+    )
 
 
 @dataclass(frozen=True)
@@ -244,58 +348,141 @@ class _Entry:
     offset: int
 
 
-def _zip(data: bytes, where: tuple[str, ...], depth: int) -> Iterator[Stream | Anomaly | Embedded]:
+def _zip(
+    data: bytes, where: tuple[str, ...], depth: int, budget: Budget
+) -> Iterator[Stream | Anomaly | Embedded]:
     entries = _central_directory(data)
     if isinstance(entries, str):
         yield Anomaly(where, entries, "low")
         entries = list(_local_headers(data))
     names: dict[str, int] = {}
-    expanded = 0
-    for e in entries[:MAX_MEMBERS]:
+    spans = _Spans()
+    refused = 0
+    for e in entries:
         chain = (*where, e.name)
+        if not budget.member() or budget.left <= 0:
+            yield from budget.over(where)
+            break
         names[e.name] = names.get(e.name, 0) + 1
         if names[e.name] == 2:
             yield Anomaly(
                 chain,
                 "duplicate zip member name: loaders and scanners may pick "
                 "different copies; every copy is scanned",
-                "high",
+                "differential",
             )
-        if e.flags & 0x61:
-            yield Anomaly(
-                chain,
-                f"zip flag bits 0x{e.flags:x} (encryption/patched data): "
-                "older PyTorch readers ignore them",
-                "high",
-            )
-        body = _member(data, e)
-        if isinstance(body, str):
-            yield Anomaly(chain, body, "low")
+        if _is_storage(e.name):
+            continue  # raw tensor bytes, never unpickled
+        if not spans.add(e):
+            continue  # the same bytes, read the same way, were scanned already
+        body = _member(data, e, budget.limit(e.csize))
+        encrypted = bool(e.flags & 0x61)
+        if isinstance(body, str) or (encrypted and not _plain(body[1], e.crc)):
+            refused += 1
+            if refused > MAX_REFUSED:
+                yield Anomaly(where, f"{MAX_REFUSED} {REFUSED}", "low")
+                break
+            yield Anomaly(chain, ENCRYPTED if encrypted else str(body), "low")
             continue
         local_name, content = body
+        budget.spend(len(content))
         if local_name != e.name:
             yield Anomaly(
                 chain,
                 f"local header names the member {local_name!r}: the central "
                 "directory and the local header disagree",
-                "high",
+                "differential",
             )
-        if zlib.crc32(content) != e.crc:
+        if encrypted:
+            yield Anomaly(
+                chain,
+                f"zip flag bits 0x{e.flags:x} (encryption/patched data) on a member that is "
+                "not encrypted: older PyTorch readers ignore them and load it",
+                "differential",
+            )
+        elif zlib.crc32(content) != e.crc:
             yield Anomaly(
                 chain,
                 "CRC mismatch: Python's zipfile refuses the member, PyTorch loads it anyway",
-                "high",
+                "differential",
             )
-        expanded += len(content)
-        if expanded > MAX_EXPANDED:
-            yield Anomaly(where, "archive expands beyond the size budget: not fully scanned", "low")
-            return
         if e.name.endswith(".pkl"):
             yield Stream(chain, content, 0)
-        elif _is_storage(e.name):
-            continue  # raw tensor bytes, never unpickled
         else:
-            yield from pickles_in(content, chain, depth + 1)
+            yield from pickles_in(content, chain, depth + 1, budget)
+    yield from spans.anomalies(where)
+
+
+ENCRYPTED = "encrypted zip member: neither torch.load nor this scanner can read it, not scanned"
+
+
+def _plain(content: bytes, crc: int) -> bool:
+    """Whether a member flagged as encrypted is in fact plain data a loader that
+    ignores the flag would read."""
+    return zlib.crc32(content) == crc or sniff(content) in ("pickle", "zip", "npy")
+
+
+class _Spans:
+    """Where zip members' data lies. Members that point at data already read (the
+    overlapping entries of zip bombs) are read once; members that partly overlap
+    others are read up to ``MAX_OVERLAPS`` times."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._read: set[tuple[int, int, int, bool]] = set()
+        self.shared = 0
+        self.overlapping = 0
+
+    def add(self, e: _Entry) -> bool:
+        """Whether ``e`` is to be read (and count it when it overlaps)."""
+        key = (e.offset, e.method, e.csize, e.name.endswith(".pkl"))
+        if key in self._read:
+            self.shared += 1
+            return False
+        self._read.add(key)
+        start, end = e.offset, e.offset + 30 + max(e.csize, 0)  # at most the member's span
+        i = bisect.bisect_right(self._starts, start)
+        if (i > 0 and self._ends[i - 1] > start) or (
+            i < len(self._starts) and self._starts[i] < end
+        ):
+            self.overlapping += 1
+            return self.overlapping <= MAX_OVERLAPS
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
+        return True
+
+    def anomalies(self, where: tuple[str, ...]) -> Iterator[Anomaly]:
+        if self.shared:
+            yield Anomaly(
+                where,
+                f"{self.shared} zip members point at the data of earlier members "
+                "(overlapping entries, a zip-bomb technique): that data was scanned once",
+                "low",
+            )
+        if self.overlapping:
+            skipped = max(0, self.overlapping - MAX_OVERLAPS)
+            yield Anomaly(
+                where,
+                f"{self.overlapping} zip members overlap the data of others (a zip-bomb "
+                f"technique): {skipped} of them beyond the first {MAX_OVERLAPS} not scanned",
+                "high" if skipped else "low",
+            )
+
+
+def zip_by_name(data: bytes) -> dict[str, _Entry] | str:
+    """The members of a zip as Python's ``zipfile`` finds them by name (the last
+    copy of a name wins), or why its central directory cannot be read."""
+    entries = _central_directory(data)
+    return entries if isinstance(entries, str) else {e.name: e for e in entries}
+
+
+def zip_read(data: bytes, e: _Entry, limit: int) -> bytes | str:
+    """One member's content, at most ``limit`` bytes of it, or why it cannot be read."""
+    if e.flags & 0x1:
+        return "it is encrypted"
+    body = _member(data, e, min(limit, expansion_limit(e.csize)))
+    return body if isinstance(body, str) else body[1]
 
 
 def _is_storage(name: str) -> bool:
@@ -317,8 +504,8 @@ def _central_directory(data: bytes) -> list[_Entry] | str:
                 (cd_offset,) = struct.unpack("<Q", data[z64 + 48 : z64 + 56])
     entries: list[_Entry] = []
     pos = cd_offset
-    for _ in range(min(count, MAX_MEMBERS)):
-        if data[pos : pos + 4] != b"PK\x01\x02":
+    for _ in range(min(count, MAX_MEMBERS + 1)):  # one more, for the member budget to see
+        if data[pos : pos + 4] != b"PK\x01\x02" or pos + 46 > len(data):
             return "zip central directory is damaged"
         (flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, _disk, _ia, _ea, offset) = (
             struct.unpack("<HHHHIIIHHHHHII", data[pos + 8 : pos + 46])
@@ -354,7 +541,7 @@ def _local_headers(data: bytes) -> Iterator[_Entry]:
     """Fallback when the central directory is broken: walk the local headers."""
     pos = data.find(b"PK\x03\x04")
     count = 0
-    while pos >= 0 and count < MAX_MEMBERS:
+    while pos >= 0 and count <= MAX_MEMBERS:
         if pos + 30 > len(data):
             return
         (flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack(
@@ -366,33 +553,43 @@ def _local_headers(data: bytes) -> Iterator[_Entry]:
         pos = data.find(b"PK\x03\x04", pos + 30 + nlen + xlen + max(csize, 0))
 
 
-def _member(data: bytes, e: _Entry) -> tuple[str, bytes] | str:
+def _member(data: bytes, e: _Entry, limit: int) -> tuple[str, bytes] | str:
+    """A member's local name and content, or why it cannot be read; ``limit`` is
+    how many bytes it may produce."""
     pos = e.offset
-    if data[pos : pos + 4] != b"PK\x03\x04":
+    if data[pos : pos + 4] != b"PK\x03\x04" or pos + 30 > len(data):
         return "zip member's local header is missing"
     nlen, xlen = struct.unpack("<HH", data[pos + 26 : pos + 30])
     local_name = data[pos + 30 : pos + 30 + nlen].decode("utf-8", "replace")
     start = pos + 30 + nlen + xlen
     raw = data[start : start + e.csize]
+    bomb = (
+        f"zip member expands more than {MAX_RATIO}x or beyond the file's size budget: "
+        "a decompression bomb, not scanned"
+    )
     if e.method == 0:
-        return local_name, raw
+        return (local_name, raw) if len(raw) <= limit else bomb
     if e.method == 8:
-        limit = expansion_limit(len(raw))
+        inflater = zlib.decompressobj(-15)
         try:
-            out = zlib.decompressobj(-15).decompress(raw, limit + 1)
+            out = inflater.decompress(raw, limit + 1)
         except zlib.error as exc:
             return f"zip member does not inflate ({exc})"
         if len(out) > limit:
-            return "zip member expands more than the ratio budget: a bomb, not scanned"
+            return bomb
+        if not inflater.eof:  # no loader reads a member whose data ends early
+            return "zip member's compressed data ends early: not scanned"
         return local_name, out
     return f"zip compression method {e.method} is not read"
 
 
 def _seven_zip(
-    data: bytes, where: tuple[str, ...], depth: int
+    data: bytes, where: tuple[str, ...], depth: int, budget: Budget
 ) -> Iterator[Stream | Anomaly | Embedded]:
     """7z members (nullifAI hid its pickles in 7z), after checking the sizes the
-    archive declares against the budget and before decompressing anything."""
+    archive declares against the budget and before decompressing anything. Every
+    member with content is read, whatever type its attributes claim (7-Zip extracts
+    it as a file all the same); one that is not read is reported."""
     try:
         import py7zr
         from py7zr.io import BytesIOFactory
@@ -406,9 +603,10 @@ def _seven_zip(
     if 32 + next_offset + next_size > len(data):
         yield Anomaly(where, "7z archive is truncated (its header lies past the end)", "low")
         return
-    limit = expansion_limit(len(data))
+    limit = budget.limit(len(data))
     refusal: str | None = None
     escaping: list[str] = []
+    listed: list[str] = []
     factory = BytesIOFactory(limit)
     # py7zr parses hostile bytes: any exception it raises means "cannot be read".
     try:
@@ -416,10 +614,10 @@ def _seven_zip(
             view_reader(data) as source,
             py7zr.SevenZipFile(source, mode="r", max_extract_size=limit) as archive,
         ):
-            members = [m for m in archive.list() if m.is_file]
+            members = [m for m in archive.list() if not m.is_directory or m.uncompressed]
             declared = sum(max(m.uncompressed or 0, 0) for m in members)
-            if len(members) > MAX_MEMBERS:
-                refusal = f"7z archive has {len(members)} members: not scanned"
+            if not all(budget.member() for _ in members):
+                refusal = f"7z archive has more members than the {MAX_MEMBERS} left: not scanned"
             elif declared > limit:
                 refusal = (
                     f"7z archive declares {declared} bytes of content in {len(data)}: it "
@@ -428,9 +626,9 @@ def _seven_zip(
                 )
             else:
                 escaping = [m.filename for m in members if _escapes(m.filename)]
-                targets = [m.filename for m in members if not _escapes(m.filename)]
-                if targets:
-                    archive.extract(targets=targets, factory=factory)
+                listed = [m.filename for m in members if not _escapes(m.filename)]
+                if listed:
+                    archive.extract(targets=listed, factory=factory)
     except Exception as exc:  # a third-party parser on hostile input may raise anything
         encrypted = isinstance(exc, py7zr.PasswordRequired) or "password" in str(exc).lower()
         refusal = (
@@ -446,9 +644,15 @@ def _seven_zip(
             "7z member name escapes the extraction directory (absolute or '..'): not extracted",
             "low",
         )
-    for name, product in factory.products.items():
+    products = factory.products
+    for name in dict.fromkeys(listed):
+        if name not in products:
+            yield Anomaly((*where, name), "7z member was not extracted: not scanned", "low")
+    for name, product in products.items():
         product.seek(0)
-        yield from pickles_in(product.read(), (*where, name), depth + 1)
+        body = product.read()
+        budget.spend(len(body))
+        yield from pickles_in(body, (*where, name), depth + 1, budget)
 
 
 class _ViewReader(io.RawIOBase):

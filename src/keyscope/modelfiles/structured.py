@@ -35,7 +35,7 @@ def gguf_issues(data: bytes) -> list[StructuredIssue]:
     servers that do not sandbox Jinja."""
     try:
         template = _gguf_string(data, "tokenizer.chat_template")
-    except (struct.error, ValueError, UnicodeDecodeError, IndexError):
+    except (struct.error, ValueError, UnicodeDecodeError, IndexError, OverflowError):
         return [StructuredIssue((), "low", "anomaly", "GGUF metadata cannot be read")]
     if template is None:
         return []
@@ -93,9 +93,12 @@ def _gskip(data: bytes, pos: int, vtype: int) -> int:
         item, count = struct.unpack_from("<IQ", data, pos)
         pos += 12
         if item in _GGUF_SIZES:
-            return int(pos + count * _GGUF_SIZES[item])
-        for _ in range(min(count, MAX_GGUF_KV)):
-            pos = _gskip(data, pos, item)
+            pos += count * _GGUF_SIZES[item]
+        else:
+            for _ in range(min(count, MAX_GGUF_KV)):
+                pos = _gskip(data, pos, item)
+        if pos > len(data):  # an array count near 2**64 points far past the end
+            raise ValueError("GGUF array runs past the end of the file")
         return pos
     raise ValueError(f"GGUF value type {vtype}")
 
@@ -162,6 +165,8 @@ def h5_keras_issues(data: bytes) -> list[StructuredIssue]:
 
 def safetensors_issues(data: bytes) -> list[StructuredIssue]:
     """The header must be JSON describing tensors that lie inside the file."""
+    if len(data) < 8:
+        return [StructuredIssue((), "low", "anomaly", "safetensors file is truncated")]
     (n,) = struct.unpack_from("<Q", data, 0)
     try:
         header = json.loads(data[8 : 8 + n])
@@ -173,7 +178,8 @@ def safetensors_issues(data: bytes) -> list[StructuredIssue]:
     for name, t in header.items():
         if name == "__metadata__":
             continue
-        if not isinstance(t, dict) or t.get("dtype") not in SAFETENSORS_DTYPES:
+        dtype = t.get("dtype") if isinstance(t, dict) else None
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
             return [
                 StructuredIssue(
                     (), "low", "anomaly", f"safetensors tensor {name!r} has no known dtype"

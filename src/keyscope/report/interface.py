@@ -28,4 +28,5 @@ def shown(result: ScanResult, *, terminal: bool = False) -> ScanResult:
         findings=view(result.findings),
         model_findings=view(result.model_findings),
         skipped=view(result.skipped),
+        history_cut=view(result.history_cut),
     )

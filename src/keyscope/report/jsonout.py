@@ -112,7 +112,13 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
             for t in timelines(result.findings)
         ],
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
+        "history_cut": history_cut(result),
     }
+
+
+def history_cut(result: ScanResult) -> list[dict[str, Any]]:
+    """Shallow repositories: the commits their history is cut at."""
+    return [{"repository": r, "commits": c} for r, c in result.history_cut.items()]
 
 
 def render_scan(result: ScanResult) -> str:
@@ -155,5 +161,6 @@ def jsonl_summary(result: ScanResult) -> str:
         "stats": doc["stats"],
         "findings": len(result.findings),
         "skipped": doc["skipped"],
+        "history_cut": doc["history_cut"],
     }
     return json.dumps(record, ensure_ascii=False) + "\n"

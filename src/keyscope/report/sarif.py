@@ -89,6 +89,7 @@ def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, A
                     "%SRCROOT%": {"description": {"text": "The scanned repository or directory."}}
                 },
                 "results": results,
+                **_history_cut(result, base),
             }
         ],
     }
@@ -261,7 +262,17 @@ def _git_properties(loc: Location) -> dict[str, Any]:
         "removedFromHead": g.removed_from_head,
         "removedIn": g.removed_in,
         "lastPresent": g.last_present,
+        "presentAtBoundary": g.at_boundary,
     }
+
+
+def _history_cut(result: ScanResult, base: str) -> dict[str, Any]:
+    from keyscope.report.jsonout import history_cut
+
+    cut = [
+        {**c, "repository": _artifact(c["repository"], base)["uri"]} for c in history_cut(result)
+    ]
+    return {"properties": {"historyCut": cut}} if cut else {}
 
 
 def source_root(roots: Sequence[str]) -> str:
@@ -283,6 +294,11 @@ def source_root(roots: Sequence[str]) -> str:
 def _artifact(path: str, base: str) -> dict[str, str]:
     """Relative to ``base``; standard input by its name, never an absolute path."""
     if path.startswith("<"):  # <stdin>
-        return {"uri": quote(path)}
+        return {"uri": _quote(path)}
     rel = os.path.relpath(os.path.abspath(path), base)
-    return {"uri": quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+    return {"uri": _quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+
+
+def _quote(path: str) -> str:
+    # A file name that is not UTF-8 (surrogate escapes) is quoted as its raw bytes.
+    return quote(path, errors="surrogateescape")

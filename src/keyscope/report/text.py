@@ -191,6 +191,12 @@ def render_scan(
                     f"  {ev.author}  ({what}; {ev.finding.fingerprint})"
                 )
         lines.append("")
+    for repo, commits in result.history_cut.items():
+        lines.append(
+            f"Note: {repo} is a shallow clone, its history cut at commit "
+            f"{', '.join(c[:10] for c in commits)}: older commits were not scanned, and a "
+            "secret present there may have been introduced earlier."
+        )
     steps = next_steps(result.findings, paint)
     if steps:
         lines.extend([*steps, ""])
@@ -316,7 +322,10 @@ def git_line(g: GitProvenance) -> str:
     if g.commit is None:
         state = "still at HEAD" if g.present_at_head else "on no branch or tag"
         return f"blob {g.blob[:10]}: in the object database, {state}"
-    text = f"introduced in {g.commit[:10]} by {g.author} <{g.email}> on {(g.date or '')[:10]}"
+    who = f"by {g.author} <{g.email}> on {(g.date or '')[:10]}"
+    text = f"introduced in {g.commit[:10]} {who}"
+    if g.at_boundary:  # a shallow clone: the introducing commit is not in it
+        text = f"present at {g.commit[:10]}, where the history is cut (a shallow clone) {who}"
     if g.message:
         text += f' ("{g.message[:60]}")'
     if g.present_at_head:

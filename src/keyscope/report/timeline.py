@@ -11,7 +11,7 @@ from keyscope.model import Finding
 @dataclass(frozen=True)
 class Event:
     date: str
-    event: str  # introduced | removed
+    event: str  # introduced | removed | at-boundary (a shallow clone's cut: present there)
     commit: str
     author: str
     path: str
@@ -39,7 +39,8 @@ def timelines(findings: list[Finding]) -> list[Timeline]:
             g = loc.git
             if g is None or g.commit is None:
                 continue
-            seen = [("introduced", g.commit, g.date, g.author)]
+            first = "at-boundary" if g.at_boundary else "introduced"
+            seen = [(first, g.commit, g.date, g.author)]
             if g.removed_in:
                 seen.append(("removed", g.removed_in, g.removed_date, g.removed_by))
             for kind, commit, date, author in seen:
@@ -51,10 +52,11 @@ def timelines(findings: list[Finding]) -> list[Timeline]:
         merged = [
             _merge(evs)
             for (fp, kind, commit, path), evs in events.items()
-            if kind == "introduced" or (fp, "introduced", commit, path) not in events
+            if kind != "removed"
+            or not any((fp, k, commit, path) in events for k in ("introduced", "at-boundary"))
         ]
         if merged:
-            merged.sort(key=lambda e: (e.date, e.event != "introduced", e.path, e.line))
+            merged.sort(key=lambda e: (e.date, e.event == "removed", e.path, e.line))
             out.append(Timeline(subject, tuple(merged)))
     out.sort(key=lambda t: t.events[0].date)
     return out

@@ -1,21 +1,28 @@
-"""Provenance of a matched blob: which commits introduced it, at which paths, who,
-when, whether it was removed, and whether it is still at HEAD.
+"""Provenance of a matched secret: at which paths it was in the history, the commit
+that first made it appear at each path and the commit that made it disappear, who,
+when, and whether it is still at HEAD.
 
-Computed only for blobs that matched, so a history with no findings costs nothing
-here.
+Provenance follows the secret's presence at a path, not one blob's identity: editing
+another line of the file makes a new blob that still holds the secret, and is neither
+a removal nor an introduction. "Holds the secret" is known from the scan itself (the
+set of blobs whose findings carry the secret's fingerprint), so no blob is read here.
+
+Computed only for blobs that matched, in one streamed ``git log`` walk for all of
+them, so a history with no findings costs nothing here.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from keyscope.model import GitProvenance
-from keyscope.sources.git import git
+from keyscope.sources.git import git, git_argv, git_env
 
 _FORMAT = "%x01%H%x00%an%x00%ae%x00%aI%x00%cn%x00%s"
+_FIELDS = 6
 
 
 @dataclass(frozen=True)
@@ -28,28 +35,41 @@ class Commit:
     subject: str
 
 
-@dataclass
-class BlobHistory:
-    """Per path: the commit that first introduced the blob there, and the commit (if
-    any) that later removed it."""
+@dataclass(frozen=True)
+class Change:
+    """One path changed by one commit (against its first parent): blob ``old`` → ``new``
+    (all zeros when the path did not exist)."""
 
-    introduced: dict[str, Commit] = field(default_factory=dict)
-    removed: dict[str, Commit] = field(default_factory=dict)
+    commit: Commit
+    path: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class PathPresence:
+    """The secret at one path: the blob to show it from, and its provenance."""
+
+    path: str
+    blob: str
+    provenance: GitProvenance
 
 
 class ProvenanceIndex:
-    """Answers provenance questions for one repository, caching per blob."""
+    """Answers provenance questions for one repository."""
 
     def __init__(self, repo: Path) -> None:
         self.repo = repo
-        self._histories: dict[str, BlobHistory] = {}
         self._wanted: set[str] = set()
+        self._changes: list[Change] | None = None
+        self._seen: set[str] = set()
         self._head: dict[str, str] | None = None
+        self._boundary: frozenset[str] | None = None
 
     def head_tree(self) -> dict[str, str]:
         """path → blob id at HEAD (empty for a repository without commits)."""
         if self._head is None:
-            out = git(self.repo, "ls-tree", "-r", "-z", "HEAD", check=False)
+            out = git(self.repo, "ls-tree", "-r", "-z", "--full-tree", "HEAD", check=False)
             head: dict[str, str] = {}
             for entry in out.split(b"\0"):
                 meta, _, path = entry.partition(b"\t")
@@ -59,51 +79,85 @@ class ProvenanceIndex:
             self._head = head
         return self._head
 
+    def shallow_boundary(self) -> frozenset[str]:
+        """The commits a shallow clone's history is cut at (empty when complete)."""
+        if self._boundary is None:
+            path = git(self.repo, "rev-parse", "--git-path", "shallow").strip().decode()
+            shallow = Path(path) if Path(path).is_absolute() else self.repo / path
+            try:
+                lines = shallow.read_text(encoding="ascii", errors="replace").split()
+            except OSError:
+                lines = []
+            self._boundary = frozenset(lines)
+        return self._boundary
+
     def want(self, oid: str) -> None:
-        """Ask for ``oid``'s history; every wanted blob is answered by one pass."""
-        if oid not in self._histories:
-            self._wanted.add(oid)
+        """Ask for ``oid``'s history; every wanted blob is answered by one walk."""
+        if self._changes is not None:
+            raise RuntimeError("want() after the history walk")
+        self._wanted.add(oid)
 
-    def history(self, oid: str) -> BlobHistory:
-        if oid not in self._histories:
-            self._wanted.add(oid)
-            self._histories.update(self._compute(self._wanted))
-            self._wanted.clear()
-        return self._histories[oid]
+    def follow_paths(self) -> set[str]:
+        """For a scan of part of the history: walk every change at the paths the wanted
+        blobs were at, so that versions outside the part are followed too. Returns
+        the blob ids the walk saw, for the caller to find which hold which secret."""
+        if self._changes is None:
+            self._changes = list(self._walk(self._wanted))
+        paths = {c.path for c in self._changes}
+        if paths:
+            self._changes = list(self._walk(None, paths))
+        return {oid for oid in self._seen if oid.strip("0")}
 
-    def provenance(self, oid: str, fallback_path: str) -> list[tuple[str, GitProvenance]]:
-        """One (path, provenance) per path the blob was introduced at, oldest first."""
-        h = self.history(oid)
+    def presence(self, blobs: set[str]) -> list[PathPresence]:
+        """Where the secret held by exactly ``blobs`` was, one entry per path, oldest
+        introduction first. Blobs on no commit come back with ``commit=None``."""
+        if self._changes is None:
+            self._changes = list(self._walk(self._wanted | blobs))
+        introduced: dict[str, Commit] = {}
+        removed: dict[str, Commit] = {}
+        last_blob: dict[str, str] = {}
+        for change in self._changes:  # oldest first
+            before, after = change.old in blobs, change.new in blobs
+            if not (before or after):
+                continue
+            if after:
+                last_blob[change.path] = change.new
+                if not before:
+                    introduced.setdefault(change.path, change.commit)
+                    removed.pop(change.path, None)
+            elif before:
+                last_blob[change.path] = change.old
+                removed[change.path] = change.commit
         head = self.head_tree()
-        if not h.introduced:
-            at_head = head.get(fallback_path) == oid
-            return [(fallback_path, GitProvenance(blob=oid, commit=None, present_at_head=at_head))]
-        out: list[tuple[str, GitProvenance]] = []
-        for path, c in sorted(h.introduced.items(), key=lambda kv: kv[1].date):
-            removed = h.removed.get(path)
-            at_head = head.get(path) == oid
-            last = None
-            if removed is not None and not at_head:
-                last = self._parent(removed.id)
+        boundary = self.shallow_boundary()
+        out: list[PathPresence] = []
+        for path, c in sorted(introduced.items(), key=lambda kv: kv[1].date):
+            at_head = head.get(path) in blobs
+            gone = removed.get(path) if not at_head else None
+            prov = GitProvenance(
+                blob=head[path] if at_head else last_blob[path],
+                commit=c.id,
+                author=c.author,
+                email=c.email,
+                date=c.date,
+                committer=c.committer,
+                message=c.subject,
+                removed_in=gone.id if gone else None,
+                removed_date=gone.date if gone else None,
+                removed_by=gone.author if gone else None,
+                last_present=self._parent(gone.id) if gone else None,
+                present_at_head=at_head,
+                removed_from_head=not at_head,
+                at_boundary=c.id in boundary,
+            )
+            out.append(PathPresence(path, prov.blob, prov))
+        at_head_blobs = set(head.values())
+        # Blobs on no commit of any ref have no commit to name (nor, defensively, do
+        # blobs of a walk that showed no appearance of the secret).
+        for oid in sorted(blobs - self._seen if introduced else blobs):
+            at_head = oid in at_head_blobs
             out.append(
-                (
-                    path,
-                    GitProvenance(
-                        blob=oid,
-                        commit=c.id,
-                        author=c.author,
-                        email=c.email,
-                        date=c.date,
-                        committer=c.committer,
-                        message=c.subject,
-                        removed_in=removed.id if removed and not at_head else None,
-                        removed_date=removed.date if removed and not at_head else None,
-                        removed_by=removed.author if removed and not at_head else None,
-                        last_present=last,
-                        present_at_head=at_head,
-                        removed_from_head=not at_head,
-                    ),
-                )
+                PathPresence("", oid, GitProvenance(blob=oid, commit=None, present_at_head=at_head))
             )
         return out
 
@@ -111,54 +165,75 @@ class ProvenanceIndex:
         out = git(self.repo, "rev-parse", "--verify", "-q", f"{commit}^", check=False).strip()
         return out.decode() or None
 
-    def _compute(self, oids: set[str]) -> dict[str, BlobHistory]:
-        """One streamed walk of the whole history for all ``oids`` (with a single blob,
-        git's own --find-object filter does the matching). Only the few lines that
-        touch a wanted blob are kept, so memory stays flat however long the history."""
+    def _walk(self, oids: set[str] | None, paths: set[str] | None = None) -> Iterator[Change]:
+        """One streamed walk of the whole history (``git log -z --raw``, merges against
+        their first parent), oldest first, keeping only changes that touch ``oids``
+        (with a single blob, git's own --find-object filter does the matching), or
+        every change at ``paths`` (literal pathspecs, given on standard input)."""
         args = [
-            "git",
-            "-C",
-            str(self.repo),
             "log",
             "--all",
             f"--format={_FORMAT}",
+            "-z",
             "--raw",
+            "--root",
             "--no-abbrev",
             "--no-renames",
+            "--no-textconv",
+            "--no-ext-diff",
+            "--ignore-submodules",
             "--diff-merges=first-parent",
+            "--encoding=UTF-8",
         ]
-        if len(oids) == 1:
+        if oids is not None and len(oids) == 1:
             args.append(f"--find-object={next(iter(oids))}")
-        touched: list[tuple[Commit, str, str, str]] = []  # newest first
-        fields: list[str] = []
+        stdin = None
+        if paths is not None:
+            args += ["--full-history", "--stdin"]
+            stdin = b"--\n" + b"".join(p.encode("utf-8", "surrogateescape") + b"\n" for p in paths)
+        touched: list[Change] = []  # newest first
         with subprocess.Popen(
-            args,
+            git_argv(self.repo, "--literal-pathspecs", *args),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "LC_ALL": "C"},
+            env=git_env(),
         ) as proc:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                if line.startswith(b"\x01"):
-                    fields = line[1:].rstrip(b"\n").decode("utf-8", "replace").split("\0")
-                    continue
-                if not line.startswith(b":") or len(fields) < 6:
-                    continue
-                meta, _, path_b = line.rstrip(b"\n").partition(b"\t")
-                parts = meta.split()
-                if len(parts) < 5:
-                    continue
-                old, new = parts[2].decode(), parts[3].decode()
-                if old in oids or new in oids:
-                    path = path_b.decode("utf-8", "surrogateescape")
-                    touched.append((Commit(*fields[:6]), old, new, path))
-        histories = {oid: BlobHistory() for oid in oids}
-        for commit, old, new, path in reversed(touched):  # oldest first
-            if new in histories:
-                h = histories[new]
-                if path not in h.introduced:
-                    h.introduced[path] = commit
-                    h.removed.pop(path, None)
-            if old in histories and old != new:
-                histories[old].removed[path] = commit
-        return histories
+            if stdin is not None and proc.stdin is not None:
+                # git reads all of standard input before it writes anything
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            for commit, old, new, path in _parse(_tokens(proc.stdout)):
+                if oids is None or old in oids or new in oids:
+                    self._seen.update((old, new))
+                    touched.append(Change(commit, path, old, new))
+        return reversed(touched)
+
+
+def _tokens(stream: object) -> Iterator[bytes]:
+    """NUL-separated tokens of a byte stream, read in chunks."""
+    rest = b""
+    read = stream.read  # type: ignore[attr-defined]
+    while chunk := read(1 << 16):
+        parts = (rest + chunk).split(b"\0")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
+def _parse(tokens: Iterator[bytes]) -> Iterator[tuple[Commit, str, str, str]]:
+    """(commit, old blob, new blob, path) from ``git log -z --raw`` with ``_FORMAT``:
+    a header of six fields starting with \\x01, then ``:meta`` and path token pairs."""
+    commit: Commit | None = None
+    for token in tokens:
+        token = token.lstrip(b"\n")
+        if token.startswith(b"\x01"):
+            fields = [token[1:]] + [next(tokens, b"") for _ in range(_FIELDS - 1)]
+            commit = Commit(*(f.decode("utf-8", "replace") for f in fields))
+        elif token.startswith(b":") and commit is not None:
+            parts = token.split()
+            path = next(tokens, b"").decode("utf-8", "surrogateescape")
+            if len(parts) >= 5:
+                yield commit, parts[2].decode(), parts[3].decode(), path

@@ -1,19 +1,56 @@
-"""Remote repositories: a bare mirror clone in a cache directory, fetched again on the
-next run. ``file://`` URLs work the same way (the tests use them)."""
+"""Remote repositories: a bare mirror clone in a private cache directory, fetched again
+on the next run. ``file://`` URLs work the same way (the tests use them).
+
+Credentials in a URL (``https://user:TOKEN@host/repo``) are never stored or shown:
+git gets the bare URL, and the credentials travel as an HTTP header in git's
+environment (not on its command line, which other users can read), for this run only.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import re
+import shutil
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from keyscope.sources.git import GitError, git
+from keyscope.sources.git import NO_EXECUTION, GitError, git
 
-_REMOTE = re.compile(r"^(?:https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
+_REMOTE = re.compile(r"^(?:https?|ssh|git|file)://|^\w[\w.-]*@[\w.-]+:")
+# Clone and fetch may use the network, over these transports only (never ext::,
+# whatever the user's own configuration allows).
+_TRANSPORT = (
+    *(
+        s
+        for s in NO_EXECUTION
+        if not s.startswith(("protocol.", "core.sshCommand", "core.gitProxy"))
+    ),
+    "protocol.allow=never",
+    "protocol.https.allow=always",
+    "protocol.http.allow=always",
+    "protocol.ssh.allow=always",
+    "protocol.git.allow=always",
+    "protocol.file.allow=always",
+)
 
 
 def is_remote(target: str) -> bool:
-    return bool(_REMOTE.match(target))
+    return not target.startswith("-") and bool(_REMOTE.match(target))
+
+
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """``(url without user:password, "user:password" or None)`` for http(s) URLs; an
+    ssh URL keeps its user name (not a secret) and loses a password."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ssh", "git") or "@" not in parts.netloc:
+        return url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if parts.scheme == "ssh":
+        user = userinfo.split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{user}@{host}")), None
+    return urlunsplit(parts._replace(netloc=host)), unquote(userinfo)
 
 
 def remote_label(url: str) -> str:
@@ -24,15 +61,62 @@ def remote_label(url: str) -> str:
 
 
 def mirror(url: str, cache: Path) -> Path:
-    """Clone ``url`` as a bare mirror under ``cache``, or fetch into the existing one."""
-    name = hashlib.sha256(url.encode()).hexdigest()[:16]
+    """Clone ``url`` as a bare mirror under ``cache``, or fetch into the existing one.
+    The cache directory is private (0700)."""
+    bare, credentials = split_credentials(url)
+    env = _auth_env(credentials)
+    name = hashlib.sha256(bare.encode()).hexdigest()[:16]
     target = cache / f"{name}.git"
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(cache, 0o700)
+    if credentials is not None:
+        # Earlier versions named the mirror after the URL with its credentials, and
+        # kept them in the mirror's config: remove it.
+        stale = cache / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
+        if stale != target and (stale / "HEAD").is_file():
+            shutil.rmtree(stale, ignore_errors=True)
     if (target / "HEAD").is_file():
-        git(target, "remote", "update", "--prune")
+        try:
+            # a mirror made by an older keyscope may hold credentials in its URL
+            git(target, "config", "remote.origin.url", bare)
+            git(target, "remote", "update", "--prune", config=_TRANSPORT, env=env)
+        except GitError as exc:
+            raise GitError(f"cannot fetch {bare}: {_hide(str(exc), credentials)}") from None
         return target
-    cache.mkdir(parents=True, exist_ok=True)
     try:
-        git(cache, "clone", "--mirror", "--quiet", url, str(target))
+        git(
+            cache,
+            "clone",
+            "--mirror",
+            "--quiet",
+            "--",
+            bare,
+            str(target),
+            config=_TRANSPORT,
+            env=env,
+        )
     except GitError as exc:
-        raise GitError(f"cannot clone {url}: {exc}") from None
+        raise GitError(f"cannot clone {bare}: {_hide(str(exc), credentials)}") from None
+    os.chmod(target, 0o700)
     return target
+
+
+def _auth_env(credentials: str | None) -> dict[str, str]:
+    """Basic authentication for this run, passed as config through the environment."""
+    if credentials is None:
+        return {}
+    token = base64.b64encode(credentials.encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}",
+    }
+
+
+def _hide(message: str, credentials: str | None) -> str:
+    if not credentials:
+        return message
+    for part in {credentials, *credentials.split(":", 1)}:
+        if part:
+            message = message.replace(part, "***")
+    return message

@@ -19,6 +19,7 @@ from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.policy import after_verification
 from keyscope.model import Explanation, Finding
 from keyscope.verify.azure import judge, key_requests, sas_requests
+from keyscope.verify.guard import printable
 from keyscope.verify.interface import AUTHENTICATED, DEAD, STATUSES, ProbeResult, Verification
 from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions
 
@@ -50,9 +51,12 @@ class Target:
 
 def plan(target: Target, deep: bool = False) -> list[Request] | str:
     """The requests a check would send, in order; a string says why none can be."""
-    if isinstance(target.credential, AzureSas):
-        return sas_requests(target.credential, target.account, deep)
-    return key_requests(target.credential, target.account, deep)
+    try:
+        if isinstance(target.credential, AzureSas):
+            return sas_requests(target.credential, target.account, deep)
+        return key_requests(target.credential, target.account, deep)
+    except ValueError:  # urlsplit on a malformed host (an unclosed "[")
+        return "the credential's endpoint is not a well-formed URL"
 
 
 def verify_one(target: Target, transport: Transport, now: datetime | None = None) -> Verification:
@@ -103,7 +107,13 @@ def verify_all(
 
     def one(target: Target) -> Verification:
         nonlocal done
-        verdict = verify_one(target, transport, now)
+        try:
+            verdict = verify_one(target, transport, now)
+        except Exception as exc:  # one hostile credential must not end the whole run
+            checked = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            # Only the exception's name: its text may quote the URL, secret and all.
+            why = f"Not checked: keyscope failed on it ({type(exc).__name__})."
+            verdict = Verification("not-verifiable", None, why, (), checked)
         if on_done is not None:
             with lock:
                 done += 1
@@ -146,7 +156,8 @@ def _verdict(
 
 
 def plan_notice(targets: Sequence[Target], options: VerifyOptions) -> str:
-    """What will be sent, said before anything is: every request, its URL redacted."""
+    """What will be sent, said before anything is: every request, its URL redacted,
+    escaped for the terminal (a scanned file chose the URL)."""
     lines: list[str] = []
     count = 0
     for target in targets:
@@ -167,7 +178,15 @@ def plan_notice(targets: Sequence[Target], options: VerifyOptions) -> str:
         more = len(lines) - MAX_NOTICE_LINES
         lines = [*lines[:MAX_NOTICE_LINES], f"  … and {more} more (each is in the audit log)"]
     tail = [f"  audit log: {options.audit_log}"] if options.audit_log else []
-    return "\n".join([head, *lines, *tail]) + "\n"
+    if options.allow_internal is True:
+        tail.append(
+            "  --allow-internal: private and loopback destinations are not refused "
+            "(--allow-internal=HOST:PORT allows only those)"
+        )
+    elif options.allow_internal:
+        allowed = ", ".join(str(h) for h in options.allow_internal)
+        tail.append(f"  internal destinations allowed: {allowed}")
+    return "\n".join(printable(line) for line in [head, *lines, *tail]) + "\n"
 
 
 def verify_explanations(

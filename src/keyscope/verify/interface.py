@@ -40,7 +40,10 @@ STATUSES: dict[str, str] = {
     "denied": "the service refused the request (firewall, network rules or access control)",
     "unreachable": "no answer: connection refused, DNS failure or timeout",
     "redirect-refused": "the service answered with a redirect, which keyscope does not follow",
-    "refused-by-keyscope": "not sent: a safety rule of keyscope forbids this destination",
+    "refused-by-keyscope": (
+        "not sent: a safety rule of keyscope forbids it (its destination, the per-host cap, "
+        "or an audit log that cannot be written)"
+    ),
     "not-verifiable": "keyscope cannot tell where to send a probe for this credential",
     "unexpected": "an answer keyscope cannot interpret",
 }

@@ -2,35 +2,40 @@
 
 Safety rails, in the order they apply to every request:
 
-1. HTTPS only; plain HTTP only to a loopback address (a local storage emulator).
+0. Before anything leaves the machine, the request is written to the audit log; if
+   it cannot be, the request is refused (``audit.py``).
+1. HTTPS only; plain HTTP only to a loopback address (a local storage emulator). A
+   URL whose host is not a host name or IP address, or whose port is out of range,
+   is refused (``guard.py``).
 2. The host is resolved once; if any address is private, loopback, link-local or
-   otherwise not public, the request is refused unless ``allow_internal`` (a scanned
-   file must not be able to make keyscope probe an internal service). The connection
+   otherwise not public, the request is refused unless ``allow_internal`` allows it:
+   ``True`` for every internal destination, or a list of HOST[:PORT] (a scanned file
+   must not be able to make keyscope probe an internal service). The connection
    goes to the address that was checked, so DNS cannot change its answer in between.
 3. No redirects are followed, no proxy is used, cookies are never kept.
 4. At most ``concurrency`` requests at once, at least ``per_host_interval``
    seconds between two requests to one host, and at most ``max_per_host`` requests
    to one host in a run.
-5. Every request, sent or refused, is appended to the audit log (JSON lines) with
-   its URL redacted; the Authorization header is never written anywhere.
+5. Every request, sent or refused, gets a result line in the audit log (JSON lines)
+   with its URL redacted; the Authorization header is never written anywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
-import ipaddress
-import json
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult
 
 from keyscope import __version__
+from keyscope.verify.audit import AuditLog, AuditLogError
+from keyscope.verify.guard import InternalHost, destination, internal_allowed, ip_of
 
 MAX_BODY = 64 * 1024
 USER_AGENT = f"keyscope/{__version__} (read-only credential check)"
@@ -43,7 +48,8 @@ class VerifyOptions:
     """How live checks are sent. Nothing is sent unless the user asked for it."""
 
     deep: bool = False  # also list / read properties where the token allows it
-    allow_internal: bool = False  # allow private, loopback and link-local destinations
+    # private, loopback and link-local destinations: True allows all, a tuple only those
+    allow_internal: bool | tuple[InternalHost, ...] = False
     timeout: float = 10.0  # seconds, per connect and per read
     per_host_interval: float = 1.0  # seconds between two requests to one host
     concurrency: int = 4  # requests in flight at once, over all hosts
@@ -94,10 +100,8 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 def is_public(address: str) -> bool:
     """A globally routable unicast address (not private, loopback, link-local, …)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    ip = ip_of(address)
+    return ip is not None and ip.is_global and not ip.is_multicast
 
 
 PLAIN_HTTP = (
@@ -108,19 +112,12 @@ PLAIN_HTTP = (
 
 def loopback_name(host: str) -> bool:
     """A name or literal that can only mean this machine (checked again once resolved)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return is_loopback(host)
-    except ValueError:
-        return False
+    return host == "localhost" or host.endswith(".localhost") or is_loopback(host)
 
 
 def is_loopback(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    ip = ip_of(address)
+    return ip is not None and ip.is_loopback
 
 
 class Transport:
@@ -133,51 +130,69 @@ class Transport:
         self._lock = threading.Lock()
         self._next_at: dict[str, float] = {}
         self._per_host: dict[str, int] = {}
-        self._log_lock = threading.Lock()
+        self._audit = AuditLog(options.audit_log) if options.audit_log else None
         self.sent = 0
 
     def send(self, request: Request, credential: str = "") -> Response:
         """Send one request, or raise NotSent. ``credential`` (a fingerprint) is logged."""
+        fields = {
+            "credential": credential,
+            "probe": request.probe,
+            "method": request.method,
+            "url": request.shown_url,
+        }
+        rid = None
+        if self._audit is not None:
+            try:
+                rid = self._audit.request(fields)
+            except AuditLogError as exc:
+                raise NotSent("refused-by-keyscope", f"{exc}: nothing is sent unrecorded") from None
         try:
             response = self._send(request)
         except NotSent as exc:
-            self._audit(
-                request,
-                credential,
-                sent=exc.status != "refused-by-keyscope",
-                outcome=exc.status,
-                http_status=None,
-                detail=exc.detail,
-            )
+            sent = exc.status != "refused-by-keyscope"
+            self._result(rid, fields, sent, exc.status, None, exc.detail)
             raise
-        self._audit(
-            request,
-            credential,
-            sent=True,
-            outcome="answered",
-            http_status=response.status,
-            detail=None,
-        )
+        self._result(rid, fields, True, "answered", response.status, None)
         return response
 
+    def _result(
+        self,
+        rid: str | None,
+        fields: dict[str, str],
+        sent: bool,
+        outcome: str,
+        http_status: int | None,
+        detail: str | None,
+    ) -> None:
+        if self._audit is None or rid is None:
+            return
+        result = {"sent": sent, "outcome": outcome, "httpStatus": http_status, "detail": detail}
+        with contextlib.suppress(AuditLogError):  # the request line is on record, and
+            self._audit.result(rid, fields | result)  # the outcome is in the report
+
     def _send(self, request: Request) -> Response:
-        parts = urlsplit(request.url)
-        scheme = parts.scheme.lower()
-        host = parts.hostname or ""
-        if scheme not in ("https", "http") or not host:
-            raise NotSent("refused-by-keyscope", f"not an http(s) URL: {request.shown_url}")
-        port = parts.port or (443 if scheme == "https" else 80)
+        where = destination(request.url)
+        if isinstance(where, str):
+            raise NotSent("refused-by-keyscope", where)
+        scheme, host, port, parts = where.scheme, where.host, where.port, where.parts
         if scheme == "http" and not loopback_name(host):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         addresses = self.resolver(host, port)
         if not addresses:
             raise NotSent("unreachable", f"{host} has no address")
-        internal = [a for a in addresses if not is_public(a)]
-        if internal and not self.options.allow_internal:
+        allowed = self.options.allow_internal
+        internal = [
+            a
+            for a in addresses
+            if not is_public(a) and not internal_allowed(allowed, host, port, a)
+        ]
+        if internal:
+            hint = "--allow-internal" if allowed is False else "--allow-internal=HOST:PORT"
             raise NotSent(
                 "refused-by-keyscope",
                 f"{host} resolves to {internal[0]}, a private, loopback or link-local address; "
-                "keyscope does not probe internal addresses without --allow-internal",
+                f"keyscope does not probe internal addresses without {hint}",
             )
         if scheme == "http" and not all(is_loopback(a) for a in addresses):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
@@ -245,36 +260,6 @@ class Transport:
         except http.client.HTTPException as exc:
             # Only the exception's name: its text may quote the request line, secret and all.
             raise NotSent("unreachable", f"{host}:{port}: {type(exc).__name__}") from None
-
-    def _audit(
-        self,
-        request: Request,
-        credential: str,
-        *,
-        sent: bool,
-        outcome: str,
-        http_status: int | None,
-        detail: str | None,
-    ) -> None:
-        path = self.options.audit_log
-        if path is None:
-            return
-        record = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "credential": credential,
-            "probe": request.probe,
-            "method": request.method,
-            "url": request.shown_url,
-            "sent": sent,
-            "outcome": outcome,
-            "httpStatus": http_status,
-            "detail": detail,
-        }
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._log_lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as f:
-                f.write(line)
 
 
 def _read_body(resp: http.client.HTTPResponse, seconds: float) -> bytes:

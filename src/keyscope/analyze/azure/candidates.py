@@ -11,15 +11,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 
 from keyscope.analyze.azure.explainer import explain_found
-from keyscope.analyze.azure.filters import suppressed
+from keyscope.analyze.azure.filters import other_service, suppressed
 from keyscope.analyze.azure.keys import AzureAccountKey, parse_account_key
 from keyscope.analyze.azure.reader import ReadResult, read_credentials
 from keyscope.analyze.azure.sas import KNOWN as SAS_PARAMS
 from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
-from keyscope.analyze.textforms import unescape_layers
+from keyscope.analyze.textforms import join_wrapped, unescape_layers
 from keyscope.errors import ParseError
 from keyscope.model import Explanation
 
@@ -31,6 +32,13 @@ _ACCOUNT_CONTEXT = (
         r"(?i)(?:storage_?account(?:_?name)?|account_?name|accountName|STORAGE_ACCOUNT(?:_NAME)?)"
         r"[\"']?\s*[:=]\s*[\"']?([a-z0-9]{3,24})[\"']?"
     ),
+    # Hadoop's fs.azure.account.key.<account>.dfs.core.windows.net setting
+    re.compile(r"(?i)fs\.azure\.account\.key\.([a-z0-9]{3,24})\.(?:blob|dfs)\.core\."),
+    # SDK credentials: StorageCredentials("account", key), StorageSharedKeyCredential(…)
+    re.compile(
+        r"(?:StorageCredentials|SharedKeyCredential|NamedKeyCredential)\s*\(\s*"
+        r"(?:account_?name\s*[:=]\s*)?[\"']([a-z0-9]{3,24})[\"']"
+    ),
     # a storage host, with or without scheme (URLs, //host/share mounts, cmdkey /add:host)
     re.compile(r"(?i)(?<![a-z0-9.-])([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
 )
@@ -41,6 +49,9 @@ _ENDPOINT = re.compile(
 CONTEXT_LINES = 6
 KEY_LABEL_WINDOW = 64
 _KEY_LABEL = re.compile(r"(?i)key|secret|credential|pass|pwd")
+_WORD = re.compile(r"[A-Za-z0-9]")
+_STORAGE_LABEL = re.compile(r"(?i)storage|account|blob|fs\.azure|wasb|abfs")
+_VALUE_TAG = re.compile(r"(?i)</?value>")
 _DIGEST_LABEL = re.compile(r"(?i)sha-?(?:256|384|512)|digest|checksum|integrity|hash")
 _CONCAT = re.compile(r"""["'][ \t]*\+[ \t]*\r?\n[ \t]*["']|[ \t]*\+[ \t]*\r?\n[ \t]*["']""")
 _NEWLINE = re.compile(r"""["']?[ \t]*\r?\n[ \t]*["']?""")
@@ -68,6 +79,9 @@ def sas_candidates(
 ) -> list[Candidate | Rejected]:
     """A SAS URL or bare query. A bare query's account comes from ``context`` (the
     lines around it: ``AZURE_STORAGE_ACCOUNT=…``, a storage host), when it names one."""
+    reason = _sas_rejection(value)
+    if reason is not None:  # looked for context only once the value itself holds
+        return [Rejected(reason)]
     text = trim_sas(value)
     account = None
     if context is not None and not _SCHEME.match(text):
@@ -82,6 +96,14 @@ def sas_candidates(
                     paired.sas[i] = replace(sas, location=loc)
                 return _explained(paired, now, policy)
     return _explained(_read(text, account), now, policy)
+
+
+@lru_cache(maxsize=1024)
+def _sas_rejection(value: str) -> str | None:
+    """Why ``value`` is no SAS at all, whatever its context; cached, as a file may
+    repeat one broken value thousands of times."""
+    found = _read(trim_sas(value))
+    return found.reason if isinstance(found, Rejected) else None
 
 
 def endpoint_near(context: str, account: str) -> str | None:
@@ -107,7 +129,25 @@ def connection_string_candidates(
     text = _CONCAT.sub("", value)
     text = _NEWLINE.sub(";", text).strip().strip("\"';")
     text = re.sub(r";{2,}", ";", text)
-    return _explained(_read(text), now, policy)
+    out: list[Candidate | Rejected] = []
+    for one in split_connection_strings(text):
+        out.extend(_explained(_read(one), now, policy))
+    return out
+
+
+def split_connection_strings(text: str) -> list[str]:
+    """Settings one after another that repeat a setting are two connection strings: a
+    storage one, and a look-alike (``AccountKey=…`` of Cosmos DB) on the line below."""
+    groups: list[list[str]] = [[]]
+    names: set[str] = set()
+    for part in text.split(";"):
+        name = part.split("=", 1)[0].strip().lower()
+        if name in names:
+            groups.append([])
+            names = set()
+        names.add(name)
+        groups[-1].append(part)
+    return [";".join(g) for g in groups]
 
 
 def account_key_candidates(
@@ -116,9 +156,16 @@ def account_key_candidates(
     """A bare key counts only when the text before it on its line names it a key
     (``access_key =``, ``--account-key``, ``"accountKey":``) and its account name is
     near: a SHA-512 digest has exactly the same shape."""
-    label = prefix[-KEY_LABEL_WINDOW:]
+    label = key_label(prefix, context, value)
     if _DIGEST_LABEL.search(label) or not _KEY_LABEL.search(label):
         return [Rejected("88-character Base64 value not labelled as a key")]
+    around = _enclosing_string(context, value)
+    if not _STORAGE_LABEL.search(label):
+        # "Key": "…" says nothing of its service; the line above may ("Endpoint": …)
+        around += " " + _line_above(context, value)
+    lookalike = other_service(label + " " + around)
+    if lookalike:
+        return [Rejected(lookalike)]
     account = account_near(context)
     if account is None:
         return [Rejected("no account name near the key")]
@@ -127,6 +174,56 @@ def account_key_candidates(
     except ParseError as exc:
         return [Rejected(str(exc))]
     return _explained(ReadResult(keys=[key], accounts=[account]), now, policy)
+
+
+def key_label(prefix: str, context: str, value: str) -> str:
+    """The text that names a key: what precedes it on its line, or, when that is only
+    punctuation (``"…"`` ⏎ or ``<value>…``), the end of the line above
+    (``"fs.azure.account.key.…":`` ⏎ ``"<key>"``, ``StorageCredentials("acct",`` ⏎ ``"<key>"``)."""
+    label = prefix[-KEY_LABEL_WINDOW:]
+    if _WORD.search(_VALUE_TAG.sub("", label)):
+        return label
+    at = _centre(context, value)
+    if at < 0:
+        return label
+    line_start = context.rfind("\n", 0, at)
+    if line_start <= 0:
+        return label
+    above = context[context.rfind("\n", 0, line_start) + 1 : line_start].rstrip()
+    return above[-KEY_LABEL_WINDOW:] + label
+
+
+def _centre(context: str, value: str) -> int:
+    """Where ``value`` sits in ``context`` (the lines around it are centred on it)."""
+    at = (len(context) - len(value)) // 2
+    return at if context[at : at + len(value)] == value else context.find(value)
+
+
+def _enclosing_string(context: str, value: str) -> str:
+    """The quoted string (or, unquoted, the line) that holds ``value``: a connection
+    string around a key, which names its service."""
+    at = _centre(context, value)
+    if at < 0:
+        return ""
+    end = at + len(value)
+    line_start = context.rfind("\n", 0, at) + 1
+    line_end = context.find("\n", end)
+    line_end = len(context) if line_end < 0 else line_end
+    if context[at - 1 : at] in ("'", '"') and context[end : end + 1] == context[at - 1 : at]:
+        return ""  # the key alone in quotes: its label says what it is
+    opened = max(context.rfind('"', line_start, at), context.rfind("'", line_start, at))
+    closed = [
+        i for i in (context.find('"', end, line_end), context.find("'", end, line_end)) if i >= 0
+    ]
+    return context[opened + 1 if opened >= 0 else line_start : min(closed) if closed else line_end]
+
+
+def _line_above(context: str, value: str) -> str:
+    at = _centre(context, value)
+    line_start = context.rfind("\n", 0, max(at, 0))
+    if line_start <= 0:
+        return ""
+    return context[context.rfind("\n", 0, line_start) + 1 : line_start]
 
 
 def account_near(context: str) -> str | None:
@@ -142,8 +239,9 @@ def account_near(context: str) -> str | None:
 
 
 def trim_sas(value: str) -> str:
-    """Cut what the capture took before the URL or query: ``url=``, ``AZURE_SAS=``."""
-    value = unescape_layers(value)
+    """Join a value wrapped over lines, and cut what the capture took before the URL
+    or query: ``url=``, ``AZURE_SAS=``."""
+    value = unescape_layers(join_wrapped(value))
     anchor = value.lower().rfind("sig")
     schemes = [m.start() for m in _SCHEME.finditer(value, 0, max(anchor, 0))]
     if schemes:

@@ -55,6 +55,45 @@ def emulator(explanation: Explanation) -> str | None:
     return None
 
 
+# Keys of other Azure services look like storage keys (Cosmos DB and Batch keys are
+# the very same 88 Base64 characters). Their connection strings and host names say
+# which service they belong to.
+_OTHER_SERVICES = (
+    (
+        "Cosmos DB",
+        re.compile(r"(?i)AccountEndpoint\s*=|\.documents\.azure\.|cosmos|documentdb"),
+    ),
+    (
+        "Service Bus / Event Hubs / IoT Hub",
+        re.compile(
+            r"(?i)SharedAccessKey|\.servicebus\.|\.azure-devices\.|"
+            r"service_?bus|event_?hubs?(?![a-z])|iot_?hub|(?-i:(?:^|;)\s*HostName=)"
+        ),
+    ),
+    (
+        "SignalR / Web PubSub",
+        re.compile(r"(?i)\.signalr\.net|\.webpubsub\.|signalr|(?-i:;\s*AccessKey=)"),
+    ),
+    ("App Configuration", re.compile(r"(?i)\.azconfig\.io|app_?config")),
+    ("Batch", re.compile(r"(?i)\.batch\.azure\.com|batch_?account")),
+    (
+        "Azure AI Search",
+        re.compile(r"(?i)\.search\.windows\.net|search_?(?:api_?|admin_?|query_?)?key|api-key"),
+    ),
+    ("Azure Cache for Redis", re.compile(r"(?i)\.redis\.cache\.|redis")),
+    # their connection strings begin Endpoint=… (storage's are BlobEndpoint=…)
+    ("another Azure service", re.compile(r"(?<![A-Za-z])Endpoint\s*=\s*(?:sb|https?)://")),
+)
+
+
+def other_service(text: str) -> str | None:
+    """The look-alike service ``text`` (a key's label and the string it sits in) names."""
+    for service, pattern in _OTHER_SERVICES:
+        if pattern.search(text):
+            return f"look-alike: a {service} key, not Azure Storage"
+    return None
+
+
 EXPLANATION_FILTERS: tuple[Callable[[Explanation], str | None], ...] = (emulator,)
 
 

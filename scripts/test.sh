@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine (OS packages when run as
+# root, a .venv with the Python packages, the Azurite emulator from npm), then runs
+# ruff, mypy and the whole suite. The README's "Run the tests" and CI's .ci/run both
+# call this script. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# OS tools the tests use: zip writes real password-protected archives (zip -P);
+# setpriv (util-linux) drops root's read-anything capabilities for the unreadable-folder test.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zip util-linux >/dev/null
+fi
+
+python3 -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e '.[test,lint]'
+# The Azurite storage emulator (pinned in tests/azurite/package.json) for the verify tests;
+# tests/azurite.py runs the same step itself when it is missing.
+npm install --prefix tests/azurite --no-audit --no-fund
+
+ruff check .
+mypy
+python -m pytest "$@"
