@@ -15,7 +15,8 @@ picklescan), then
     TensorFlow, py7zr) and malicious files assembled from pickle opcodes with a harmless
     ``echo`` payload, or graph files whose ops / external-data paths reach outside the
     model. Nothing is ever unpickled, loaded or run; the opcode builders come from
-    ``tests/test_model_files.py``;
+    ``tests/test_model_files.py``, and one fixture per published scanner bypass from
+    ``tests/test_model_policy.py``;
 (b) runs every tool on every fixture, one process per file (a SavedModel fixture is a
     directory), and turns its report into flagged / not flagged with the rule written
     next to each tool below;
@@ -615,6 +616,58 @@ def generate_fixtures(out: Path) -> None:  # runs under keyscope's interpreter
     # ---- ONNX and 7z (the onnx and py7zr packages live in keyscope's venv) ----------------
     graph_variants = _onnx_and_7z_fixtures(w, t, saved, layer)
 
+    # ---- import policy: real library objects, and one fixture per published bypass ------
+    from tests import test_model_policy as tp
+
+    gelu = torch.nn.TransformerEncoderLayer(8, 2, 16, activation=torch.nn.functional.gelu)
+    w.put(
+        "gelu_encoder_layer.pt",
+        "benign",
+        "torch",
+        "torch.save of a whole TransformerEncoderLayer with F.gelu (torch._C._nn.gelu and "
+        "torch.nn.functional names in the pickle)",
+        saved(gelu),
+    )
+    w.put(
+        "optimizer_object.pt",
+        "benign",
+        "torch",
+        "torch.save of a whole AdamW optimizer object (not its state_dict)",
+        saved(opt),
+    )
+    w.put(
+        "numpy_rng_masked.pkl",
+        "benign",
+        "pickle",
+        "pickle.dumps of a numpy Generator, a masked array and a datetime64",
+        pickle.dumps(
+            {
+                "g": np.random.default_rng(3),
+                "ma": np.ma.masked_array([1, 2], [0, 1]),
+                "t": np.datetime64("2020-01-01"),
+            }
+        ),
+    )
+    w.put(
+        "builtins_metadata.pkl",
+        "benign",
+        "pickle",
+        "pickle.dumps of builtins.len/min/sorted, range, slice, an exception and "
+        "__future__.annotations (protocol 2)",
+        pickle.dumps(
+            {
+                "fns": [len, min, sorted],
+                "r": range(3),
+                "s": slice(1, 9, 2),
+                "e": ValueError("x"),
+                "future": __import__("__future__").annotations,
+            },
+            protocol=2,
+        ),
+    )
+    for tech in tp.ADVERSARIAL:
+        mal(tech.name, "bypasses", tech.what, tech.data)
+
     # ---- held out: shapes that tests/test_model_files.py does not build ------------------
     held_out_from = len(w.entries)
     cls = _stand_in_class("transformers.training_args", "TrainingArguments")
@@ -736,6 +789,7 @@ def generate_fixtures(out: Path) -> None:  # runs under keyscope's interpreter
         "numpy_object_payload.npz",
         "bz2_pickle.joblib",
         *graph_variants,
+        *tp.NOT_ASSERTED,  # built by tests/test_model_policy.py but not asserted there
     }
     for n, entry in enumerate(w.entries):
         if n >= held_out_from or entry["name"] in variants:
@@ -983,6 +1037,8 @@ def generate_tools_fixtures(out: Path) -> None:  # runs under the tools' interpr
         made.append({"name": name, "label": label, "group": group, "what": what, "source": source})
 
     try:
+        import pickle
+
         import joblib
         import numpy as np
         from sklearn.linear_model import LogisticRegression  # type: ignore[import-not-found]
@@ -996,6 +1052,24 @@ def generate_tools_fixtures(out: Path) -> None:  # runs under the tools' interpr
             "joblib",
             "joblib.dump of a fitted scikit-learn LogisticRegression",
         )
+        from sklearn.ensemble import GradientBoostingClassifier
+        from sklearn.neighbors import KNeighborsClassifier
+
+        y = (x[:, 0] > 0).astype(int)
+        for name, est, what in (
+            (
+                "sklearn_gradient_boosting.pkl",
+                GradientBoostingClassifier(n_estimators=3),
+                "GradientBoostingClassifier (trees, a seeded bit generator)",
+            ),
+            (
+                "sklearn_kneighbors.pkl",
+                KNeighborsClassifier(3),
+                "KNeighborsClassifier (a KD tree rebuilt by its Cython newObj)",
+            ),
+        ):
+            (out / name).write_bytes(pickle.dumps(est.fit(x, y)))
+            add(name, "benign", "pickle", f"pickle.dumps of a fitted scikit-learn {what}")
     except ImportError as exc:
         log(f"no scikit-learn fixture: {exc}")
     try:
@@ -1518,6 +1592,13 @@ def all_tools() -> list[Tool]:
     return [Keyscope(), Picklescan(), ModelScan(), Fickling(), ModelAudit()]
 
 
+def relative(text: str) -> str:
+    """Name files relative to the repository: results must not carry this machine's paths
+    (also those of another checkout, in timings kept from an earlier run)."""
+    text = text.replace(f"{ROOT}{os.sep}", "").replace(str(ROOT), ".")
+    return re.sub(r"/[^\s'\"]*?/(benchmarks/\.(?:work|venv-models)/)", r"\1", text)
+
+
 def tool_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(QUIET_ENV)
@@ -1672,12 +1753,49 @@ class Cell:
     note: str
     seconds: float
     exit_code: int | None
+    reused: bool = False  # copied from the previous results (--reuse)
 
 
-def scan_fixtures(tools: list[Tool], entries: list[dict[str, str]], jobs: int) -> list[Cell]:
+def reusable_cells(
+    versions: dict[str, str], entries: list[dict[str, str]]
+) -> dict[tuple[str, str], Cell]:
+    """The previous results' cells of the other tools, where the tool's version and the
+    fixture's name, label and description are unchanged (``--reuse``): for reruns after
+    a change to keyscope only. keyscope's own cells are never reused."""
+    if not RESULTS.exists():
+        return {}
+    previous = json.loads(RESULTS.read_text())
+    old = previous.get("versions", {})
+    same = {t for t, v in versions.items() if t != "keyscope" and v and old.get(t) == v}
+    before = {(e["name"], e["label"], e["what"]) for e in previous.get("fixtures", [])}
+    now = {e["name"] for e in entries if (e["name"], e["label"], e["what"]) in before}
+    return {
+        (c["tool"], c["fixture"]): Cell(**{**c, "note": relative(c["note"]), "reused": True})
+        for c in previous.get("cells", [])
+        if c["tool"] in same and c["fixture"] in now
+    }
+
+
+def scan_fixtures(
+    tools: list[Tool],
+    entries: list[dict[str, str]],
+    jobs: int,
+    reuse: dict[tuple[str, str], Cell] | None = None,
+) -> list[Cell]:
     scratch_root = WORK / "scratch"
     shutil.rmtree(scratch_root, ignore_errors=True)
-    jobs_list = [(tool, entry) for tool in tools if tool.available for entry in entries]
+    reuse = reuse or {}
+    kept = [c for e in entries for t in tools if (c := reuse.get((t.name, e["name"])))]
+    done = {(c.tool, c.fixture) for c in kept}
+    jobs_list = [
+        (tool, entry)
+        for tool in tools
+        if tool.available
+        for entry in entries
+        if (tool.name, entry["name"]) not in done
+    ]
+    if kept:
+        log(f"reusing {len(kept)} cells of the previous results, scanning {len(jobs_list)}")
 
     def one(job: tuple[Tool, dict[str, str]]) -> Cell:
         tool, entry = job
@@ -1690,6 +1808,7 @@ def scan_fixtures(tools: list[Tool], entries: list[dict[str, str]], jobs: int) -
             parsed = Parsed("timeout", "none", f"killed after {FIXTURE_TIMEOUT:.0f} s")
         else:
             parsed = tool.parse(run.rc, run.stdout, run.stderr, scratch)
+        parsed.note = relative(parsed.note)
         return Cell(
             tool.name,
             entry["name"],
@@ -1703,7 +1822,7 @@ def scan_fixtures(tools: list[Tool], entries: list[dict[str, str]], jobs: int) -
             run.rc,
         )
 
-    cells: list[Cell] = []
+    cells: list[Cell] = list(kept)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for n, cell in enumerate(pool.map(one, jobs_list), 1):
             cells.append(cell)
@@ -1760,7 +1879,7 @@ def throughput_one(tools: list[Tool], big: Path, repeats: int) -> list[dict[str,
                 "status": f"timed out after {BIG_TIMEOUT:.0f} s" if timed_out else parsed.status,
                 "severity": parsed.severity,
                 "flagged": tool.flagged(parsed.severity) if not timed_out else None,
-                "note": parsed.note,
+                "note": relative(parsed.note),
                 "runs": [round(s, 3) for s in secs],
                 "median_seconds": None if timed_out else round(median, 3),
                 "mb_per_second": None if timed_out else round(size / 1e6 / median, 1),
@@ -1845,6 +1964,14 @@ def render(results: dict[str, Any]) -> str:
         f"Run {results['date']} on {m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, "
         f"{m['os']}, Python {m['python']}; {n_mal} malicious and {n_ben} benign fixtures."
     )
+    reused = sum(bool(c.get("reused")) for c in results["cells"])
+    if reused:
+        add("")
+        add(
+            f"{reused} cells of the other tools (same version, unchanged fixture) are "
+            f"copied from the run of {results.get('reused_from', '?')} (`--reuse`); every "
+            "keyscope cell and every cell of a new fixture is from this run."
+        )
     add("")
     add("| tool | version | flagged when |")
     add("| --- | --- | --- |")
@@ -1942,6 +2069,12 @@ def render(results: dict[str, Any]) -> str:
             f"timing started: {results.get('load_average_1min', {}).get('throughput_start', '?')}"
             " (other work on the machine adds to it)."
         )
+        if big.get("date", results["date"]) != results["date"]:
+            add("")
+            add(
+                f"Timed in the run of {big['date']} (this run used `--no-throughput`; "
+                "the detection results above are from this run)."
+            )
         add("")
         add("| file | tool | median s | MB/s | runs (s) | peak RSS MB | outcome |")
         add("| --- | --- | --- | --- | --- | --- | --- |")
@@ -2023,6 +2156,12 @@ def main(argv: list[str] | None = None) -> int:
         help="before timing, wait up to this many seconds for the load average to fall below 1",
     )
     parser.add_argument("--tools", default="", help="comma-separated subset")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the previous results' cells of the other tools for unchanged fixtures "
+        "and tool versions (a rerun after a keyscope change); keyscope is always rerun",
+    )
     args = parser.parse_args(args_in)
 
     tools = all_tools()
@@ -2040,7 +2179,9 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v or '(missing)'}" for k, v in versions.items())
     )
     load: dict[str, float] = {"fixtures_start": round(os.getloadavg()[0], 2)}
-    cells = scan_fixtures(tools, entries, args.jobs)
+    reuse = reusable_cells(versions, entries) if args.reuse else {}
+    reused_from = json.loads(RESULTS.read_text()).get("date", "?") if reuse else None
+    cells = scan_fixtures(tools, entries, args.jobs, reuse)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -2050,6 +2191,20 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarize(tools, cells),
         "cells": [asdict(c) for c in cells],
     }
+    if reused_from:
+        results["reused_from"] = reused_from
+    if args.no_throughput and RESULTS.exists():
+        # keep the last timing, dated, rather than drop it from the report
+        previous = json.loads(RESULTS.read_text())
+        if "throughput" in previous:
+            results["throughput"] = previous["throughput"]
+            results["throughput"].setdefault("date", previous.get("date", "?"))
+            for row in results["throughput"]["rows"]:
+                row["note"] = relative(row.get("note", ""))
+            old_load = previous.get("load_average_1min", {})
+            for key in ("throughput_start", "throughput_end"):
+                if key in old_load:
+                    load[key] = old_load[key]
     if not args.no_throughput:
         make_big(args.rebuild)
         load["throughput_start"] = wait_quiet(args.wait_quiet)
@@ -2058,6 +2213,7 @@ def main(argv: list[str] | None = None) -> int:
             "tensors": BIG_TENSORS,
             "repeats": args.repeats,
             "rows": throughput(tools, args.repeats),
+            "date": results["date"],
         }
         load["throughput_end"] = round(os.getloadavg()[0], 2)
     results["load_average_1min"] = load

@@ -9,7 +9,7 @@ from keyscope.analyze.azure.keys import DEV_KEY
 from keyscope.model import Severity
 from tests.sdk import NOW, account_sas, incident_url, new_key
 
-# shared/reference/azure-sas.md §1.3 and §8.3: built with the public emulator key.
+# The account SAS of the worked example, signed with the public Azurite emulator key.
 WORKED_EXAMPLE = (
     "sv=2020-08-04&ss=bfqt&srt=sco&sp=rwdlacup&se=2051-10-06T07%3A09%3A59Z"
     "&st=2021-10-05T23%3A09%3A59Z&spr=https%2Chttp"

@@ -23,7 +23,8 @@ import pathspec
 from keyscope.sources.interface import Skipped
 
 DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
-# A repository folder of a Hugging Face cache (shared/reference artifacts.md §9).
+# A repository folder of a Hugging Face cache (huggingface_hub's layout:
+# models--org--name/ with blobs/, snapshots/<rev>/ and refs/).
 HF_REPO_FOLDER = re.compile(r"(?:models|datasets|spaces|kernels)--.+")
 
 

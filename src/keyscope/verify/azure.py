@@ -1,6 +1,6 @@
 """Read-only probes for Azure Storage credentials, and what their answers mean.
 
-The ladder (shared/reference/azure-sas.md §7.2): first Get Account Information on the
+The ladder (docs/architecture.md, --verify): first Get Account Information on the
 token's own resource (no customer data; the resource need not exist), or for
 queue/table/file-only tokens the nearest read-only call on their service. Only with
 ``deep``, and only where the token's permissions allow it: List Containers / List

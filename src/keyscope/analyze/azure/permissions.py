@@ -1,7 +1,9 @@
 """Azure SAS permission letters: their meaning depends on the SAS type and service.
 
-The tables follow ``shared/reference/azure-sas.md`` §2. ``p`` is the classic trap:
-*process* (dequeue) in account and queue SAS, *set POSIX permissions* in blob/DFS SAS.
+The tables follow Microsoft's "Create an account SAS", "Create a service SAS" and
+"Create a user delegation SAS" (learn.microsoft.com, Azure Storage REST API).
+``p`` is the classic trap: *process* (dequeue) in account and queue SAS, *set POSIX
+permissions* in blob/DFS SAS.
 """
 
 from __future__ import annotations

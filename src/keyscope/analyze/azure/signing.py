@@ -1,7 +1,8 @@
 """Recompute SAS signatures (string-to-sign by type and version) and log fingerprints.
 
 A co-leaked account key lets keyscope prove, offline, whether a SAS was signed with
-it. The string-to-sign layouts follow ``shared/reference/azure-sas.md`` §1.3.
+it. The string-to-sign layouts follow Microsoft's
+"Create an account SAS" / "Create a service SAS" pages, version by version.
 """
 
 from __future__ import annotations
