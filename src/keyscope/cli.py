@@ -19,6 +19,7 @@ from keyscope.baseline import load_baseline, without_baselined
 from keyscope.errors import KeyscopeError
 from keyscope.explain import explain, resolve_now
 from keyscope.pipeline import RawFinding
+from keyscope.redact import mask, terminal_safe
 from keyscope.report import jsonout, text
 from keyscope.runtime import (
     EXIT_CODES_HELP,
@@ -277,7 +278,7 @@ def default_audit_log() -> Path:
 
 
 def _notify(text: str) -> None:
-    sys.stderr.write(text)
+    sys.stderr.write("\n".join(terminal_safe(mask(line)) for line in text.split("\n")))
     sys.stderr.flush()
 
 
@@ -331,6 +332,11 @@ def _add_scan_arguments(
             action="store_true",
             help="print the secrets themselves (redacted by default)",
         )
+    p.add_argument(
+        "--all-locations",
+        action="store_true",
+        help="text report: list every place a secret was seen (default: the first few per file)",
+    )
     p.add_argument(
         "-j",
         "--jobs",
@@ -616,13 +622,20 @@ def _scan(args: argparse.Namespace) -> int:
                     out.write(jsonout.jsonl_verification(finding))
         if args.format == "text":
             color = _use_color(args.color) and not args.output
-            out.write(text.render_scan(result, color=color, verbose=args.verbose))
+            out.write(
+                text.render_scan(
+                    result,
+                    color=color,
+                    verbose=args.verbose,
+                    every=getattr(args, "all_locations", False),
+                )
+            )
         elif args.format == "json":
             out.write(jsonout.render_scan(result))
         elif args.format == "jsonl":
             out.write(jsonout.jsonl_summary(result))
         else:
-            out.write(sarif.render_scan(result))
+            out.write(sarif.render_scan(result, args.paths))
         out_file.commit()
     finally:
         if progress:

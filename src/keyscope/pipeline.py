@@ -24,7 +24,7 @@ from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
 from keyscope.model import Explanation, GitProvenance, Location
 from keyscope.modelfiles.analyzer import ModelFinding, analyze_model, is_model_candidate
-from keyscope.redact import mask
+from keyscope.redact import MARGIN, window
 from keyscope.sources.interface import Blob
 
 MAX_DEPTH = 2
@@ -277,12 +277,22 @@ def _location(
     line_end = data.find(b"\n", start)
     if line_end < 0:
         line_end = len(data)
-    lo = max(line_start, start - SNIPPET_WIDTH // 2)
-    hi = min(line_end, max(end + 24, start + SNIPPET_WIDTH // 2))
-    hi = min(hi, lo + max(SNIPPET_WIDTH, end - start + 64))
-    text = data[lo:hi].decode("utf-8", errors="replace").rstrip("\r")
-    masked = mask(text, secrets.within(lo, hi))
-    snippet = ("…" if lo > line_start else "") + masked + ("…" if hi < line_end else "")
+    # Mask a wide piece of the line first, then cut: a secret the cut would split
+    # is still whole when it is recognised.
+    lo = max(line_start, start - MARGIN)
+    stop = min(end, line_end)  # the first line of a match that spans several
+    hi = min(line_end, stop + MARGIN)
+    before = data[lo:start].decode("utf-8", errors="replace")
+    match = data[start:stop].decode("utf-8", errors="replace")
+    text = before + match + data[stop:hi].decode("utf-8", errors="replace").rstrip("\r")
+    snippet = window(
+        text,
+        len(before),
+        len(before) + len(match),
+        SNIPPET_WIDTH,
+        secrets.within(lo, hi),
+        cut=(lo > line_start, hi < line_end),
+    )
     return Location(
         path=path,
         line=line,

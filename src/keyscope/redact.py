@@ -1,31 +1,267 @@
-"""Keep secrets out of every output: mask known secrets and anything shaped like one."""
+"""Keep secrets out of every output: mask known secrets and anything shaped like one,
+before any text is cut to width; escape what a terminal would obey."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 MASK = "…"
-_SIG_VALUE = re.compile(
-    r"(?i)(sig(?:=|%3d|%253d|\\u003d))([A-Za-z0-9%+/=]{4})[A-Za-z0-9%+/=\\]{4,}"
-)
+SHOWN = 4  # characters of a secret left visible
+# Room either side of a snippet that is masked along with it: a secret that a cut
+# would split is whole in here, so it is recognised and masked before the cut.
+MARGIN = 1024
+# name=value, URL-encoded once or twice, JSON-escaped, or a JSON member "name": "value"
+_ASSIGN = r"(?:=|%3d|%253d|\\u003d|\"\s*:\s*\")"
+# The value after sig= (SAS), AccountKey= / SharedAccessKey= (connection strings).
+_SIG_VALUE = re.compile(rf"(?i)sig{_ASSIGN}(?!REDACTED)([A-Za-z0-9%+/=\\]{{4,}})")
+_KEY_FIELD = re.compile(rf"(?i)(?:account|sharedaccess)key{_ASSIGN}([A-Za-z0-9%+/=\\]{{8,}})")
+# An account key: 64 bytes in Base64, also URL-encoded.
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
+_KEY_VALUE_QUOTED = re.compile(r"(?:[A-Za-z0-9+/]|%2[BbFf]){86}(?:==|%3[Dd]%3[Dd])")
+# A Base64 run long enough to hide a credential (a Kubernetes Secret, a data: URL).
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+# A run of the characters a secret value is made of (Base64, URL-encoded, escaped).
+_RUN = re.compile(r"[A-Za-z0-9%+/=\\]*")
+_RUN_END = re.compile(r"[A-Za-z0-9%+/=\\]*\Z")
+_T = TypeVar("_T")
 
 
 def mask_secret(secret: str) -> str:
     """The first four characters, then an ellipsis."""
-    return secret[:4] + MASK
+    return secret[:SHOWN] + MASK
+
+
+def _forms(secrets: Iterable[str]) -> list[str]:
+    out: set[str] = set()
+    for secret in secrets:
+        plain = {secret, quote(secret, safe=""), quote(secret, safe="/")}
+        out |= plain | {f.replace("/", "\\/") for f in plain}  # JSON-escaped slashes
+    return sorted((f for f in out if len(f) >= 8), key=len, reverse=True)
+
+
+def _decodes_to_secret(run: str, depth: int) -> bool:
+    """A Base64 run whose decoded text (at any alignment) holds something secret-shaped."""
+    for skip in range(4):
+        body = run[skip:].rstrip("=")
+        body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+        try:
+            decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if _spans(decoded.decode("latin-1"), (), depth + 1):
+            return True
+    return False
+
+
+def _spans(text: str, forms: Collection[str], depth: int = 0) -> list[tuple[int, int]]:
+    """Where secrets sit in ``text``: merged, sorted ``(start, end)`` ranges."""
+    found: list[tuple[int, int]] = []
+    for form in forms:
+        i = text.find(form)
+        while i >= 0:
+            found.append((i, i + len(form)))
+            i = text.find(form, i + len(form))
+    lower = text.lower()
+    if "sig" in lower:
+        found.extend(m.span(1) for m in _SIG_VALUE.finditer(text))
+    if "key" in lower:
+        found.extend(m.span(1) for m in _KEY_FIELD.finditer(text))
+    if "==" in text:
+        found.extend(m.span() for m in _KEY_VALUE.finditer(text))
+    if "%3d%3d" in lower:
+        found.extend(m.span() for m in _KEY_VALUE_QUOTED.finditer(text))
+    if depth < 2:
+        found.extend(
+            m.span() for m in _B64_RUN.finditer(text) if _decodes_to_secret(m.group(), depth)
+        )
+    found.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in found:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _apply(
+    text: str, spans: list[tuple[int, int]], start: int = 0, end: int = 0
+) -> tuple[str, int, int]:
+    """``text`` with each span masked, and where ``start`` and ``end`` land in it (one
+    inside a span moves to the masked span's edge, so the mask stays whole)."""
+    out: list[str] = []
+    new_start, new_end = start, end
+    last = 0
+    delta = 0
+    for lo, hi in spans:
+        out.append(text[last:lo])
+        shown = mask_secret(text[lo:hi]) if hi - lo > SHOWN else text[lo:hi]
+        out.append(shown)
+        if lo < start < hi:
+            new_start = lo + delta
+        elif start >= hi:
+            new_start = start + delta + len(shown) - (hi - lo)
+        if lo < end < hi:
+            new_end = lo + delta + len(shown)
+        elif end >= hi:
+            new_end = end + delta + len(shown) - (hi - lo)
+        delta += len(shown) - (hi - lo)
+        last = hi
+    out.append(text[last:])
+    return "".join(out), new_start, new_end
 
 
 def mask(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with each known secret (in its plain and URL-encoded forms), every
-    ``sig=`` value and every account-key-shaped run masked."""
-    for secret in secrets:
-        plain = {secret, quote(secret, safe=""), quote(secret, safe="/")}
-        forms = plain | {f.replace("/", "\\/") for f in plain}  # JSON-escaped slashes
-        for form in sorted(forms, key=len, reverse=True):
-            if len(form) >= 8:
-                text = text.replace(form, mask_secret(form))
-    text = _SIG_VALUE.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
-    return _KEY_VALUE.sub(lambda m: mask_secret(m.group(0)), text)
+    """``text`` with each known secret (in its plain, URL- and JSON-encoded forms), every
+    ``sig=`` / ``AccountKey=`` value, every account-key-shaped run and every Base64 run
+    that decodes to one of these masked."""
+    spans = _spans(text, _forms(secrets) if secrets else ())
+    if all(end - start <= SHOWN for start, end in spans):
+        return text  # nothing, or only what a mask shows anyway (already masked)
+    return _apply(text, spans)[0]
+
+
+def window(
+    text: str,
+    start: int,
+    end: int,
+    width: int,
+    secrets: Iterable[str] = (),
+    cut: tuple[bool, bool] = (False, False),
+) -> str:
+    """``text[start:end]`` with context, at most about ``width`` characters, masked first
+    and cut after, so a cut never leaves part of a secret unrecognised. ``…`` marks a cut
+    (``cut`` says whether ``text`` itself was already cut before and after)."""
+    if cut[0]:  # a secret cut off by the edge is no longer recognisable: drop it
+        run = _RUN.match(text)
+        drop = min(run.end() if run else 0, start)
+        text, start, end = text[drop:], start - drop, end - drop
+    if cut[1]:
+        tail = _RUN_END.search(text, end)
+        text = text[: tail.start()] if tail else text
+    masked, start, end = _apply(text, _spans(text, _forms(secrets)), start, end)
+    lo = max(0, start - width // 2)
+    hi = min(len(masked), max(end + 24, start + width // 2))
+    hi = min(hi, lo + max(width, end - start + 64))
+    shown = masked[lo:hi].rstrip("\r")
+    return ("…" if lo > 0 or cut[0] else "") + shown + ("…" if hi < len(masked) or cut[1] else "")
+
+
+# C0 and C1 controls (tab aside), DEL, and the invisible marks that reorder or break
+# lines: what a terminal would obey rather than show.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\e"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    if c in _NAMED:
+        return _NAMED[c]
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\e``, ``\\n``,
+    ``\\x07``, ``\\u202e``), so printing it cannot move the cursor, retitle the window,
+    clear the screen or fake a line."""
+    return _CONTROL.sub(_escape, text)
+
+
+def map_strings(
+    value: _T,
+    fn: Callable[[str], str],
+    skip: Collection[str] = (),
+    in_skipped: Callable[[str], str] | None = None,
+) -> _T:
+    """A copy of ``value`` (dataclasses, lists, tuples, dicts) with ``fn`` applied to
+    every string; in dataclass fields named in ``skip``, ``in_skipped`` (if given)
+    instead. Objects with nothing to change are kept, not copied."""
+    return cast(_T, _Walk(fn, frozenset(skip), in_skipped).map(value))
+
+
+class _Walk:
+    def __init__(
+        self, fn: Callable[[str], str], skip: frozenset[str], other: Callable[[str], str] | None
+    ) -> None:
+        self.fn = fn
+        self.skip = skip
+        self.other = other
+        self.strings: dict[str, str] = {}
+        self.objects: dict[int, Any] = {}
+
+    def map(self, value: Any) -> Any:
+        if isinstance(value, str):
+            out = self.strings.get(value)
+            if out is None:
+                out = self.strings[value] = self.fn(value)
+            return out
+        if value is None or isinstance(value, (int, float)):
+            return value
+        key = id(value)
+        if key in self.objects:
+            return self.objects[key]
+        out = self._map(value)
+        self.objects[key] = out
+        return out
+
+    def _map(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            items = [self.map(v) for v in value]
+            if all(a is b for a, b in zip(items, value, strict=True)):
+                return value
+            return type(value)(items) if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict):
+            pairs = {self.map(k): self.map(v) for k, v in value.items()}
+            return value if pairs == value else type(value)(pairs)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {}
+            for name in _field_names(type(value)):
+                old = getattr(value, name)
+                if name in _NEVER:
+                    continue
+                if name in self.skip:
+                    new = old if self.other is None else _Walk(self.other, _NONE, None).map(old)
+                else:
+                    new = self.map(old)
+                if new is not old:
+                    changes[name] = new
+            return dataclasses.replace(value, **changes) if changes else value
+        return value
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_NONE: frozenset[str] = frozenset()
+_NEVER = frozenset({"credential"})  # the parsed credential: never output, never copied
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return names
+
+
+# The field that holds the secret itself, shown only with --show-secrets.
+NOT_MASKED = ("secret",)
+
+
+def redacted(value: _T) -> _T:
+    """``value`` with every string in it masked (see :func:`mask`)."""
+    return map_strings(value, mask, NOT_MASKED)
+
+
+def _for_terminal(text: str) -> str:
+    return terminal_safe(mask(text))
+
+
+def for_terminal(value: _T) -> _T:
+    """``value`` masked, and with every string escaped for a terminal."""
+    return map_strings(value, _for_terminal, NOT_MASKED, terminal_safe)

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import TextIO
 
 from keyscope.errors import KeyscopeError
+from keyscope.redact import mask, terminal_safe
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -176,7 +177,7 @@ def run_guarded(command: Callable[[], int]) -> int:
 
 
 def _fail(message: str) -> int:
-    _say(f"keyscope: error: {message}")
+    _say(f"keyscope: error: {terminal_safe(mask(message))}")
     return EXIT_ERROR
 
 

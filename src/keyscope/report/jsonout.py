@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from keyscope.analyze.timefmt import iso
 from keyscope.model import Explanation, Finding
+from keyscope.redact import redacted
+from keyscope.report.interface import shown
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ def explain_document(explanations: list[Explanation], now: datetime) -> dict[str
         "schema_version": EXPLAIN_VERSION,
         "tool": {"name": "keyscope", "version": __version__},
         "now": iso(now),
-        "credentials": [to_data(e) for e in explanations],
+        "credentials": [to_data(e) for e in redacted(explanations)],
     }
 
 
@@ -71,6 +73,7 @@ def finding_data(f: Finding) -> dict[str, Any]:
 def scan_document(result: ScanResult) -> dict[str, Any]:
     from keyscope import __version__
 
+    result = shown(result)
     s = result.stats
     return {
         "$schema": SCAN_SCHEMA,
@@ -97,6 +100,7 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
                         "author": ev.author,
                         "path": ev.path,
                         "line": ev.line,
+                        "lines": list(ev.lines),
                         "fingerprint": ev.finding.fingerprint,
                         "kind": ev.finding.explanation.access.kind,
                         "severity": ev.finding.severity.label,
@@ -123,6 +127,7 @@ def render_scan(result: ScanResult) -> str:
 
 def jsonl_finding(raw: RawFinding) -> str:
     """One line per credential and location, written as soon as it is found."""
+    raw = redacted(raw)
     e = raw.explanation
     record = {
         "type": "finding",
@@ -138,7 +143,7 @@ def jsonl_finding(raw: RawFinding) -> str:
 
 def jsonl_verification(finding: Finding) -> str:
     """After a live check: the verdict and the severity it led to, per credential."""
-    e = finding.explanation
+    e = redacted(finding.explanation)
     record = {
         "type": "verification",
         "fingerprint": finding.fingerprint,

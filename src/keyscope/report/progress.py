@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
+from keyscope.redact import terminal_safe
 from keyscope.report.text import human_bytes
 from keyscope.scan import Progress
 
@@ -19,7 +20,7 @@ class _StatusLine:
         self._shown = False
 
     def show(self, text: str) -> None:
-        self.stream.write(f"\r\033[K{text}")
+        self.stream.write(f"\r\033[K{terminal_safe(text)}")
         self.stream.flush()
         self._shown = True
 

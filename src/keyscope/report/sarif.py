@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscope.model import Explanation, Finding, Location, Severity
 from keyscope.modelfiles.analyzer import ModelFinding
+from keyscope.report.interface import shown
 
 if TYPE_CHECKING:
     from keyscope.detect.rules import Rule
@@ -33,17 +35,35 @@ LEVEL = {
 }
 
 
-def sarif_document(result: ScanResult, base: str | None = None) -> dict[str, Any]:
+def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, Any]:
+    """One run; each result unique (one secret at one place, however many commits
+    brought it there), its URI relative to the scanned root and no local path."""
     from keyscope import __version__
 
-    base = base or os.getcwd()
+    result = shown(result)
+    base = source_root(roots)
     rule_index = {r.id: i for i, r in enumerate(result.rules)}
     worst: dict[str, Severity] = {}
     for f in result.findings:
         worst[f.rule_id] = max(worst.get(f.rule_id, Severity.INFO), f.severity)
-    results = [
-        _result(f, loc, rule_index[f.rule_id], base) for f in result.findings for loc in f.locations
-    ]
+    results: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for f in result.findings:
+        for loc in f.locations:
+            r = _result(f, loc, rule_index[f.rule_id], base)
+            where = r["locations"][0]["physicalLocation"]
+            region = where["region"]
+            key = json.dumps(
+                [
+                    f.fingerprint,
+                    where["artifactLocation"],
+                    region["startLine"],
+                    region["startColumn"],
+                ]
+            )
+            if key not in seen:
+                seen.add(key)
+                results.append(r)
     model_rules = sorted({m.verdict for m in result.model_findings})
     offset = len(result.rules)
     results += [
@@ -65,16 +85,18 @@ def sarif_document(result: ScanResult, base: str | None = None) -> dict[str, Any
                     }
                 },
                 "columnKind": "unicodeCodePoints",
-                "originalUriBaseIds": {"%SRCROOT%": {"uri": _dir_uri(base)}},
+                "originalUriBaseIds": {
+                    "%SRCROOT%": {"description": {"text": "The scanned repository or directory."}}
+                },
                 "results": results,
-                **_history_cut(result),
+                **_history_cut(result, base),
             }
         ],
     }
 
 
-def render_scan(result: ScanResult) -> str:
-    return json.dumps(sarif_document(result), indent=2, ensure_ascii=False) + "\n"
+def render_scan(result: ScanResult, roots: Sequence[str] = ()) -> str:
+    return json.dumps(sarif_document(result, roots), indent=2, ensure_ascii=False) + "\n"
 
 
 def _rule(rule: Rule, worst: Severity | None) -> dict[str, Any]:
@@ -244,26 +266,39 @@ def _git_properties(loc: Location) -> dict[str, Any]:
     }
 
 
-def _history_cut(result: ScanResult) -> dict[str, Any]:
+def _history_cut(result: ScanResult, base: str) -> dict[str, Any]:
     from keyscope.report.jsonout import history_cut
 
-    cut = history_cut(result)
+    cut = [
+        {**c, "repository": _artifact(c["repository"], base)["uri"]} for c in history_cut(result)
+    ]
     return {"properties": {"historyCut": cut}} if cut else {}
 
 
+def source_root(roots: Sequence[str]) -> str:
+    """The directory results are relative to: the top of the git repository holding the
+    scanned paths, else the directory they share (the working directory if none is local)."""
+    local = [os.path.abspath(r) for r in roots if r != "-" and os.path.exists(r)]
+    dirs = [r if os.path.isdir(r) else os.path.dirname(r) for r in local]
+    base = os.path.commonpath(dirs) if dirs else os.getcwd()
+    here = base
+    while True:
+        if os.path.exists(os.path.join(here, ".git")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return base
+        here = parent
+
+
 def _artifact(path: str, base: str) -> dict[str, str]:
-    """Relative to the working directory when inside it, else an absolute file URI."""
-    absolute = os.path.abspath(path)
-    rel = os.path.relpath(absolute, base)
-    if rel.startswith(".."):
-        return {"uri": "file://" + _quote(absolute.replace(os.sep, "/"))}
+    """Relative to ``base``; standard input by its name, never an absolute path."""
+    if path.startswith("<"):  # <stdin>
+        return {"uri": _quote(path)}
+    rel = os.path.relpath(os.path.abspath(path), base)
     return {"uri": _quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
 
 
 def _quote(path: str) -> str:
     # A file name that is not UTF-8 (surrogate escapes) is quoted as its raw bytes.
     return quote(path, errors="surrogateescape")
-
-
-def _dir_uri(base: str) -> str:
-    return "file://" + _quote(os.path.abspath(base).replace(os.sep, "/").rstrip("/") + "/")

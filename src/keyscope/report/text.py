@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from keyscope.analyze.timefmt import instant
-from keyscope.model import Explanation, GitProvenance, Severity, Verification
+from keyscope.model import Explanation, Finding, GitProvenance, Location, Severity, Verification
+from keyscope.redact import for_terminal, terminal_safe
+from keyscope.report.interface import shown
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ _RESET = "\033[0m"
 
 
 def render_explain(explanations: list[Explanation], now: datetime, *, color: bool = False) -> str:
-    blocks = [_one(e, color) for e in explanations]
+    blocks = [_one(e, color) for e in for_terminal(explanations)]
     return "\n".join(blocks)
 
 
@@ -124,12 +126,20 @@ def verification_lines(v: Verification, paint: Callable[[str, str], str]) -> lis
     return lines
 
 
-def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = False) -> str:
-    """Findings grouped by severity, worst first; the sentence, then where."""
+PLACES_SHOWN = 3  # per file, without --all-locations
+COMMITS_SHOWN = 3
+
+
+def render_scan(
+    result: ScanResult, *, color: bool = False, verbose: bool = False, every: bool = False
+) -> str:
+    """Findings grouped by severity, worst first; the sentence, then where (the first
+    few places per file, or ``every`` one), the timeline, what to do next."""
 
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
+    result = shown(result, terminal=True)
     lines: list[str] = []
     for severity in sorted(Severity, reverse=True):
         group = [f for f in result.findings if f.severity == severity]
@@ -140,17 +150,12 @@ def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = Fals
             e = f.explanation
             lines.append(f"  {paint(_BOLD, '●')} {e.sentence}")
             lines.append(f"    {paint(_DIM, f'{f.rule_id}  {f.fingerprint}  {e.redacted}')}")
+            secret = next((loc.secret for loc in f.locations if loc.secret is not None), None)
+            if secret is not None:
+                lines.append(f"    secret: {secret}")
             if e.verification is not None:
                 lines.extend(f"    {line}" for line in verification_lines(e.verification, paint))
-            for loc in f.locations:
-                where = f"{loc.path}:{loc.line}:{loc.column}"
-                if loc.origin:
-                    where += " (" + " > ".join(loc.origin) + ")"
-                lines.append(f"    {where}  {loc.snippet.strip()}")
-                if loc.git is not None:
-                    lines.append(f"      {git_line(loc.git)}")
-                if loc.secret is not None:
-                    lines.append(f"      secret: {loc.secret}")
+            lines.extend(location_lines(f.locations, every))
         lines.append("")
     if result.model_findings:
         lines.append(paint(_BOLD, f"Model files ({len(result.model_findings)})"))
@@ -178,8 +183,11 @@ def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = Fals
                 what = f"{e.access.kind_label}, {e.severity.label}"
                 if expiry is not None:
                     what += f", expires {expiry:%Y-%m-%d}"
+                where = f"{ev.path}:{ev.line}"
+                if len(ev.lines) > 1:
+                    where += f" (+{len(ev.lines) - 1} more lines)"
                 lines.append(
-                    f"    {ev.date[:10]}  {ev.commit[:10]}  {ev.event:<10}  {ev.path}:{ev.line}"
+                    f"    {ev.date[:10]}  {ev.commit[:10]}  {ev.event:<10}  {where}"
                     f"  {ev.author}  ({what}; {ev.finding.fingerprint})"
                 )
         lines.append("")
@@ -189,18 +197,91 @@ def render_scan(result: ScanResult, *, color: bool = False, verbose: bool = Fals
             f"{', '.join(c[:10] for c in commits)}: older commits were not scanned, and a "
             "secret present there may have been introduced earlier."
         )
+    steps = next_steps(result.findings, paint)
+    if steps:
+        lines.extend([*steps, ""])
     lines.append(summary_line(result))
     if result.skipped:
-        shown = result.skipped if verbose else result.skipped[:10]
-        for s in shown:
+        skipped = result.skipped if verbose else result.skipped[:10]
+        for s in skipped:
             lines.append(f"  skipped {s.path}: {s.reason}")
-        if len(shown) < len(result.skipped):
-            lines.append(f"  … and {len(result.skipped) - len(shown)} more (--verbose lists all)")
+        if len(skipped) < len(result.skipped):
+            lines.append(f"  … and {len(result.skipped) - len(skipped)} more (--verbose lists all)")
     if verbose and result.stats.rejected:
         lines.append("Candidates not reported:")
         for reason, n in result.stats.rejected.most_common():
-            lines.append(f"  {n:6d}  {reason}")
+            lines.append(f"  {n:6d}  {terminal_safe(reason)}")
     return "\n".join(lines) + "\n"
+
+
+def location_lines(locations: list[Location], every: bool = False) -> list[str]:
+    """Where one secret was seen: per file, its first few places and how many more, then
+    the commits that brought it there; ``every`` place, with its commit, if asked."""
+    lines: list[str] = []
+    if every:
+        for loc in locations:
+            lines.append(f"    {_where(loc)}  {loc.snippet.strip()}")
+            if loc.git is not None:
+                lines.append(f"      {git_line(loc.git)}")
+        return lines
+    by_path: dict[str, dict[tuple[int, int, tuple[str, ...]], Location]] = {}
+    commits: dict[str, dict[str, None]] = {}
+    for loc in locations:
+        by_path.setdefault(loc.path, {}).setdefault((loc.line, loc.column, loc.origin), loc)
+        if loc.git is not None:
+            commits.setdefault(loc.path, {})[git_line(loc.git)] = None
+    for path, places in by_path.items():
+        for loc in list(places.values())[:PLACES_SHOWN]:
+            lines.append(f"    {_where(loc)}  {loc.snippet.strip()}")
+        more = len(places) - PLACES_SHOWN
+        if more > 0:
+            numbers = sorted({line for line, _, _ in places})
+            lines.append(
+                f"      … and {more} more in {path} (lines {numbers[0]}–{numbers[-1]}; "
+                "--all-locations lists every one)"
+            )
+        stories = list(commits.get(path, ()))
+        lines.extend(f"      {story}" for story in stories[:COMMITS_SHOWN])
+        if len(stories) > COMMITS_SHOWN:
+            lines.append(f"      … and {len(stories) - COMMITS_SHOWN} more commits")
+    return lines
+
+
+def _where(loc: Location) -> str:
+    where = f"{loc.path}:{loc.line}:{loc.column}"
+    if loc.origin:
+        where += " (" + " > ".join(loc.origin) + ")"
+    return where
+
+
+def next_steps(findings: list[Finding], paint: Callable[[str, str], str]) -> list[str]:
+    """What to do about the worst finding: the commands that revoke it, then a live check."""
+    if not findings:
+        return []
+    worst = max(findings, key=lambda f: f.severity)  # the first of the worst
+    e = worst.explanation
+    r = e.access.revocation
+    what = e.access.kind_label + (f" for '{e.access.account}'" if e.access.account else "")
+    lines = [
+        paint(_BOLD, "What to do now"),
+        f"  The worst finding, the {e.severity.label} {what} ({worst.fingerprint}), {r.summary}.",
+    ]
+    for i, step in enumerate(r.steps, 1):
+        lines.append(f"  {i}. {step.description}")
+        if step.command:
+            lines.append(f"       {step.command}")
+    if r.side_effects:
+        lines.append(f"  {r.side_effects}")
+    if e.verification is None:
+        lines.append(
+            "  To see whether it still works, run the scan again with --verify "
+            "(read-only requests, each one listed before it is sent)."
+        )
+    if r.steps:
+        lines.append(
+            "  Deleting the file does not revoke it: git history, forks and clones keep it."
+        )
+    return lines
 
 
 def summary_line(result: ScanResult) -> str:

@@ -15,8 +15,9 @@ class Event:
     commit: str
     author: str
     path: str
-    line: int
+    line: int  # the first line
     finding: Finding
+    lines: tuple[int, ...] = ()  # every line of ``path`` it is on, in that commit
 
 
 @dataclass(frozen=True)
@@ -26,41 +27,51 @@ class Timeline:
 
 
 def timelines(findings: list[Finding]) -> list[Timeline]:
-    """One timeline per account with git history; events oldest first."""
-    groups: dict[str, list[Event]] = {}
+    """One timeline per account with git history; events oldest first. One event per
+    credential, file and commit (its lines gathered); a blob replaced by one that still
+    holds the credential in the same file is not a removal."""
+    groups: dict[str, dict[tuple[str, str, str, str], list[Event]]] = {}
     for f in findings:
         account = f.explanation.access.account
         subject = f"storage account '{account}'" if account else f"credential {f.fingerprint}"
+        events = groups.setdefault(subject, {})
         for loc in f.locations:
             g = loc.git
             if g is None or g.commit is None:
                 continue
-            groups.setdefault(subject, []).append(
-                Event(
-                    g.date or "",
-                    "at-boundary" if g.at_boundary else "introduced",
-                    g.commit,
-                    g.author or "",
-                    loc.path,
-                    loc.line,
-                    f,
-                )
-            )
+            first = "at-boundary" if g.at_boundary else "introduced"
+            seen = [(first, g.commit, g.date, g.author)]
             if g.removed_in:
-                groups[subject].append(
-                    Event(
-                        g.removed_date or "",
-                        "removed",
-                        g.removed_in,
-                        g.removed_by or "",
-                        loc.path,
-                        loc.line,
-                        f,
-                    )
-                )
-    out = [
-        Timeline(subject, tuple(sorted(events, key=lambda e: (e.date, e.event == "removed"))))
-        for subject, events in groups.items()
-    ]
+                seen.append(("removed", g.removed_in, g.removed_date, g.removed_by))
+            for kind, commit, date, author in seen:
+                key = (f.fingerprint, kind, commit, loc.path)
+                ev = Event(date or "", kind, commit, author or "", loc.path, loc.line, f)
+                events.setdefault(key, []).append(ev)
+    out = []
+    for subject, events in groups.items():
+        merged = [
+            _merge(evs)
+            for (fp, kind, commit, path), evs in events.items()
+            if kind != "removed"
+            or not any((fp, k, commit, path) in events for k in ("introduced", "at-boundary"))
+        ]
+        if merged:
+            merged.sort(key=lambda e: (e.date, e.event == "removed", e.path, e.line))
+            out.append(Timeline(subject, tuple(merged)))
     out.sort(key=lambda t: t.events[0].date)
     return out
+
+
+def _merge(events: list[Event]) -> Event:
+    lines = tuple(sorted({e.line for e in events}))
+    first = events[0]
+    return Event(
+        first.date,
+        first.event,
+        first.commit,
+        first.author,
+        first.path,
+        lines[0],
+        first.finding,
+        lines,
+    )
