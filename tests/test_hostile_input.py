@@ -427,3 +427,15 @@ def test_cli_mutated_tokens(capsys: pytest.CaptureFixture[str], text: str, fmt: 
         assert out == ""
         assert len(err.splitlines()) == 1, err
         assert err.startswith("keyscope: error: ")
+
+
+def test_explain_text_escapes_a_lone_surrogate(capsys: pytest.CaptureFixture[str]) -> None:
+    """A lone surrogate (from a broken decoder upstream) cannot even be encoded for a
+    UTF-8 terminal: it is shown as an escape, not a crash (found by the fuzz test above)."""
+    text = ("\ud800st=2025-01-01T00%3A00%3A00Z&se=2025-01-08T00%3A00%3A00Z&sp=rwdlacup"
+            "&sv=2026-10-06&ss=bfqt&srt=sco&sig=6hqZWhZtI5RgwpxLcrv1ciEm/ZPoaaThV9onLFvJ1Lw%3D")
+    code = main(["explain", "--now", NOW_ISO, "--format", "text", "--", text])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    out.encode("utf-8")  # nothing left that a UTF-8 stream refuses
+    assert "\\ud800" in out

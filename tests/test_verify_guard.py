@@ -293,7 +293,7 @@ def test_notice_escapes_what_the_scanned_file_chose(tmp_path: Path) -> None:
         f"https://acct{ESC}\x9b2J\u202e.blob.core.windows.net/models?{sas()}").sas
     text = plan_notice([Target(found, None, "fp")], options(tmp_path))
     assert ESC not in text
-    assert "acct\\x1b\\x9b2J\\u202e.blob.core.windows.net" in text  # ESC, CSI, RTL override
+    assert "acct\\e\\x9b2J\\u202e.blob.core.windows.net" in text  # ESC, CSI, RTL override
 
 
 def test_server_text_is_stored_as_sent_and_stderr_stays_clean(

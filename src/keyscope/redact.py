@@ -153,10 +153,12 @@ def window(
     return ("…" if lo > 0 or cut[0] else "") + shown + ("…" if hi < len(masked) or cut[1] else "")
 
 
-# C0 and C1 controls (tab aside), DEL, and the invisible marks that reorder or break
-# lines: what a terminal would obey rather than show.
+# C0/C1 controls (tab kept), DEL, invisible format characters (zero-width, bidi marks,
+# overrides and isolates, the byte-order mark), line/paragraph separators, and lone
+# surrogates (which a UTF-8 terminal stream cannot even encode)
 _CONTROL = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
+    "\ud800-\udfff]"
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\x1b": "\\e"}
 

@@ -18,8 +18,8 @@ from keyscope.analyze.azure.keys import AzureAccountKey
 from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.policy import after_verification
 from keyscope.model import Explanation, Finding
+from keyscope.redact import terminal_safe
 from keyscope.verify.azure import judge, key_requests, sas_requests
-from keyscope.verify.guard import printable
 from keyscope.verify.interface import AUTHENTICATED, DEAD, STATUSES, ProbeResult, Verification
 from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions
 
@@ -186,7 +186,7 @@ def plan_notice(targets: Sequence[Target], options: VerifyOptions) -> str:
     elif options.allow_internal:
         allowed = ", ".join(str(h) for h in options.allow_internal)
         tail.append(f"  internal destinations allowed: {allowed}")
-    return "\n".join(printable(line) for line in [head, *lines, *tail]) + "\n"
+    return "\n".join(terminal_safe(line) for line in [head, *lines, *tail]) + "\n"
 
 
 def verify_explanations(

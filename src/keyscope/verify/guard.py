@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -113,20 +112,6 @@ def internal_allowed(
     ip = ip_of(address)
     at = str(ip) if ip is not None else address
     return any(e.port in (None, port) and e.host in (name, at) for e in allowed)
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: control, format (bidi overrides) and separator
-    characters and lone surrogates become ``\\xNN`` / ``\\uNNNN`` escapes."""
-    return "".join(_escape(c) if unicodedata.category(c) in _UNSAFE else c for c in text)
-
-
-_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-
-
-def _escape(c: str) -> str:
-    code = ord(c)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def ip_of(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
