@@ -108,3 +108,18 @@ def test_text_groups_by_severity_and_summarises(
     assert code == 1
     assert out.startswith("CRITICAL (2)\n")
     assert "Scanned 3 files" in out and "2 findings (2 critical)" in out
+
+
+@pytest.mark.parametrize("command", ["scan", "models"])
+def test_jsonl_carries_model_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # GLOBAL os.system, a string argument, TUPLE1, REDUCE, STOP (written as opcodes)
+    (tmp_path / "evil.pkl").write_bytes(b"cos\nsystem\nS'echo keyscope-test'\n\x85R.")
+    capsys.readouterr()
+    code = main([command, "--format", "jsonl", "-q", str(tmp_path)])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert [r["type"] for r in records] == ["model_finding", "summary"]
+    assert records[0]["verdict"] == "executes-code" and records[0]["severity"] == "critical"
+    assert records[-1]["model_findings"] == 1

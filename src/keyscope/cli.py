@@ -633,7 +633,7 @@ def _scan(args: argparse.Namespace) -> int:
         elif args.format == "json":
             out.write(jsonout.render_scan(result))
         elif args.format == "jsonl":
-            out.write(jsonout.jsonl_summary(result))
+            out.write(jsonout.jsonl_model_findings(result) + jsonout.jsonl_summary(result))
         else:
             out.write(sarif.render_scan(result, args.paths))
         out_file.commit()

@@ -153,6 +153,14 @@ def jsonl_verification(finding: Finding) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+def jsonl_model_findings(result: ScanResult) -> str:
+    """One line per model-file finding (judged per file, so written at the end)."""
+    return "".join(
+        json.dumps({"type": "model_finding", **to_data(m)}, ensure_ascii=False) + "\n"
+        for m in shown(result).model_findings
+    )
+
+
 def jsonl_summary(result: ScanResult) -> str:
     doc = scan_document(result)
     record = {
@@ -160,6 +168,7 @@ def jsonl_summary(result: ScanResult) -> str:
         "schema_version": SCAN_VERSION,
         "stats": doc["stats"],
         "findings": len(result.findings),
+        "model_findings": len(result.model_findings),
         "skipped": doc["skipped"],
         "history_cut": doc["history_cut"],
     }
