@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from keyscope.cli import main
 from keyscope.errors import KeyscopeError
 from keyscope.scan import ScanOptions, scan
 from keyscope.sources.git import Selection
+from keyscope.sources.git_provenance import _parse, _tokens
 from keyscope.sources.remote import is_remote, split_credentials
 from tests.sdk import NOW, new_key
 from tests.test_git_history import ALICE, BOB, Repo, sas_url
@@ -272,3 +275,27 @@ def test_work_tree_changes_are_found_without_git_status(tmp_path: Path) -> None:
     repo.write("ignored.txt", "new\n")
     assert sorted(worktree_changes(repo.path)) == [
         ".gitignore", "café.txt", "edited.txt", "staged.txt", "untracked.txt"]
+
+
+_PIECES = [b"\x00", b"\x01", b"\n", b":", b":100644 100644 ", b" M", b"\xff\xfe", b"a" * 40,
+           b"caf\xc3\xa9.env", b"--output=x", b"\x01" + b"0" * 40]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@example([b"\x01c", b"\x00a\x00e\x00d\x00c\x00s\x00", b":100644 100644 \xff\xfe x M", b"\x00p"], 7)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.binary(max_size=64)), max_size=60),
+       st.integers(min_value=1, max_value=70))
+def test_git_log_output_parser_survives_any_bytes(pieces: list[bytes], chunk: int) -> None:
+    """The parser of ``git log -z --raw`` never raises on what a hostile repository (or a
+    broken git) could make it read, whatever the read size, and yields only text."""
+
+    class Stream:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def read(self, n: int) -> bytes:
+            out, self.data = self.data[:chunk], self.data[chunk:]
+            return out
+
+    for commit, old, new, path in _parse(_tokens(Stream(b"".join(pieces)))):
+        assert all(isinstance(x, str) for x in (commit.id, commit.subject, old, new, path))

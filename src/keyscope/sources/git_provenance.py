@@ -236,4 +236,6 @@ def _parse(tokens: Iterator[bytes]) -> Iterator[tuple[Commit, str, str, str]]:
             parts = token.split()
             path = next(tokens, b"").decode("utf-8", "surrogateescape")
             if len(parts) >= 5:
-                yield commit, parts[2].decode(), parts[3].decode(), path
+                # object ids are hex; anything else (never seen from git) stays harmless
+                old, new = (p.decode("ascii", "replace") for p in parts[2:4])
+                yield commit, old, new, path
