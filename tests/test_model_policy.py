@@ -220,12 +220,28 @@ def test_real_library_objects_are_at_most_info() -> None:
                 "dt": np.datetime64("2020-01-01"),
             }
         ),
+        # NumPy's lowercase ndarray subclasses (joblib's own test pickles hold matrices)
+        "numpy_subclasses.pkl": pickle.dumps(
+            {"m": np.matrix([[1, 2]]), "r": np.rec.array([(1, 2.0)], dtype="i4,f8")}
+        ),
     }
     buf = io.BytesIO()
     joblib.dump({"g": np.random.default_rng(2), "ma": np.ma.masked_array([1.0])}, buf)
     files["numpy.joblib"] = buf.getvalue()
     for name, data in files.items():
         assert worst(analyze_model(name, data)) in ("none", "info"), name
+
+
+def test_numpy_1_0_era_array_pickles_are_info() -> None:
+    """NumPy's own test file py2-np0-objarr.npy rebuilds its array through
+    numpy.core._internal._reconstruct (ndarray.__new__), which numpy.load still
+    resolves: a named rebuilder, not an unknown import. Written as the opcodes that
+    file holds (protocol 2): the rebuilder called with ndarray, a shape and a dtype code."""
+    data = (
+        b"\x80\x02cnumpy.core._internal\n_reconstruct\nq\x00cnumpy\nndarray\nq\x01"
+        b"K\x00\x85q\x02U\x01b\x87q\x03Rq\x04."
+    )
+    assert worst(analyze_model("py2-np0-objarr.pkl", data)) in ("none", "info")
 
 
 def test_scientific_stack_objects_are_at_most_info() -> None:

@@ -218,6 +218,20 @@ LIBRARY_FUNCTIONS: frozenset[str] = frozenset(
     + [
         # NumPy: masked arrays and the bit generators' seed sequences
         "numpy.ma.core._mareconstruct",
+        # NumPy's lowercase classes (found in joblib's and NumPy's own test pickles): a
+        # matrix or record array is an ndarray subclass rebuilt like one
+        "numpy.matrix",
+        "numpy.matrixlib.defmatrix.matrix",
+        "numpy.recarray",
+        "numpy.rec.recarray",
+        "numpy.record",
+        "numpy.core.records.recarray",
+        "numpy.core.records.record",
+        "numpy._core.records.recarray",
+        "numpy._core.records.record",
+        # ndarray.__new__(subtype, shape, dtype): how NumPy 1.0-era pickles rebuild an
+        # array (numpy.core._internal keeps it for them; the subtype is judged on its own)
+        "numpy.core._internal._reconstruct",
         "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
         "numpy.random.bit_generator.__pyx_unpickle_SeedlessSeedSequence",
         # scikit-learn's Cython trees and distance metrics: newObj(cls) is cls.__new__(cls)
