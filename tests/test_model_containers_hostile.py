@@ -597,7 +597,12 @@ def _headerless_wrappers(payload: bytes) -> dict[str, bytes]:
         info = tarfile.TarInfo("model/weights")
         info.size = len(payload)
         t.addfile(info, io.BytesIO(payload))
+    py7zr = pytest.importorskip("py7zr")
+    seven = io.BytesIO()
+    with py7zr.SevenZipFile(seven, "w") as archive:
+        archive.writestr(payload, "model/pytorch_model.bin")
     return {
+        "m.7z": seven.getvalue(),
         "m.pkl.gz": gzip.compress(payload),
         "m.joblib": bz2.compress(payload),
         "m.pkl.xz": lzma.compress(payload),
