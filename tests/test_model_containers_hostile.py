@@ -577,3 +577,69 @@ def test_a_reader_bug_is_a_skipped_file_not_the_end_of_the_scan(
     skipped = {Path(s["path"]).name: s["reason"] for s in report["skipped"]}
     assert "TypeError" in skipped["broken.pkl"] and "TypeError" in skipped["broken-big.pt"]
     assert any(m["path"].endswith("evil.pkl") for m in report["model_findings"])
+
+
+# os.system("echo x") in protocol 0, and in protocol 2 behind a harmless first value
+# (no magic number at offset 0 for the first; never unpickled, only read as bytes)
+HEADERLESS_P0 = b"N0cos\nsystem\n(S'echo x'\ntR."
+HEADERLESS_P2 = b"\x80\x02I0o1\n0cos\nsystem\n(S'echo x'\ntR."
+
+
+def _headerless_wrappers(payload: bytes) -> dict[str, bytes]:
+    import bz2
+    import lzma
+
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("data", payload)  # not named .pkl
+    tarred = io.BytesIO()
+    with tarfile.open(fileobj=tarred, mode="w:gz") as t:
+        info = tarfile.TarInfo("model/weights")
+        info.size = len(payload)
+        t.addfile(info, io.BytesIO(payload))
+    py7zr = pytest.importorskip("py7zr")
+    seven = io.BytesIO()
+    with py7zr.SevenZipFile(seven, "w") as archive:
+        archive.writestr(payload, "model/pytorch_model.bin")
+    return {
+        "m.7z": seven.getvalue(),
+        "m.pkl.gz": gzip.compress(payload),
+        "m.joblib": bz2.compress(payload),
+        "m.pkl.xz": lzma.compress(payload),
+        "m.zip": zipped.getvalue(),
+        "m.tar.gz": tarred.getvalue(),
+    }
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [HEADERLESS_P0, HEADERLESS_P2, HEADERLESS_P0 + b"\x00trailing bytes pickle.load never reads"],
+    ids=["p0", "p2", "p0-trailing"],
+)
+def test_headerless_pickles_inside_containers_are_judged_by_parsing(payload: bytes) -> None:
+    """pickle.load needs no magic number and reads to STOP: a member is a pickle
+    candidate when it starts with an opcode, whatever its name or last byte."""
+    for name, data in _headerless_wrappers(payload).items():
+        findings = analyze_model(name, data)
+        assert any(
+            f.verdict == "executes-code" and "os.system" in " ".join(f.details) for f in findings
+        ), (name, text(findings))
+
+
+def test_text_members_that_start_like_a_pickle_add_no_finding() -> None:
+    """Members that begin with an opcode byte but do not parse (README text, a vocab
+    list, a CSV) are dropped by the parser, not reported."""
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("README", "This model was trained on ...\n")
+        z.writestr("vocab.txt", "[PAD]\n[UNK]\nthe\nof\n")
+        z.writestr("labels.csv", "id,label\n0,cat\n1,dog\n")
+        z.writestr("model.pt", torch_bytes())
+    assert analyze_model("bundle.zip", zipped.getvalue()) == []
+    tarred = io.BytesIO()
+    with tarfile.open(fileobj=tarred, mode="w:gz") as t:
+        for member, body in (("notes", b"S3 bucket layout\n"), ("model.pt", torch_bytes())):
+            info = tarfile.TarInfo(member)
+            info.size = len(body)
+            t.addfile(info, io.BytesIO(body))
+    assert analyze_model("bundle.tar.gz", tarred.getvalue()) == []

@@ -626,3 +626,23 @@ def test_model_files_over_the_size_limit_are_still_judged(tmp_path: Path,
     doc = json.loads(capsys.readouterr().out)
     assert sorted(Path(m["path"]).name for m in doc["model_findings"]) == [
         "bundle.tar", "evil.pt", "llm.gguf"]
+
+
+def test_headerless_pickles_over_the_size_limit_are_still_judged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A protocol 0 pickle has no magic number: over --max-file-size it is judged
+    through the memory map like any checkpoint when it starts with an opcode, whatever
+    follows its STOP; big text that merely starts with an opcode byte stays clean."""
+    filler = b"S'" + b"a" * 200_000 + b"'\n0"  # a long string, popped
+    (tmp_path / "evil.pkl").write_bytes(filler + os_system_p0())
+    (tmp_path / "trailing.bin").write_bytes(filler + os_system_p0() + b"\0" * 1000)
+    (tmp_path / "notes.txt").write_bytes(b"Some log line\n" * 20_000)
+    code = main(["models", "-j", "1", "--max-file-size", "100K", "--format", "json",
+                 str(tmp_path)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert sorted((Path(m["path"]).name, m["verdict"]) for m in doc["model_findings"]) == [
+        ("evil.pkl", "executes-code"), ("trailing.bin", "executes-code")]
+    assert {Path(s["path"]).name for s in doc["skipped"]} == {
+        "evil.pkl", "trailing.bin", "notes.txt"}

@@ -25,7 +25,12 @@ from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
 from keyscope.model import Finding, Location, Severity
-from keyscope.modelfiles.analyzer import MODEL_FORMATS, ModelFinding, analyze_model
+from keyscope.modelfiles.analyzer import (
+    MODEL_FORMATS,
+    ModelFinding,
+    analyze_model,
+    is_model_candidate,
+)
 from keyscope.modelfiles.containers import sniff
 from keyscope.pipeline import BlobScanner, RawFinding
 from keyscope.sources.files import (
@@ -50,8 +55,9 @@ from keyscope.sources.interface import Blob, Skipped
 from keyscope.sources.remote import is_remote, mirror, remote_label
 
 # Files over --max-file-size are memory-mapped and judged as models when their head
-# sniffs as one (a protocol 0 pickle candidate is text and needs the whole file).
-BIG_MODEL_FORMATS = MODEL_FORMATS - {"pickle0"}
+# sniffs as one or starts with a pickle opcode (a header-less pickle: the parser
+# decides, through the map, reading only up to the first byte that is no pickle).
+BIG_MODEL_FORMATS = MODEL_FORMATS
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
@@ -433,7 +439,10 @@ class _WorkerState:
         for path in paths:
             try:
                 with open(path, "rb") as f:
-                    if sniff(f.read(512), partial=True) not in BIG_MODEL_FORMATS:
+                    head = f.read(512)
+                    if sniff(head, partial=True) not in BIG_MODEL_FORMATS and not (
+                        is_model_candidate(head)  # a header-less pickle candidate, too
+                    ):
                         continue
                     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                         found.extend(analyze_model(path, mm, self.allow))  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyscope.modelfiles.onnx_graphs import is_onnx
+from keyscope.modelfiles.pickle_vm import OPCODES
 from keyscope.modelfiles.tf_graphs import is_saved_model, is_saved_model_text
 from keyscope.modelfiles.tflite_graphs import is_tflite
 
@@ -208,7 +209,11 @@ def _pickles_in(
     elif kind == "pickle":
         # A raw pickle, or PyTorch's legacy format (five pickles back to back).
         yield Stream(where, data, 0, max_streams=5)
-    elif kind == "pickle0":
+    elif len(data) > 1 and data[0] in OPCODES:
+        # No magic number: pickle.load needs none (protocols 0-2, or 4-5 without
+        # PROTO), and a member's name or a guess at its last byte proves nothing.
+        # Anything that starts with an opcode is a candidate; the emulator decides
+        # (text or binary that does not parse, and calls nothing, is dropped).
         yield Stream(where, data, 0, weak=True)
 
 

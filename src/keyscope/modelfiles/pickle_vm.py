@@ -86,6 +86,7 @@ class Large:
 
     kind: str
     size: int
+    embedded: bool = False  # an embedded pickle or zip, taken out and scanned
 
     def __hash__(self) -> int:
         if self.kind == "bytearray":
@@ -421,6 +422,20 @@ class _VM:
             tier = Tier.NEVER if func.dynamic else classify(func.module, func.name, self.extra_safe)
             shown = _clip(func.dotted)
             detail = f"calls {shown}({_short_args(args)})"
+            if func.dotted in NESTED_LOADERS and tier < Tier.NEVER:
+                raw = _literal_bytes(args)
+                if raw is None:
+                    # torch.load(weights_only=False) of bytes made at load time: the
+                    # checkpoint it runs is nowhere in the file to be scanned.
+                    tier = Tier.NEVER
+                    detail += (
+                        ": its argument is not literal bytes the file holds (a value "
+                        "computed at load time, or no bytes at all), so the nested "
+                        "checkpoint it loads cannot be seen"
+                    )
+                elif isinstance(raw, bytes) and not _nested_head(raw):
+                    # no magic number: torch.load's legacy reader still unpickles it
+                    self._nested(raw)
             self.report.add(
                 Event("call", tier, self.op_offset, detail, shown, direct=not func.dynamic)
             )
@@ -716,9 +731,10 @@ class _VM:
 
     def _large(self, kind: str, at: int, n: int) -> None:
         """A value too large to copy: only an embedded pickle or zip is taken out."""
-        if n <= MAX_NESTED_COPY and _nested_head(self.data[at : at + 8]):
+        embedded = n <= MAX_NESTED_COPY and _nested_head(self.data[at : at + 8])
+        if embedded:
             self._nested(self.data[at : at + n])
-        self.push(Large(kind, n))
+        self.push(Large(kind, n, embedded))
 
     def op_binbytes(self) -> None:
         self._counted_bytes(_binsize(self.read(4)))
@@ -1174,6 +1190,44 @@ def _load_float(line: bytes) -> float:
 
 def _dotted(name: str) -> bool:
     return all(part.isidentifier() for part in name.split("."))
+
+
+# Library functions that load a checkpoint from their argument (weights_only=False):
+# benign when that argument is literal bytes, which are then scanned as a nested stream.
+NESTED_LOADERS = frozenset({"torch.storage._load_from_bytes"})
+LATIN1 = frozenset({"latin1", "latin-1", "latin_1", "iso-8859-1", "iso8859-1", "l1"})
+
+
+def _literal_bytes(args: object) -> bytes | bool | None:
+    """The one argument of a nested loader when the file holds it as it is: bytes,
+    a bytearray, ``_codecs.encode(str, 'latin1')`` (how protocols 0-2 write bytes),
+    or True for a value too large to copy that was taken out and scanned; None when
+    it is computed at load time (or is anything else)."""
+    if not (isinstance(args, tuple) and len(args) == 1):
+        return None
+    (arg,) = args
+    if isinstance(arg, (bytes, bytearray)):
+        return bytes(arg)
+    if isinstance(arg, Large):
+        return True if arg.embedded and arg.kind != "int" else None
+    if (
+        isinstance(arg, CallResult)
+        and isinstance(arg.func, Global)
+        and not arg.func.dynamic
+        and arg.func.dotted == "_codecs.encode"
+        and isinstance(arg.args, tuple)
+        and len(arg.args) == 2
+        and isinstance(arg.args[0], (str, Large))
+        and isinstance(arg.args[1], str)
+        and arg.args[1].lower() in LATIN1
+    ):
+        if isinstance(arg.args[0], Large):
+            return True if arg.args[0].embedded else None
+        try:
+            return arg.args[0].encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    return None
 
 
 def _nested_head(raw: bytes) -> bool:

@@ -53,7 +53,9 @@ How this differs from the other allowlists and blocklists, and why:
   runs ``torch.load(weights_only=False)`` on its argument. ModelAudit rates it critical
   and picklescan flags pickles in pickles by name; here the argument bytes are scanned
   as a nested stream instead (``pickle_vm.note_data``), so the benign case stays quiet
-  and the malicious one is reported by what its inner pickle does.
+  and the malicious one is reported by what its inner pickle does. A call whose
+  argument is not literal bytes (``bytes([...])``, any computed value) is never-allowed:
+  the checkpoint it loads is nowhere in the file (``pickle_vm.NESTED_LOADERS``).
 """
 
 from __future__ import annotations
