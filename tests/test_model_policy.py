@@ -575,3 +575,24 @@ def test_load_from_bytes_is_judged_by_its_argument() -> None:
     findings = analyze_model("computed.pkl", computed)
     assert worst(findings) == "critical"
     assert any("not literal bytes" in d for f in findings for d in f.details)
+
+
+def test_load_from_bytes_of_a_large_protocol_2_tensor() -> None:
+    """Protocols 0-2 write bytes as _codecs.encode(str, 'latin1'): for a tensor over the
+    16 MiB copy limit the nested checkpoint is read from that str (as latin-1 bytes),
+    so pickle.dumps of a large tensor is info, and a payload hidden the same way is seen."""
+    big = pickle.dumps(torch.zeros(5_000_000), protocol=2)  # 20 MB
+    assert len(big) > 16 * 1024 * 1024
+    assert worst(analyze_model("big.pkl", big)) == "info"
+    payload = b"\x80\x02cos\nsystem\nX" + struct.pack("<I", len(PAYLOAD)) + PAYLOAD.encode()
+    nested = payload + b"\x85R." + bytes(range(128, 256)) * (17 * 1024 * 1024 // 128)
+    text = nested.decode("latin-1").encode("utf-8")  # as BINUNICODE holds it
+    hidden = (
+        b"\x80\x02ctorch.storage\n_load_from_bytes\nc_codecs\nencode\n"
+        + b"X" + struct.pack("<I", len(text)) + text
+        + b"X\x06\x00\x00\x00latin1\x86R\x85R."
+    )
+    findings = analyze_model("hidden.pkl", hidden)
+    assert worst(findings) == "critical"
+    # found inside the nested checkpoint (not only "argument not literal")
+    assert any(f.verdict == "executes-code" and "os.system" in f.sentence for f in findings)

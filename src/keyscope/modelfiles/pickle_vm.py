@@ -730,11 +730,24 @@ class _VM:
         self.push(bytearray(raw) if kind == "bytearray" else raw)
 
     def _large(self, kind: str, at: int, n: int) -> None:
-        """A value too large to copy: only an embedded pickle or zip is taken out."""
-        embedded = n <= MAX_NESTED_COPY and _nested_head(self.data[at : at + 8])
-        if embedded:
-            self._nested(self.data[at : at + n])
-        self.push(Large(kind, n, embedded))
+        """A value too large to copy: only an embedded pickle or zip is taken out. A
+        str is looked at as the bytes ``_codecs.encode(str, 'latin1')`` makes of it
+        (how protocols 0-2 write bytes, e.g. pickle.dumps of a large tensor)."""
+        raw: bytes | None = None
+        if n <= MAX_NESTED_COPY:
+            head = bytes(self.data[at : at + 16])
+            if kind == "str":
+                head = head.decode("utf-8", "ignore").encode("latin-1", "ignore")
+            if _nested_head(head):
+                raw = bytes(self.data[at : at + n])
+                if kind == "str":
+                    try:
+                        raw = raw.decode("utf-8").encode("latin-1")
+                    except UnicodeError:
+                        raw = None
+        if raw is not None:
+            self._nested(raw)
+        self.push(Large(kind, n, raw is not None))
 
     def op_binbytes(self) -> None:
         self._counted_bytes(_binsize(self.read(4)))
