@@ -246,14 +246,26 @@ def test_numpy_1_0_era_array_pickles_are_info() -> None:
 
 def test_scientific_stack_objects_are_at_most_info() -> None:
     sklearn = pytest.importorskip("sklearn")
-    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     x = np.random.RandomState(0).rand(20, 3)
     y = np.arange(20) % 2
-    for est in (GradientBoostingClassifier(n_estimators=2), KNeighborsClassifier(2)):
-        data = pickle.dumps(est.fit(x, y))
-        assert worst(analyze_model("model.pkl", data)) in ("none", "info"), sklearn
+    estimators = (
+        GradientBoostingClassifier(n_estimators=2),
+        KNeighborsClassifier(2),
+        RandomForestClassifier(n_estimators=2, random_state=0),
+        make_pipeline(StandardScaler(), LogisticRegression()),
+    )
+    for est in estimators:
+        fitted = est.fit(x, y)
+        buf = io.BytesIO()
+        joblib.dump(fitted, buf)
+        for name, data in (("model.pkl", pickle.dumps(fitted)), ("model.joblib", buf.getvalue())):
+            assert worst(analyze_model(name, data)) in ("none", "info"), (sklearn, est, name)
 
 
 # --- 4. published scanner bypasses, one fixture per technique ----------------------
