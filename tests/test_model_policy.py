@@ -12,6 +12,7 @@ import __future__
 import io
 import pickle
 import struct
+import warnings
 from dataclasses import dataclass
 
 import joblib  # type: ignore[import-untyped]
@@ -196,6 +197,12 @@ def _whole(obj: object) -> bytes:
     return buf.getvalue()
 
 
+def _matrix() -> object:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # still pickled by many
+        return np.matrix([[1, 2]])
+
+
 def test_real_library_objects_are_at_most_info() -> None:
     """Whole modules and objects pickled by torch, numpy and joblib reference library
     functions (F.relu, torch._C._nn.gelu, _load_from_bytes, numpy's masked-array and
@@ -222,7 +229,7 @@ def test_real_library_objects_are_at_most_info() -> None:
         ),
         # NumPy's lowercase ndarray subclasses (joblib's own test pickles hold matrices)
         "numpy_subclasses.pkl": pickle.dumps(
-            {"m": np.matrix([[1, 2]]), "r": np.rec.array([(1, 2.0)], dtype="i4,f8")}
+            {"m": _matrix(), "r": np.rec.array([(1, 2.0)], dtype="i4,f8")}
         ),
     }
     buf = io.BytesIO()
