@@ -13,6 +13,7 @@ import os
 import shlex
 import stat
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -299,3 +300,31 @@ def test_git_log_output_parser_survives_any_bytes(pieces: list[bytes], chunk: in
 
     for commit, old, new, path in _parse(_tokens(Stream(b"".join(pieces)))):
         assert all(isinstance(x, str) for x in (commit.id, commit.subject, old, new, path))
+
+
+def test_an_oversized_staged_blob_is_skipped_without_being_held(tmp_path: Path) -> None:
+    """For --staged (and the provenance rescan) a blob's size is first known from
+    cat-file's header: one over --max-file-size is drained from the pipe, never held
+    in memory whole (a staged multi-gigabyte file must not exhaust the machine)."""
+    repo = Repo(tmp_path / "r")
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    repo.write("a.txt", "hello\n")
+    repo.commit("one", "one", ALICE, "2024-01-01T00:00:00+00:00")
+    with open(repo.path / "big.bin", "wb") as fh:
+        fh.truncate(200 * 1024 * 1024)  # zeros: quick for git to store
+    repo.git("add", "big.bin")
+    probe = (
+        "import resource, sys\n"
+        "from keyscope.cli import main\n"
+        "rc = main(['scan', '--staged', '-q', '-j', '1', '--format', 'json', "
+        "'--max-file-size', '1M', '--fail-on', 'never', sys.argv[1]])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(repo.path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    peak_kib = int(done.stderr.strip().splitlines()[-1])
+    assert "larger than --max-file-size" in done.stdout
+    assert peak_kib < 160 * 1024, f"peak RSS {peak_kib // 1024} MiB with a 200 MiB blob skipped"

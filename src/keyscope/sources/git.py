@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from keyscope.errors import KeyscopeError
 from keyscope.sources.interface import Blob, Skipped
@@ -397,6 +398,15 @@ def _hash_file(path: Path, size: int, sha256: bool) -> str | None:
     return digest.hexdigest()
 
 
+def _discard(stream: IO[bytes], n: int) -> None:
+    """Read and drop ``n`` bytes, a MiB at a time."""
+    while n > 0:
+        got = len(stream.read(min(n, 1 << 20)))
+        if not got:
+            return
+        n -= got
+
+
 class BlobReader:
     """A ``git cat-file --batch`` process: ask for an id, get its bytes."""
 
@@ -431,13 +441,14 @@ class BlobReader:
                     yield Skipped(ref.path, f"git object {ref.oid[:12]} is missing")
                     continue
                 size = int(header[2])
-                data = proc.stdout.read(size)
-                proc.stdout.read(1)  # the newline after each object
                 if size > self.max_size:
+                    _discard(proc.stdout, size + 1)  # never held: it may be gigabytes
                     yield Skipped(
                         ref.path, f"larger than --max-file-size ({size} bytes, blob {ref.oid[:12]})"
                     )
                     continue
+                data = proc.stdout.read(size)
+                proc.stdout.read(1)  # the newline after each object
                 yield Blob(path=ref.path, data=data, oid=ref.oid)
 
     def close(self) -> None:
