@@ -123,3 +123,20 @@ def test_jsonl_carries_model_findings(
     assert [r["type"] for r in records] == ["model_finding", "summary"]
     assert records[0]["verdict"] == "executes-code" and records[0]["severity"] == "critical"
     assert records[-1]["model_findings"] == 1
+
+
+def test_columns_count_characters_not_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SARIF declares columnKind unicodeCodePoints, and editors count characters: a
+    line with multi-byte text before the credential gives the character column."""
+    url = incident_url("contosoresearch", new_key())
+    line = f"# café → modèle: {url}\n"
+    (tmp_path / "notes.md").write_text(line, encoding="utf-8")
+    capsys.readouterr()
+    main(["scan", "--format", "sarif", "-q", str(tmp_path)])
+    run = json.loads(capsys.readouterr().out)["runs"][0]
+    assert run["columnKind"] == "unicodeCodePoints"
+    region = run["results"][0]["locations"][0]["physicalLocation"]["region"]
+    assert region["startColumn"] == line.index("https://") + 1
+    assert region["endColumn"] == line.index(url) + len(url) + 1

@@ -261,6 +261,13 @@ def _lines_around(data: bytes, lo: int, hi: int, match: Match, lines: int = 6) -
     return pad + before + match.value.decode("latin-1") + after + pad_after
 
 
+def _chars(data: bytes, start: int, end: int) -> int:
+    """Characters (Unicode code points, as editors and SARIF count columns) in
+    ``data[start:end]``: UTF-8 decoded, an undecodable byte counting as one."""
+    piece = data[start:end]
+    return len(piece) if piece.isascii() else len(piece.decode("utf-8", "replace"))
+
+
 def _location(
     path: str,
     data: bytes,
@@ -296,9 +303,9 @@ def _location(
     return Location(
         path=path,
         line=line,
-        column=start - line_start + 1,
+        column=_chars(data, line_start, start) + 1,
         end_line=end_line,
-        end_column=end - end_line_start + 1,
+        end_column=_chars(data, end_line_start, end) + 1,
         snippet=snippet,
         origin=origin,
         secret=secret,
