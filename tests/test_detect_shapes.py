@@ -559,3 +559,30 @@ def test_bad_user_rules_are_one_error_line_and_exit_2(tmp_path: Path) -> None:
     done = _cli(tmp_path / "cache", "scan", "--rules", str(lookbehind), "--engine", "re",
                 "-q", "--no-git", "--fail-on=never", str(target))
     assert done.returncode == 0, done.stderr
+
+
+def test_prefixed_string_literals_continue_a_url(tmp_path: Path, engine: str) -> None:
+    """The next literal of a concatenation may carry a prefix: Python's f"…" and r"…",
+    C#'s interpolated $"…" and verbatim @"…"."""
+    py_url = _blob_sas("contosofstr", "models", "ckpt.pt")
+    py_head, py_tail = _at_sig(py_url)
+    py = "\n".join([
+        "def checkpoint_url(name: str) -> str:",
+        "    return (",
+        f'        f"{py_head}"',
+        f'        f"{py_tail}"',
+        "    )",
+    ])
+    cs_url = _container_sas("contosoverbatim")
+    cs_head, cs_tail = _at_sig(cs_url)
+    cs = "\n".join([
+        "var container = new BlobContainerClient(new Uri(",
+        f'    $"{cs_head}" +',
+        f'    @"{cs_tail}"));',
+    ])
+    assert _seen(_scan(tmp_path, "urls.py", py, engine)) == [
+        (SAS, "service-sas", "contosofstr", [3])
+    ]
+    found = _scan(tmp_path, "Program.cs", cs, engine)
+    assert _seen(found) == [(SAS, "service-sas", "contosoverbatim", [2])]
+    assert _secrets(found) == [_sig(cs_url)]

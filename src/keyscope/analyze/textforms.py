@@ -16,10 +16,15 @@ _CONTROL = {"n": "\n", "r": "\r", "t": "\t", '"': '"'}
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 MAX_LAYERS = 4
 # A value continued on the next line: string-literal concatenation ("…" ⏎ "…",
-# "…" + ⏎ "…", Java's "…" ⏎ + "…"), or a plain line break with the next line's
+# "…" + ⏎ "…", Java's "…" ⏎ + "…"; the next literal may carry a prefix: Python's f"…"
+# r"…" b"…", C#'s $"…" @"…" $@"…"), or a plain line break with the next line's
 # indentation and mail quote markers (a YAML block scalar, a hard-wrapped mail or
 # terminal line).
-LINE_BREAK = r"""(?:["'][ \t]*\+?)?[ \t]*\r?\n[ \t]*(?:>[ \t]*)*(?:\+[ \t]*)?["']?"""
+STRING_OPEN = r"""(?:(?:[rRbBuUfF]{1,2}|[$@]{1,2})?["'])?"""
+LINE_BREAK = (
+    r"""(?:["'][ \t]*\+?)?[ \t]*\r?\n[ \t]*(?:>[ \t]*)*(?:\+[ \t]*)?"""
+    + STRING_OPEN
+)
 _LINE_BREAK = re.compile(LINE_BREAK)
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from keyscope.analyze.textforms import LINE_BREAK
+from keyscope.analyze.textforms import LINE_BREAK, STRING_OPEN
 from keyscope.detect.engine import Hit
 from keyscope.detect.guard import USER_WINDOW
 from keyscope.detect.rules import Rule
@@ -20,7 +20,7 @@ from keyscope.detect.rules import Rule
 WINDOW = 4096
 MAX_WRAPS = 8
 _BREAK_AFTER = re.compile(LINE_BREAK.encode())  # see textforms.LINE_BREAK
-_LINE_HEAD = re.compile(rb"""[ \t]*(?:>[ \t]*)*(?:\+[ \t]*)?["']?""")
+_LINE_HEAD = re.compile(rb"""[ \t]*(?:>[ \t]*)*(?:\+[ \t]*)?""" + STRING_OPEN.encode())
 _TAIL = re.compile(rb"""(?:["'][ \t]*\+?)?[ \t]*\r?\Z""")
 
 
