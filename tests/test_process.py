@@ -3,6 +3,7 @@ traceback, and the -o file is written whole or not at all."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,3 +108,23 @@ def test_ctrl_c_to_the_process_group_prints_no_worker_traceback(tmp_path: Path) 
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers)
+
+
+def test_an_interrupted_json_lines_stream_ends_with_an_incomplete_line(tmp_path: Path) -> None:
+    """JSON lines on standard output cannot be taken back: a stream cut short by a
+    signal ends with an "incomplete" record instead of a summary."""
+    tree = _tree(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keyscope", "scan", "-q", "-j", "2", "--format", "jsonl",
+         str(tree)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # a finding was streamed: the scan is under way
+    assert '"type": "finding"' in first, first
+    os.kill(proc.pid, signal.SIGINT)
+    rest, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    last = json.loads(rest.splitlines()[-1])
+    assert last["type"] == "incomplete" and last["reason"] == "interrupted"
+    assert '"type": "summary"' not in rest

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -637,6 +638,12 @@ def _scan(args: argparse.Namespace) -> int:
         else:
             out.write(sarif.render_scan(result, args.paths))
         out_file.commit()
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: lines already streamed stay
+        if args.format == "jsonl" and not args.output:
+            with suppress(OSError, ValueError):
+                out.write(jsonout.jsonl_incomplete("interrupted"))
+                out.flush()
+        raise
     finally:
         if progress:
             progress.close()

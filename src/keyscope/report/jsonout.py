@@ -161,6 +161,13 @@ def jsonl_model_findings(result: ScanResult) -> str:
     )
 
 
+def jsonl_incomplete(reason: str) -> str:
+    """The last line of a JSON lines stream cut short (no summary follows): what was
+    streamed before it is true but not the whole scan."""
+    record = {"type": "incomplete", "schema_version": SCAN_VERSION, "reason": reason}
+    return json.dumps(record) + "\n"
+
+
 def jsonl_summary(result: ScanResult) -> str:
     doc = scan_document(result)
     record = {
