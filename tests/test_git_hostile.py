@@ -314,12 +314,16 @@ def test_an_oversized_staged_blob_is_skipped_without_being_held(tmp_path: Path) 
     with open(repo.path / "big.bin", "wb") as fh:
         fh.truncate(200 * 1024 * 1024)  # zeros: quick for git to store
     repo.git("add", "big.bin")
+    # VmHWM is this process's own peak (getrusage's ru_maxrss keeps the peak of the
+    # forking test process across exec)
     probe = (
-        "import resource, sys\n"
+        "import re, sys\n"
+        "from pathlib import Path\n"
         "from keyscope.cli import main\n"
         "rc = main(['scan', '--staged', '-q', '-j', '1', '--format', 'json', "
         "'--max-file-size', '1M', '--fail-on', 'never', sys.argv[1]])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "status = Path('/proc/self/status').read_text()\n"
+        "print(re.search(r'VmHWM:\\s*(\\d+)', status).group(1), file=sys.stderr)\n"
         "sys.exit(rc)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe, str(repo.path)],
