@@ -54,10 +54,6 @@ from keyscope.sources.git_provenance import ProvenanceIndex
 from keyscope.sources.interface import Blob, Skipped
 from keyscope.sources.remote import is_remote, mirror, remote_label
 
-# Files over --max-file-size are memory-mapped and judged as models when their head
-# sniffs as one or starts with a pickle opcode (a header-less pickle: the parser
-# decides, through the map, reading only up to the first byte that is no pickle).
-BIG_MODEL_FORMATS = MODEL_FORMATS
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 BATCH_FILES = 256
 BATCH_BYTES = 16 * 1024 * 1024
@@ -440,8 +436,10 @@ class _WorkerState:
             try:
                 with open(path, "rb") as f:
                     head = f.read(512)
-                    if sniff(head, partial=True) not in BIG_MODEL_FORMATS and not (
-                        is_model_candidate(head)  # a header-less pickle candidate, too
+                    # a model format, or a pickle opcode first (a header-less pickle:
+                    # the parser decides, through the map, reading only what it needs)
+                    if sniff(head, partial=True) not in MODEL_FORMATS and not (
+                        is_model_candidate(head)
                     ):
                         continue
                     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
