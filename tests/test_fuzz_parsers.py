@@ -24,7 +24,6 @@ import json
 import os
 import signal
 import struct
-import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,6 +50,7 @@ from keyscope.modelfiles.structured import (
 )
 from keyscope.modelfiles.tf_graphs import saved_model_issues
 from keyscope.modelfiles.tflite_graphs import tflite_issues
+from tests.test_model_files import tar_of
 from tests.test_model_graphs import FIXTURES
 
 EXAMPLES = int(os.environ.get("KEYSCOPE_FUZZ_EXAMPLES", "40"))
@@ -206,16 +206,6 @@ def test_reordered_zip_members(name: str, data: st.DataObject) -> None:
 # --- one target per parser ------------------------------------------------------------
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, body in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    return buf.getvalue()
-
-
 def _gguf() -> bytes:
     def s(text: str) -> bytes:
         return struct.pack("<Q", len(text.encode())) + text.encode()
@@ -273,7 +263,7 @@ def _keras_target(data: bytes) -> list[str]:
 
 PARSERS: dict[str, tuple[Callable[[], bytes], Callable[[bytes], list[str]]]] = {
     "zip": (lambda: SEEDS["torch-zip"], _containers),
-    "tar": (lambda: _tar({"model.pt": SEEDS["torch-zip"], "x.npy": SEEDS["npy"]}), _containers),
+    "tar": (lambda: tar_of({"model.pt": SEEDS["torch-zip"], "x.npy": SEEDS["npy"]}), _containers),
     "7z": (_seven_zip, _containers),
     "npy": (lambda: SEEDS["npy"], _containers),
     "safetensors": (lambda: SEEDS["safetensors"], _structured(safetensors_issues)),

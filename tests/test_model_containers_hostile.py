@@ -37,6 +37,7 @@ from keyscope.modelfiles.containers import (
     MAX_REFUSED,
     MAX_SPARSE,
 )
+from tests.test_model_files import tar_of
 
 # os.system("id") as protocol 4 writes it (never unpickled: only read as bytes)
 PAYLOAD = (
@@ -508,12 +509,8 @@ def test_benign_archives_stay_clean() -> None:
     ckpt = torch_bytes({"w": torch.zeros(1000), "step": 3})
     npz = io.BytesIO()
     np.savez_compressed(npz, a=np.zeros((200, 200)), b=np.arange(10))
-    tar = io.BytesIO()
-    with tarfile.open(fileobj=tar, mode="w:gz") as t:
-        info = tarfile.TarInfo("model.pt")
-        info.size = len(ckpt)
-        t.addfile(info, io.BytesIO(ckpt))
-    for name, data in (("m.pt", ckpt), ("a.npz", npz.getvalue()), ("m.tgz", tar.getvalue())):
+    tgz = tar_of({"model.pt": ckpt}, "w:gz")
+    for name, data in (("m.pt", ckpt), ("a.npz", npz.getvalue()), ("m.tgz", tgz)):
         assert analyze_model(name, data) == [], name
     assert analyze_model("p.pkl", pickle.dumps({"a": [1, 2]}, protocol=4)) == []
 
@@ -592,11 +589,7 @@ def _headerless_wrappers(payload: bytes) -> dict[str, bytes]:
     zipped = io.BytesIO()
     with zipfile.ZipFile(zipped, "w") as z:
         z.writestr("data", payload)  # not named .pkl
-    tarred = io.BytesIO()
-    with tarfile.open(fileobj=tarred, mode="w:gz") as t:
-        info = tarfile.TarInfo("model/weights")
-        info.size = len(payload)
-        t.addfile(info, io.BytesIO(payload))
+    tarred = tar_of({"model/weights": payload}, "w:gz")
     py7zr = pytest.importorskip("py7zr")
     seven = io.BytesIO()
     with py7zr.SevenZipFile(seven, "w") as archive:
@@ -607,7 +600,7 @@ def _headerless_wrappers(payload: bytes) -> dict[str, bytes]:
         "m.joblib": bz2.compress(payload),
         "m.pkl.xz": lzma.compress(payload),
         "m.zip": zipped.getvalue(),
-        "m.tar.gz": tarred.getvalue(),
+        "m.tar.gz": tarred,
     }
 
 
@@ -636,10 +629,5 @@ def test_text_members_that_start_like_a_pickle_add_no_finding() -> None:
         z.writestr("labels.csv", "id,label\n0,cat\n1,dog\n")
         z.writestr("model.pt", torch_bytes())
     assert analyze_model("bundle.zip", zipped.getvalue()) == []
-    tarred = io.BytesIO()
-    with tarfile.open(fileobj=tarred, mode="w:gz") as t:
-        for member, body in (("notes", b"S3 bucket layout\n"), ("model.pt", torch_bytes())):
-            info = tarfile.TarInfo(member)
-            info.size = len(body)
-            t.addfile(info, io.BytesIO(body))
-    assert analyze_model("bundle.tar.gz", tarred.getvalue()) == []
+    tarred = tar_of({"notes": b"S3 bucket layout\n", "model.pt": torch_bytes()}, "w:gz")
+    assert analyze_model("bundle.tar.gz", tarred) == []

@@ -55,6 +55,17 @@ def os_system_p4() -> bytes:
     return p4(call1(stack_global("os", "system"), u(PAYLOAD)))
 
 
+def tar_of(members: dict[str, bytes], mode: str = "w") -> bytes:
+    """A real tar holding ``members`` (``mode="w:gz"`` for a .tar.gz)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return buf.getvalue()
+
+
 def torch_zip(pickle_bytes: bytes, *, name: str = "archive/data.pkl") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -371,13 +382,8 @@ def _end_of_first(data: bytes) -> int:
 
 
 def test_legacy_tar_checkpoint() -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, body in (("sys_info", b"\x80\x02}q\x00."), ("pickle", os_system_p4())):
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    f = executes(buf.getvalue(), "os.system", "old.pt")
+    data = tar_of({"sys_info": b"\x80\x02}q\x00.", "pickle": os_system_p4()})
+    f = executes(data, "os.system", "old.pt")
     assert f.where == ("pickle",)
 
 
@@ -612,16 +618,9 @@ def test_model_files_over_the_size_limit_are_still_judged(tmp_path: Path,
     # tar of pickles is read through the map without copying it.
     evil = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
     (tmp_path / "llm.gguf").write_bytes(_gguf(evil) + b"\0" * 200_000)
-    import io
-    import tarfile
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        payload = os_system_p4() + b"\0" * 200_000
-        info = tarfile.TarInfo("ckpt/data.pkl")
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    (tmp_path / "bundle.tar").write_bytes(buf.getvalue())
+    payload = os_system_p4() + b"\0" * 200_000
+    (tmp_path / "bundle.tar").write_bytes(tar_of({"ckpt/data.pkl": payload}))
     main(["models", "-j", "1", "--max-file-size", "100K", "--format", "json", str(tmp_path)])
     doc = json.loads(capsys.readouterr().out)
     assert sorted(Path(m["path"]).name for m in doc["model_findings"]) == [

@@ -11,7 +11,6 @@ import io
 import json
 import random
 import sys
-import tarfile
 from importlib.resources import files
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +35,7 @@ from keyscope.cli import main
 from keyscope.modelfiles import graphs, onnx_graphs, tf_graphs, tflite_graphs
 from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
 from keyscope.modelfiles.containers import sniff
+from tests.test_model_files import tar_of
 
 PAYLOAD = "echo keyscope-test-payload"
 
@@ -790,12 +790,8 @@ def test_graph_models_inside_archives_are_checked() -> None:
     )
     set_external_data(evil_onnx.graph.initializer[0], location="/etc/passwd")
     saved = _saved_model(extra_nodes=(_node("r", "ReadFile", "p"),))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("export/saved_model.pb")
-        info.size = len(saved)
-        tar.addfile(info, io.BytesIO(saved))
-    data = seven_zip({"onnx/model.onnx": evil_onnx.SerializeToString(), "tf.tar": buf.getvalue()})
+    tf_tar = tar_of({"export/saved_model.pb": saved})
+    data = seven_zip({"onnx/model.onnx": evil_onnx.SerializeToString(), "tf.tar": tf_tar})
     findings = analyze_model("bundle.7z", data)
     wheres = {f.where for f in findings}
     assert wheres == {
