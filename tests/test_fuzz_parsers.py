@@ -38,8 +38,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save as safetensors_save
 
-from keyscope.model import Severity
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
+from keyscope.model import ModelFinding, Severity
+from keyscope.modelfiles.analyzer import analyze_model
 from keyscope.modelfiles.containers import READER_FAILED, Anomaly, pickles_in
 from keyscope.modelfiles.onnx_graphs import onnx_issues
 from keyscope.modelfiles.structured import (

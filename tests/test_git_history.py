@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from keyscope.cli import main
-from keyscope.model import Finding
-from keyscope.scan import ScanOptions, ScanResult, scan
+from keyscope.model import Finding, ScanResult
+from keyscope.scan import ScanOptions, scan
 from keyscope.sources.git import Selection
 from tests.sdk import NOW, account_sas, new_key
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from keyscope.cli import main
-from keyscope.model import GitProvenance, Location
-from keyscope.scan import ScanOptions, ScanResult, scan
+from keyscope.model import GitProvenance, Location, ScanResult
+from keyscope.scan import ScanOptions, scan
 from keyscope.sources.git import Selection
 from tests.sdk import NOW, new_key
 from tests.test_git_history import ALICE, BOB, CAROL, Repo, sas_url

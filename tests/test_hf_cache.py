@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from keyscope.cli import main
-from keyscope.scan import ScanOptions, ScanResult, scan
+from keyscope.model import ScanResult
+from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, account_sas, new_key
 
 OLD = "1" * 40

@@ -29,8 +29,8 @@ import pytest
 import torch
 
 from keyscope.cli import main
-from keyscope.model import Severity
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
+from keyscope.model import ModelFinding, Severity
+from keyscope.modelfiles.analyzer import analyze_model
 from keyscope.modelfiles.containers import (
     MAX_MEMBERS,
     MAX_OVERLAPS,

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyscope.cli import main
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
+from keyscope.model import ModelFinding
+from keyscope.modelfiles.analyzer import analyze_model
 from keyscope.modelfiles.pickle_vm import analyze_pickle
 
 PAYLOAD = "echo keyscope-test-payload"

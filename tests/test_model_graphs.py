@@ -32,8 +32,9 @@ from onnx.external_data_helper import set_external_data
 from tensorboard.compat.proto import attr_value_pb2, meta_graph_pb2, node_def_pb2
 
 from keyscope.cli import main
+from keyscope.model import ModelFinding
 from keyscope.modelfiles import graphs, onnx_graphs, tf_graphs, tflite_graphs
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
+from keyscope.modelfiles.analyzer import analyze_model
 from keyscope.modelfiles.containers import sniff
 from tests.test_model_files import tar_of
 

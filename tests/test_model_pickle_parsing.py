@@ -25,8 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from keyscope.model import ModelFinding
 from keyscope.modelfiles import pickle_vm
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model, is_model_candidate
+from keyscope.modelfiles.analyzer import analyze_model, is_model_candidate
 from keyscope.modelfiles.pickle_vm import analyze_pickle
 
 PAYLOAD = "echo keyscope-test-payload"

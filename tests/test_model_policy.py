@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model
+from keyscope.model import ModelFinding
+from keyscope.modelfiles.analyzer import analyze_model
 from keyscope.modelfiles.policy import Tier, classify
 from tests.test_model_files import PAYLOAD, p4, stack_global, torch_zip, u
 

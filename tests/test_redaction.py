@@ -22,8 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyscope.cli import main
-from keyscope.model import ProbeResult, Verification
-from keyscope.pipeline import RawFinding
+from keyscope.model import ProbeResult, RawFinding, Verification
 from keyscope.redact import MARGIN, mask, terminal_safe, window
 from keyscope.report import jsonout, sarif, text
 from keyscope.report.progress import CountLine

@@ -38,8 +38,8 @@ from azure.storage.fileshare import ShareSasPermissions, generate_share_sas
 from azure.storage.queue import QueueSasPermissions, generate_queue_sas
 
 from keyscope.analyze.azure.filters import placeholder_secret
-from keyscope.model import Finding
-from keyscope.scan import ScanOptions, ScanResult, scan
+from keyscope.model import Finding, ScanResult
+from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, incident_url, new_key
 
 SAS = "azure-storage-sas"

@@ -34,8 +34,9 @@ from keyscope.analyze.azure.filters import placeholder_secret
 from keyscope.cli import main
 from keyscope.detect.engine import make_engine
 from keyscope.detect.rules import load_rules
+from keyscope.model import ScanResult
 from keyscope.pipeline import BlobScanner
-from keyscope.scan import ScanOptions, ScanResult, scan
+from keyscope.scan import ScanOptions, scan
 from keyscope.sources.interface import Blob
 from tests.sdk import NOW, new_key
 

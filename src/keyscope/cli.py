@@ -19,7 +19,7 @@ from keyscope.analyze.policy import load_policy
 from keyscope.baseline import load_baseline, without_baselined
 from keyscope.errors import KeyscopeError
 from keyscope.explain import explain, resolve_now
-from keyscope.pipeline import RawFinding
+from keyscope.model import RawFinding
 from keyscope.redact import mask, terminal_safe
 from keyscope.report import jsonout, text
 from keyscope.runtime import (

@@ -1,14 +1,20 @@
-"""Provider-neutral data model: what a credential unlocks (its blast radius).
+"""The types that cross layers: what a credential unlocks (its blast radius), where it
+was seen, model-file verdicts, what was skipped, and a whole scan's result.
 
-Every analyzer turns a parsed credential into an :class:`Explanation`; reports,
-the policy and (later) the inventory only read these types.
+Every analyzer turns a parsed credential into an :class:`Explanation`; sources yield
+:class:`Skipped`; the engine makes :class:`RawFinding` and :class:`ModelFinding`;
+reports, the policy, the baseline and verification only read these types. This
+module imports nothing else of keyscope.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 
 class Severity(enum.IntEnum):
@@ -233,3 +239,80 @@ class Finding:
     @property
     def severity(self) -> Severity:
         return self.explanation.severity
+
+
+@dataclass(frozen=True)
+class RawFinding:
+    """A credential seen at one location (merged into Findings by fingerprint later)."""
+
+    rule_id: str
+    explanation: Explanation
+    location: Location
+    credential: object | None = None  # the parsed credential, only for --verify
+
+
+@dataclass(frozen=True)
+class ModelFinding:
+    """One pickle (or container anomaly) in a model file, judged."""
+
+    path: str
+    where: tuple[str, ...]  # member chain inside the file
+    severity: Severity
+    verdict: str  # executes-code | unknown-import | library-class | inconclusive | anomaly
+    # | not-a-pickle
+    sentence: str
+    details: tuple[str, ...]  # each call or import, in stream order
+    offset: int | None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something that was not scanned, and why (shown to the user, never silent)."""
+
+    path: str
+    reason: str
+    oversize: bool = False  # over --max-file-size: secrets not scanned, a model still judged
+
+
+class RuleInfo(Protocol):
+    """What reports show of a detection rule (``detect.rules.Rule`` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def references(self) -> Sequence[str]: ...
+
+
+@dataclass
+class ScanStats:
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    skipped: list[Skipped]
+    stats: ScanStats
+    rules: tuple[RuleInfo, ...]
+    engine: str
+    now: datetime
+    model_findings: list[ModelFinding] = field(default_factory=list)
+    # Shallow repositories: shown name → the commits their history is cut at.
+    history_cut: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Sent to ``on_progress`` after each batch."""
+
+    files: int
+    bytes: int
+    findings: int
+    seconds: float

@@ -22,8 +22,8 @@ from keyscope.analyze.azure.candidates import (
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
-from keyscope.model import Explanation, GitProvenance, Location
-from keyscope.modelfiles.analyzer import ModelFinding, analyze_model, is_model_candidate
+from keyscope.model import GitProvenance, Location, ModelFinding, RawFinding
+from keyscope.modelfiles.analyzer import analyze_model, is_model_candidate
 from keyscope.redact import MARGIN, window
 from keyscope.sources.interface import Blob
 
@@ -36,15 +36,6 @@ UTF16_MARKERS = tuple(
 )
 _BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
-
-@dataclass(frozen=True)
-class RawFinding:
-    """A credential seen at one location (merged into Findings by fingerprint later)."""
-
-    rule_id: str
-    explanation: Explanation
-    location: Location
-    credential: object | None = None  # the parsed credential, only for --verify
 
 
 @dataclass

@@ -24,15 +24,24 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
-from keyscope.model import Finding, Location, Severity
+from keyscope.model import (
+    Finding,
+    Location,
+    ModelFinding,
+    Progress,
+    RawFinding,
+    ScanResult,
+    ScanStats,
+    Severity,
+    Skipped,
+)
 from keyscope.modelfiles.analyzer import (
     MODEL_FORMATS,
-    ModelFinding,
     analyze_model,
     is_model_candidate,
 )
 from keyscope.modelfiles.containers import sniff
-from keyscope.pipeline import BlobScanner, RawFinding
+from keyscope.pipeline import BlobScanner
 from keyscope.sources.files import (
     DEFAULT_MAX_FILE_SIZE,
     FileEntry,
@@ -51,7 +60,7 @@ from keyscope.sources.git import (
     worktree_changes,
 )
 from keyscope.sources.git_provenance import ProvenanceIndex
-from keyscope.sources.interface import Blob, Skipped
+from keyscope.sources.interface import Blob
 from keyscope.sources.remote import is_remote, mirror, remote_label
 
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
@@ -82,35 +91,7 @@ class ScanOptions:
     keep_credentials: bool = False  # keep parsed credentials in memory for a live check
 
 
-@dataclass
-class ScanStats:
-    files: int = 0
-    bytes: int = 0
-    seconds: float = 0.0
-    rejected: Counter[str] = field(default_factory=Counter)
 
-
-@dataclass
-class ScanResult:
-    findings: list[Finding]
-    skipped: list[Skipped]
-    stats: ScanStats
-    rules: tuple[Rule, ...]
-    engine: str
-    now: datetime
-    model_findings: list[ModelFinding] = field(default_factory=list)
-    # Shallow repositories: shown name → the commits their history is cut at.
-    history_cut: dict[str, list[str]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Sent to ``on_progress`` after each batch."""
-
-    files: int
-    bytes: int
-    findings: int
-    seconds: float
 
 
 @dataclass(frozen=True)

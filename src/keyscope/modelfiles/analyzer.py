@@ -8,9 +8,9 @@ structurally, at the top level and wherever they sit inside a container.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from keyscope.model import Severity
+from keyscope.model import ModelFinding, Severity
 from keyscope.modelfiles.containers import (
     READER_FAILED,
     STRUCTURED_KINDS,
@@ -83,19 +83,6 @@ _TIER_SEVERITY = {
     Tier.SAFE: Severity.INFO,
 }
 
-
-@dataclass(frozen=True)
-class ModelFinding:
-    """One pickle (or container anomaly) in a model file, judged."""
-
-    path: str
-    where: tuple[str, ...]  # member chain inside the file
-    severity: Severity
-    verdict: str  # executes-code | unknown-import | library-class | inconclusive | anomaly
-    # | not-a-pickle
-    sentence: str
-    details: tuple[str, ...]  # each call or import, in stream order
-    offset: int | None
 
 
 def is_model_candidate(data: bytes, path: str = "") -> bool:

@@ -10,7 +10,7 @@ from keyscope.model import Explanation
 from keyscope.redact import for_terminal, redacted
 
 if TYPE_CHECKING:
-    from keyscope.scan import ScanResult
+    from keyscope.model import ScanResult
 
 
 class ExplainFormat(Protocol):

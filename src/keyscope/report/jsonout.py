@@ -15,8 +15,7 @@ from keyscope.report.interface import shown
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
-    from keyscope.pipeline import RawFinding
-    from keyscope.scan import ScanResult
+    from keyscope.model import RawFinding, ScanResult
 
 EXPLAIN_SCHEMA = "https://keyscope.dev/schemas/explain-v1.json"
 EXPLAIN_VERSION = 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
+from keyscope.model import Progress
 from keyscope.redact import terminal_safe
 from keyscope.report.text import human_bytes
-from keyscope.scan import Progress
 
 MIN_INTERVAL = 0.1
 

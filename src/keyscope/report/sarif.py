@@ -8,13 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from keyscope.model import Explanation, Finding, Location, Severity
-from keyscope.modelfiles.analyzer import ModelFinding
+from keyscope.model import Explanation, Finding, Location, ModelFinding, RuleInfo, Severity
 from keyscope.report.interface import shown
 
 if TYPE_CHECKING:
-    from keyscope.detect.rules import Rule
-    from keyscope.scan import ScanResult
+    from keyscope.model import ScanResult
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/keyscope/keyscope"
@@ -99,7 +97,7 @@ def render_scan(result: ScanResult, roots: Sequence[str] = ()) -> str:
     return json.dumps(sarif_document(result, roots), indent=2, ensure_ascii=False) + "\n"
 
 
-def _rule(rule: Rule, worst: Severity | None) -> dict[str, Any]:
+def _rule(rule: RuleInfo, worst: Severity | None) -> dict[str, Any]:
     severity = worst if worst is not None else Severity.CRITICAL
     refs = "\n".join(f"- {r}" for r in rule.references)
     markdown = (

@@ -14,7 +14,7 @@ from keyscope.report.interface import shown
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
-    from keyscope.scan import ScanResult
+    from keyscope.model import ScanResult
 
 _COLORS = {
     Severity.CRITICAL: "\033[1;97;41m",

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keyscope.model import Skipped
 
-@dataclass(frozen=True)
-class Skipped:
-    """Something that was not scanned, and why (shown to the user, never silent)."""
+__all__ = ["Blob", "Skipped"]
 
-    path: str
-    reason: str
-    oversize: bool = False  # over --max-file-size: secrets not scanned, a model still judged
 
 
 @dataclass(frozen=True)
