@@ -23,7 +23,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
 from keyscope.model import GitProvenance, Location, ModelFinding, RawFinding
-from keyscope.modelfiles.analyzer import analyze_model, is_model_candidate
+from keyscope.modelfiles.analyzer import analyze_model, model_kind
 from keyscope.redact import MARGIN, window
 from keyscope.sources.interface import Blob
 
@@ -69,9 +69,11 @@ class BlobScanner:
 
     def scan(self, blob: Blob) -> BlobResult:
         result = BlobResult()
-        if self.models and is_model_candidate(blob.data, blob.path):
+        kind = model_kind(blob.data, blob.path) if self.models else None
+        if kind is not None:  # sniffed once: analyze_model is told the kind
             try:
-                result.model_findings = analyze_model(blob.path, blob.data, self.policy.model_allow)
+                allow = self.policy.model_allow
+                result.model_findings = analyze_model(blob.path, blob.data, allow, kind)
             except (RecursionError, MemoryError) as exc:
                 result.rejected[f"model file not analysed ({type(exc).__name__})"] += 1
         if not self.secrets:

@@ -35,12 +35,7 @@ from keyscope.model import (
     Severity,
     Skipped,
 )
-from keyscope.modelfiles.analyzer import (
-    MODEL_FORMATS,
-    analyze_model,
-    is_model_candidate,
-)
-from keyscope.modelfiles.containers import sniff
+from keyscope.modelfiles.analyzer import analyze_model, model_kind
 from keyscope.pipeline import BlobScanner
 from keyscope.sources.files import (
     DEFAULT_MAX_FILE_SIZE,
@@ -418,10 +413,9 @@ class _WorkerState:
                 with open(path, "rb") as f:
                     head = f.read(512)
                     # a model format, or a pickle opcode first (a header-less pickle:
-                    # the parser decides, through the map, reading only what it needs)
-                    if sniff(head, partial=True) not in MODEL_FORMATS and not (
-                        is_model_candidate(head)
-                    ):
+                    # the parser decides, through the map, reading only what it needs);
+                    # analyze_model sniffs the whole map, not just this head
+                    if model_kind(head, partial=True) is None:
                         continue
                     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                         found.extend(analyze_model(path, mm, self.allow))  # type: ignore[arg-type]

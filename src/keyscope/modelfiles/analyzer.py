@@ -13,16 +13,17 @@ from dataclasses import replace
 from keyscope.model import ModelFinding, Severity
 from keyscope.modelfiles.containers import (
     READER_FAILED,
-    STRUCTURED_KINDS,
     Anomaly,
     Embedded,
     Stream,
     pickles_in,
-    sniff,
-    zip_by_name,
-    zip_read,
 )
-from keyscope.modelfiles.onnx_graphs import onnx_issues
+from keyscope.modelfiles.formats.registry import (
+    format_names,
+    holds_pickles,
+    sniff,
+    structured_issues,
+)
 from keyscope.modelfiles.pickle_vm import (
     OPCODES,
     Event,
@@ -31,41 +32,18 @@ from keyscope.modelfiles.pickle_vm import (
     analyze_pickle,
 )
 from keyscope.modelfiles.policy import Tier
-from keyscope.modelfiles.structured import (
-    StructuredIssue,
-    gguf_issues,
-    h5_keras_issues,
-    keras_config_issues,
-    safetensors_issues,
-)
-from keyscope.modelfiles.tf_graphs import saved_model_issues, saved_model_text_issues
-from keyscope.modelfiles.tflite_graphs import tflite_issues
+from keyscope.modelfiles.structured import StructuredIssue
 
-MODEL_FORMATS = frozenset(
-    {
-        "gguf",
-        "hdf5",
-        "safetensors",
-        "pickle",
-        "pickle0",
-        "zip",
-        "npy",
-        "gzip",
-        "bz2",
-        "xz",
-        "zlib",
-        "tar",
-        "7z",
-        "onnx",
-        "savedmodel",
-        "savedmodel-text",
-        "tflite",
-    }
-)
+# Every registered format as at import (derived from formats/registry.py, which
+# model_kind and analyze_model consult themselves).
+MODEL_FORMATS = format_names()
+# What model_kind calls a file that is no known format but may be a pickle without a
+# magic number (it starts with an opcode, or is named like a checkpoint): the same
+# header-less reading as a protocol 0/1 candidate.
+HEADERLESS = "pickle0"
 MAX_NESTED = 2
 MAX_DETAILS = 200  # calls and imports listed in one finding
 DANGEROUS = frozenset({"executes-code", "unknown-import"})
-MAX_KERAS_CONFIG = 64 * 1024 * 1024
 TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
 # Names a pickle checkpoint goes by: such a file that is no pickle is said so (info).
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".dill")
@@ -85,33 +63,45 @@ _TIER_SEVERITY = {
 
 
 
+def model_kind(data: bytes, path: str = "", partial: bool = False) -> str | None:
+    """The kind to judge ``data`` as, from one sniff: its format, ``HEADERLESS`` for
+    anything that starts with a pickle opcode (pickle.load needs no magic number:
+    only parsing tells) or is named like a pickle checkpoint, None when it is no
+    model file. Hand the kind to ``analyze_model`` so it does not sniff again."""
+    kind = sniff(data, partial)
+    if kind is not None:
+        return kind
+    if (len(data) > 1 and data[0] in OPCODES) or path.lower().endswith(PICKLE_SUFFIXES):
+        return HEADERLESS
+    return None
+
+
 def is_model_candidate(data: bytes, path: str = "") -> bool:
-    """Worth handing to analyze_model: a known model format, anything that starts with
-    a pickle opcode (pickle.load needs no magic number: only parsing tells), or a file
-    named like a pickle checkpoint."""
-    return (
-        sniff(data) in MODEL_FORMATS
-        or (len(data) > 1 and data[0] in OPCODES)
-        or path.lower().endswith(PICKLE_SUFFIXES)
-    )
+    """Worth handing to analyze_model (``model_kind`` says what as)."""
+    return model_kind(data, path) is not None
 
 
 def analyze_model(
-    path: str, data: bytes, extra_safe: frozenset[str] = frozenset()
+    path: str,
+    data: bytes,
+    extra_safe: frozenset[str] = frozenset(),
+    kind: str | None = None,
 ) -> list[ModelFinding]:
     """Every finding for one file; an empty list means no pickle in it would run code
-    (or it holds no pickle at all)."""
+    (or it holds no pickle at all). ``kind``: what ``model_kind(data, path)`` said
+    (None: sniff ``data`` here)."""
     out: list[ModelFinding] = []
     differentials: list[int] = []  # indexes into out
     budget = TimeBudget()  # one emulation time budget for all the pickles in the file
     try:
-        kind = sniff(data)
-        if kind in (None, "pickle0"):
+        if kind is None:
+            kind = sniff(data)
+        if kind in (None, HEADERLESS):
             _headerless(path, data, extra_safe, out, differentials, budget)
         else:
             _judge_structured(path, kind, data, (), out)
-            if kind not in STRUCTURED_KINDS:
-                _walk(path, data, (), extra_safe, out, 0, differentials, budget)
+            if holds_pickles(kind):
+                _walk(path, data, (), extra_safe, out, 0, differentials, budget, kind)
     except Exception as exc:  # hostile input: what was found stays, the rest is reported
         out.append(_unreadable(path, (), exc))
     return _weigh_differentials(out, differentials)
@@ -177,7 +167,7 @@ def _judge_structured(
     path: str, kind: str | None, data: bytes, where: tuple[str, ...], out: list[ModelFinding]
 ) -> None:
     try:
-        issues = _structured(kind, data)
+        issues = structured_issues(kind, data)
     except Exception as exc:  # any reader on hostile bytes: reported, never raised
         issues = [
             StructuredIssue(
@@ -199,38 +189,6 @@ def _judge_structured(
         )
 
 
-def _structured(kind: str | None, data: bytes) -> list[StructuredIssue]:
-    if kind == "onnx":
-        return onnx_issues(data)
-    if kind == "savedmodel":
-        return saved_model_issues(data)
-    if kind == "savedmodel-text":
-        return saved_model_text_issues(data)
-    if kind == "tflite":
-        return tflite_issues(data)
-    if kind == "gguf":
-        return gguf_issues(data)
-    if kind == "safetensors":
-        return safetensors_issues(data)
-    if kind == "hdf5":
-        return h5_keras_issues(data)
-    if kind == "zip" and b"config.json" in data[-65536:]:
-        members = zip_by_name(data)
-        if isinstance(members, str) or "config.json" not in members:
-            return []
-        if not members.keys() & {"metadata.json", "model.weights.h5"}:
-            return []
-        config = zip_read(data, members["config.json"], MAX_KERAS_CONFIG)
-        if isinstance(config, str):
-            # A member that cannot be read is reported by the container walk; only
-            # a config too large for this check is reported here.
-            big = members["config.json"].usize > MAX_KERAS_CONFIG or "bomb" in config
-            note = f"Keras config larger than {MAX_KERAS_CONFIG} bytes: not scanned"
-            return [StructuredIssue(("config.json",), "low", "anomaly", note)] if big else []
-        return keras_config_issues(config.decode("utf-8", "replace"), ("config.json",))
-    return []
-
-
 def _walk(
     path: str,
     data: bytes,
@@ -240,8 +198,12 @@ def _walk(
     depth: int,
     differentials: list[int],
     budget: TimeBudget,
+    kind: str | None = None,
 ) -> None:
-    for item in pickles_in(data, where):  # never raises: unreadable members are anomalies
+    """Judge every pickle, anomaly and embedded model file in ``data`` (of ``kind``,
+    when it is known already)."""
+    items = pickles_in(data, where, kind=kind)  # never raises: unreadable members are anomalies
+    for item in items:
         if isinstance(item, Embedded):
             if item.where:  # the top level is judged by analyze_model itself
                 _judge_structured(path, item.kind, item.data, item.where, out)

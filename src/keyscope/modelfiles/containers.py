@@ -7,7 +7,8 @@ does), duplicate names, local/central name mismatches, odd flag bits; NumPy obje
 arrays; compressed wrappers; nested archives (zip, tar, 7z) within depth and size
 budgets. Non-pickle model files found inside containers (ONNX, SavedModel, TFLite,
 GGUF, Keras HDF5, safetensors) are handed back as :class:`Embedded` for the
-structural checks.
+structural checks. Every member is sniffed as it is read, through the registry of
+formats (``formats/registry.py``).
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from keyscope.modelfiles.onnx_graphs import is_onnx
+from keyscope.modelfiles.formats.registry import holds_pickles, sniff, structured_kinds
 from keyscope.modelfiles.pickle_vm import OPCODES
-from keyscope.modelfiles.tf_graphs import is_saved_model, is_saved_model_text
-from keyscope.modelfiles.tflite_graphs import is_tflite
 
 MAX_DEPTH = 4
 MAX_EXPANDED = 2 * 1024**3  # bytes after decompression, per container
@@ -70,14 +69,13 @@ class Embedded:
 
     where: tuple[str, ...]
     data: bytes
-    kind: str  # a sniff() result from STRUCTURED_KINDS, or "zip" (maybe Keras)
+    kind: str  # a sniff() result of a format without pickles, or "zip" (maybe Keras)
 
 
-STRUCTURED_KINDS = frozenset(
-    {"gguf", "hdf5", "safetensors", "onnx", "savedmodel", "savedmodel-text", "tflite"}
-)
+# The formats without pickles as registered at import (derived from the registry,
+# which the walk itself consults: formats added later are walked the same way).
+STRUCTURED_KINDS = structured_kinds()
 READER_FAILED = "the reader failed on it"  # an exception no parser should raise: a bug
-SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 
 
 class Budget:
@@ -115,77 +113,36 @@ class Budget:
             )
 
 
-def sniff(data: bytes, partial: bool = False) -> str | None:
-    """The format by content: zip, 7z, npy, gzip, bz2, xz, zlib, tar, safetensors,
-    gguf, hdf5, onnx, savedmodel, tflite, pickle; None for anything else. With
-    ``partial``, ``data`` is only the head of a larger file (the formats recognised
-    by parsing, ONNX and SavedModel, then accept a message cut short)."""
-    head = bytes(data[:16])
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "zip"
-    if head.startswith(SEVEN_ZIP_MAGIC):
-        return "7z"
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
-        return "xz"
-    if head.startswith(b"ZF") or (
-        len(head) > 1 and head[0] == 0x78 and head[1] in (1, 0x5E, 0x9C, 0xDA)
-    ):
-        return "zlib"
-    if head.startswith(b"GGUF"):
-        return "gguf"
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return "hdf5"
-    if head[4:8] == b"TFL3" and is_tflite(data, partial):
-        return "tflite"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "pickle"
-    if len(data) > 262 and data[257:262] == b"ustar":
-        return "tar"
-    if head[:1] in (b"(", b"c", b"}", b"]") and bytes(data[-4:]).rstrip(b"\r\n")[-1:] == b".":
-        return "pickle0"  # protocol 0/1 has no magic: a candidate only, proven by parsing
-    if head[:1] in (b"s", b"m", b"#", b"\n", b" ") and is_saved_model_text(data):
-        return "savedmodel-text"
-    if head[:1] == b"\x08":  # protobuf field 1 as a varint: ONNX or SavedModel?
-        if is_onnx(data, partial):
-            return "onnx"
-        if is_saved_model(data, partial):
-            return "savedmodel"
-    if len(data) >= 10 and data[8:9] == b"{":
-        (n,) = struct.unpack("<Q", data[:8])
-        if 2 <= n <= len(data) - 8:
-            return "safetensors"
-    return None
-
-
 def pickles_in(
-    data: bytes, where: tuple[str, ...] = (), depth: int = 0, budget: Budget | None = None
+    data: bytes,
+    where: tuple[str, ...] = (),
+    depth: int = 0,
+    budget: Budget | None = None,
+    kind: str | None = None,
 ) -> Iterator[Stream | Anomaly | Embedded]:
     """Every pickle stream a loader of ``data`` would run, every anomaly, and every
     non-pickle model file (``data`` itself included) for the structural checks.
+    ``kind``: what ``sniff(data)`` already said (None: sniff it here); members are
+    sniffed as they are read.
 
     Never raises: a member that cannot be read ends in a low anomaly saying so, and
     the members around it are still read."""
     if budget is None:
         budget = Budget(len(data))
     try:
-        yield from _pickles_in(data, where, depth, budget)
+        yield from _pickles_in(data, where, depth, budget, kind)
     except Exception as exc:  # hostile bytes: whatever breaks, this member is not scanned
         yield Anomaly(where, f"{READER_FAILED} ({type(exc).__name__}): not scanned", "low")
 
 
 def _pickles_in(
-    data: bytes, where: tuple[str, ...], depth: int, budget: Budget
+    data: bytes, where: tuple[str, ...], depth: int, budget: Budget, kind: str | None
 ) -> Iterator[Stream | Anomaly | Embedded]:
     if depth > MAX_DEPTH:
         yield Anomaly(where, f"nested deeper than {MAX_DEPTH} containers: not scanned", "low")
         return
-    kind = sniff(data)
+    if kind is None:
+        kind = sniff(data)
     if kind == "zip":
         if where:  # a zip inside a container may be a Keras archive: check its config
             yield Embedded(where, data, kind)
@@ -204,7 +161,7 @@ def _pickles_in(
         yield from _tar(data, where, depth, budget)
     elif kind == "7z":
         yield from _seven_zip(data, where, depth, budget)
-    elif kind in STRUCTURED_KINDS:
+    elif kind is not None and not holds_pickles(kind):
         yield Embedded(where, data, kind)
     elif kind == "pickle":
         # A raw pickle, or PyTorch's legacy format (five pickles back to back).

@@ -1,0 +1,21 @@
+"""safetensors: an 8-byte header length, then a JSON header that must describe only
+tensors."""
+
+from __future__ import annotations
+
+import struct
+
+from keyscope.modelfiles.formats.spec import ModelFormat
+from keyscope.modelfiles.structured import safetensors_issues
+
+
+def _safetensors(data: bytes, head: bytes, partial: bool) -> bool:
+    if len(data) >= 10 and data[8:9] == b"{":
+        n: int = struct.unpack("<Q", data[:8])[0]
+        return 2 <= n <= len(data) - 8
+    return False
+
+
+SAFETENSORS = ModelFormat(
+    "safetensors", _safetensors, holds_pickles=False, check=safetensors_issues
+)
