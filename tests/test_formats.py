@@ -15,7 +15,7 @@ import pytest
 from keyscope.cli import build_parser, main
 from keyscope.model import Finding, RawFinding, ScanResult
 from keyscope.report import jsonout, sarif, text
-from keyscope.report.interface import Format, FormatOptions
+from keyscope.report.interface import Format, FormatOptions, shown
 from keyscope.report.registry import FORMATS, explain_formats, scan_formats
 from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, incident_url, new_key
@@ -64,7 +64,7 @@ class CsvFormat(Format):
 
     def finish(self, result: ScanResult) -> None:
         self.out.write("fingerprint,severity,rule\n")
-        for f in result.findings:
+        for f in shown(result).findings:
             self.out.write(f"{f.fingerprint},{f.severity.label},{f.rule_id}\n")
 
 
