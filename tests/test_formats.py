@@ -7,13 +7,14 @@ import argparse
 import io
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from keyscope.cli import build_parser, main
-from keyscope.model import Finding, RawFinding, ScanResult
+from keyscope.model import Explanation, Finding, RawFinding, ScanResult
 from keyscope.report import jsonout, sarif, text
 from keyscope.report.interface import Format, FormatOptions, shown
 from keyscope.report.registry import FORMATS, explain_formats, scan_formats
@@ -94,6 +95,27 @@ def test_a_format_registered_at_run_time_is_offered_and_rendered(
         main(["explain", "--format", "csv", "sv=2020-08-04&sig=x"])
     assert exc.value.code == 2
     assert "invalid choice: 'csv'" in capsys.readouterr().err
+
+
+class Sentences(CsvFormat):
+    """A format that also renders explain: one sentence per credential."""
+
+    explains = True
+
+    def explain(self, explanations: list[Explanation], now: datetime) -> None:
+        self.out.write("".join(f"{now:%Y} {e.sentence}\n" for e in explanations))
+
+
+def test_a_format_that_explains_is_offered_by_explain(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(FORMATS, "sentences", Sentences)
+    assert _format_choices(build_parser())["explain"] == ("text", "json", "sentences")
+    url = incident_url("contosoresearch", new_key())
+    assert main(["explain", "--now", "2026-11-26T00:00:00Z", "--format", "sentences", url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2026 This account SAS for storage account 'contosoresearch'")
+    assert out.count("\n") == 1
 
 
 class Recorder(Format):
