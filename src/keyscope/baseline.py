@@ -13,7 +13,7 @@ from typing import Any
 
 from keyscope.analyze.timefmt import iso
 from keyscope.errors import ConfigError
-from keyscope.model import Finding
+from keyscope.model import Finding, ScanResult
 
 BASELINE_SCHEMA = "https://keyscope.dev/schemas/baseline-v1.json"
 BASELINE_VERSION = 1
@@ -77,3 +77,14 @@ def without_baselined(
     """The findings not in the baseline, and how many were."""
     kept = [f for f in findings if f.fingerprint not in accepted]
     return kept, len(findings) - len(kept)
+
+
+BASELINED = "accepted in the baseline (findings)"
+
+
+def apply_baseline(result: ScanResult, accepted: frozenset[str]) -> None:
+    """Drop from ``result`` the findings the baseline accepts; count them among the
+    candidates not reported (``stats.rejected``)."""
+    result.findings, baselined = without_baselined(result.findings, accepted)
+    if baselined:
+        result.stats.rejected[BASELINED] += baselined

@@ -10,28 +10,31 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyscope import __version__
 from keyscope.analyze.policy import load_policy
-from keyscope.baseline import load_baseline, without_baselined
 from keyscope.errors import KeyscopeError
-from keyscope.explain import explain, resolve_now
-from keyscope.model import RawFinding
-from keyscope.redact import mask, terminal_safe
-from keyscope.report import jsonout, text
+from keyscope.explain import resolve_now
+from keyscope.report.interface import FormatOptions
+from keyscope.report.registry import explain_formats, scan_formats
 from keyscope.runtime import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
     EXIT_FINDINGS,
     EXIT_OK,
-    ReportFile,
     run_guarded,
 )
 from keyscope.scan import ScanOptions, max_jobs
 from keyscope.sources.git import Selection
+from keyscope.workflow import (
+    Report,
+    check_paths,
+    create_baseline,
+    explain_and_report,
+    scan_and_report,
+)
 
 if TYPE_CHECKING:
     from keyscope.verify.transport import VerifyOptions
@@ -96,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate lifetimes at this ISO-8601 time, for reproducible output",
     )
     p.add_argument(
-        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+        "--format", choices=explain_formats(), default="text", help="output format (default: text)"
     )
     p.add_argument(
         "--config",
@@ -278,11 +281,6 @@ def default_audit_log() -> Path:
     return Path(state) / "keyscope" / "verify-audit.jsonl"
 
 
-def _notify(text: str) -> None:
-    sys.stderr.write("\n".join(terminal_safe(mask(line)) for line in text.split("\n")))
-    sys.stderr.flush()
-
-
 def _jobs(text: str) -> int:
     try:
         n = int(text)
@@ -307,7 +305,7 @@ def _add_scan_arguments(
     if report:
         p.add_argument(
             "--format",
-            choices=("text", "json", "jsonl", "sarif"),
+            choices=scan_formats(),
             default="text",
             help="output format (default: text; jsonl streams findings as found)",
         )
@@ -475,18 +473,11 @@ def _explain(args: argparse.Namespace) -> int:
         value = sys.stdin.buffer.read(2 << 20).decode("utf-8", errors="replace")
     now = resolve_now(args.now)
     policy = load_policy(args.config)
-    explanations = explain(
-        value,
-        now,
-        account=args.account,
-        keys=tuple(args.key),
-        policy=policy,
-        verify=_verify_options(args),
-        notify=_notify,
+    verify = _verify_options(args)
+    report = Report(args.format, FormatOptions(color=_use_color(args.color)))
+    explain_and_report(
+        value, now, report, account=args.account, keys=tuple(args.key), policy=policy, verify=verify
     )
-    color = _use_color(args.color)
-    render = jsonout.render_explain if args.format == "json" else text.render_explain
-    sys.stdout.write(render(explanations, now, color=color))
     return EXIT_OK
 
 
@@ -515,35 +506,20 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
     )
 
 
-def _check_paths(paths: list[str]) -> None:
-    """A scan PATH that does not exist is a typo, not an empty scan."""
-    from keyscope.sources.remote import is_remote
-
-    for path in paths:
-        if path != "-" and not is_remote(path) and not os.path.lexists(path):
-            raise KeyscopeError(f"{path}: no such file or directory")
+def _report(args: argparse.Namespace) -> Report:
+    options = FormatOptions(
+        color=_use_color(args.color) and not args.output,
+        verbose=args.verbose,
+        every=args.all_locations,
+        roots=tuple(args.paths),
+    )
+    return Report(args.format, options, output=args.output, quiet=args.quiet)
 
 
 def _baseline(args: argparse.Namespace) -> int:
-    from keyscope.baseline import baseline_text
-    from keyscope.scan import scan
-
-    _check_paths(args.paths)
+    check_paths(args.paths)
     options = _scan_options(args)
-    inputs = [*args.paths, *([args.config] if args.config else [])]
-    out = ReportFile(args.baseline_file, inputs, flag="baseline file")
-    try:
-        result = scan(args.paths, options)
-        out.stream.write(baseline_text(result.findings, result.now))
-        out.commit()
-    finally:
-        out.discard()
-    if not args.quiet:
-        print(
-            f"keyscope: wrote {len(result.findings)} finding(s) to {args.baseline_file}; "
-            "review them, then scan with --baseline",
-            file=sys.stderr,
-        )
+    create_baseline(args.paths, options, args.baseline_file, config=args.config, quiet=args.quiet)
     return EXIT_OK
 
 
@@ -562,94 +538,19 @@ def _hook(args: argparse.Namespace) -> int:
 
 def _scan(args: argparse.Namespace) -> int:
     from keyscope.model import Severity
-    from keyscope.report import sarif
-    from keyscope.report.progress import ProgressLine
-    from keyscope.scan import fails, scan
+    from keyscope.scan import fails
 
-    _check_paths(args.paths)
+    check_paths(args.paths)
     options = _scan_options(args)
     verify = _verify_options(args)
-    baseline = getattr(args, "baseline", None)
-    accepted = load_baseline(baseline) if baseline else frozenset()
-    inputs = [*args.paths, *(p for p in (baseline, args.config) if p)]
-    out_file = ReportFile(args.output, inputs)
-    out = out_file.stream
-    progress = None
-    stdin = None
-    try:
-        if "-" in args.paths:
-            stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
-        if not args.quiet and sys.stderr.isatty():
-            progress = ProgressLine(sys.stderr)
-        on_finding = None
-        if args.format == "jsonl":
-
-            def on_finding(raw: RawFinding) -> None:
-                if raw.explanation.fingerprint not in accepted:
-                    out.write(jsonout.jsonl_finding(raw))
-                    out.flush()
-
-        result = scan(
-            args.paths,
-            options,
-            on_finding=on_finding,
-            on_progress=progress.update if progress else None,
-            stdin=stdin,
-        )
-        if progress:
-            progress.close()
-            progress = None
-        result.findings, baselined = without_baselined(result.findings, accepted)
-        if baselined:
-            result.stats.rejected["accepted in the baseline (findings)"] += baselined
-        if verify is not None:
-            from keyscope.report.progress import CountLine
-            from keyscope.verify import verify_findings
-
-            counter = None
-            if not args.quiet and sys.stderr.isatty():
-                counter = CountLine(sys.stderr, "checking credentials")
-            verify_findings(
-                result.findings,
-                verify,
-                now=result.now,
-                notify=_notify,
-                on_done=counter.update if counter else None,
-            )
-            if counter:
-                counter.close()
-            if args.format == "jsonl":
-                for finding in result.findings:
-                    out.write(jsonout.jsonl_verification(finding))
-        if args.format == "text":
-            color = _use_color(args.color) and not args.output
-            out.write(
-                text.render_scan(
-                    result,
-                    color=color,
-                    verbose=args.verbose,
-                    every=getattr(args, "all_locations", False),
-                )
-            )
-        elif args.format == "json":
-            out.write(jsonout.render_scan(result))
-        elif args.format == "jsonl":
-            out.write(jsonout.jsonl_model_findings(result) + jsonout.jsonl_summary(result))
-        else:
-            out.write(sarif.render_scan(result, args.paths))
-        out_file.commit()
-    except KeyboardInterrupt:  # SIGINT or SIGTERM: lines already streamed stay
-        if args.format == "jsonl" and not args.output:
-            with suppress(OSError, ValueError):
-                out.write(jsonout.jsonl_incomplete("interrupted"))
-                out.flush()
-        raise
-    finally:
-        if progress:
-            progress.close()
-        out_file.discard()
-    if args.output and not args.quiet:
-        print(text.summary_line(result), file=sys.stderr)
+    result = scan_and_report(
+        args.paths,
+        options,
+        _report(args),
+        verify=verify,
+        baseline=getattr(args, "baseline", None),
+        config=args.config,
+    )
     if args.fail_on == "never":
         return EXIT_OK
     return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK

@@ -1,22 +1,65 @@
-"""What every output format provides, and the view of a scan they all render."""
+"""The output-format contract, and the view of a scan every format renders.
+
+A scan tells its ``Format``, in this order: ``finding`` for each credential at one
+location as soon as it is found (only if the format ``streams``; never one the
+baseline accepts), ``verified`` once after ``--verify`` (only with ``--verify``),
+then ``finish`` with the whole result. A document format writes everything in
+``finish``; a streaming format writes as it is told. When a scan writing to standard
+output is cut short (SIGINT/SIGTERM), ``interrupted`` is called instead of ``finish``.
+``keyscope explain`` calls ``explain`` on the formats that set ``explains``.
+The formats themselves are listed in ``report/registry.py``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
-from keyscope.model import Explanation
 from keyscope.redact import for_terminal, redacted
 
 if TYPE_CHECKING:
-    from keyscope.model import ScanResult
+    from keyscope.model import Explanation, Finding, RawFinding, ScanResult
 
 
-class ExplainFormat(Protocol):
-    """Render explained credentials as one document."""
+@dataclass(frozen=True)
+class FormatOptions:
+    """Everything a format may be told besides the data, the same for every format."""
 
-    def __call__(self, explanations: list[Explanation], now: datetime, *, color: bool) -> str: ...
+    color: bool = False  # ANSI colours (a terminal, no -o)
+    verbose: bool = False  # every skipped file, why candidates were set aside
+    every: bool = False  # every location of a secret (--all-locations)
+    roots: tuple[str, ...] = ()  # the scanned paths as given (SARIF URIs are relative)
+
+
+class Format(ABC):
+    """An output format writing to one stream. Subclasses override what they use."""
+
+    streams: ClassVar[bool] = False  # wants ``finding`` calls while the scan runs
+    explains: ClassVar[bool] = False  # offered by ``keyscope explain``
+
+    def __init__(self, out: TextIO, options: FormatOptions) -> None:
+        self.out = out
+        self.options = options
+
+    def finding(self, raw: RawFinding) -> None:  # noqa: B027 (optional hook)
+        """A credential at one location, as found (called only when ``streams``)."""
+
+    def verified(self, findings: Sequence[Finding]) -> None:  # noqa: B027
+        """The merged findings after ``--verify``, each with its verification."""
+
+    @abstractmethod
+    def finish(self, result: ScanResult) -> None:
+        """The scan is complete: write the document, or what closes the stream."""
+
+    def interrupted(self, reason: str) -> None:  # noqa: B027
+        """The scan was cut short; what was written stays, ``finish`` never comes."""
+
+    def explain(self, explanations: list[Explanation], now: datetime) -> None:
+        """``keyscope explain``: the explained credentials (formats with ``explains``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not render explain")
 
 
 def shown(result: ScanResult, *, terminal: bool = False) -> ScanResult:

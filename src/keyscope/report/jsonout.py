@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from keyscope.analyze.timefmt import iso
 from keyscope.model import Explanation, Finding
 from keyscope.redact import redacted
-from keyscope.report.interface import shown
+from keyscope.report.interface import Format, shown
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -19,6 +19,18 @@ if TYPE_CHECKING:
 
 EXPLAIN_SCHEMA = "https://keyscope.dev/schemas/explain-v1.json"
 EXPLAIN_VERSION = 1
+
+
+class JsonFormat(Format):
+    """``--format json``: one document after the scan (``schemas/scan-v1.json``)."""
+
+    explains = True
+
+    def finish(self, result: ScanResult) -> None:
+        self.out.write(render_scan(result))
+
+    def explain(self, explanations: list[Explanation], now: datetime) -> None:
+        self.out.write(render_explain(explanations, now))
 
 
 def to_data(value: Any) -> Any:

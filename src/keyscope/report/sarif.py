@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscope.model import Explanation, Finding, Location, ModelFinding, RuleInfo, Severity
-from keyscope.report.interface import shown
+from keyscope.report.interface import Format, shown
 
 if TYPE_CHECKING:
     from keyscope.model import ScanResult
@@ -31,6 +31,13 @@ LEVEL = {
     Severity.LOW: "note",
     Severity.INFO: "note",
 }
+
+
+class SarifFormat(Format):
+    """``--format sarif``: SARIF 2.1.0 for code scanning, after the scan."""
+
+    def finish(self, result: ScanResult) -> None:
+        self.out.write(render_scan(result, self.options.roots))
 
 
 def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, Any]:

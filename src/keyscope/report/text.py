@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from keyscope.analyze.timefmt import instant
 from keyscope.model import Explanation, Finding, GitProvenance, Location, Severity, Verification
 from keyscope.redact import for_terminal, terminal_safe
-from keyscope.report.interface import shown
+from keyscope.report.interface import Format, shown
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -26,6 +26,19 @@ _COLORS = {
 _BOLD = "\033[1m"
 _DIM = "\033[2m"
 _RESET = "\033[0m"
+
+
+class TextFormat(Format):
+    """``--format text``: for a person at a terminal (the default)."""
+
+    explains = True
+
+    def finish(self, result: ScanResult) -> None:
+        o = self.options
+        self.out.write(render_scan(result, color=o.color, verbose=o.verbose, every=o.every))
+
+    def explain(self, explanations: list[Explanation], now: datetime) -> None:
+        self.out.write(render_explain(explanations, now, color=self.options.color))
 
 
 def render_explain(explanations: list[Explanation], now: datetime, *, color: bool = False) -> str:

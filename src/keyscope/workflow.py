@@ -1,0 +1,186 @@
+"""What a command does between its parsed arguments and its output.
+
+``scan_and_report``: scan, drop what the baseline accepts, verify on request, and tell
+the chosen ``Format`` (report/interface.py) as it goes; ``create_baseline`` and
+``explain_and_report`` do the same for ``baseline create`` and ``explain``. The CLI
+only parses arguments into the options these take.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keyscope.baseline import apply_baseline, baseline_text, load_baseline
+from keyscope.errors import KeyscopeError
+from keyscope.explain import explain
+from keyscope.redact import mask, terminal_safe
+from keyscope.report.interface import FormatOptions
+from keyscope.report.registry import FORMATS
+from keyscope.report.text import summary_line
+from keyscope.runtime import ReportFile
+
+if TYPE_CHECKING:
+    from keyscope.analyze.policy import Policy
+    from keyscope.model import RawFinding, ScanResult
+    from keyscope.scan import ScanOptions
+    from keyscope.verify.transport import VerifyOptions
+
+
+@dataclass(frozen=True)
+class Report:
+    """How and where a command shows its result."""
+
+    format: str = "text"  # a name in report.registry.FORMATS
+    options: FormatOptions = field(default_factory=FormatOptions)
+    output: Path | None = None  # -o FILE (written whole or not at all); None: stdout
+    quiet: bool = False  # no progress display, no summary line on stderr
+
+
+def notify(text: str) -> None:
+    """Say on stderr what ``--verify`` will send, before anything is (masked, escaped)."""
+    sys.stderr.write("\n".join(terminal_safe(mask(line)) for line in text.split("\n")))
+    sys.stderr.flush()
+
+
+def check_paths(paths: list[str]) -> None:
+    """A scan PATH that does not exist is a typo, not an empty scan."""
+    from keyscope.sources.remote import is_remote
+
+    for path in paths:
+        if path != "-" and not is_remote(path) and not os.path.lexists(path):
+            raise KeyscopeError(f"{path}: no such file or directory")
+
+
+def scan_and_report(
+    paths: list[str],
+    options: ScanOptions,
+    report: Report,
+    *,
+    verify: VerifyOptions | None = None,
+    baseline: Path | None = None,
+    config: Path | None = None,
+) -> ScanResult:
+    """Scan ``paths`` and report through ``report.format``: findings the ``baseline``
+    file accepts are dropped (counted in ``stats.rejected``), ``verify`` checks the rest
+    live. ``config`` is only an input ``-o`` must not overwrite. Returns the result
+    as reported."""
+    from keyscope.report.progress import ProgressLine
+    from keyscope.scan import scan
+
+    accepted = load_baseline(baseline) if baseline else frozenset()
+    inputs: list[str | Path] = [*paths, *(p for p in (baseline, config) if p)]
+    out_file = ReportFile(report.output, inputs)
+    fmt = FORMATS[report.format](out_file.stream, report.options)
+    progress = None
+    stdin = None
+    try:
+        if "-" in paths:
+            stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+        if not report.quiet and sys.stderr.isatty():
+            progress = ProgressLine(sys.stderr)
+        on_finding = None
+        if fmt.streams:
+
+            def on_finding(raw: RawFinding) -> None:
+                if raw.explanation.fingerprint not in accepted:
+                    fmt.finding(raw)
+
+        result = scan(
+            paths,
+            options,
+            on_finding=on_finding,
+            on_progress=progress.update if progress else None,
+            stdin=stdin,
+        )
+        if progress:
+            progress.close()
+            progress = None
+        apply_baseline(result, accepted)
+        if verify is not None:
+            _verify(result, verify, quiet=report.quiet)
+            fmt.verified(result.findings)
+        fmt.finish(result)
+        out_file.commit()
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: lines already streamed stay
+        if report.output is None:
+            with suppress(OSError, ValueError):
+                fmt.interrupted("interrupted")
+        raise
+    finally:
+        if progress:
+            progress.close()
+        out_file.discard()
+    if report.output and not report.quiet:
+        print(summary_line(result), file=sys.stderr)
+    return result
+
+
+def _verify(result: ScanResult, options: VerifyOptions, *, quiet: bool) -> None:
+    """Check the merged findings live, with a counter on a terminal."""
+    from keyscope.report.progress import CountLine
+    from keyscope.verify import verify_findings
+
+    counter = None
+    if not quiet and sys.stderr.isatty():
+        counter = CountLine(sys.stderr, "checking credentials")
+    verify_findings(
+        result.findings,
+        options,
+        now=result.now,
+        notify=notify,
+        on_done=counter.update if counter else None,
+    )
+    if counter:
+        counter.close()
+
+
+def create_baseline(
+    paths: list[str],
+    options: ScanOptions,
+    file: Path,
+    *,
+    config: Path | None = None,
+    quiet: bool = False,
+) -> ScanResult:
+    """Scan ``paths`` and write every finding to the baseline ``file``."""
+    from keyscope.scan import scan
+
+    inputs: list[str | Path] = [*paths, *([config] if config else [])]
+    out = ReportFile(file, inputs, flag="baseline file")
+    try:
+        result = scan(paths, options)
+        out.stream.write(baseline_text(result.findings, result.now))
+        out.commit()
+    finally:
+        out.discard()
+    if not quiet:
+        print(
+            f"keyscope: wrote {len(result.findings)} finding(s) to {file}; "
+            "review them, then scan with --baseline",
+            file=sys.stderr,
+        )
+    return result
+
+
+def explain_and_report(
+    value: str,
+    now: datetime,
+    report: Report,
+    *,
+    policy: Policy,
+    account: str | None = None,
+    keys: tuple[str, ...] = (),
+    verify: VerifyOptions | None = None,
+) -> None:
+    """Explain the credentials in ``value`` (checked live with ``verify``) and write
+    them to standard output in ``report.format``."""
+    explanations = explain(
+        value, now, account=account, keys=keys, policy=policy, verify=verify, notify=notify
+    )
+    FORMATS[report.format](sys.stdout, report.options).explain(explanations, now)
