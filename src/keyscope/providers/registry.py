@@ -28,10 +28,10 @@ _by_type: dict[type, Provider[Any]] = {}
 
 
 def _index(provider: Provider[Any]) -> None:
-    for name, parse in provider.parsers.items():
+    for name in provider.parsers:
         if name in _parsers:
             raise ValueError(f"provider {provider.name!r}: parser {name!r} already registered")
-        _parsers[name] = parse
+    _parsers.update(provider.parsers)
     for kind in provider.credential_types:
         _by_type[kind] = provider
 
