@@ -338,3 +338,36 @@ def test_credentials_find_their_provider() -> None:
     [(_, sas)] = registry.explain_text(SAS_URL, NOW, policy=DEFAULT_POLICY)
     assert isinstance(registry.provider_of(sas), AzureStorage)
     assert registry.provider_of(ToyToken(TOKEN)) is None
+
+
+# Only the registry knows which providers exist
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "keyscope"
+NEUTRAL = (
+    "explain.py", "config.py", "pipeline.py", "detect/rules.py", "analyze/policy.py",
+    "verify/__init__.py", "providers/interface.py",
+)
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("module", NEUTRAL)
+def test_provider_neutral_modules_import_no_provider(module: str) -> None:
+    """The pipeline, explain, the config, the rule loader and the verify runner ask the
+    registry; none of them imports a provider's own modules."""
+    wired = sorted(
+        name for name in _imports(SRC / module)
+        if name.startswith(("keyscope.analyze.azure", "keyscope.verify.azure",
+                            "keyscope.providers.azure"))
+    )
+    assert wired == []
