@@ -371,3 +371,11 @@ def test_provider_neutral_modules_import_no_provider(module: str) -> None:
                             "keyscope.providers.azure"))
     )
     assert wired == []
+
+
+def test_readme_severity_table_is_the_registrys_rules() -> None:
+    """The README documents every provider's policy rules with their defaults."""
+    readme = (SRC.parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Severity policy", 1)[1].split("\n\n| rule |", 1)[1]
+    rows = re.findall(r"^\| `([a-z-]+)` \| ([a-z]+)", table.split("\n\n", 1)[0], re.M)
+    assert {code: Severity.parse(level) for code, level in rows} == registry.rule_codes()
