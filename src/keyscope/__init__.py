@@ -1,6 +1,7 @@
 """keyscope: find leaked cloud-storage credentials and explain what they unlock."""
 
-from keyscope.analyze.policy import Policy, load_policy
+from keyscope.analyze.policy import Policy
+from keyscope.config import load_policy
 from keyscope.errors import KeyscopeError, NotStorageCredential, ParseError
 from keyscope.explain import explain
 from keyscope.model import Explanation, Severity

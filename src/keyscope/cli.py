@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyscope import __version__
-from keyscope.analyze.policy import load_policy
+from keyscope.config import load_policy
 from keyscope.errors import KeyscopeError
 from keyscope.explain import resolve_now
 from keyscope.report.interface import FormatOptions

@@ -1,4 +1,5 @@
-"""``keyscope.explain``: decode a credential offline into its blast radius."""
+"""``keyscope.explain``: decode a credential offline into its blast radius (each
+registered provider reads the text; see ``providers/registry.py``)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from keyscope.analyze.azure.explainer import explain_found
-from keyscope.analyze.azure.reader import read_credentials
-from keyscope.analyze.azure.sas import parse_datetime
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
+from keyscope.analyze.timefmt import parse_datetime
 from keyscope.model import Explanation
+from keyscope.providers.registry import explain_text
 
 if TYPE_CHECKING:
-    from keyscope.verify import Credential
     from keyscope.verify.transport import VerifyOptions
 
 
@@ -38,15 +37,12 @@ def explain(
     with read-only requests (``notify`` is told which, before any is sent).
     """
     moment = resolve_now(now)
-    found = read_credentials(text, account)
-    explanations = explain_found(found, moment, account=account, keys=keys, policy=policy)
+    explained = explain_text(text, moment, account=account, keys=keys, policy=policy)
     if verify is None:
-        return explanations
+        return [explanation for explanation, _ in explained]
     from keyscope.verify import verify_explanations
 
-    credentials: list[Credential | None] = [*found.sas, *found.keys]
-    pairs = list(zip(explanations, credentials, strict=True))
-    return verify_explanations(pairs, verify, now=moment, notify=notify)
+    return verify_explanations(explained, verify, now=moment, notify=notify)
 
 
 def resolve_now(now: datetime | str | None) -> datetime:

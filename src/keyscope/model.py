@@ -14,7 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # for the type checker only: nothing of keyscope at run time
+    from keyscope.providers.registry import Credential
 
 
 class Severity(enum.IntEnum):
@@ -234,7 +237,7 @@ class Finding:
     locations: list[Location]
     # The parsed credential, kept in memory only when a live check was asked for;
     # never written to any output.
-    credential: object | None = field(default=None, repr=False, compare=False)
+    credential: Credential | None = field(default=None, repr=False, compare=False)
 
     @property
     def severity(self) -> Severity:
@@ -248,7 +251,7 @@ class RawFinding:
     rule_id: str
     explanation: Explanation
     location: Location
-    credential: object | None = None  # the parsed credential, only for --verify
+    credential: Credential | None = None  # the parsed credential, only for --verify
 
 
 @dataclass(frozen=True)

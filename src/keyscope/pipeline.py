@@ -12,18 +12,13 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from keyscope.analyze.azure.candidates import (
-    Candidate,
-    Rejected,
-    account_key_candidates,
-    connection_string_candidates,
-    sas_candidates,
-)
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
 from keyscope.model import GitProvenance, Location, ModelFinding, RawFinding
 from keyscope.modelfiles.analyzer import analyze_model, model_kind
+from keyscope.providers.interface import Candidate, Rejected, Site
+from keyscope.providers.registry import parser
 from keyscope.redact import MARGIN, window
 from keyscope.sources.interface import Blob
 
@@ -137,27 +132,21 @@ class BlobScanner:
             result.findings.append(RawFinding(match.rule.id, c.explanation, loc, kept))
 
     def _candidates(self, data: bytes, match: Match) -> list[Candidate | Rejected]:
-        value = match.value.decode("latin-1")
-        parser = match.rule.parser
-        if parser == "azure-sas":
+        parse = parser(match.rule.parser)
+        if parse is None:
+            return [Rejected(f"no parser {match.rule.parser!r}")]
 
-            def context() -> str:
-                lo = max(0, match.start - CONTEXT_BYTES)
-                hi = min(len(data), match.end + CONTEXT_BYTES)
-                return _lines_around(data, lo, hi, match)
-
-            return sas_candidates(value, self.now, self.policy, context)
-        if parser == "azure-connection-string":
-            return connection_string_candidates(value, self.now, self.policy)
-        if parser == "azure-account-key":
+        def lines() -> str:
             lo = max(0, match.start - CONTEXT_BYTES)
             hi = min(len(data), match.end + CONTEXT_BYTES)
+            return _lines_around(data, lo, hi, match)
+
+        def line_prefix() -> str:
             line_start = data.rfind(b"\n", 0, match.start) + 1
-            prefix = data[max(line_start, match.start - 256) : match.start].decode("latin-1")
-            return account_key_candidates(
-                value, _lines_around(data, lo, hi, match), prefix, self.now, self.policy
-            )
-        return [Rejected(f"no parser {parser!r}")]
+            return data[max(line_start, match.start - 256) : match.start].decode("latin-1")
+
+        value = match.value.decode("latin-1")
+        return parse(Site(value, self.now, self.policy, lines, line_prefix))
 
 
 IGNORE = b"keyscope:ignore"

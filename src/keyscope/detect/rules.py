@@ -15,8 +15,11 @@ from pathlib import Path
 
 from keyscope.detect.guard import check_capture
 from keyscope.errors import ConfigError
+from keyscope.providers.registry import parser_names
 
-PARSERS = frozenset({"azure-sas", "azure-connection-string", "azure-account-key", "base64"})
+# Parsers the pipeline runs itself: decode and scan again. Every other parser name
+# belongs to a provider (``providers/registry.py``).
+LAYER_PARSERS = frozenset({"base64"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9.-]{2,80}$")
 _REQUIRED = ("id", "name", "description", "parser", "capture", "examples")
 
@@ -45,6 +48,12 @@ class Rule:
 
     def compiled_capture(self) -> re.Pattern[bytes]:
         return re.compile(self.capture.encode(), re.MULTILINE)
+
+
+def known_parsers() -> frozenset[str]:
+    """The parser names a rule may give: the pipeline's layers and every registered
+    provider's parsers, as they stand when the rules are loaded."""
+    return LAYER_PARSERS | parser_names()
 
 
 def builtin_rule_files() -> list[Path]:
@@ -97,9 +106,10 @@ def _rule(entry: object, path: Path, builtin: bool) -> Rule:
             raise ConfigError(f"{where}: missing {key!r}")
     if not _ID.match(str(rid)):
         raise ConfigError(f"{where}: id must be lower-case letters, digits, '.' and '-'")
-    if entry["parser"] not in PARSERS:
+    known = known_parsers()
+    if entry["parser"] not in known:
         raise ConfigError(
-            f"{where}: unknown parser {entry['parser']!r} (known: {', '.join(sorted(PARSERS))})"
+            f"{where}: unknown parser {entry['parser']!r} (known: {', '.join(sorted(known))})"
         )
     pattern = entry.get("pattern")
     if "base64_of" in entry:

@@ -1,9 +1,10 @@
 """Opt-in, read-only live checks of found credentials.
 
 Nothing here runs unless the user asked for it (``--verify``). :func:`plan` says
-which requests would be sent; :func:`verify_all` sends them through a
-:class:`~keyscope.verify.transport.Transport` (safety rails, rate limit, audit log)
-and returns one :class:`~keyscope.model.Verification` per credential.
+which requests would be sent (the credential's provider plans them);
+:func:`verify_all` sends them through a :class:`~keyscope.verify.transport.Transport`
+(safety rails, rate limit, audit log), has the provider judge each answer, and
+returns one :class:`~keyscope.model.Verification` per credential.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from keyscope.analyze.azure.keys import AzureAccountKey
-from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.policy import after_verification
 from keyscope.model import Explanation, Finding
+from keyscope.providers.interface import Provider
+from keyscope.providers.registry import Credential, provider_of
 from keyscope.redact import terminal_safe
-from keyscope.verify.azure import judge, key_requests, sas_requests
 from keyscope.verify.interface import AUTHENTICATED, DEAD, STATUSES, ProbeResult, Verification
 from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions
 
-Credential = AzureSas | AzureAccountKey
 MAX_NOTICE_LINES = 25  # requests listed one by one before a scan's notice sums them up
 
 __all__ = [
@@ -52,9 +51,7 @@ class Target:
 def plan(target: Target, deep: bool = False) -> list[Request] | str:
     """The requests a check would send, in order; a string says why none can be."""
     try:
-        if isinstance(target.credential, AzureSas):
-            return sas_requests(target.credential, target.account, deep)
-        return key_requests(target.credential, target.account, deep)
+        return _provider(target.credential).plan(target.credential, target.account, deep)
     except ValueError:  # urlsplit on a malformed host (an unclosed "[")
         return "the credential's endpoint is not a well-formed URL"
 
@@ -66,8 +63,7 @@ def verify_one(target: Target, transport: Transport, now: datetime | None = None
     requests = plan(target, transport.options.deep)
     if isinstance(requests, str):
         return Verification("not-verifiable", None, f"Not checked: {requests}.", (), checked)
-    sas = target.credential if isinstance(target.credential, AzureSas) else None
-    emulator = target.credential.location.emulator
+    provider = _provider(target.credential)
     results: list[ProbeResult] = []
     for i, request in enumerate(requests):
         if i > 0 and results[0].status != "live":
@@ -81,12 +77,10 @@ def verify_one(target: Target, transport: Transport, now: datetime | None = None
                 )
             )
             continue
-        results.append(judge(request, response, sas=sas, now=now, emulator=emulator))
-    # A bare key or SAS query carries no host: its account was given or read from
-    # nearby text. A rejected signature may then mean "wrong account", not "dead".
-    loc = target.credential.location
-    inferred = (loc.host is None and target.account is not None) or loc.from_context
-    guess = (loc.account or target.account) if inferred else None
+        results.append(provider.judge(target.credential, request, response, now))
+    # An account the credential does not carry (given, or read from nearby text): a
+    # rejected signature may then mean "wrong account", not "dead".
+    guess = provider.guessed_account(target.credential, target.account)
     return _verdict(tuple(results), checked, inferred_account=guess)
 
 
@@ -226,7 +220,7 @@ def verify_findings(
 ) -> None:
     """Check the credentials of a scan's findings (kept with ``keep_credentials``) and
     attach each verdict to its finding's explanation, worst first again."""
-    items = [(f.explanation, _credential(f.credential)) for f in findings]
+    items = [(f.explanation, f.credential) for f in findings]
     for finding, explanation in zip(
         findings,
         verify_explanations(items, options, now=now, notify=notify, on_done=on_done),
@@ -236,5 +230,8 @@ def verify_findings(
     findings.sort(key=lambda f: (-f.severity, f.locations[0].path, f.locations[0].line))
 
 
-def _credential(value: object) -> Credential | None:
-    return value if isinstance(value, (AzureSas, AzureAccountKey)) else None
+def _provider(credential: Credential) -> Provider[Credential]:
+    provider = provider_of(credential)
+    if provider is None:
+        raise TypeError(f"no provider registered for {type(credential).__name__}")
+    return provider

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -22,7 +22,7 @@ from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.analyze.textforms import join_wrapped, unescape_layers
 from keyscope.errors import ParseError
-from keyscope.model import Explanation
+from keyscope.providers.interface import Candidate, Rejected
 
 _SCHEME = re.compile(r"(?i)\b(?:https?|wss?)://")
 _ACCOUNT_CONTEXT = (
@@ -55,20 +55,6 @@ _VALUE_TAG = re.compile(r"(?i)</?value>")
 _DIGEST_LABEL = re.compile(r"(?i)sha-?(?:256|384|512)|digest|checksum|integrity|hash")
 _CONCAT = re.compile(r"""["'][ \t]*\+[ \t]*\r?\n[ \t]*["']|[ \t]*\+[ \t]*\r?\n[ \t]*["']""")
 _NEWLINE = re.compile(r"""["']?[ \t]*\r?\n[ \t]*["']?""")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One credential found in a value: its explanation and raw secret."""
-
-    explanation: Explanation
-    secret: str
-    credential: AzureSas | AzureAccountKey
-
-
-@dataclass(frozen=True)
-class Rejected:
-    reason: str
 
 
 def sas_candidates(

@@ -8,6 +8,7 @@ from datetime import datetime
 from keyscope.analyze.azure.access import key_access, sas_access, sentence
 from keyscope.analyze.azure.hosts import DEV_ACCOUNT
 from keyscope.analyze.azure.keys import DEV_KEY, AzureAccountKey
+from keyscope.analyze.azure.policy import evaluate
 from keyscope.analyze.azure.reader import ReadResult
 from keyscope.analyze.azure.sas import AzureSas
 from keyscope.analyze.azure.signing import (
@@ -17,7 +18,7 @@ from keyscope.analyze.azure.signing import (
     signed_with,
 )
 from keyscope.analyze.fingerprint import fingerprint
-from keyscope.analyze.policy import DEFAULT_POLICY, Policy, evaluate
+from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.model import Access, Explanation, SignatureCheck
 
 PUBLIC_KEY_LABEL = "public emulator key"

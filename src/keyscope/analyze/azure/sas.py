@@ -11,10 +11,11 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 from keyscope.analyze.azure.hosts import NO_LOCATION, AzureLocation
 from keyscope.analyze.textforms import looks_percent_encoded_query, percent_decode
+from keyscope.analyze.timefmt import parse_datetime
 from keyscope.errors import NotStorageCredential, ParseError
 
 ACCOUNT_SERVICES = {"b": "blob", "f": "file", "q": "queue", "t": "table"}
@@ -76,10 +77,6 @@ URL_PARAMS = {
 
 FIRST_VERSION = date(2012, 2, 12)
 _VERSION = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_DATETIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(Z|[+-]\d{2}:\d{2})?)?$"
-)
 _IPV4 = r"(?:\d{1,3}\.){3}\d{1,3}"
 _IP_RANGE = re.compile(rf"^{_IPV4}(?:-{_IPV4})?$")
 _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
@@ -152,33 +149,6 @@ def split_query(query: str) -> dict[str, str]:
 
 def is_sas_query(pairs: dict[str, str]) -> bool:
     return "sig" in pairs and bool(pairs.keys() & {"sv", "se", "sp", "si", "ss", "sr", "skoid"})
-
-
-def parse_datetime(value: str, name: str) -> datetime:
-    """Parse the ISO-8601 forms Azure accepts (§4): date, minutes, seconds, 7 fraction digits."""
-    m = _DATETIME.match(value.strip())
-    if not m:
-        raise ParseError(
-            f"{name}: {value!r} is not a date or time in ISO-8601 form (e.g. 2051-10-06T07:09:59Z)"
-        )
-    y, mo, d, hh, mm, ss, frac, tz = m.groups()
-    if hh is not None and tz is None:
-        raise ParseError(f"{name}: {value!r} has a time but no time zone (Z or ±hh:mm)")
-    try:
-        micro = int((frac or "0").ljust(7, "0")[:6])
-        dt = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0), micro)
-    except ValueError as exc:
-        raise ParseError(f"{name}: {value!r} is not a valid date ({exc})") from None
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6])) * sign
-        if int(tz[1:3]) > 23 or int(tz[4:6]) > 59:
-            raise ParseError(f"{name}: {value!r} has an invalid time zone offset")
-        try:
-            return dt.replace(tzinfo=timezone(offset)).astimezone(UTC)
-        except OverflowError:
-            raise ParseError(f"{name}: {value!r} is out of range") from None
-    return dt.replace(tzinfo=UTC)
 
 
 def decode_signature(sig: str) -> bytes:
