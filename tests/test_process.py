@@ -117,13 +117,16 @@ def test_an_interrupted_json_lines_stream_ends_with_an_incomplete_line(tmp_path:
     proc = subprocess.Popen(
         [sys.executable, "-m", "keyscope", "scan", "-q", "-j", "2", "--format", "jsonl",
          str(tree)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
     assert proc.stdout is not None
-    first = proc.stdout.readline()  # a finding was streamed: the scan is under way
+    first = proc.stdout.readline().decode()  # a finding was streamed: the scan is under way
     assert '"type": "finding"' in first, first
     os.kill(proc.pid, signal.SIGINT)
-    rest, err = proc.communicate(timeout=30)
+    # communicate() reads the pipe past what readline() buffered: the rest may start
+    # inside a UTF-8 sequence, so it is decoded here, not by the pipe.
+    out, err = proc.communicate(timeout=30)
+    rest = out.decode(errors="replace")
     assert proc.returncode == 130, err
     last = json.loads(rest.splitlines()[-1])
     assert last["type"] == "incomplete" and last["reason"] == "interrupted"

@@ -1,5 +1,5 @@
 """``python -m keyscope``."""
 
-from keyscope.cli import main
+from keyscope.cli import entry
 
-raise SystemExit(main())
+entry()

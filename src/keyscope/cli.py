@@ -24,6 +24,7 @@ from keyscope.runtime import (
     EXIT_ERROR,
     EXIT_FINDINGS,
     EXIT_OK,
+    exit_process,
     run_guarded,
 )
 from keyscope.scan import ScanOptions, max_jobs
@@ -431,6 +432,11 @@ def _add_scan_arguments(
             default="auto",
             help="colour the terminal output (default: auto)",
         )
+
+
+def entry() -> None:
+    """The ``keyscope`` command: :func:`main`, then the process ends with its code."""
+    exit_process(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -176,6 +176,18 @@ def run_guarded(command: Callable[[], int]) -> int:
         )
 
 
+def exit_process(code: int) -> None:
+    """End the process with ``code``. After SIGINT/SIGTERM the interpreter's own exit is
+    skipped: it joins the worker pool's manager thread, which can wait forever on a
+    result a terminated worker was half-way through sending."""
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 def _fail(message: str) -> int:
     _say(f"keyscope: error: {terminal_safe(mask(message))}")
     return EXIT_ERROR
