@@ -662,10 +662,12 @@ def repo_stats(repo: Path) -> dict[str, Any]:
     }
 
 
-def build_repo(name: str, commits: int, seed: int, rebuild: bool) -> dict[str, Any]:
-    """The repository ``WORK/<name>.git`` (bare, packed), built unless the cache matches."""
-    repo = WORK / f"{name}.git"
-    manifest_path = WORK / f"{name}.json"
+def build_repo(
+    name: str, commits: int, seed: int, rebuild: bool, work: Path = WORK
+) -> dict[str, Any]:
+    """The repository ``work/<name>.git`` (bare, packed), built unless the cache matches."""
+    repo = work / f"{name}.git"
+    manifest_path = work / f"{name}.json"
     key = {
         "generator": GENERATOR_VERSION,
         "commits": commits,
@@ -679,7 +681,7 @@ def build_repo(name: str, commits: int, seed: int, rebuild: bool) -> dict[str, A
             log(f"{name}: cached at {repo}")
             return manifest
     shutil.rmtree(repo, ignore_errors=True)
-    WORK.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     log(f"{name}: building {commits} commits from the stdlib's files")
     started = time.perf_counter()
     pool = load_pool()
@@ -687,7 +689,7 @@ def build_repo(name: str, commits: int, seed: int, rebuild: bool) -> dict[str, A
     plants = make_plants(rng, datetime(2016, 1, 4, tzinfo=UTC))
     run(["git", "init", "-q", "--bare", "-b", "main", str(repo)])
     run(["git", "-C", str(repo), "config", "gc.auto", "0"])
-    marks_file = WORK / f"{name}.marks"
+    marks_file = work / f"{name}.marks"
     importer = subprocess.Popen(
         [
             "git",
