@@ -36,11 +36,9 @@ import random
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +46,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is not a package
+from common import (
+    DISTURBED,
+    QUIET,
+    TreeRss,
+    first_line,
+    logger,
+    machine_busy,
+    median,
+    pip_install,
+    until_undisturbed,
+    wait_quiet,
+)
+from common import fmt as _fmt
+from common import machine as _machine
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -65,26 +79,14 @@ DEFAULT_SIZES = {"small": 4_000, "large": 16_000}
 TOOLS = ("keyscope", "kingfisher", "betterleaks")
 GOAL = 2.0  # keyscope's throughput relative to Kingfisher's
 PROFILE_PATH = Path("/tmp/kh.prof")
-QUIET = 0.25  # cores used by other processes below which the machine counts as idle
-DISTURBED = 0.3  # other processes using more cores than this during a run spoil its timing
 RETRIES = 3
 
 
-def log(message: str) -> None:
-    print(f"[history {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = logger("history")
 
 
 def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), check=True, text=True, capture_output=True, **kwargs)
-
-
-def first_line(argv: Sequence[str]) -> str:
-    try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    text = (proc.stdout or proc.stderr).strip()
-    return text.splitlines()[0] if text else "unknown"
 
 
 # --------------------------------------------------------------------------- the real files
@@ -752,18 +754,7 @@ def find_venv() -> Path:
     log(f"installing {', '.join(PINS)} into {venv}")
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *(f"{n}=={v}" for n, v in PINS.items()),
-        ],
-        check=True,
-    )
+    pip_install(venv / "bin" / "python", (f"{n}=={v}" for n, v in PINS.items()))
     return venv
 
 
@@ -886,95 +877,6 @@ class Measurement:
         return None if self.user_s is None or self.sys_s is None else self.user_s + self.sys_s
 
 
-def machine_busy() -> float | None:
-    try:
-        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in first[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-class TreeRss(threading.Thread):
-    """Peak of the summed RSS of this process's descendants (Linux /proc): the tool, its
-    children and any orphans adopted as subreaper; ``skip`` (/usr/bin/time) not counted."""
-
-    def __init__(self, root_pid: int, skip: set[int]) -> None:
-        super().__init__(daemon=True)
-        self.root_pid = root_pid
-        self.skip = skip
-        self.peak_kb = 0
-        self.per_pid: dict[int, int] = {}
-        self.labels: dict[int, str] = {}
-        self.stop = threading.Event()
-        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-
-    def sample(self) -> None:
-        children: dict[int, list[int]] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    stat = Path("/proc", entry.name, "stat").read_text()
-                except OSError:
-                    continue
-                ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-        total, stack = 0, list(children.get(self.root_pid, []))
-        while stack:
-            pid = stack.pop()
-            stack.extend(children.get(pid, []))
-            if pid in self.skip or pid == threading.get_native_id():
-                continue
-            try:
-                rss = int(Path("/proc", str(pid), "statm").read_text().split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            total += rss
-            if pid not in self.labels:
-                self.labels[pid] = process_label(pid)
-            self.per_pid[pid] = max(self.per_pid.get(pid, 0), rss * self.page_kb)
-        self.peak_kb = max(self.peak_kb, total * self.page_kb)
-
-    def by_label(self) -> dict[str, dict[str, int]]:
-        """Per kind of process: how many there were and the largest one's peak RSS (KiB)."""
-        out: dict[str, dict[str, int]] = {}
-        for pid, peak in self.per_pid.items():
-            entry = out.setdefault(self.labels.get(pid, "?"), {"processes": 0, "peak_kb": 0})
-            entry["processes"] += 1
-            entry["peak_kb"] = max(entry["peak_kb"], peak)
-        return dict(sorted(out.items(), key=lambda kv: -kv[1]["peak_kb"]))
-
-    def run(self) -> None:
-        started = time.monotonic()
-        while not self.stop.wait(0.05 if time.monotonic() - started < 2 else 0.1):
-            self.sample()
-
-
-def process_label(pid: int) -> str:
-    """``git rev-list``, ``git cat-file --batch``, ``python`` ...: what a process is."""
-    try:
-        args = Path("/proc", str(pid), "cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return "?"
-    words = [a.decode("utf-8", "replace") for a in args if a]
-    if not words:
-        return "?"
-    name = Path(words[0]).name
-    if name == "git":
-        rest = words[1:]
-        while rest[:1] in (["-C"], ["-c"]):
-            rest = rest[2:]
-        sub = [w for w in rest[:3] if w.startswith("--batch") or not w.startswith("-")][:2]
-        return "git " + " ".join(w.split("=")[0] for w in sub)
-    if name.startswith("python"):
-        return (
-            "python (keyscope)"
-            if "keyscope" in " ".join(words) or "spawn" in " ".join(words)
-            else "python"
-        )
-    return name
-
-
 def ensure_time() -> None:
     if TIME_BIN.exists():
         return
@@ -1035,7 +937,7 @@ def measure(argv: list[str], stem: Path, timeout: float) -> Measurement:
             start_new_session=True,
             cwd=WORK,
         )
-        sampler = TreeRss(os.getpid(), skip={proc.pid})
+        sampler = TreeRss(os.getpid(), skip={proc.pid}, interval=0.1)
         sampler.start()
         try:
             code = proc.wait(timeout=timeout)
@@ -1074,48 +976,19 @@ def match_plants(findings: list[Any], plants: list[dict[str, Any]]) -> list[str]
     return found
 
 
-def median(values: Sequence[float | int | None]) -> float | None:
-    clean = [v for v in values if v is not None]
-    return statistics.median(clean) if clean else None
-
-
-def machine_load(window: float = 1.0) -> float | None:
-    """Cores in use by all processes over ``window`` seconds."""
-    before = machine_busy()
-    time.sleep(window)
-    after = machine_busy()
-    return None if before is None or after is None else (after - before) / window
-
-
-def wait_quiet(max_wait: float) -> None:
-    """Wait (up to ``max_wait`` s) until other processes use less than a quarter of a core:
-    the machine may be shared with other benchmarks and test runs."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        load = machine_load()
-        if load is None or load < QUIET:
-            return
-        if time.monotonic() > deadline:
-            log(f"warning: {load:.1f} cores busy with other processes; timings will suffer")
-            return
-        log(f"machine busy ({load:.1f} cores in use by other processes); waiting")
-        time.sleep(random.uniform(4, 9))  # jittered, not in step with another waiting benchmark
-
-
 def timed_run(
     argv: list[str], stem: Path, timeout: float, quiet_wait: float, what: str
 ) -> Measurement:
     """One run; with ``quiet_wait``, wait for an idle machine first and redo disturbed runs."""
-    m = Measurement(wall=0.0)
-    for attempt in range(RETRIES + 1):
-        if quiet_wait:
-            wait_quiet(quiet_wait)
-        m = measure(argv, stem, timeout)
-        m.retries = attempt
-        if not quiet_wait or m.other_cores is None or m.other_cores <= DISTURBED:
-            break
-        if attempt < RETRIES:
-            log(f"{what}: other processes used {m.other_cores:.1f} cores; repeating the run")
+    m, retries = until_undisturbed(
+        lambda: measure(argv, stem, timeout),
+        lambda m: m.other_cores,
+        quiet_wait=quiet_wait,
+        retries=RETRIES,
+        label=what,
+        log=log,
+    )
+    m.retries = retries
     return m
 
 
@@ -1134,7 +1007,7 @@ def one_run(
     report.unlink(missing_ok=True)
     wait = quiet_wait
     if not attempt and quiet_wait:  # the warm-up: wait, but never repeat it
-        wait_quiet(quiet_wait)
+        wait_quiet(quiet_wait, log)
         wait = 0.0
     m = timed_run(
         tool.argv(Path(manifest["repo"]), report), stem, timeout, wait, f"{size} {tool.name}"
@@ -1232,7 +1105,7 @@ def profile_keyscope(
     argv = tool.argv(Path(manifest["repo"]), report, profile=True)
     log(f"profiling keyscope -j 1 on {size}")
     if quiet_wait:
-        wait_quiet(quiet_wait)
+        wait_quiet(quiet_wait, log)
     m = measure(argv, OUT / f"{size}-keyscope-profile", timeout=3600)
     stats = pstats.Stats(str(PROFILE_PATH))
     tables = {}
@@ -1333,27 +1206,13 @@ def profile_breakdown(stats: pstats.Stats) -> list[dict[str, Any]]:
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    m = _machine()
     return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "ram_gb": round(ram / 1e9, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
+        "nproc": m.nproc,
+        "cpu_model": m.cpu or "unknown",
+        "ram_gb": round((m.ram_bytes or 0) / 1e9, 1),
+        "os": m.os,
+        "python": m.python,
         "git": first_line(["git", "--version"]),
     }
 
@@ -1362,13 +1221,7 @@ def machine() -> dict[str, Any]:
 
 
 def fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    return _fmt(value, digits)
 
 
 def quiet_note(results: dict[str, Any]) -> str:

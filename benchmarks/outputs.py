@@ -42,6 +42,7 @@ NOW = "2026-11-26T12:00:00Z"  # tests/sdk.py's NOW: every lifetime is judged at 
 SEED = 2023  # the accuracy corpus of run.py, as in its results
 HISTORY_COMMITS = 400  # history.py's generator, much shorter than its 4,000-commit "small" repo
 FORMATS = ("text", "json", "jsonl", "sarif")
+BASELINE = "../baseline.json"  # written by `baseline create`, relative to the corpus
 CORPUS = "corpus"  # subdirectory of --out holding the corpora (not compared: see corpus.sha256)
 ALICE = ("Alice Researcher", "alice@contoso.example")
 BOB = ("Bob Maintainer", "bob@contoso.example")
@@ -283,11 +284,14 @@ def explain_values() -> list[tuple[str, tuple[str, ...]]]:
 
 
 def cases(policy: Path, stdin: bytes) -> list[Case]:
-    """Every command line run; paths are relative to the corpus directory; ``stdin`` is
-    what ``scan -`` reads."""
+    """Every command line run, in order; paths are relative to the corpus directory;
+    ``stdin`` is what ``scan -`` reads."""
     fixed = ("-j", "1", "--now", NOW, "--color", "never")
-    out: list[Case] = []
-    scans = {
+
+    def scan(name: str, fmt: str, *argv: str, data: bytes | None = None) -> Case:
+        return Case(f"{name}.{fmt}", (*argv, *fixed, "--format", fmt), data)
+
+    every_format = {
         "scan-accuracy": ("scan", "accuracy"),
         "scan-models": ("scan", "models"),
         "models-models": ("models", "models"),
@@ -295,46 +299,36 @@ def cases(policy: Path, stdin: bytes) -> list[Case]:
         "scan-incident-all-objects": ("scan", "--all-objects", "incident"),
         "scan-history": ("scan", "history-work/history.git"),
     }
-    for name, argv in scans.items():
-        for fmt in FORMATS:
-            out.append(Case(f"{name}.{fmt}", (*argv, *fixed, "--format", fmt)))
-    text = ("--format", "text", *fixed)
+    out = [scan(name, fmt, *argv) for name, argv in every_format.items() for fmt in FORMATS]
+    verbose = ("-v", "--all-locations")
     out += [
-        Case("scan-accuracy-verbose.text", ("scan", "accuracy", "-v", "--all-locations", *text)),
-        Case("scan-accuracy-show-secrets.json",
-             ("scan", "accuracy", "--show-secrets", "--format", "json", *fixed)),
-        Case("scan-accuracy-engine-re.json",
-             ("scan", "accuracy", "--engine", "re", "--format", "json", *fixed)),
-        Case("scan-accuracy-policy.json",
-             ("scan", "accuracy", "--config", str(policy), "--format", "json", *fixed)),
-        Case("scan-accuracy-fail-on-high.text",
-             ("scan", "accuracy", "--fail-on", "high", "-q", *text)),
-        Case("scan-incident-no-git.json",
-             ("scan", "--no-git", "incident", "--format", "json", *fixed)),
-        Case("scan-incident-branch.jsonl",
-             ("scan", "--branch", "feature/storage", "incident", "--format", "jsonl", *fixed)),
-        Case("scan-incident-verbose.text", ("scan", "incident", "-v", "--all-locations", *text)),
-        Case("models-models-verbose.text", ("models", "models", "-v", "--all-locations", *text)),
-        Case("scan-stdin.json", ("scan", "-", "--format", "json", *fixed), stdin),
-        Case("baseline-create.json", ("baseline", "create", "-j", "1", "--now", NOW, "-q",
-                                      "../baseline.json", "accuracy")),
-    ]  # fmt: skip
-    for fmt in FORMATS:
-        out.append(
-            Case(f"scan-accuracy-baseline.{fmt}",
-                 ("scan", "accuracy", "--baseline", "../baseline.json", "--format", fmt, *fixed))
-        )  # fmt: skip
+        scan("scan-accuracy-verbose", "text", "scan", "accuracy", *verbose),
+        scan("scan-accuracy-show-secrets", "json", "scan", "accuracy", "--show-secrets"),
+        scan("scan-accuracy-engine-re", "json", "scan", "accuracy", "--engine", "re"),
+        scan("scan-accuracy-policy", "json", "scan", "accuracy", "--config", str(policy)),
+        scan("scan-accuracy-fail-on-high", "text", "scan", "accuracy", "--fail-on", "high", "-q"),
+        scan("scan-incident-no-git", "json", "scan", "--no-git", "incident"),
+        scan("scan-incident-branch", "jsonl", "scan", "--branch", "feature/storage", "incident"),
+        scan("scan-incident-verbose", "text", "scan", "incident", *verbose),
+        scan("models-models-verbose", "text", "models", "models", *verbose),
+        scan("scan-stdin", "json", "scan", "-", data=stdin),
+        Case(
+            "baseline-create.json",
+            ("baseline", "create", "-j", "1", "--now", NOW, "-q", BASELINE, "accuracy"),
+        ),
+    ]
+    out += [
+        scan("scan-accuracy-baseline", fmt, "scan", "accuracy", "--baseline", BASELINE)
+        for fmt in FORMATS
+    ]
     values = explain_values()
-    out.append(
-        Case("explain-stdin.text", ("explain", "--now", NOW, "--color", "never", "-"),
-             values[0][1][0].encode() + b"\n")
-    )  # fmt: skip
-    for name, args in values:
-        for fmt in ("text", "json"):
-            out.append(
-                Case(f"explain-{name}.{fmt}",
-                     ("explain", "--now", NOW, "--color", "never", "--format", fmt, *args))
-            )  # fmt: skip
+    explain = ("explain", "--now", NOW, "--color", "never")
+    out.append(Case("explain-stdin.text", (*explain, "-"), values[0][1][0].encode() + b"\n"))
+    out += [
+        Case(f"explain-{name}.{fmt}", (*explain, "--format", fmt, *args))
+        for name, args in values
+        for fmt in ("text", "json")
+    ]
     return out
 
 
@@ -390,7 +384,7 @@ def run_cases(python: str, src: Path, out: Path) -> None:
             timeout=600,
         )
         if case.name.startswith("baseline-create"):
-            stdout = (out / "baseline.json").read_bytes()
+            stdout = (out / CORPUS / BASELINE).read_bytes()
         else:
             stdout = done.stdout
         (out / case.name).write_bytes(normalise(stdout, out))
