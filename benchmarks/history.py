@@ -844,14 +844,15 @@ class Tool:
 
 
 def make_tools(names: Iterable[str]) -> list[Tool]:
-    venv = find_venv()
+    """The tools asked for; the competitors' venv is looked for (or made) only if one is."""
+    wanted = list(names)
     keyscope_python = str(KEYSCOPE_PYTHON) if KEYSCOPE_PYTHON.exists() else sys.executable
-    binaries = {
-        "keyscope": keyscope_python,
-        "kingfisher": str(native_binary(venv, "kingfisher")),
-        "betterleaks": str(native_binary(venv, "betterleaks")),
-    }
-    return [Tool(name, binaries[name]) for name in names]
+    binaries = {"keyscope": keyscope_python}
+    if set(wanted) - {"keyscope"}:
+        venv = find_venv()
+        binaries["kingfisher"] = str(native_binary(venv, "kingfisher"))
+        binaries["betterleaks"] = str(native_binary(venv, "betterleaks"))
+    return [Tool(name, binaries[name]) for name in wanted]
 
 
 # --------------------------------------------------------------------------- measuring
