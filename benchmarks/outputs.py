@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ SEED = 2023  # the accuracy corpus of run.py, as in its results
 HISTORY_COMMITS = 400  # history.py's generator, much shorter than its 4,000-commit "small" repo
 FORMATS = ("text", "json", "jsonl", "sarif")
 BASELINE = "../baseline.json"  # written by `baseline create`, relative to the corpus
+REPORT = "../report.sarif"  # written by `scan -o`
 CORPUS = "corpus"  # subdirectory of --out holding the corpora (not compared: see corpus.sha256)
 ALICE = ("Alice Researcher", "alice@contoso.example")
 BOB = ("Bob Maintainer", "bob@contoso.example")
@@ -104,6 +106,7 @@ class Case:
     name: str
     argv: tuple[str, ...]
     stdin: bytes | None = None
+    reads: str = ""  # the output is this file (relative to the corpus), not standard output
 
 
 # ----------------------------------------------------------------------------- corpora
@@ -181,6 +184,52 @@ def build_incident(repo: Path, signer: run.Signer) -> None:
     git(repo, "reset", "-q", "--hard", "HEAD~1")
     git(repo, "reflog", "expire", "--expire=now", "--all")
     write("notes.md", f"staging: {run.conn('robuststaging', signer.key())}\n")
+    write("deploy/ci.env", f"CI_STORAGE={run.conn('robustci', signer.key())}\n")
+    git(repo, "add", "deploy/ci.env")  # staged, not committed: what --staged scans
+
+
+def build_walk(root: Path, signer: run.Signer) -> None:
+    """A directory tree for the file walk: nested .gitignore files (negation, anchored and
+    directory patterns), an excluded folder, symbolic links (into the tree, out of it,
+    broken, to a directory, a loop), a FIFO, a Hugging Face cache, binary, UTF-16 and
+    Base64 forms, an inline ignore, a file over 1 KiB; each secret of its own account."""
+    accounts = iter(range(1, 100))
+
+    def secret() -> str:
+        return run.conn(f"walk{next(accounts):02d}acct", signer.key())
+
+    def write(name: str, data: str | bytes) -> None:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    write(".gitignore", "*.log\nbuild/\n!keep.log\n/root-only.env\n")
+    for name in ("app.env", "debug.log", "keep.log", "root-only.env", "build/out.env"):
+        write(name, f"STORAGE={secret()}\n")
+    write("nested/.gitignore", "local.env\n")
+    for name in ("local.env", "app.env", "deeper/local.env", "deeper/root-only.env"):
+        write(f"nested/{name}", f"STORAGE={secret()}\n")
+    write("vendor/lib/settings.env", f"STORAGE={secret()}\n")
+    write(".hidden/config.env", f"STORAGE={secret()}\n")
+    write("ignored-inline.env", f"STORAGE={secret()}  # keyscope:ignore test fixture\n")
+    write("big.env", "# padding\n" * 120 + f"STORAGE={secret()}\n")
+    write("bin/blob.bin", bytes(range(256)) + f"\0{secret()}\0".encode() + bytes(64))
+    write("utf16.txt", ("\ufeff" + f"STORAGE={secret()}\r\n").encode("utf-16-le"))
+    write("b64.txt", f"blob: {run.b64(secret())}\n")
+    write("custom.cfg", f"STORAGE_ACCOUNT=walkcustom\nSTORAGE_SECRET={signer.key()}\n")
+    hub = "hf/hub/models--org--tiny"
+    write(f"{hub}/blobs/0123abcd", f"STORAGE={secret()}\n")
+    write(f"{hub}/blobs/orphan99", f"STORAGE={secret()}\n")
+    write(f"{hub}/refs/main", "0a1b2c3d\n")
+    for rev in ("0a1b2c3d", "4e5f6a7b"):
+        (root / hub / "snapshots" / rev).mkdir(parents=True)
+        (root / hub / "snapshots" / rev / "config.env").symlink_to("../../blobs/0123abcd")
+    (root / "link-in.env").symlink_to("app.env")
+    (root / "link-out.env").symlink_to("../accuracy/.env")
+    (root / "broken.env").symlink_to("missing.env")
+    (root / "dir-link").symlink_to("nested", target_is_directory=True)
+    (root / "nested" / "deeper" / "loop").symlink_to("..", target_is_directory=True)
+    os.mkfifo(root / "pipe")
 
 
 def build_models(out: Path, python: str) -> None:
@@ -211,6 +260,8 @@ def build_corpora(root: Path, python: str) -> None:
     run.build_corpus(root / "accuracy", SEED)
     log("corpus: model files (models.generate_fixtures)")
     build_models(root / "models", python)
+    log("corpus: a tree for the file walk")
+    build_walk(root / "walk", run.Signer(SEED + 3))
     log("corpus: incident-shaped git repository")
     build_incident(root / "incident", run.Signer(SEED + 1))
     log(f"corpus: generated git history ({HISTORY_COMMITS} commits)")
@@ -242,11 +293,17 @@ def corpus_digest(root: Path) -> str:
             lines.append(f"{git_digest(here)}  {rel}/ (git)")
             dirs.remove(".git")
         dirs.sort()
-        for name in sorted(names):
+        for name in sorted(names + [d for d in dirs if (here / d).is_symlink()]):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
             if here.name == "history-work" and name.endswith((".json", ".marks")):
                 continue
-            digest = hashlib.sha256((here / name).read_bytes()).hexdigest()
-            lines.append(f"{digest}  {(here / name).relative_to(root).as_posix()}")
+            if path.is_symlink():
+                lines.append(f"link {os.readlink(path)}  {rel}")
+            elif stat.S_ISFIFO(path.lstat().st_mode):
+                lines.append(f"fifo  {rel}")
+            else:
+                lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {rel}")
     return "\n".join(lines) + "\n"
 
 
@@ -288,8 +345,8 @@ def cases(policy: Path, stdin: bytes) -> list[Case]:
     ``stdin`` is what ``scan -`` reads."""
     fixed = ("-j", "1", "--now", NOW, "--color", "never")
 
-    def scan(name: str, fmt: str, *argv: str, data: bytes | None = None) -> Case:
-        return Case(f"{name}.{fmt}", (*argv, *fixed, "--format", fmt), data)
+    def scan(name: str, fmt: str, *argv: str, data: bytes | None = None, reads: str = "") -> Case:
+        return Case(f"{name}.{fmt}", (*argv, *fixed, "--format", fmt), data, reads)
 
     every_format = {
         "scan-accuracy": ("scan", "accuracy"),
@@ -298,6 +355,7 @@ def cases(policy: Path, stdin: bytes) -> list[Case]:
         "scan-incident": ("scan", "incident"),
         "scan-incident-all-objects": ("scan", "--all-objects", "incident"),
         "scan-history": ("scan", "history-work/history.git"),
+        "scan-walk": ("scan", "walk"),
     }
     out = [scan(name, fmt, *argv) for name, argv in every_format.items() for fmt in FORMATS]
     verbose = ("-v", "--all-locations")
@@ -310,11 +368,29 @@ def cases(policy: Path, stdin: bytes) -> list[Case]:
         scan("scan-incident-no-git", "json", "scan", "--no-git", "incident"),
         scan("scan-incident-branch", "jsonl", "scan", "--branch", "feature/storage", "incident"),
         scan("scan-incident-verbose", "text", "scan", "incident", *verbose),
+        scan("scan-incident-staged", "json", "scan", "--staged", "incident"),
+        scan("scan-incident-since", "json", "scan", "--since", "v1.0", "incident"),
+        scan("scan-incident-range", "text", "scan", "--range", "v1.0..main", "incident"),
+        scan("scan-walk-verbose", "text", "scan", "walk", *verbose),
+        scan("scan-walk-no-ignore", "json", "scan", "walk", "--no-ignore", "-v"),
+        scan("scan-walk-exclude", "json", "scan", "walk", "--exclude", "vendor",
+             "--exclude", "*.txt", "--exclude", "nested/deeper/*"),
+        scan("scan-walk-follow-symlinks", "text", "scan", "walk", "--follow-symlinks", *verbose),
+        scan("scan-walk-max-size", "json", "scan", "walk", "--max-file-size", "1K", "-v"),
+        scan("scan-walk-roots", "json", "scan", "./walk/nested", "walk/app.env", "accuracy/.env"),
+        scan("scan-walk-jobs-2", "json", "scan", "walk", "accuracy", "models", "-j", "2"),
         scan("models-models-verbose", "text", "models", "models", *verbose),
         scan("scan-stdin", "json", "scan", "-", data=stdin),
+        scan("scan-accuracy-output-file", "sarif", "scan", "accuracy", "-o", REPORT, reads=REPORT),
+        scan("scan-rules", "json", "scan", "accuracy", "walk", "--rules", "../rules-good"),
+        scan("scan-rules", "sarif", "scan", "accuracy", "walk", "--rules", "../rules-good"),
+        scan("scan-rules-unknown-parser", "text", "scan", "accuracy", "--rules", "../rules-bad"),
+        scan("hook", "text", "hook", "accuracy/.env", "walk/app.env", "walk/keep.log"),
+        scan("hook", "json", "hook", "accuracy/.env", "walk/app.env", "walk/keep.log"),
         Case(
             "baseline-create.json",
             ("baseline", "create", "-j", "1", "--now", NOW, "-q", BASELINE, "accuracy"),
+            reads=BASELINE,
         ),
     ]
     out += [
@@ -345,6 +421,21 @@ long-lifetime = "high"
 """
 
 
+# A user rule (--rules DIR): a bare account key under a name the built-in rules do not
+# know, fed to the built-in account-key parser; with an unknown parser it must not load.
+RULE = """\
+[[rules]]
+id = "custom-storage-secret"
+name = "Storage key in STORAGE_SECRET"
+description = "An account key assigned to STORAGE_SECRET, next to STORAGE_ACCOUNT."
+parser = "PARSER"
+pattern = 'STORAGE_SECRET='
+capture = 'STORAGE_SECRET=(?P<value>[A-Za-z0-9+/]{86}==)'
+examples = ["STORAGE_ACCOUNT=contosoai\\nSTORAGE_SECRET=\
+7aTka1ItZedkAVsP40xg0h4MDfxqrtawbvLi7hySs7aTka1ItZedkAVsP40xg0h4MDfxqrtawbvLi7hySsxyzABC12=="]
+"""
+
+
 def normalise(data: bytes, out: Path) -> bytes:
     for pattern, replacement in VARIABLE:
         data = pattern.sub(replacement, data)
@@ -371,6 +462,9 @@ def run_cases(python: str, src: Path, out: Path) -> None:
     corpus = out / CORPUS
     policy = out / "policy.toml"
     policy.write_text(POLICY)
+    for name, parser in (("rules-good", "azure-account-key"), ("rules-bad", "no-such-parser")):
+        (out / name).mkdir()
+        (out / name / "custom.toml").write_text(RULE.replace("PARSER", parser))
     env = keyscope_env(src)
     codes: list[str] = []
     for case in cases(Path("..") / policy.name, (corpus / "accuracy" / ".env").read_bytes()):
@@ -383,10 +477,7 @@ def run_cases(python: str, src: Path, out: Path) -> None:
             check=False,
             timeout=600,
         )
-        if case.name.startswith("baseline-create"):
-            stdout = (out / CORPUS / BASELINE).read_bytes()
-        else:
-            stdout = done.stdout
+        stdout = (corpus / case.reads).read_bytes() if case.reads else done.stdout
         (out / case.name).write_bytes(normalise(stdout, out))
         if done.stderr:
             (out / f"{case.name}.stderr").write_bytes(normalise(done.stderr, out))
