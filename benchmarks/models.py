@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is not a package
-from common import logger, pip_install, wait_load_average
+from common import logger, measure, pip_install, wait_load_average
 from common import machine as _machine
 
 HERE = Path(__file__).resolve().parent
@@ -1619,40 +1619,24 @@ class Run:
 
 def run_measured(argv: Sequence[str], *, timeout: float, cwd: Path) -> Run:
     """Run argv in its own process group; wall time and peak RSS of the child (wait4)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            list(argv),
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp, "stdout"), Path(tmp, "stderr")
+        u = measure(
+            argv,
+            cwd=cwd,
             stdout=out,
             stderr=err,
-            cwd=cwd,
+            timeout=timeout,
+            use_time=False,
+            sample=False,
             env=tool_env(),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        rc: int | None = None
-        rss_kb = 0
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                rc = os.waitstatus_to_exitcode(status)
-                rss_kb = usage.ru_maxrss
-                break
-            if time.perf_counter() - start > timeout:
-                os.killpg(proc.pid, 9)
-                os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.01)
-        seconds = time.perf_counter() - start
-        proc.returncode = rc if rc is not None else -9
-        out.seek(0)
-        err.seek(0)
         return Run(
-            rc,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            seconds,
-            rss_kb / 1024,
+            None if u.timed_out else u.returncode,
+            out.read_bytes().decode(errors="replace"),
+            err.read_bytes().decode(errors="replace"),
+            u.wall,
+            0.0 if u.timed_out else u.rusage[2] / 1024,
         )
 
 

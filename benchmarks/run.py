@@ -29,11 +29,9 @@ import platform
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -43,8 +41,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is not a package
 from common import (
-    TreeRss,
-    cpu_counters,
+    TIME_BIN,
     first_line,
     logger,
     median,
@@ -53,6 +50,7 @@ from common import (
 )
 from common import fmt as _fmt
 from common import machine as _machine
+from common import measure as _measure
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv"
@@ -76,7 +74,6 @@ EMULATOR_ACCOUNT = "devstoreaccount1"
 EMULATOR_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-TIME_BIN = Path("/usr/bin/time")
 MB = 1_000_000  # throughput and sizes are in decimal megabytes
 
 
@@ -397,47 +394,21 @@ class Measurement:
 
 def measure(argv: list[str], cwd: Path, stdout: Path, stderr: Path, timeout: float) -> Measurement:
     """Run argv once; wall, CPU and memory of the child and everything it started."""
-    use_time = TIME_BIN.exists()
-    time_file = stdout.with_suffix(".time")
-    full = [str(TIME_BIN), "-f", "%e %U %S %M", "-o", str(time_file), *argv] if use_time else argv
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        before = cpu_counters()
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            full, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        sampler = TreeRss(proc.pid, include_root=not use_time, interval=0.25)
-        sampler.start()
-        timed_out = False
-        deadline = start + timeout
-        while True:
-            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)  # the session we started for this run
-                pid, status, rusage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
-        wall = time.perf_counter() - start
-        after = cpu_counters()
-        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-        sampler.stop.set()
-        sampler.join()
-    m = Measurement(wall=wall, returncode=proc.returncode, timed_out=timed_out)
-    if before and after:
-        m.machine_busy_s = round(after[0] - before[0], 2)
-        m.steal_s = round(after[1] - before[1], 2)
-    m.tree_rss_kb = sampler.peak_kb or None
-    if use_time and not timed_out and time_file.exists():
-        fields = time_file.read_text().strip().splitlines()[-1].split()
-        if len(fields) == 4:
-            m.user_s, m.sys_s, m.maxrss_kb = float(fields[1]), float(fields[2]), int(fields[3])
-    if m.user_s is None:
-        m.user_s, m.sys_s, m.maxrss_kb = rusage.ru_utime, rusage.ru_stime, rusage.ru_maxrss
-    if m.tree_rss_kb is not None and m.maxrss_kb is not None:
-        m.tree_rss_kb = max(m.tree_rss_kb, m.maxrss_kb)
+    u = _measure(
+        argv,
+        cwd=cwd,
+        stdout=stdout,
+        stderr=stderr,
+        timeout=timeout,
+        use_time=TIME_BIN.exists(),
+        interval=0.25,
+    )
+    m = Measurement(wall=u.wall, returncode=u.returncode, timed_out=u.timed_out)
+    if u.busy is not None:
+        m.machine_busy_s = round(u.busy[0], 2)
+        m.steal_s = round(u.busy[1], 2)
+    m.user_s, m.sys_s, m.maxrss_kb = u.timed or u.rusage
+    m.tree_rss_kb = max(u.tree_rss_kb, m.maxrss_kb) if u.tree_rss_kb else None
     return m
 
 

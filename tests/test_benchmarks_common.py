@@ -151,3 +151,30 @@ def test_compare_passes_on_equal_outputs_and_fails_with_a_diff(
     shown = capsys.readouterr().out
     assert '-{"severity": "critical"}' in shown and '+{"severity": "high"}' in shown
     assert "only in" in shown and "extra.text" in shown
+
+
+@pytest.mark.parametrize("use_time", [False, pytest.param(True, id="usr-bin-time")])
+def test_measure_runs_once_and_reports_status_output_and_usage(
+    tmp_path: Path, use_time: bool
+) -> None:
+    if use_time and not common.TIME_BIN.exists():
+        pytest.skip("no /usr/bin/time")
+    out, err = tmp_path / "run.stdout", tmp_path / "run.stderr"
+    u = common.measure(
+        ["sh", "-c", "echo out; echo err >&2; sleep 0.2; exit 3"],
+        cwd=tmp_path, stdout=out, stderr=err, timeout=30, use_time=use_time, interval=0.05,
+    )  # fmt: skip
+    assert (u.returncode, u.timed_out) == (3, False)
+    assert (out.read_text(), err.read_text()) == ("out\n", "err\n")
+    assert 0.2 <= u.wall < 10
+    assert (u.timed is not None) == use_time
+    assert u.tree_rss_kb > 0 and u.rss_by_process
+
+
+def test_measure_kills_the_whole_session_at_the_timeout(tmp_path: Path) -> None:
+    u = common.measure(
+        ["sh", "-c", "sleep 30 & sleep 30"],
+        cwd=tmp_path, stdout=tmp_path / "o", stderr=tmp_path / "e", timeout=0.3, sample=False,
+    )  # fmt: skip
+    assert u.timed_out and u.returncode != 0
+    assert u.wall < 10
