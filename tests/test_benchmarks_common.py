@@ -15,7 +15,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import common  # noqa: E402
 import outputs  # noqa: E402
 
-SCRIPTS = ("run.py", "history.py", "models.py", "outputs.py")
+SCRIPTS = ("run.py", "history.py", "models.py", "outputs.py", "speed.py")
 SHARED = {
     "log",
     "first_line",
@@ -30,6 +30,8 @@ SHARED = {
     "median",
     "TreeRss",
     "TreeRssSampler",
+    "become_subreaper",
+    "reap_orphans",
 }
 
 
