@@ -233,8 +233,15 @@ def build_walk(root: Path, signer: run.Signer) -> None:
 
 
 def build_models(out: Path, python: str) -> None:
-    """models.py's fixture set (the part keyscope's interpreter can write, offline)."""
-    env = dict(os.environ, TZ="UTC", PYTHONHASHSEED="0", OMP_NUM_THREADS="1")
+    """models.py's fixture set (the part keyscope's interpreter can write, offline). Its
+    builders come from this checkout's tests/, which import this checkout's src/."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(HERE.parent / "src"),
+        TZ="UTC",
+        PYTHONHASHSEED="0",
+        OMP_NUM_THREADS="1",
+    )
     done = subprocess.run(
         [python, "-c", MODEL_GENERATOR, str(HERE / "models.py"), str(out)],
         env=env,
