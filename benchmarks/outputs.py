@@ -134,7 +134,7 @@ def git(repo: Path, *args: str, author: tuple[str, str] = ALICE, date: str = "")
 def build_incident(repo: Path, signer: run.Signer) -> None:
     """tests/test_git_history.py's story: a SAS committed 2020-07, its expiry extended, a
     connection string on a branch (renamed, merged), all deleted; a reset-away commit that
-    only --all-objects finds; and an uncommitted change in the work tree."""
+    only --all-objects finds; an untracked file and a staged one (--staged)."""
 
     def write(name: str, text: str | bytes) -> None:
         path = repo / name
@@ -192,7 +192,8 @@ def build_walk(root: Path, signer: run.Signer) -> None:
     """A directory tree for the file walk: nested .gitignore files (negation, anchored and
     directory patterns), an excluded folder, symbolic links (into the tree, out of it,
     broken, to a directory, a loop), a FIFO, a Hugging Face cache, binary, UTF-16 and
-    Base64 forms, an inline ignore, a file over 1 KiB; each secret of its own account."""
+    Base64 forms, an inline ignore, a file over 1 KiB, a key only the user rule of
+    ``RULE`` names; each secret of its own account."""
     accounts = iter(range(1, 100))
 
     def secret() -> str:
