@@ -35,7 +35,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / ".work"
-TREE = WORK / "smalltree"
 RESULTS = HERE / "smalltree-results.json"
 FILES = 20_000
 PLANTED = 12
@@ -126,11 +125,11 @@ def build_tree(root: Path, files: int) -> dict[str, Any]:
     return info
 
 
-def run_once(src: Path, jobs: int, cache: Path) -> tuple[float, float]:
+def run_once(src: Path, tree: Path, jobs: int, cache: Path) -> tuple[float, float]:
     """(wall, user+sys CPU of keyscope and its workers) of one scan."""
     _children_cpu()
     argv = [sys.executable, "-m", "keyscope", "scan", "-q", "--format", "json",
-            "--fail-on", "never", "-j", str(jobs), str(TREE / "tree")]
+            "--fail-on", "never", "-j", str(jobs), str(tree)]
     env = {**os.environ, "PYTHONPATH": str(src), "XDG_CACHE_HOME": str(cache)}
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -162,13 +161,13 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def measure(label: str, src: Path, jobs: int, runs: int) -> dict[str, Any]:
+def measure(label: str, src: Path, tree: Path, jobs: int, runs: int) -> dict[str, Any]:
     cache = WORK / "smalltree-cache"
-    run_once(src, jobs, cache)  # warm-up: page cache, Hyperscan database
+    run_once(src, tree, jobs, cache)  # warm-up: page cache, Hyperscan database
     walls, cpus, loads = [], [], []
     for _ in range(runs):
         loads.append(load_average())
-        wall, cpu = run_once(src, jobs, cache)
+        wall, cpu = run_once(src, tree, jobs, cache)
         walls.append(wall)
         cpus.append(cpu)
     entry = {
@@ -191,11 +190,16 @@ def main() -> int:
     parser.add_argument("--base-label", default="base")
     parser.add_argument("--label", default="branch")
     args = parser.parse_args()
-    info = build_tree(TREE, args.files)
+    root = WORK / f"smalltree-{args.files}"
+    info = build_tree(root, args.files)
     versions = [(args.label, ROOT / "src")]
     if args.base_src:
         versions.insert(0, (args.base_label, args.base_src.resolve()))
-    entries = [measure(label, src, jobs, args.runs) for label, src in versions for jobs in (1, 2)]
+    entries = [
+        measure(label, src, root / "tree", jobs, args.runs)
+        for label, src in versions
+        for jobs in (1, 2)
+    ]
     by = {(e["version"], e["jobs"]): e for e in entries}
     ratios = {
         label: round(by[(label, 1)]["wall_s_median"] / by[(label, 2)]["wall_s_median"], 2)
