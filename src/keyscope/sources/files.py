@@ -236,7 +236,7 @@ class _Walker:
                 tuple((ignore, _placed(base, rel)) for ignore, base in local),
                 real_root,
             )
-            hf = self.hf if _hf_sensitive(folder) else None
+            hf = self.hf if _hf_sensitive(folder, self.hf) else None
             subdirs: list[tuple[str, str]] = []
             for entry in entries:
                 name = entry.name
@@ -274,13 +274,16 @@ def _placed(base: tuple[str, int], rel: str) -> str:
     return tail
 
 
-def _hf_sensitive(folder: str) -> bool:
-    """Could an entry of ``folder`` be part of a Hugging Face cache (a snapshot link or
-    a blob)? Only then do the cache checks run (they need the whole walk's state)."""
+def _hf_sensitive(folder: str, hf: _HfCache) -> bool:
+    """Could an entry of ``folder`` be part of a Hugging Face cache: a link under a
+    cache repository's ``snapshots/``, or a file in a ``blobs/`` that ``_hf_blob``
+    counts? Only then do the cache checks run (they need the whole walk's state)."""
+    parts = os.path.abspath(folder).split(os.sep)
     return any(
-        part == "blobs" or HF_REPO_FOLDER.fullmatch(part)
-        for part in os.path.abspath(folder).split(os.sep)
-    )
+        part == "snapshots" and HF_REPO_FOLDER.fullmatch(parts[i - 1])
+        for i, part in enumerate(parts)
+        if i
+    ) or _hf_blob(os.path.join(folder, "-"), hf)
 
 
 def _classify(
