@@ -17,6 +17,7 @@ from keyscope import scan as scan_module
 from keyscope.scan import ScanOptions, scan
 from keyscope.sources import registry
 from keyscope.sources.files import FilesSource
+from keyscope.sources.git import GitError
 from keyscope.sources.history import GitSource
 from keyscope.sources.interface import Blob, Skipped, Source, SourceOptions, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
@@ -129,3 +130,15 @@ def test_a_registered_source_is_scheduled_like_the_others(
     assert [loc.path for f in result.findings for loc in f.locations] == ["mem:a"]
     assert [(s.path, s.reason) for s in result.skipped] == [("mem:gone", "no such text")]
     assert result.stats.files == 3
+
+
+def test_a_remote_with_no_git_is_mirrored_then_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "a.txt").write_text("a\n")
+    subprocess.run(["git", "-C", str(repo), "add", "a.txt"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b.c", "-c", "user.name=n",
+                    "commit", "-qm", "a"], check=True)
+    with pytest.raises(GitError, match="not a git repository"):
+        scan([f"file://{repo}"], ScanOptions(git=False, now=NOW, cache_dir=tmp_path / "c"))
+    assert (tmp_path / "c" / "repos").is_dir()  # mirrored first, as a remote always is

@@ -473,7 +473,7 @@ def _os_reason(exc: OSError) -> str:
 
 BATCH_FILES = 256  # files per unit when the walk runs in the scanning process
 BATCH_BYTES = 16 * 1024 * 1024
-UNIT_ENTRIES = 256  # listed entries per unit when workers take directories
+UNIT_ENTRIES = 512  # listed entries per unit when workers take directories
 
 
 def walk_options(options: SourceOptions) -> WalkOptions:

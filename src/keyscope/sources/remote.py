@@ -142,7 +142,10 @@ class RemoteSource(Source):
         return True
 
     def _mirrored(self, url: str) -> tuple[Path | None, str]:
-        return find_repository(mirror(url, self.cache / "repos")), remote_label(url)
+        mirrored = mirror(url, self.cache / "repos")
+        # with git=False there is no repository to scan it as: an error, after the fetch
+        repo = None if self.options.git is False else find_repository(mirrored)
+        return repo, remote_label(url)
 
     def units(self, skipped: list[Skipped], jobs: int) -> Iterator[Unit]:
         return iter(())  # its roots are the git source's
