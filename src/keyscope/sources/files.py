@@ -6,6 +6,12 @@ Symlinks are not followed unless asked, with one exception: in a Hugging Face ca
 (``<type>s--<name>/snapshots/<rev>/<file>`` linking into ``blobs/``) each file is
 scanned through its snapshot link, under its snapshot name, and its blob is not
 reported again. Nothing here interprets content; no OS error stops the walk.
+
+The walk uses plain strings and ``os.scandir``: each ignore file is compiled once and
+asked about names relative to its own folder. As a source (``FilesSource``), with one
+job the walk runs in the scanning process; with more, the parent only lists folders
+(:func:`plan`) and each worker decides the files of the folders it is given
+(:class:`DirJob`), reads and scans them, so a files scan scales with cores.
 """
 
 from __future__ import annotations
