@@ -6,6 +6,12 @@ Symlinks are not followed unless asked, with one exception: in a Hugging Face ca
 (``<type>s--<name>/snapshots/<rev>/<file>`` linking into ``blobs/``) each file is
 scanned through its snapshot link, under its snapshot name, and its blob is not
 reported again. Nothing here interprets content; no OS error stops the walk.
+
+The walk uses plain strings and ``os.scandir``: each ignore file is compiled once and
+asked about names relative to its own folder. As a source (``FilesSource``), with one
+job the walk runs in the scanning process; with more, the parent only lists folders
+(:func:`plan`) and each worker decides the files of the folders it is given
+(:class:`DirJob`), reads and scans them, so a files scan scales with cores.
 """
 
 from __future__ import annotations
@@ -14,13 +20,24 @@ import fnmatch
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
 
-from keyscope.sources.interface import Skipped
+from keyscope.sources.interface import (
+    Batch,
+    Blob,
+    Skipped,
+    Source,
+    SourceOptions,
+    Unit,
+    WorkerContext,
+    merged,
+)
+from keyscope.sources.oversize import OVERSIZE_BATCH, OversizeUnit, models_only
 
 DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
 # A repository folder of a Hugging Face cache (huggingface_hub's layout:
@@ -53,125 +70,276 @@ class _HfCache:
     roots: dict[str, bool] = field(default_factory=dict)  # folder → is a cache root
 
 
+@dataclass(frozen=True, eq=False)
+class IgnoreFile:
+    """The lines of one ``.gitignore`` (or ``.git/info/exclude``), compiled once per
+    process under ``key`` (unique within a scan)."""
+
+    key: int
+    lines: tuple[str, ...]
+
+
+SpecOf = Callable[[IgnoreFile], pathspec.GitIgnoreSpec]
+# Up to this many lines, an ignore file is matched by pathspec's pure-Python backend:
+# it compiles in a fraction of a millisecond, where a Hyperscan database (pathspec's
+# default when Hyperscan is installed) takes about 10 ms, for every .gitignore in every
+# worker; a long file keeps the default, which matches a path in one pass.
+SIMPLE_IGNORE_LINES = 64
+
+
+def compile_ignore(ignore: IgnoreFile) -> pathspec.GitIgnoreSpec:
+    """The compiled rules of one ignore file (same answers with either backend)."""
+    if len(ignore.lines) <= SIMPLE_IGNORE_LINES:
+        return pathspec.GitIgnoreSpec.from_lines(ignore.lines, backend="simple")
+    return pathspec.GitIgnoreSpec.from_lines(ignore.lines)
+
+
+@dataclass(frozen=True)
+class DirJob:
+    """The entries of one directory other than the subdirectories to walk, as listed
+    (name, type bits or the error that stopped them being known): enough to decide, in
+    a worker, which files to read, without listing the directory again."""
+
+    prefix: str  # the directory's path as entries are joined to it ("dir/", "./")
+    rel: str  # the directory relative to the walk root, "" or ending in "/"
+    rules: tuple[tuple[IgnoreFile, str], ...]  # ignore files in force, and the
+    # directory relative to each one's base ("" or ending in "/")
+    real_root: str  # the walk root, symbolic links resolved
+    entries: list[tuple[str, int | str]] = field(default_factory=list)
+
+    def classify(self, options: WalkOptions, spec_of: SpecOf) -> Iterator[FileEntry | Skipped]:
+        """The files to read and the entries skipped, in listing order."""
+        for name, kind in self.entries:
+            item = _classify(self, name, kind, options, spec_of, None)
+            if item is not None and not isinstance(item, str):
+                yield item
+
+
+_LINK, _DIR, _FILE = 1, 2, 4  # type bits of a listed entry
+
+
 def walk(roots: list[str], options: WalkOptions) -> Iterator[FileEntry | Skipped]:
     """Every file under ``roots`` to scan, or a Skipped with the reason."""
-    hf = _HfCache()
-    yield from _walk_roots(roots, options, hf)
-    for shown, real in hf.blobs:
-        if real not in hf.reached:
-            yield from _stat_file(shown, options)
+    for item in _Walker(options, split=False).walk(roots):
+        assert not isinstance(item, DirJob)
+        yield item
 
 
-def _walk_roots(
-    roots: list[str], options: WalkOptions, hf: _HfCache
-) -> Iterator[FileEntry | Skipped]:
-    for root in roots:
-        try:
-            st = os.stat(root) if options.follow_symlinks else os.lstat(root)
-        except OSError as exc:
-            broken = os.path.islink(root)
-            yield Skipped(root, "broken symbolic link" if broken else _os_reason(exc))
-            continue
-        if stat.S_ISLNK(st.st_mode):
+def plan(
+    roots: list[str], options: WalkOptions, size: int
+) -> Iterator[list[FileEntry | Skipped | DirJob]]:
+    """The walk of ``roots`` cut into pieces of about ``size`` entries, in walk order:
+    directories are listed here, their files are classified (ignore rules, symbolic
+    links, sizes) where the piece is read. Folders of a Hugging Face cache are decided
+    here whole, since a blob reached twice is read once."""
+    piece: list[FileEntry | Skipped | DirJob] = []
+    weight = 0
+    for item in _Walker(options, split=True).walk(roots):
+        piece.append(item)
+        weight += len(item.entries) if isinstance(item, DirJob) else 1
+        if weight >= size:
+            yield piece
+            piece, weight = [], 0
+    if piece:
+        yield piece
+
+
+class _Walker:
+    """One walk over the roots. ``split``: leave the files of each directory to a
+    :class:`DirJob` instead of deciding them here."""
+
+    def __init__(self, options: WalkOptions, split: bool) -> None:
+        self.options = options
+        self.split = split
+        self.hf = _HfCache()
+        self._specs: dict[int, pathspec.GitIgnoreSpec] = {}
+
+    def spec(self, ignore: IgnoreFile) -> pathspec.GitIgnoreSpec:
+        return self._specs[ignore.key]
+
+    def _load(self, path: str) -> IgnoreFile:
+        ignore = IgnoreFile(len(self._specs), tuple(_read_lines(path)))
+        self._specs[ignore.key] = compile_ignore(ignore)
+        return ignore
+
+    def walk(self, roots: list[str]) -> Iterator[FileEntry | Skipped | DirJob]:
+        for root in roots:
             try:
-                st = os.stat(root)  # a symlink named on the command line is followed
-            except OSError:
-                yield Skipped(root, "broken symbolic link")
+                st = os.stat(root) if self.options.follow_symlinks else os.lstat(root)
+            except OSError as exc:
+                broken = os.path.islink(root)
+                yield Skipped(root, "broken symbolic link" if broken else _os_reason(exc))
                 continue
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk_dir(Path(root), options, hf)
-        elif stat.S_ISREG(st.st_mode):
-            yield from _file(root, st.st_size, options)
-        else:
-            yield Skipped(root, "not a regular file")
+            if stat.S_ISLNK(st.st_mode):
+                try:
+                    st = os.stat(root)  # a symlink named on the command line is followed
+                except OSError:
+                    yield Skipped(root, "broken symbolic link")
+                    continue
+            if stat.S_ISDIR(st.st_mode):
+                yield from self._walk_dir(root)
+            elif stat.S_ISREG(st.st_mode):
+                yield _file(root, st.st_size, self.options)
+            else:
+                yield Skipped(root, "not a regular file")
+        for shown, real in self.hf.blobs:
+            if real not in self.hf.reached:
+                yield _stat_file(shown, self.options)
 
-
-def _walk_dir(root: Path, options: WalkOptions, hf: _HfCache) -> Iterator[FileEntry | Skipped]:
-    specs: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
-    if options.respect_gitignore:
+    def _root_rules(self, top: str) -> tuple[tuple[IgnoreFile, tuple[str, int]], ...]:
+        """``.git/info/exclude`` of the repository holding ``top``, if it applies."""
+        root = Path(top)
         git_dir = _git_dir(root)
         exclude = git_dir / "info" / "exclude" if git_dir else None
-        if exclude and _is_file(exclude) is True:
-            specs.append((_repo_root(root) or root, _load_spec(exclude)))
-    stack: list[tuple[Path, list[tuple[Path, pathspec.GitIgnoreSpec]]]] = [(root, specs)]
-    seen_dirs: set[tuple[int, int]] = set()  # (device, inode): symlink loops end here
-    real_root = os.path.realpath(root)
-    while stack:
-        folder, inherited = stack.pop()
-        try:
-            st = os.stat(folder)
-        except OSError as exc:
-            yield Skipped(str(folder), _os_reason(exc))
-            continue
-        if (st.st_dev, st.st_ino) in seen_dirs:
-            if options.follow_symlinks:
-                yield Skipped(str(folder), "directory already scanned (symbolic link loop)")
-            continue
-        seen_dirs.add((st.st_dev, st.st_ino))
-        local = list(inherited)
-        if options.respect_gitignore:
-            gi = _is_file(folder / ".gitignore")
-            if isinstance(gi, OSError):  # its ignore rules cannot be known: not walked
-                yield Skipped(str(folder), _os_reason(gi))
-                continue
-            if gi:
-                local.append((folder, _load_spec(folder / ".gitignore")))
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            yield Skipped(str(folder), _os_reason(exc))
-            continue
-        subdirs: list[Path] = []
-        for entry in entries:
-            if entry.name == ".git":
-                continue
-            path = Path(entry.path)
-            shown = entry.path[2:] if entry.path.startswith("./") else entry.path
+        if not exclude or _is_file(str(exclude)) is not True:
+            return ()
+        try:  # patterns are matched against paths relative to the repository
+            base = root.relative_to(_repo_root(root) or root).as_posix()
+        except ValueError:  # (as given: a relative root never matches a resolved one)
+            return ()
+        return ((self._load(str(exclude)), ("" if base == "." else base, 0)),)
+
+    def _walk_dir(self, root: str) -> Iterator[FileEntry | Skipped | DirJob]:
+        options = self.options
+        top = str(Path(root))
+        rules = self._root_rules(top) if options.respect_gitignore else ()
+        # (folder, relative to the walk root, ignore files with how to place a path in each)
+        stack: list[tuple[str, str, tuple[tuple[IgnoreFile, tuple[str, int]], ...]]] = [
+            (top, "", rules)
+        ]
+        seen_dirs: set[tuple[int, int]] = set()  # (device, inode): symlink loops end here
+        real_root = os.path.realpath(top)
+        while stack:
+            folder, rel, inherited = stack.pop()
             try:
-                is_link = entry.is_symlink()
-                is_dir = entry.is_dir(follow_symlinks=options.follow_symlinks)
-                is_file = entry.is_file(follow_symlinks=options.follow_symlinks)
+                st = os.stat(folder)
             except OSError as exc:
-                yield Skipped(shown, _os_reason(exc))
+                yield Skipped(folder, _os_reason(exc))
                 continue
-            if _excluded(path, root, options.excludes) or _ignored(path, is_dir, local):
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                if options.follow_symlinks:
+                    yield Skipped(folder, "directory already scanned (symbolic link loop)")
                 continue
-            if is_link and not is_dir and (snapshot := _hf_snapshot_blob(entry.path)):
-                first = hf.reached.setdefault(snapshot, shown)
-                if first == shown:
-                    yield from _stat_file(shown, options)
-                else:
-                    yield Skipped(shown, f"same Hugging Face cache blob as {first}, scanned there")
-                continue
-            if (is_file or (is_link and os.path.isfile(entry.path))) and _hf_blob(entry.path, hf):
-                hf.blobs.append((shown, os.path.realpath(entry.path)))
-                continue
-            if is_link and not options.follow_symlinks:
-                if not os.path.exists(entry.path):
-                    yield Skipped(shown, "broken symbolic link")
-                elif not _inside(os.path.realpath(entry.path), real_root):
-                    # A link into the tree is scanned at its target; one out of it is not.
-                    yield Skipped(
-                        shown,
-                        "symbolic link out of the scanned tree, not followed "
-                        "(--follow-symlinks follows it)",
-                    )
-                continue
-            if is_dir:
-                subdirs.append(path)
-                continue
-            if is_file:
-                try:
-                    fst = entry.stat(follow_symlinks=options.follow_symlinks)
-                except OSError as exc:
-                    yield Skipped(shown, _os_reason(exc))
+            seen_dirs.add((st.st_dev, st.st_ino))
+            local = inherited
+            if options.respect_gitignore:
+                gitignore = os.path.join(folder, ".gitignore")
+                gi = _is_file(gitignore)
+                if isinstance(gi, OSError):  # its ignore rules cannot be known: not walked
+                    yield Skipped(folder, _os_reason(gi))
                     continue
-                yield from _file(shown, fst.st_size, options)
-            elif is_link:
-                yield Skipped(shown, "broken symbolic link")
-            else:
-                yield Skipped(shown, "not a regular file (device, socket or pipe)")
-        stack.extend((d, local) for d in reversed(subdirs))
+                if gi:
+                    local = (*inherited, (self._load(gitignore), ("", len(rel))))
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                yield Skipped(folder, _os_reason(exc))
+                continue
+            job = DirJob(
+                os.path.join(folder, ""),
+                rel,
+                tuple((ignore, _placed(base, rel)) for ignore, base in local),
+                real_root,
+            )
+            hf = self.hf if _hf_sensitive(folder, self.hf) else None
+            subdirs: list[tuple[str, str]] = []
+            for entry in entries:
+                name = entry.name
+                if name == ".git":
+                    continue
+                kind: int | str
+                try:
+                    kind = (
+                        (_LINK if entry.is_symlink() else 0)
+                        | (_DIR if entry.is_dir(follow_symlinks=options.follow_symlinks) else 0)
+                        | (_FILE if entry.is_file(follow_symlinks=options.follow_symlinks) else 0)
+                    )
+                except OSError as exc:
+                    kind = _os_reason(exc)
+                if self.split and hf is None and (isinstance(kind, str) or not kind & _DIR):
+                    job.entries.append((name, kind))
+                    continue
+                item = _classify(job, name, kind, options, self.spec, hf)
+                if isinstance(item, str):
+                    subdirs.append((item, f"{rel}{name}/"))
+                elif item is not None:
+                    yield item
+            if job.entries:
+                yield job
+            stack.extend((d, r, local) for d, r in reversed(subdirs))
+
+
+def _placed(base: tuple[str, int], rel: str) -> str:
+    """A directory ``rel`` (relative to the walk root, "" or ending in "/") as seen from
+    an ignore file's base: ``base`` is (prefix, how much of ``rel`` to cut)."""
+    head, cut = base
+    tail = rel[cut:]
+    if head:
+        return f"{head}/{tail}"
+    return tail
+
+
+def _hf_sensitive(folder: str, hf: _HfCache) -> bool:
+    """Could an entry of ``folder`` be part of a Hugging Face cache: a link under a
+    cache repository's ``snapshots/``, or a file in a ``blobs/`` that ``_hf_blob``
+    counts? Only then do the cache checks run (they need the whole walk's state)."""
+    parts = os.path.abspath(folder).split(os.sep)
+    return any(
+        part == "snapshots" and HF_REPO_FOLDER.fullmatch(parts[i - 1])
+        for i, part in enumerate(parts)
+        if i
+    ) or _hf_blob(os.path.join(folder, "-"), hf)
+
+
+def _classify(
+    job: DirJob,
+    name: str,
+    kind: int | str,
+    options: WalkOptions,
+    spec_of: SpecOf,
+    hf: _HfCache | None,
+) -> FileEntry | Skipped | str | None:
+    """One listed entry: a file to read, a Skipped, a directory to walk (its path), or
+    None (ignored, excluded, a link into the tree, a cache blob decided later)."""
+    path = job.prefix + name
+    shown = path[2:] if path.startswith("./") else path
+    if isinstance(kind, str):
+        return Skipped(shown, kind)
+    is_link, is_dir, is_file = bool(kind & _LINK), bool(kind & _DIR), bool(kind & _FILE)
+    if _excluded(job.rel + name, name, options.excludes) or _ignored(job, name, is_dir, spec_of):
+        return None
+    if hf is not None:
+        if is_link and not is_dir and (snapshot := _hf_snapshot_blob(path)):
+            first = hf.reached.setdefault(snapshot, shown)
+            if first == shown:
+                return _stat_file(shown, options)
+            return Skipped(shown, f"same Hugging Face cache blob as {first}, scanned there")
+        if (is_file or (is_link and os.path.isfile(path))) and _hf_blob(path, hf):
+            hf.blobs.append((shown, os.path.realpath(path)))
+            return None
+    if is_link and not options.follow_symlinks:
+        if not os.path.exists(path):
+            return Skipped(shown, "broken symbolic link")
+        if not _inside(os.path.realpath(path), job.real_root):
+            # A link into the tree is scanned at its target; one out of it is not.
+            return Skipped(
+                shown,
+                "symbolic link out of the scanned tree, not followed "
+                "(--follow-symlinks follows it)",
+            )
+        return None
+    if is_dir:
+        return shown
+    if is_file:
+        try:
+            fst = os.stat(path) if options.follow_symlinks else os.lstat(path)
+        except OSError as exc:
+            return Skipped(shown, _os_reason(exc))
+        return _file(shown, fst.st_size, options)
+    if is_link:
+        return Skipped(shown, "broken symbolic link")
+    return Skipped(shown, "not a regular file (device, socket or pipe)")
 
 
 def _hf_snapshot_blob(path: str) -> str | None:
@@ -214,24 +382,22 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _stat_file(path: str, options: WalkOptions) -> Iterator[FileEntry | Skipped]:
+def _stat_file(path: str, options: WalkOptions) -> FileEntry | Skipped:
     try:
         size = os.stat(path).st_size
     except OSError as exc:
-        yield Skipped(path, _os_reason(exc))
-        return
-    yield from _file(path, size, options)
+        return Skipped(path, _os_reason(exc))
+    return _file(path, size, options)
 
 
-def _file(path: str, size: int, options: WalkOptions) -> Iterator[FileEntry | Skipped]:
+def _file(path: str, size: int, options: WalkOptions) -> FileEntry | Skipped:
     if size > options.max_file_size:
-        yield Skipped(
+        return Skipped(
             path,
             f"larger than --max-file-size ({size} > {options.max_file_size} bytes)",
             oversize=True,
         )
-    else:
-        yield FileEntry(path, size)
+    return FileEntry(path, size)
 
 
 def read_file(path: str, max_size: int) -> bytes | Skipped:
@@ -251,37 +417,32 @@ def read_file(path: str, max_size: int) -> bytes | Skipped:
     return data
 
 
-def _excluded(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
+def _excluded(rel: str, name: str, patterns: tuple[str, ...]) -> bool:
+    """``rel``: the path relative to the walk root."""
     if not patterns:
         return False
-    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
     return any(
-        fnmatch.fnmatch(rel, p)
-        or fnmatch.fnmatch(path.name, p)
-        or rel.startswith(p.rstrip("/") + "/")
+        fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) or rel.startswith(p.rstrip("/") + "/")
         for p in patterns
     )
 
 
-def _ignored(path: Path, is_dir: bool, specs: list[tuple[Path, pathspec.GitIgnoreSpec]]) -> bool:
-    ignored = False
-    for base, spec in specs:
-        try:
-            rel = path.relative_to(base).as_posix()
-        except ValueError:
-            continue
-        result = spec.check_file(rel + ("/" if is_dir else ""))
+def _ignored(job: DirJob, name: str, is_dir: bool, spec_of: SpecOf) -> bool:
+    """The last ignore file with a rule for the entry decides (nearest folder last)."""
+    suffix = "/" if is_dir else ""
+    for ignore, placed in reversed(job.rules):
+        result = spec_of(ignore).check_file(placed + name + suffix)
         if result.include is not None:
-            ignored = bool(result.include)
-    return ignored
+            return bool(result.include)
+    return False
 
 
-def _load_spec(path: Path) -> pathspec.GitIgnoreSpec:
+def _read_lines(path: str) -> list[str]:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
     except OSError:
-        lines = []
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+        return []
 
 
 def _repo_root(start: Path) -> Path | None:
@@ -299,7 +460,7 @@ def _git_dir(start: Path) -> Path | None:
     return git if os.path.isdir(git) else None
 
 
-def _is_file(path: Path) -> bool | OSError:
+def _is_file(path: str) -> bool | OSError:
     """Whether ``path`` is a regular file; the error when that cannot be known
     (Path.is_file raises on EACCES and ENAMETOOLONG)."""
     try:
@@ -312,3 +473,130 @@ def _is_file(path: Path) -> bool | OSError:
 
 def _os_reason(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else str(exc)
+
+
+# --------------------------------------------------------------------- as a source
+
+BATCH_FILES = 256  # files per unit when the walk runs in the scanning process
+BATCH_BYTES = 16 * 1024 * 1024
+UNIT_ENTRIES = 512  # listed entries per unit when workers take directories
+
+
+def walk_options(options: SourceOptions) -> WalkOptions:
+    return WalkOptions(
+        respect_gitignore=options.respect_gitignore,
+        excludes=options.excludes,
+        follow_symlinks=options.follow_symlinks,
+        max_file_size=options.max_file_size,
+    )
+
+
+def batches(
+    entries: Iterator[FileEntry | Skipped],
+    skipped: list[Skipped],
+    oversize: list[str] | None = None,
+) -> Iterator[list[str]]:
+    """Paths of at most ``BATCH_FILES`` files or ``BATCH_BYTES``; skipped entries go to
+    ``skipped`` (and the paths over the size limit to ``oversize``) as they come."""
+    batch: list[str] = []
+    size = 0
+    for entry in entries:
+        if isinstance(entry, Skipped):
+            skipped.append(entry)
+            if entry.oversize and oversize is not None:
+                oversize.append(entry.path)
+            continue
+        batch.append(entry.path)
+        size += entry.size
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True)
+class PathsUnit:
+    """Files already decided on: read each (bounded by the size limit)."""
+
+    paths: list[str]
+
+    def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
+        for path in self.paths:
+            data = read_file(path, ctx.max_file_size)
+            yield data if isinstance(data, Skipped) else Blob(path=path, data=data)
+
+
+@dataclass(frozen=True)
+class DirUnit:
+    """A piece of the walk (see :func:`plan`): directories whose files are decided
+    here, in the worker, then read; files over the size limit are judged as models
+    where they are met (``models``)."""
+
+    items: list[FileEntry | Skipped | DirJob]
+    options: WalkOptions
+    models: bool
+
+    def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
+        compiled: dict[int, pathspec.GitIgnoreSpec] = ctx.kept("files.ignore", dict)
+
+        def spec_of(ignore: IgnoreFile) -> pathspec.GitIgnoreSpec:
+            spec = compiled.get(ignore.key)
+            if spec is None:
+                spec = compiled[ignore.key] = compile_ignore(ignore)
+            return spec
+
+        for item in self.items:
+            entries = item.classify(self.options, spec_of) if isinstance(item, DirJob) else (item,)
+            for entry in entries:
+                if isinstance(entry, Skipped):
+                    yield entry
+                    if entry.oversize and self.models:
+                        yield from models_only(entry.path)
+                    continue
+                data = read_file(entry.path, ctx.max_file_size)
+                yield data if isinstance(data, Skipped) else Blob(path=entry.path, data=data)
+
+
+class FilesSource(Source):
+    """Files and directories: every root no earlier source claimed.
+
+    With one job the walk runs here and units are lists of files; with more, workers
+    take directories (:func:`plan`), and what they give back is reported in walk order."""
+
+    name = "files"
+
+    def __init__(self, options: SourceOptions) -> None:
+        super().__init__(options)
+        self._roots: list[str] = []
+        self._issued: deque[DirUnit] = deque()
+        self._done: dict[int, Batch] = {}
+
+    def claim(self, root: str) -> bool:
+        self._roots.append(root)
+        return True
+
+    def units(self, skipped: list[Skipped], jobs: int) -> Iterator[Unit]:
+        options = walk_options(self.options)
+        if jobs > 1:
+            for items in plan(self._roots, options, UNIT_ENTRIES):
+                unit = DirUnit(items, options, self.options.models)
+                self._issued.append(unit)
+                yield unit
+            return
+        oversize: list[str] = []
+        for batch in batches(walk(self._roots, options), skipped, oversize):
+            yield PathsUnit(batch)
+        if self.options.models:
+            for start in range(0, len(oversize), OVERSIZE_BATCH):
+                yield OversizeUnit(oversize[start : start + OVERSIZE_BATCH])
+
+    def absorb(self, unit: Unit, batch: Batch) -> Batch:
+        if not isinstance(unit, DirUnit):
+            return batch
+        # Workers finish out of order: hold each piece until the ones before it came.
+        self._done[id(unit)] = batch
+        ready: list[Batch] = []
+        while self._issued and id(self._issued[0]) in self._done:
+            ready.append(self._done.pop(id(self._issued.popleft())))
+        return merged(ready)

@@ -13,10 +13,13 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from keyscope.sources.git import NO_EXECUTION, GitError, git
+from keyscope.sources.git import NO_EXECUTION, GitError, find_repository, git
+from keyscope.sources.history import GitSource
+from keyscope.sources.interface import Skipped, Source, SourceOptions, Unit
 
 _REMOTE = re.compile(r"^(?:https?|ssh|git|file)://|^\w[\w.-]*@[\w.-]+:")
 # Clone and fetch may use the network, over these transports only (never ext::,
@@ -120,3 +123,29 @@ def _hide(message: str, credentials: str | None) -> str:
         if part:
             message = message.replace(part, "***")
     return message
+
+
+class RemoteSource(Source):
+    """A repository URL: mirrored (when its turn comes), then scanned as a git source."""
+
+    name = "remote"
+
+    def __init__(self, options: SourceOptions, git: GitSource, cache: Path) -> None:
+        super().__init__(options)
+        self.git = git
+        self.cache = cache  # mirrors go to cache/repos
+
+    def claim(self, root: str) -> bool:
+        if not is_remote(root):
+            return False
+        self.git.take(root, lambda: self._mirrored(root))
+        return True
+
+    def _mirrored(self, url: str) -> tuple[Path | None, str]:
+        mirrored = mirror(url, self.cache / "repos")
+        # with git=False there is no repository to scan it as: an error, after the fetch
+        repo = None if self.options.git is False else find_repository(mirrored)
+        return repo, remote_label(url)
+
+    def units(self, skipped: list[Skipped], jobs: int) -> Iterator[Unit]:
+        return iter(())  # its roots are the git source's

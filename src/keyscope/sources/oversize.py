@@ -1,0 +1,34 @@
+"""Files over ``--max-file-size``: not scanned for secrets, but a big checkpoint is
+exactly where a payload hides, so each is handed on as a models-only blob over a
+read-only memory map (the model check reads only what a loader would unpickle)."""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from keyscope.sources.interface import Blob, Skipped, WorkerContext
+
+OVERSIZE_BATCH = 8  # files per unit
+
+
+def models_only(path: str) -> Iterator[Blob]:
+    """``path`` as a models-only blob, mapped while the consumer looks at it; nothing
+    when it cannot be opened or mapped (it was already reported as too big)."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            yield Blob(path=path, data=mm, models_only=True)  # type: ignore[arg-type]
+    except (OSError, ValueError):
+        return
+
+
+@dataclass(frozen=True)
+class OversizeUnit:
+    """Files the walk found over the size limit, judged as model files only."""
+
+    paths: list[str]
+
+    def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
+        for path in self.paths:
+            yield from models_only(path)
