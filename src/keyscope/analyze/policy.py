@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from keyscope.model import Explanation, Reason, Severity, Verification
 
@@ -86,9 +85,3 @@ def after_verification(explanation: Explanation, verification: Verification) -> 
         explanation, severity=severity, reasons=tuple(reasons), verification=verification
     )
 
-
-def load_policy(path: Path | None = None, start: Path | None = None) -> Policy:
-    """Kept for old imports: :func:`keyscope.config.load_policy`."""
-    from keyscope.config import load_policy as load  # config asks the provider registry
-
-    return load(path, start)
