@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyscope.cli import main
 from keyscope.detect.engine import make_engine
@@ -128,15 +130,52 @@ def test_each_blob_is_sniffed_once(name: str, monkeypatch: pytest.MonkeyPatch) -
     (their members are sniffed as they are read)."""
     path, data = BLOBS[name]
     calls: Counter[bytes] = Counter()
-    first = registry.FORMATS[0]  # every sniff asks the first format first
+    first = registry.FORMATS[0]  # asked first, and (no ``first`` byte) for every blob
 
     def counting(blob: bytes, head: bytes, partial: bool) -> bool:
         calls[bytes(blob)] += 1
         return first.sniff(blob, head, partial)
 
-    counted = [replace(first, sniff=counting), *registry.FORMATS[1:]]
+    counted = [replace(first, sniff=counting, first=None), *registry.FORMATS[1:]]
     monkeypatch.setattr(registry, "FORMATS", counted)
     scanner = BlobScanner(make_engine("re", load_rules()), NOW, secrets=False)
     result = scanner.scan(Blob(path=path, data=data))
     assert calls[data] == 1
     assert bool(result.model_findings) == (name not in ("safetensors", "text"))
+
+
+def _sniff_every_format(data: bytes, partial: bool = False) -> str | None:
+    """The registry's definition of ``sniff``: the first format, in order, that matches."""
+    head = bytes(data[:16])
+    return next((f.name for f in registry.FORMATS if f.sniff(data, head, partial)), None)
+
+
+MAGICS = [b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"\x93NUMPY", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00",
+          b"\x5d\x00\x00", b"ZF", b"x\x9c", b"GGUF", b"\x89HDF\r\n\x1a\n", b"\x80\x04", b"(",
+          b"c", b"]", b"s", b"m", b"#", b"\x08", b"", b"\x01\x00\x00\x00TFL3"]
+
+
+@given(
+    prefix=st.sampled_from(MAGICS),
+    body=st.binary(max_size=300),
+    tail=st.sampled_from([b"", b".", b".\n", b"ustar"]),
+    partial=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_first_byte_table_changes_no_answer(
+    prefix: bytes, body: bytes, tail: bytes, partial: bool
+) -> None:
+    """``first`` only lets the registry skip sniffs that could not match."""
+    for data in (prefix + body + tail, body[:257] + b"ustar" + body, prefix + body[:1]):
+        assert registry.sniff(data, partial) == _sniff_every_format(data, partial)
+
+
+def test_each_declared_first_byte_holds() -> None:
+    """A format that declares its first bytes matches no file starting otherwise."""
+    samples = {m + bytes(300) for m in MAGICS} | {bytes([b]) + bytes(300) for b in range(256)}
+    for fmt in registry.FORMATS:
+        if fmt.first is None:
+            continue
+        for data in samples:
+            if fmt.sniff(data, data[:16], False):
+                assert data[0] in fmt.first, fmt.name

@@ -27,7 +27,7 @@ def _tar(data: bytes, head: bytes, partial: bool) -> bool:
     return len(data) > 262 and data[257:262] == b"ustar"
 
 
-ZIP = ModelFormat("zip", _zip, holds_pickles=True, check=keras_zip_issues)
-SEVEN_ZIP = ModelFormat("7z", _seven_zip, holds_pickles=True)
-NPY = ModelFormat("npy", _npy, holds_pickles=True)
+ZIP = ModelFormat("zip", _zip, holds_pickles=True, check=keras_zip_issues, first=b"P")
+SEVEN_ZIP = ModelFormat("7z", _seven_zip, holds_pickles=True, first=SEVEN_ZIP_MAGIC[:1])
+NPY = ModelFormat("npy", _npy, holds_pickles=True, first=b"\x93")
 TAR = ModelFormat("tar", _tar, holds_pickles=True)

@@ -25,7 +25,7 @@ def _zlib(data: bytes, head: bytes, partial: bool) -> bool:
     )
 
 
-GZIP = ModelFormat("gzip", _gzip, holds_pickles=True)
-BZ2 = ModelFormat("bz2", _bz2, holds_pickles=True)
-XZ = ModelFormat("xz", _xz, holds_pickles=True)
-ZLIB = ModelFormat("zlib", _zlib, holds_pickles=True)
+GZIP = ModelFormat("gzip", _gzip, holds_pickles=True, first=b"\x1f")
+BZ2 = ModelFormat("bz2", _bz2, holds_pickles=True, first=b"B")
+XZ = ModelFormat("xz", _xz, holds_pickles=True, first=b"\xfd\x5d")
+ZLIB = ModelFormat("zlib", _zlib, holds_pickles=True, first=b"Zx")

@@ -10,4 +10,4 @@ def _gguf(data: bytes, head: bytes, partial: bool) -> bool:
     return head.startswith(b"GGUF")
 
 
-GGUF = ModelFormat("gguf", _gguf, holds_pickles=False, check=gguf_issues)
+GGUF = ModelFormat("gguf", _gguf, holds_pickles=False, check=gguf_issues, first=b"G")

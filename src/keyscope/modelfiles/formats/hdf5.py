@@ -10,4 +10,4 @@ def _hdf5(data: bytes, head: bytes, partial: bool) -> bool:
     return head.startswith(b"\x89HDF\r\n\x1a\n")
 
 
-HDF5 = ModelFormat("hdf5", _hdf5, holds_pickles=False, check=h5_keras_issues)
+HDF5 = ModelFormat("hdf5", _hdf5, holds_pickles=False, check=h5_keras_issues, first=b"\x89")

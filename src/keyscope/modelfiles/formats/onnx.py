@@ -11,4 +11,4 @@ def _onnx(data: bytes, head: bytes, partial: bool) -> bool:
     return head[:1] == b"\x08" and is_onnx(data, partial)  # field 1 as a varint first
 
 
-ONNX = ModelFormat("onnx", _onnx, holds_pickles=False, check=onnx_issues)
+ONNX = ModelFormat("onnx", _onnx, holds_pickles=False, check=onnx_issues, first=b"\x08")

@@ -16,6 +16,6 @@ def _pickle0(data: bytes, head: bytes, partial: bool) -> bool:
 
 
 # A raw pickle, or PyTorch's legacy format (pickles back to back).
-PICKLE = ModelFormat("pickle", _pickle, holds_pickles=True)
+PICKLE = ModelFormat("pickle", _pickle, holds_pickles=True, first=b"\x80")
 # A candidate only: analyze_model reads it as a header-less pickle.
-PICKLE0 = ModelFormat("pickle0", _pickle0, holds_pickles=True)
+PICKLE0 = ModelFormat("pickle0", _pickle0, holds_pickles=True, first=b"(c}]")

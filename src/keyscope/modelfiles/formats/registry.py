@@ -45,10 +45,27 @@ def sniff(data: bytes, partial: bool = False) -> str | None:
     a larger file (the formats recognised by parsing, ONNX and SavedModel, then
     accept a message cut short)."""
     head = bytes(data[:HEAD])
-    for fmt in FORMATS:
+    for fmt in _candidates(head[0] if head else None):
         if fmt.sniff(data, head, partial):
             return fmt.name
     return None
+
+
+_by_first: tuple[tuple[ModelFormat, ...], dict[int | None, list[ModelFormat]]] = ((), {})
+
+
+def _candidates(first: int | None) -> list[ModelFormat]:
+    """The formats, in ``FORMATS`` order, whose sniff can match a file starting with
+    this byte (None: an empty file). The table follows ``FORMATS`` when it changes."""
+    global _by_first
+    formats = tuple(FORMATS)
+    if formats != _by_first[0]:
+        table: dict[int | None, list[ModelFormat]] = {
+            b: [f for f in formats if f.first is None or b in f.first] for b in range(256)
+        }
+        table[None] = [f for f in formats if f.first is None]
+        _by_first = (formats, table)
+    return _by_first[1][first]
 
 
 def format_named(name: str | None) -> ModelFormat | None:

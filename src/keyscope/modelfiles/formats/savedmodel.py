@@ -20,7 +20,13 @@ def _saved_model_text(data: bytes, head: bytes, partial: bool) -> bool:
     return head[:1] in (b"s", b"m", b"#", b"\n", b" ") and is_saved_model_text(data)
 
 
-SAVED_MODEL = ModelFormat("savedmodel", _saved_model, holds_pickles=False, check=saved_model_issues)
+SAVED_MODEL = ModelFormat(
+    "savedmodel", _saved_model, holds_pickles=False, check=saved_model_issues, first=b"\x08"
+)
 SAVED_MODEL_TEXT = ModelFormat(
-    "savedmodel-text", _saved_model_text, holds_pickles=False, check=saved_model_text_issues
+    "savedmodel-text",
+    _saved_model_text,
+    holds_pickles=False,
+    check=saved_model_text_issues,
+    first=b"sm#\n ",
 )

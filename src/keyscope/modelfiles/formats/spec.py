@@ -25,9 +25,15 @@ class ModelFormat:
 
     ``holds_pickles``: a loader may unpickle something in it; the container walk
     (``containers.pickles_in``) then reads it. ``check(data)`` returns the structural
-    issues of a file of this format (None: nothing to check beyond its pickles)."""
+    issues of a file of this format (None: nothing to check beyond its pickles).
+
+    ``first``: every byte a file of this format can start with, when its sniff only
+    ever matches such files (None: any byte). The registry then skips the sniff for
+    files that start otherwise: text, most of what a scan reads, meets only the few
+    formats without a fixed first byte."""
 
     name: str
     sniff: Sniff
     holds_pickles: bool
     check: Check | None = None
+    first: bytes | None = None
