@@ -22,8 +22,9 @@ from azure.storage.blob import (
 
 import keyscope
 from keyscope import Explanation, Severity
-from keyscope.analyze.policy import DEFAULT_POLICY, Policy, load_policy
+from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.cli import main
+from keyscope.config import load_policy
 from keyscope.errors import ConfigError
 
 KEY = base64.b64encode(os.urandom(64)).decode("ascii")
