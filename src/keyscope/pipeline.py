@@ -62,16 +62,23 @@ class BlobScanner:
         self.policy = policy
         self.show_secrets = show_secrets
 
-    def scan(self, blob: Blob) -> BlobResult:
+    def scan(
+        self, blob: Blob, *, secrets: bool | None = None, models: bool | None = None
+    ) -> BlobResult:
+        """Model check and secret scan of one blob; ``secrets``/``models`` narrow what
+        this scanner was made to do for this blob (a container's raw bytes are not
+        scanned for secrets when its members are)."""
         result = BlobResult()
-        kind = model_kind(blob.data, blob.path) if self.models else None
+        secrets = self.secrets if secrets is None else secrets and self.secrets
+        models = self.models if models is None else models and self.models
+        kind = model_kind(blob.data, blob.path) if models else None
         if kind is not None:  # sniffed once: analyze_model is told the kind
             try:
                 allow = self.policy.model_allow
                 result.model_findings = analyze_model(blob.path, blob.data, allow, kind)
             except (RecursionError, MemoryError) as exc:
                 result.rejected[f"model file not analysed ({type(exc).__name__})"] += 1
-        if not self.secrets:
+        if not secrets:
             return result
         data = _transcode(blob.data)
         self._scan_bytes(blob, data, 0, result, None)

@@ -37,11 +37,13 @@ from keyscope.model import (
     Skipped,
 )
 from keyscope.modelfiles.analyzer import analyze_model, model_kind
-from keyscope.pipeline import BlobScanner
+from keyscope.pipeline import BlobResult, BlobScanner
 from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
 from keyscope.sources.interface import Batch, Blob, Source, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
+from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits
+from keyscope.unpack.registry import expander_for
 
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 
@@ -66,6 +68,7 @@ class ScanOptions:
     models: bool = True  # judge model files (pickles that would run code)
     selection: Selection = field(default_factory=Selection)
     keep_credentials: bool = False  # keep parsed credentials in memory for a live check
+    unpack_depth: int = DEFAULT_DEPTH  # containers inside containers (0: none unpacked)
 
 
 
@@ -211,6 +214,7 @@ class _WorkerState:
         )
         self.allow = options.policy.model_allow
         self.context = WorkerContext(options.max_file_size)
+        self.limits = UnpackLimits(depth=options.unpack_depth)
 
     def run(self, unit: Unit) -> Batch:
         return self.scan_blobs(unit.read(self.context))
@@ -250,15 +254,42 @@ class _WorkerState:
                 continue
             files += 1
             size += len(blob.data)
-            try:
-                result = self.scanner.scan(blob)
-            except Exception as exc:  # one hostile blob never ends the scan: it is skipped
-                skipped.append(Skipped(blob.path, f"could not be scanned ({type(exc).__name__})"))
-                continue
-            findings.extend(result.findings)
-            model_findings.extend(result.model_findings)
-            rejected.update(result.rejected)
+            for item in self._unpacked(blob, None, 0, models=True):
+                if isinstance(item, Skipped):
+                    skipped.append(item)
+                    continue
+                findings.extend(item.findings)
+                model_findings.extend(item.model_findings)
+                rejected.update(item.rejected)
         return Batch(findings, skipped, files, size, rejected, model_findings)
+
+    def _unpacked(
+        self, blob: Blob, budget: Budget | None, depth: int, models: bool
+    ) -> Iterator[BlobResult | Skipped]:
+        """The scan of ``blob`` and, when an expander claims it, of its members instead
+        of its raw bytes (to ``limits.depth``; one budget for the outermost blob).
+        Members are scanned for secrets only: the model check of the outer blob walks
+        model containers itself."""
+        try:
+            expander = expander_for(blob) if depth < self.limits.depth else None
+            yield self.scanner.scan(blob, secrets=expander is None, models=models)
+        except Exception as exc:  # one hostile blob never ends the scan: it is skipped
+            shown = "!/".join((blob.path, *blob.origin))
+            yield Skipped(shown, f"could not be scanned ({type(exc).__name__})")
+            return
+        if expander is None:
+            return
+        if budget is None:
+            budget = Budget(self.limits, len(blob.data))
+        try:
+            for member in expander.expand(blob, budget):
+                if isinstance(member, Skipped):
+                    yield member
+                else:
+                    yield from self._unpacked(member, budget, depth + 1, models=False)
+        except Exception as exc:  # a hostile container: what was read stays
+            shown = "!/".join((blob.path, *blob.origin))
+            yield Skipped(shown, f"{expander.name}: could not be unpacked ({type(exc).__name__})")
 
     def close(self) -> None:
         self.context.close()

@@ -1,0 +1,74 @@
+"""The unpack contract: blobs that hold other blobs (archives, app packages, notebooks).
+
+An :class:`Expander` recognises a blob by its content and yields what is inside it as
+blobs of their own, each with one more step in ``origin`` (an archive member's path,
+a notebook cell), or :class:`Skipped` entries for what it would not read (a budget
+exceeded, a hostile member). The worker scans the members instead of the container's
+raw bytes, to the depth the scan allows; the container itself is still judged as a
+model file (``modelfiles/`` walks model containers on its own).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from keyscope.model import Skipped
+from keyscope.sources.interface import Blob
+
+DEFAULT_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class UnpackLimits:
+    """What one outermost container may cost; each exceeded limit is a Skipped entry."""
+
+    depth: int = DEFAULT_DEPTH  # containers inside containers
+    total_bytes: int = 1024 * 1024 * 1024  # unpacked, over all members of one blob
+    members: int = 100_000  # members of one blob, all levels
+    ratio: int = 200  # unpacked bytes per packed byte, once past 64 MiB
+    seconds: float = 60.0  # of unpacking per outermost blob
+
+
+@dataclass
+class Budget:
+    """The limits being spent while one outermost blob is unpacked."""
+
+    limits: UnpackLimits
+    packed: int  # the outermost blob's size
+    unpacked: int = 0
+    members: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def spend(self, size: int) -> str | None:
+        """Count one member of ``size`` bytes; the reason to stop, if a limit is hit."""
+        self.members += 1
+        self.unpacked += size
+        lim = self.limits
+        if self.members > lim.members:
+            return f"more than {lim.members} members"
+        if self.unpacked > lim.total_bytes:
+            return f"more than {lim.total_bytes} bytes unpacked"
+        if self.unpacked > 64 * 1024 * 1024 and self.unpacked > lim.ratio * max(self.packed, 1):
+            return f"unpacks to more than {lim.ratio}x its size"
+        if time.monotonic() - self.started > lim.seconds:
+            return f"took more than {lim.seconds:g} s to unpack"
+        return None
+
+
+class Expander(ABC):
+    """One kind of container. ``claims`` is cheap (content only, never the name alone);
+    ``expand`` never raises for hostile input: it yields a Skipped with the reason and
+    stops, keeping what it yielded before."""
+
+    name: str
+
+    @abstractmethod
+    def claims(self, blob: Blob) -> bool:
+        """Whether ``blob`` is a container of this kind."""
+
+    @abstractmethod
+    def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
+        """The members of ``blob``, each with ``origin`` extended by its name."""

@@ -1,0 +1,17 @@
+"""The expanders a scan applies, in order: the first that claims a blob unpacks it.
+Adding one: its module in this package and one line in ``EXPANDERS``."""
+
+from __future__ import annotations
+
+from keyscope.sources.interface import Blob
+from keyscope.unpack.interface import Expander
+
+EXPANDERS: list[Expander] = []
+
+
+def expander_for(blob: Blob) -> Expander | None:
+    """The first registered expander that claims ``blob``."""
+    for expander in EXPANDERS:
+        if expander.claims(blob):
+            return expander
+    return None
