@@ -42,6 +42,7 @@ from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
 from keyscope.sources.interface import Batch, Blob, Source, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
+from keyscope.unpack import registry as unpack_registry
 from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits
 from keyscope.unpack.registry import expander_for
 
@@ -254,7 +255,15 @@ class _WorkerState:
                 continue
             files += 1
             size += len(blob.data)
-            for item in self._unpacked(blob, None, 0, models=True):
+            items: Iterable[BlobResult | Skipped]
+            if not unpack_registry.EXPANDERS or self.limits.depth == 0:  # nothing to unpack
+                try:
+                    items = (self.scanner.scan(blob),)
+                except Exception as exc:  # one hostile blob never ends the scan
+                    items = (Skipped(blob.path, f"could not be scanned ({type(exc).__name__})"),)
+            else:
+                items = self._unpacked(blob, None, 0, models=True)
+            for item in items:
                 if isinstance(item, Skipped):
                     skipped.append(item)
                     continue
