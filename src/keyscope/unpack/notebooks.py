@@ -15,7 +15,6 @@ members is not claimed: its raw bytes are scanned as before.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -27,7 +26,6 @@ from keyscope.sources.interface import Blob
 from keyscope.unpack.interface import Budget, Expander, UnpackLimits
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # parsed whole: larger ones are scanned as text
-MAX_NESTING = 100  # JSON nesting levels rendered back as text
 _PEEK = 64 * 1024  # where '"nbformat"' is looked for, at each end
 _BOM = b"\xef\xbb\xbf"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -65,9 +63,7 @@ def notebook_members(data: bytes) -> list[Member] | None:
         return None
     try:
         nb = json.loads(data)
-        if not isinstance(nb, dict) or not _depth_within(nb, MAX_NESTING):
-            return None
-        if not isinstance(nb.get("nbformat"), int):
+        if not isinstance(nb, dict) or not isinstance(nb.get("nbformat"), int):
             return None
         if isinstance(nb.get("cells"), list):
             cells: list[Any] = nb["cells"]
@@ -87,7 +83,7 @@ def notebook_members(data: bytes) -> list[Member] | None:
                 members.append(("metadata", _dumped(extra)))
         # more members than a budget allows would leave the rest unscanned: as text
         return members if len(members) <= UnpackLimits().members else None
-    except (ValueError, RecursionError, MemoryError):
+    except (ValueError, RecursionError, MemoryError):  # not JSON, or nested too deep
         return None
 
 
@@ -201,7 +197,11 @@ def _is_text(mime: str) -> bool:
 
 def _unbase64(text: str) -> bytes | None:
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:  # older writers wrapped Base64 in lines
+        return binascii.a2b_base64("".join(text.split()), strict_mode=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -241,17 +241,3 @@ def _dumped(value: Any) -> bytes:
 
 def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")  # JSON may hold lone surrogates
-
-
-def _depth_within(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests no deeper than ``limit`` (walked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            if depth >= limit:
-                return False
-            stack.extend((x, depth + 1) for x in item if isinstance(x, (dict, list)))
-    return True
