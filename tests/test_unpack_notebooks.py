@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+from importlib.resources import files
 from pathlib import Path
 
+import jsonschema
 import nbformat
 import pytest
 from nbformat import v3, v4
@@ -21,6 +23,7 @@ from keyscope.unpack.notebooks import NotebookExpander, notebook_members
 from tests.sdk import NOW, incident_url, new_key
 
 ESC = "\x1b"
+SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
 
 
 @pytest.fixture(scope="module")
@@ -184,13 +187,18 @@ def test_every_format_keeps_the_cell(
     assert main(["scan", *now, str(path)]) == 1
     assert f"{path}:1:6 (cell 2)" in capsys.readouterr().out
     assert main(["scan", *now, "--format", "json", str(path)]) == 1
-    [finding] = json.loads(capsys.readouterr().out)["findings"]
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, json.loads(files("keyscope").joinpath("schemas/scan-v1.json")
+                                        .read_text()))
+    [finding] = doc["findings"]
     assert [loc["origin"] for loc in finding["locations"]] == [["cell 2"]]
     assert main(["scan", *now, "--format", "jsonl", str(path)]) == 1
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["location"]["origin"] == ["cell 2"]
     assert main(["scan", *now, "--format", "sarif", str(path)]) == 1
-    [result] = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    sarif = json.loads(capsys.readouterr().out)
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
+    [result] = sarif["runs"][0]["results"]
     assert "(found inside: cell 2)" in result["message"]["text"]
     assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 1
 
