@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from importlib.resources import files
 from pathlib import Path
 
@@ -210,3 +211,21 @@ def test_members_of_a_notebook(url: str) -> None:
     assert members == [("cell 1", b"a\nb"), ("cell 1 output 1", b"x\ny\n")]
     assert notebook_members(b'{"nbformat": 4}') is None  # no cells
     assert notebook_members(b"[1, 2]") is None
+
+
+def test_notebooks_in_git_history_keep_cell_and_provenance(tmp_path: Path, url: str) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=A", "-c", "user.email=a@example.com",
+                        "-c", "commit.gpgsign=false", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    _write(tmp_path, v4.new_notebook(cells=[v4.new_code_cell(f"x = 1\nu = '{url}'")]))
+    git("add", "analysis.ipynb")
+    git("commit", "-qm", "leak")
+    git("rm", "-q", "analysis.ipynb")
+    git("commit", "-qm", "remove")
+    [finding] = _scan(tmp_path).findings
+    [loc] = finding.locations
+    assert (loc.origin, loc.line, loc.column) == (("cell 1",), 2, 6)
+    assert loc.git is not None and loc.git.commit is not None
