@@ -191,6 +191,10 @@ class Keyscope(Tool):
         doc = json.loads(report.read_text(encoding="utf-8"))
         locations = [
             (loc["path"], int(loc["line"]), int(loc.get("end_line") or loc["line"]))
+            if not (loc.get("origin") or [""])[0].startswith("cell ")
+            # a notebook finding's line is a line of its cell, not of the JSON: it
+            # covers the file
+            else (loc["path"], 1, 1 << 30)
             for f in doc["findings"]
             for loc in f["locations"]
         ]

@@ -38,7 +38,7 @@ from azure.storage.fileshare import ShareSasPermissions, generate_share_sas
 from azure.storage.queue import QueueSasPermissions, generate_queue_sas
 
 from keyscope.analyze.azure.filters import placeholder_secret
-from keyscope.model import Finding, ScanResult
+from keyscope.model import Finding, Location, ScanResult
 from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, incident_url, new_key
 
@@ -223,12 +223,14 @@ def build_corpus(root: Path) -> Corpus:
             ' "nbformat_minor": 5',
             "}",
         ],
-        {
-            10: (SAS, _sig_fragment(src_q)),
-            23: (SAS, "https:\\/\\/contosonb."),
-            24: (SAS, "https:\\/\\/contosonbbak."),
-        },
+        {},
     )
+    # a notebook's findings are at lines of its cells (JSON escapes decoded), not of the JSON
+    c.expected |= {
+        ("notebooks/explore.ipynb!/cell 1", 2, SAS),
+        ("notebooks/explore.ipynb!/cell 2 output 1", 1, SAS),
+        ("notebooks/explore.ipynb!/cell 2 output 1", 2, SAS),
+    }
     notebook = json.loads((root / "notebooks/explore.ipynb").read_text())  # a valid notebook
     assert src_url in notebook["cells"][0]["source"][1]
     assert notebook["cells"][1]["outputs"][0]["text"] == [
@@ -667,8 +669,14 @@ def _scan(corpus: Corpus, cache_dir: Path, **kwargs: object) -> ScanResult:
 def _located(corpus: Corpus, findings: list[Finding]) -> list[tuple[str, int, str]]:
     root = str(corpus.root) + "/"
     return sorted(
-        (loc.path.removeprefix(root), loc.line, f.rule_id) for f in findings for loc in f.locations
+        (_member(loc, root), loc.line, f.rule_id) for f in findings for loc in f.locations
     )
+
+
+def _member(loc: Location, root: str) -> str:
+    """The relative path, with the members it was found in (a notebook's cell)."""
+    inside = [step for step in loc.origin if step != "base64"]
+    return "!/".join((loc.path.removeprefix(root), *inside))
 
 
 def _canonical(corpus: Corpus, result: ScanResult) -> list[object]:
@@ -742,9 +750,9 @@ CREDENTIALS = {
     ("docs/install.md", 4): ("service-sas", "contosoredir"),
     ("infra/main.tf", 8): ("account-key", "contosotfstate"),
     ("k8s/storage-secret.yaml", 8): ("account-key", "contosok8s"),
-    ("notebooks/explore.ipynb", 10): ("service-sas", "contosonbsrc"),
-    ("notebooks/explore.ipynb", 23): ("service-sas", "contosonb"),
-    ("notebooks/explore.ipynb", 24): ("service-sas", "contosonbbak"),
+    ("notebooks/explore.ipynb!/cell 1", 2): ("service-sas", "contosonbsrc"),
+    ("notebooks/explore.ipynb!/cell 2 output 1", 1): ("service-sas", "contosonb"),
+    ("notebooks/explore.ipynb!/cell 2 output 1", 2): ("service-sas", "contosonbbak"),
     ("public/index.html", 6): ("service-sas", "contosohtml"),
     ("public/js/app.min.js", 1): ("service-sas", "contosojs"),
     ("scripts/publish.sh", 4): ("service-sas", "contosocopy"),
@@ -766,7 +774,7 @@ def test_each_finding_is_the_right_credential(corpus: Corpus, result: ScanResult
     }
     root = str(corpus.root) + "/"
     for f in result.findings:
-        where = (f.locations[0].path.removeprefix(root), f.locations[0].line)
+        where = (_member(f.locations[0], root), f.locations[0].line)
         a = f.explanation.access
         assert (a.kind, a.account) == CREDENTIALS.get(where), where
 

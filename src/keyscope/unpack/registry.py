@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from keyscope.sources.interface import Blob
 from keyscope.unpack.interface import Expander
+from keyscope.unpack.notebooks import NotebookExpander
 
-EXPANDERS: list[Expander] = []
+EXPANDERS: list[Expander] = [
+    NotebookExpander(),
+]
 
 
 def expander_for(blob: Blob) -> Expander | None:
