@@ -272,6 +272,10 @@ class _WorkerState:
         model containers itself."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
+            if expander is None and depth and (deeper := expander_for(blob)) is not None:
+                shown = "!/".join((blob.path, *blob.origin))
+                reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
+                yield Skipped(shown, reason)
             yield self.scanner.scan(blob, secrets=expander is None, models=models)
         except Exception as exc:  # one hostile blob never ends the scan: it is skipped
             shown = "!/".join((blob.path, *blob.origin))

@@ -4,9 +4,12 @@ Adding one: its module in this package and one line in ``EXPANDERS``."""
 from __future__ import annotations
 
 from keyscope.sources.interface import Blob
+from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
 
-EXPANDERS: list[Expander] = []
+EXPANDERS: list[Expander] = [
+    ZipExpander(), TarExpander(), CompressedExpander(),  # archives.py
+]
 
 
 def expander_for(blob: Blob) -> Expander | None:
