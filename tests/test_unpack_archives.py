@@ -270,3 +270,29 @@ def test_a_zip_cut_short_is_one_skipped_entry(tmp_path: Path) -> None:
     result = _scan(tmp_path / "cut.zip")
     [skipped] = result.skipped
     assert skipped.path.endswith("cut.zip") and "zip archive cannot be read" in skipped.reason
+
+
+def test_the_unpack_depth_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--unpack-depth N`` reaches ScanOptions.unpack_depth; 0 makes an archive opaque."""
+    from keyscope.cli import main
+
+    (tmp_path / "a.env").write_text(_secret())
+    _run(tmp_path, "tar", "-cf", "a.tar", "a.env")
+    (tmp_path / "a.env").unlink()
+    argv = ["scan", "-q", "-j", "1", "--format", "json", "--fail-on", "never", str(tmp_path)]
+    main(argv)
+    assert '"a.env"' in capsys.readouterr().out
+    main([*argv[:1], "--unpack-depth", "0", *argv[1:]])
+    out = capsys.readouterr().out
+    assert "archacct" in out and '"a.env"' not in out  # found in the raw tar bytes
+    with pytest.raises(SystemExit):
+        main([*argv[:1], "--unpack-depth", "-1", *argv[1:]])
+    assert "expected 0" in capsys.readouterr().err
+
+
+def test_keyscope_models_unpacks_nothing(tmp_path: Path) -> None:
+    """Members are scanned for secrets only: ``keyscope models`` lists no member."""
+    (tmp_path / "a.env").write_text("x\n")
+    _run(tmp_path, "zip", "-q", "-P", "pw", "locked.zip", "a.env")
+    result = _scan(tmp_path / "locked.zip", secrets=False)
+    assert not result.skipped and not result.findings

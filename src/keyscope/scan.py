@@ -214,7 +214,8 @@ class _WorkerState:
         )
         self.allow = options.policy.model_allow
         self.context = WorkerContext(options.max_file_size)
-        self.limits = UnpackLimits(depth=options.unpack_depth)
+        # members are scanned for secrets only: nothing to unpack for `keyscope models`
+        self.limits = UnpackLimits(depth=options.unpack_depth if options.secrets else 0)
 
     def run(self, unit: Unit) -> Batch:
         return self.scan_blobs(unit.read(self.context))
