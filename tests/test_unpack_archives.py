@@ -12,6 +12,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from keyscope.model import ScanResult
@@ -19,6 +20,9 @@ from keyscope.scan import ScanOptions, scan
 from keyscope.unpack import archives, registry
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from tests.sdk import NOW, incident_url, new_key
+
+SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
+SCAN_SCHEMA = Path(__file__).resolve().parents[1] / "src" / "keyscope" / "schemas" / "scan-v1.json"
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("zip", "tar", "gzip", "bzip2", "xz")),
@@ -296,3 +300,59 @@ def test_keyscope_models_unpacks_nothing(tmp_path: Path) -> None:
     _run(tmp_path, "zip", "-q", "-P", "pw", "locked.zip", "a.env")
     result = _scan(tmp_path / "locked.zip", secrets=False)
     assert not result.skipped and not result.findings
+
+
+def test_reports_show_the_member_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Text: ``outer!/member:LINE:COL``, decoded layers still in parentheses; JSON keeps
+    ``origin`` as the member chain (and validates: the schema tests run every format)."""
+    import base64
+    import json
+
+    from keyscope.cli import main
+
+    src = tmp_path / "src"
+    (src / "assets").mkdir(parents=True)
+    secret = _secret()
+    (src / "assets" / "config.env").write_text("# x\n" + secret)
+    (src / "b64.txt").write_text(base64.b64encode(secret.encode()).decode())
+    _run(src, "zip", "-q", "-r", str(tmp_path / "app.apk"), "assets", "b64.txt")
+    argv = ["scan", "-q", "-j", "1", "--all-locations", "--fail-on", "never",
+            str(tmp_path / "app.apk")]
+    main(argv)
+    out = capsys.readouterr().out
+    assert "app.apk!/assets/config.env:2:1  URL=" in out
+    assert "app.apk!/b64.txt:1:1 (base64)" in out
+    main([*argv, "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, json.loads(SCAN_SCHEMA.read_text()))
+    [finding] = doc["findings"]
+    assert sorted(loc["origin"] for loc in finding["locations"]) == [
+        ["assets/config.env"], ["b64.txt", "base64"]
+    ]
+
+
+def test_sarif_keeps_one_result_per_member(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same secret at the same line and column of two members is two results, each
+    on the outer file, naming its member; the document validates."""
+    import json
+
+    from keyscope.cli import main
+
+    src = tmp_path / "src"
+    src.mkdir()
+    secret = _secret()
+    for name in ("a.env", "b.env"):
+        (src / name).write_text(secret)
+    _run(src, "zip", "-q", str(tmp_path / "app.whl"), "a.env", "b.env")
+    monkeypatch.chdir(tmp_path)
+    main(["scan", "-q", "-j", "1", "--fail-on", "never", "--format", "sarif", "app.whl"])
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, json.loads(SARIF_SCHEMA.read_text()))
+    results = doc["runs"][0]["results"]
+    assert [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in results] == ["app.whl", "app.whl"]
+    assert sorted(r["message"]["text"].rsplit("(found inside: ", 1)[1] for r in results) == [
+        "a.env)", "b.env)"
+    ]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscope.model import Explanation, Finding, Location, ModelFinding, RuleInfo, Severity
-from keyscope.report.interface import Format, shown
+from keyscope.report.interface import Format, shown, split_origin
 
 if TYPE_CHECKING:
     from keyscope.model import ScanResult
@@ -64,6 +64,7 @@ def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, A
                     where["artifactLocation"],
                     region["startLine"],
                     region["startColumn"],
+                    *split_origin(loc.origin)[:1],  # archive members: distinct places
                 ]
             )
             if key not in seen:
