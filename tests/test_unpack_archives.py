@@ -250,11 +250,11 @@ def test_a_truncated_archive_keeps_the_members_before_the_damage(
     (src / "a.env").write_text(_secret())
     (src / "b.bin").write_bytes(os.urandom(256 * 1024))
     out = tmp_path / f"cut.{kind}"
-    if kind == "zip":  # b.bin's data damaged: a.env read, b.bin refused (bad CRC)
+    if kind == "zip":  # b.bin's local header damaged: a.env read, b.bin refused
         _run(src, "zip", "-q", str(out), "a.env", "b.bin")
         data = out.read_bytes()
-        middle = data.find(b"PK\x03\x04", 4) + 1000
-        cut = data[:middle] + bytes(1000) + data[middle + 1000 :]
+        second = data.find(b"PK\x03\x04", 4)
+        cut = data[:second] + b"XX" + data[second + 2 :]
     else:  # cut in the middle of b.bin
         _run(src, "tar", "-czf", str(out), "a.env", "b.bin")
         data = out.read_bytes()
@@ -356,3 +356,17 @@ def test_sarif_keeps_one_result_per_member(
     assert sorted(r["message"]["text"].rsplit("(found inside: ", 1)[1] for r in results) == [
         "a.env)", "b.env)"
     ]
+
+
+def test_a_member_with_a_bad_crc_is_read_as_pytorch_reads_it(tmp_path: Path) -> None:
+    """``zipfile`` refuses a CRC mismatch; the member is read all the same (as PyTorch's
+    loader and ``modelfiles`` read it), so a damaged checkpoint adds no skipped entry."""
+    (tmp_path / "a.env").write_text(_secret())
+    _run(tmp_path, "zip", "-q", "-0", "crc.zip", "a.env")
+    data = bytearray((tmp_path / "crc.zip").read_bytes())
+    for header in (0, data.rfind(b"PK\x01\x02")):  # the CRC in both headers
+        crc = 14 if header == 0 else 16
+        data[header + crc] ^= 0xFF
+    (tmp_path / "crc.zip").write_bytes(bytes(data))
+    result = _scan(tmp_path / "crc.zip")
+    assert _origins(result) == [("a.env",)] and not result.skipped

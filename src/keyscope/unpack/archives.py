@@ -16,10 +16,11 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import IO, Protocol
 
 from keyscope.model import Skipped
-from keyscope.modelfiles.containers import view_reader
+from keyscope.modelfiles.containers import view_reader, zip_by_name, zip_read
 from keyscope.sources.interface import Blob
 from keyscope.unpack.interface import Budget, Expander
 
@@ -91,6 +92,15 @@ class ZipExpander(Expander):
                     if refusal is not None:
                         yield Skipped(shown(blob, name), refusal)
                         continue
+                    if info.flag_bits & 0x1:  # plain data flagged encrypted is read
+                        if (plain := _as_pytorch_reads(blob.data, info)) is None:
+                            yield Skipped(shown(blob, name), "encrypted zip member: not scanned")
+                            continue
+                        if (spent := budget.spend(len(plain))) is not None:
+                            yield Skipped(shown(blob, name), spent)
+                            return
+                        yield member(blob, name, plain)
+                        continue
                     refusal = too_big(info.file_size)
                     if refusal is not None:
                         yield Skipped(shown(blob, name), refusal)
@@ -103,14 +113,32 @@ class ZipExpander(Expander):
                         with archive.open(info) as f:
                             data = read_capped(f)
                     except DAMAGED as exc:
-                        yield Skipped(shown(blob, name), f"zip member cannot be read ({exc})")
-                        continue
+                        data = _as_pytorch_reads(blob.data, info)
+                        if data is None:
+                            reason = f"zip member cannot be read ({exc})"
+                            yield Skipped(shown(blob, name), reason)
+                            continue
                     if data is None:  # zipfile stops at the declared size: never here
                         yield Skipped(shown(blob, name), "zip member is larger than it says")
                         continue
                     yield member(blob, name, data)
         except DAMAGED as exc:
             yield Skipped(shown(blob), f"zip archive cannot be read ({exc})")
+
+
+def _as_pytorch_reads(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """A member ``zipfile`` refuses read the way PyTorch's loader reads it
+    (``modelfiles``' reader): despite a CRC or local-name mismatch, or despite an
+    encryption flag when the data is plain (its CRC matches); None if that fails too."""
+    entries = zip_by_name(data)
+    entry = None if isinstance(entries, str) else entries.get(info.filename)
+    if entry is None or entry.offset != info.header_offset:
+        return None
+    flagged = bool(entry.flags & 0x1)
+    body = zip_read(data, replace(entry, flags=entry.flags & ~0x1), MEMBER_BYTES)
+    if isinstance(body, str) or (flagged and zlib.crc32(body) != entry.crc):
+        return None
+    return body
 
 
 def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
@@ -133,8 +161,6 @@ def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
 def _zip_refusal(info: zipfile.ZipInfo, overlapping: bool) -> str | None:
     if overlapping:
         return "zip member overlaps another member's data (a zip-bomb technique): not scanned"
-    if info.flag_bits & 0x1:
-        return "encrypted zip member: not scanned"
     mode = info.external_attr >> 16
     if info.create_system == 3 and stat.S_ISLNK(mode):
         return "symbolic link member: not followed"
