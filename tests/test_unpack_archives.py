@@ -370,3 +370,12 @@ def test_a_member_with_a_bad_crc_is_read_as_pytorch_reads_it(tmp_path: Path) -> 
     (tmp_path / "crc.zip").write_bytes(bytes(data))
     result = _scan(tmp_path / "crc.zip")
     assert _origins(result) == [("a.env",)] and not result.skipped
+
+
+def test_a_zip_comment_is_scanned(tmp_path: Path) -> None:
+    """The archive's own bytes are no longer scanned raw: its comment is a member."""
+    (tmp_path / "a.txt").write_text("nothing\n")
+    _run(tmp_path, "zip", "-q", "c.zip", "a.txt")
+    subprocess.run(["zip", "-q", "-z", "c.zip"], cwd=tmp_path, input=_secret().encode(),
+                   check=True)
+    assert _origins(_scan(tmp_path / "c.zip")) == [("<zip comment>",)]

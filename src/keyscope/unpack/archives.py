@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from keyscope.model import Skipped
 from keyscope.modelfiles.containers import view_reader, zip_by_name, zip_read
@@ -84,6 +84,7 @@ class ZipExpander(Expander):
             with view_reader(blob.data) as raw, zipfile.ZipFile(raw) as archive:
                 infos = archive.infolist()
                 overlapping = _overlapping(infos)
+                lenient = _LenientReader(blob.data)
                 for index, info in enumerate(infos):
                     if info.is_dir():
                         continue
@@ -93,7 +94,7 @@ class ZipExpander(Expander):
                         yield Skipped(shown(blob, name), refusal)
                         continue
                     if info.flag_bits & 0x1:  # plain data flagged encrypted is read
-                        if (plain := _as_pytorch_reads(blob.data, info)) is None:
+                        if (plain := lenient.read(info)) is None:
                             yield Skipped(shown(blob, name), "encrypted zip member: not scanned")
                             continue
                         if (spent := budget.spend(len(plain))) is not None:
@@ -113,7 +114,7 @@ class ZipExpander(Expander):
                         with archive.open(info) as f:
                             data = read_capped(f)
                     except DAMAGED as exc:
-                        data = _as_pytorch_reads(blob.data, info)
+                        data = lenient.read(info)
                         if data is None:
                             reason = f"zip member cannot be read ({exc})"
                             yield Skipped(shown(blob, name), reason)
@@ -122,23 +123,35 @@ class ZipExpander(Expander):
                         yield Skipped(shown(blob, name), "zip member is larger than it says")
                         continue
                     yield member(blob, name, data)
+                if archive.comment and budget.spend(len(archive.comment)) is None:
+                    yield member(blob, "<zip comment>", archive.comment)
         except DAMAGED as exc:
             yield Skipped(shown(blob), f"zip archive cannot be read ({exc})")
 
 
-def _as_pytorch_reads(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
-    """A member ``zipfile`` refuses read the way PyTorch's loader reads it
+class _LenientReader:
+    """Members ``zipfile`` refuses, read the way PyTorch's loader reads them
     (``modelfiles``' reader): despite a CRC or local-name mismatch, or despite an
-    encryption flag when the data is plain (its CRC matches); None if that fails too."""
-    entries = zip_by_name(data)
-    entry = None if isinstance(entries, str) else entries.get(info.filename)
-    if entry is None or entry.offset != info.header_offset:
-        return None
-    flagged = bool(entry.flags & 0x1)
-    body = zip_read(data, replace(entry, flags=entry.flags & ~0x1), MEMBER_BYTES)
-    if isinstance(body, str) or (flagged and zlib.crc32(body) != entry.crc):
-        return None
-    return body
+    encryption flag when the data is plain (its CRC matches)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        # zip_by_name's answer (its entry type is private to modelfiles/), parsed once
+        self._entries: dict[str, Any] | str | None = None
+
+    def read(self, info: zipfile.ZipInfo) -> bytes | None:
+        """The member's content, or None if this reader cannot read it either."""
+        if self._entries is None:
+            self._entries = zip_by_name(self.data)
+        entries = self._entries
+        entry = None if isinstance(entries, str) else entries.get(info.filename)
+        if entry is None or entry.offset != info.header_offset:
+            return None
+        flagged = bool(entry.flags & 0x1)
+        body = zip_read(self.data, replace(entry, flags=entry.flags & ~0x1), MEMBER_BYTES)
+        if isinstance(body, str) or (flagged and zlib.crc32(body) != entry.crc):
+            return None
+        return body
 
 
 def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
