@@ -356,6 +356,18 @@ def test_sarif_keeps_one_result_per_member(
     assert sorted(r["message"]["text"].rsplit("(found inside: ", 1)[1] for r in results) == [
         "a.env)", "b.env)"
     ]
+    # nested artifacts: the outer file, each member with parentIndex; each result on
+    # the outer file, its related location in the member
+    artifacts = doc["runs"][0]["artifacts"]
+    assert artifacts[0] == {"location": {"uri": "app.whl", "uriBaseId": "%SRCROOT%"}}
+    assert sorted((a["location"]["uri"], a["parentIndex"]) for a in artifacts[1:]) == [
+        ("a.env", 0), ("b.env", 0)
+    ]
+    for r in results:
+        assert r["locations"][0]["physicalLocation"]["artifactLocation"]["index"] == 0
+        [related] = r["relatedLocations"]
+        member = artifacts[related["physicalLocation"]["artifactLocation"]["index"]]
+        assert related["message"]["text"] == "inside app.whl!/" + member["location"]["uri"]
 
 
 def test_a_member_with_a_bad_crc_is_read_as_pytorch_reads_it(tmp_path: Path) -> None:
