@@ -391,3 +391,24 @@ def test_a_zip_comment_is_scanned(tmp_path: Path) -> None:
     subprocess.run(["zip", "-q", "-z", "c.zip"], cwd=tmp_path, input=_secret().encode(),
                    check=True)
     assert _origins(_scan(tmp_path / "c.zip")) == [("<zip comment>",)]
+
+
+def test_a_zip_member_that_lies_about_its_size_is_not_inflated_past_the_limit(
+    tmp_path: Path,
+) -> None:
+    """A member declaring 10 bytes that inflates past the member limit (sizes patched by hand: no
+    tool writes a lie): zipfile stops at the declared size and refuses the CRC, the
+    lenient reader stops at the member limit; one skipped entry, the rest is read."""
+    path = tmp_path / "liar.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", bytes(archives.MEMBER_BYTES + 1))
+        z.writestr("a.env", _secret())
+    data = bytearray(path.read_bytes())
+    cd = data.find(b"PK\x01\x02")
+    data[cd + 24 : cd + 28] = (10).to_bytes(4, "little")  # uncompressed size, central
+    data[22:26] = (10).to_bytes(4, "little")  # and local
+    path.write_bytes(bytes(data))
+    result = _scan(path)
+    assert _origins(result) == [("a.env",)]
+    [skipped] = result.skipped
+    assert skipped.path.endswith("liar.zip!/zeros.bin") and "cannot be read" in skipped.reason
