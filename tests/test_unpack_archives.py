@@ -412,3 +412,22 @@ def test_a_zip_member_that_lies_about_its_size_is_not_inflated_past_the_limit(
     assert _origins(result) == [("a.env",)]
     [skipped] = result.skipped
     assert skipped.path.endswith("liar.zip!/zeros.bin") and "cannot be read" in skipped.reason
+
+
+def test_an_archive_in_git_history_keeps_its_member_and_provenance(tmp_path: Path) -> None:
+    """A zip committed, then deleted: its member's secret is reported with the member
+    chain and the commits that added and removed the archive."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (tmp_path / "a.env").write_text(_secret())
+    _run(tmp_path, "zip", "-q", str(repo / "bundle.jar"), "a.env")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    _run(repo, *git, "init", "-q", "-b", "main")
+    _run(repo, *git, "add", "bundle.jar")
+    _run(repo, *git, "commit", "-qm", "add")
+    _run(repo, *git, "rm", "-q", "bundle.jar")
+    _run(repo, *git, "commit", "-qm", "remove")
+    [finding] = _scan(repo).findings
+    [loc] = finding.locations
+    assert loc.path.endswith("bundle.jar") and loc.origin == ("a.env",)
+    assert loc.git is not None and loc.git.commit is not None
