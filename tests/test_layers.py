@@ -32,7 +32,8 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors", "model", "analyze/", "providers/"},
     "scan": {"model", "explain", "pipeline", "detect/", "analyze/", "modelfiles/", "sources/",
              "unpack/"},
-    "unpack/": {"model", "sources/"},
+    # archives read through modelfiles/' copy-free reader (view_reader)
+    "unpack/": {"model", "sources/", "modelfiles/"},
     "report/": {"keyscope", "model", "redact", "analyze/"},
     "baseline": {"keyscope", "errors", "model", "analyze/"},
     "runtime": {"errors", "redact"},

@@ -294,6 +294,16 @@ def _jobs(text: str) -> int:
     return n
 
 
+def _depth(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n}: expected 0 (unpack nothing) or more")
+    return n
+
+
 def _add_scan_arguments(
     p: argparse.ArgumentParser,
     *,
@@ -377,6 +387,14 @@ def _add_scan_arguments(
             choices=("auto", "hyperscan", "re"),
             default="auto",
             help="matching engine (default: auto = hyperscan when installed)",
+        )
+        p.add_argument(
+            "--unpack-depth",
+            type=_depth,
+            default=ScanOptions.unpack_depth,
+            metavar="N",
+            help="scan inside archives (zip, jar, whl, apk, tar, gzip, bzip2, xz), nested up "
+            f"to N deep (default: {ScanOptions.unpack_depth}; 0: archives are opaque bytes)",
         )
     g = p.add_argument_group(
         "git history",
@@ -504,6 +522,7 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         git=args.git,
         secrets=args.command != "models",
         keep_credentials=getattr(args, "verify", None) is not None,
+        unpack_depth=getattr(args, "unpack_depth", ScanOptions.unpack_depth),
         selection=Selection(
             all_objects=args.all_objects,
             since=args.since,

@@ -215,7 +215,8 @@ class _WorkerState:
         )
         self.allow = options.policy.model_allow
         self.context = WorkerContext(options.max_file_size)
-        self.limits = UnpackLimits(depth=options.unpack_depth)
+        # members are scanned for secrets only: nothing to unpack for `keyscope models`
+        self.limits = UnpackLimits(depth=options.unpack_depth if options.secrets else 0)
 
     def run(self, unit: Unit) -> Batch:
         return self.scan_blobs(unit.read(self.context))
@@ -281,6 +282,10 @@ class _WorkerState:
         model containers itself."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
+            if expander is None and depth and (deeper := expander_for(blob)) is not None:
+                shown = "!/".join((blob.path, *blob.origin))
+                reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
+                yield Skipped(shown, reason)
             yield self.scanner.scan(blob, secrets=expander is None, models=models)
         except Exception as exc:  # one hostile blob never ends the scan: it is skipped
             shown = "!/".join((blob.path, *blob.origin))

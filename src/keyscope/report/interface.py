@@ -62,6 +62,20 @@ class Format(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not render explain")
 
 
+# the layers the pipeline decodes (pipeline.py), last in an origin; the steps before
+# them are archive members (unpack/)
+DECODED_LAYERS = frozenset({"base64", "utf-16"})
+
+
+def split_origin(origin: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """An origin as (archive members, decoded layers): ``("app.zip", "a.txt", "base64")``
+    is ``(("app.zip", "a.txt"), ("base64",))``."""
+    members = len(origin)
+    while members and origin[members - 1] in DECODED_LAYERS:
+        members -= 1
+    return origin[:members], origin[members:]
+
+
 def shown(result: ScanResult, *, terminal: bool = False) -> ScanResult:
     """``result`` as a report may show it: every string masked (the secret itself only
     under --show-secrets) and, for a terminal, every control character escaped."""

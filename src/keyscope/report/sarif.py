@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscope.model import Explanation, Finding, Location, ModelFinding, RuleInfo, Severity
-from keyscope.report.interface import Format, shown
+from keyscope.report.interface import Format, shown, split_origin
 
 if TYPE_CHECKING:
     from keyscope.model import ScanResult
@@ -53,21 +53,26 @@ def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, A
         worst[f.rule_id] = max(worst.get(f.rule_id, Severity.INFO), f.severity)
     results: list[dict[str, Any]] = []
     seen: set[str] = set()
+    nested = _NestedArtifacts()
     for f in result.findings:
         for loc in f.locations:
             r = _result(f, loc, rule_index[f.rule_id], base)
             where = r["locations"][0]["physicalLocation"]
             region = where["region"]
+            members = split_origin(loc.origin)[0]
             key = json.dumps(
                 [
                     f.fingerprint,
                     where["artifactLocation"],
                     region["startLine"],
                     region["startColumn"],
+                    members,  # archive members: distinct places
                 ]
             )
             if key not in seen:
                 seen.add(key)
+                if members:
+                    nested.relate(r, members)
                 results.append(r)
     model_rules = sorted({m.verdict for m in result.model_findings})
     offset = len(result.rules)
@@ -94,6 +99,7 @@ def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, A
                     "%SRCROOT%": {"description": {"text": "The scanned repository or directory."}}
                 },
                 "results": results,
+                **({"artifacts": nested.artifacts} if nested.artifacts else {}),
                 **_history_cut(result, base),
             }
         ],
@@ -294,6 +300,41 @@ def source_root(roots: Sequence[str]) -> str:
         if parent == here:
             return base
         here = parent
+
+
+class _NestedArtifacts:
+    """``run.artifacts`` for findings inside archives: the outer file, then each member
+    with ``parentIndex`` (its container). A result stays on the outer file (what code
+    scanning can show) and relates the place inside the innermost member."""
+
+    def __init__(self) -> None:
+        self.artifacts: list[dict[str, Any]] = []
+        self._index: dict[str, int] = {}
+
+    def _add(self, key: str, artifact: dict[str, Any]) -> int:
+        if key not in self._index:
+            self._index[key] = len(self.artifacts)
+            self.artifacts.append(artifact)
+        return self._index[key]
+
+    def relate(self, r: dict[str, Any], members: tuple[str, ...]) -> None:
+        where = r["locations"][0]["physicalLocation"]
+        outer = where["artifactLocation"]
+        key = json.dumps(outer)
+        index = self._add(key, {"location": dict(outer)})
+        outer["index"] = index
+        for name in members:
+            key = json.dumps([key, name])
+            artifact = {"location": {"uri": _quote(name)}, "parentIndex": index}
+            index = self._add(key, artifact)
+        r["relatedLocations"] = [
+            {
+                "id": 1,
+                "physicalLocation": {"artifactLocation": {"index": index},
+                                     "region": where["region"]},
+                "message": {"text": "inside " + "!/".join((outer["uri"], *members))},
+            }
+        ]
 
 
 def _artifact(path: str, base: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from keyscope.analyze.timefmt import instant
 from keyscope.model import Explanation, Finding, GitProvenance, Location, Severity, Verification
 from keyscope.redact import for_terminal, terminal_safe
-from keyscope.report.interface import Format, shown
+from keyscope.report.interface import Format, shown, split_origin
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -261,9 +261,12 @@ def location_lines(locations: list[Location], every: bool = False) -> list[str]:
 
 
 def _where(loc: Location) -> str:
-    where = f"{loc.path}:{loc.line}:{loc.column}"
-    if loc.origin:
-        where += " (" + " > ".join(loc.origin) + ")"
+    """``path:LINE:COL``; inside an archive ``outer.zip!/member:LINE:COL``; decoded
+    layers after it in parentheses: ``(base64)``."""
+    members, layers = split_origin(loc.origin)
+    where = "!/".join((loc.path, *members)) + f":{loc.line}:{loc.column}"
+    if layers:
+        where += " (" + " > ".join(layers) + ")"
     return where
 
 

@@ -4,10 +4,14 @@ Adding one: its module in this package and one line in ``EXPANDERS``."""
 from __future__ import annotations
 
 from keyscope.sources.interface import Blob
+from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.notebooks import NotebookExpander
 
 EXPANDERS: list[Expander] = [
+    ZipExpander(),
+    TarExpander(),
+    CompressedExpander(),
     NotebookExpander(),
 ]
 
