@@ -186,7 +186,7 @@ def test_every_format_keeps_the_cell(
     path = _write(tmp_path, nb)
     now = ["--now", "2026-11-26T12:00:00Z", "-j", "1"]
     assert main(["scan", *now, str(path)]) == 1
-    assert f"{path}:1:6 (cell 2)" in capsys.readouterr().out
+    assert f"{path}!/cell 2:1:6" in capsys.readouterr().out  # a member, like an archive's
     assert main(["scan", *now, "--format", "json", str(path)]) == 1
     doc = json.loads(capsys.readouterr().out)
     jsonschema.validate(doc, json.loads(files("keyscope").joinpath("schemas/scan-v1.json")

@@ -129,7 +129,7 @@ examples:
   keyscope scan --verify .                  also check, read-only, which are still live
 
 Secrets are redacted in every format unless --show-secrets is given.
-Jupyter notebooks are scanned as Jupyter shows them: "nb.ipynb:3:5 (cell 14 output 1)"
+Jupyter notebooks are scanned as Jupyter shows them: "nb.ipynb!/cell 14 output 1:3:5"
 is line 3 of the first output of cell 14 (cells counted from 1, in notebook order).
 
 """ + EXIT_CODES_HELP + "\n"
