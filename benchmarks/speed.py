@@ -114,6 +114,9 @@ DEFAULT_CASES = "tree,tree-j1,history,models,corpus"
 def one_run(src: Path, target: Path, case: Case, args: argparse.Namespace) -> Usage:
     WORK.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(src.resolve()))
+    # Timed runs start from cached bytecode, as an installed keyscope does: with
+    # PYTHONDONTWRITEBYTECODE a module changed since its .pyc is compiled at every start.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def once() -> Usage:
         return measure(
