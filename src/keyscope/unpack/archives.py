@@ -55,6 +55,18 @@ def too_big(declared: int) -> str | None:
     return None
 
 
+def admit(blob: Blob, name: str, declared: int, budget: Budget) -> tuple[Skipped | None, bool]:
+    """May a member declaring ``declared`` bytes be read? ``(None, False)``: read it;
+    ``(skipped, False)``: skip this one; ``(skipped, True)``: the budget is spent, stop."""
+    refusal = too_big(declared)
+    if refusal is not None:
+        return Skipped(shown(blob, name), refusal), False
+    spent = budget.spend(declared)
+    if spent is not None:
+        return Skipped(shown(blob, name), spent), True
+    return None, False
+
+
 class Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
@@ -102,14 +114,12 @@ class ZipExpander(Expander):
                             return
                         yield member(blob, name, plain)
                         continue
-                    refusal = too_big(info.file_size)
-                    if refusal is not None:
-                        yield Skipped(shown(blob, name), refusal)
+                    skip, stop = admit(blob, name, info.file_size, budget)
+                    if skip is not None:
+                        yield skip
+                        if stop:
+                            return
                         continue
-                    spent = budget.spend(info.file_size)
-                    if spent is not None:
-                        yield Skipped(shown(blob, name), spent)
-                        return
                     try:
                         with archive.open(info) as f:
                             data = read_capped(f)
@@ -209,14 +219,12 @@ def tar_members(blob: Blob, stream: IO[bytes], budget: Budget) -> Iterator[Blob 
                 if not info.isfile():
                     yield Skipped(shown(blob, name), _tar_kind(info))
                     continue
-                refusal = too_big(info.size)
-                if refusal is not None:
-                    yield Skipped(shown(blob, name), refusal)
+                skip, stop = admit(blob, name, info.size, budget)
+                if skip is not None:
+                    yield skip
+                    if stop:
+                        return
                     continue
-                spent = budget.spend(info.size)
-                if spent is not None:
-                    yield Skipped(shown(blob, name), spent)
-                    return
                 f = archive.extractfile(info)
                 data = b"" if f is None else read_capped(f)
                 if data is None:
