@@ -14,7 +14,7 @@ from keyscope.model import ScanResult, Skipped
 from keyscope.scan import ScanOptions, scan
 from keyscope.sources.interface import Blob
 from keyscope.unpack import registry
-from keyscope.unpack.interface import Budget, Expander
+from keyscope.unpack.interface import Budget, Expander, member_path
 from tests.sdk import NOW, incident_url, new_key
 
 MAGIC = b"KSPACK\n"  # a toy container: MAGIC, then "name:base64(body)" lines
@@ -39,7 +39,7 @@ class ToyPack(Expander):
             data = base64.b64decode(body)
             reason = budget.spend(len(data))
             if reason:
-                yield Skipped("!/".join((blob.path, *blob.origin, name)), reason)
+                yield Skipped(member_path(blob, name), reason)
                 return
             yield Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid)
 

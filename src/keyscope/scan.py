@@ -42,8 +42,7 @@ from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
 from keyscope.sources.interface import Batch, Blob, Source, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
-from keyscope.unpack import registry as unpack_registry
-from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits
+from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits, member_path
 from keyscope.unpack.registry import expander_for
 
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
@@ -256,15 +255,7 @@ class _WorkerState:
                 continue
             files += 1
             size += len(blob.data)
-            items: Iterable[BlobResult | Skipped]
-            if not unpack_registry.EXPANDERS or self.limits.depth == 0:  # nothing to unpack
-                try:
-                    items = (self.scanner.scan(blob),)
-                except Exception as exc:  # one hostile blob never ends the scan
-                    items = (Skipped(blob.path, f"could not be scanned ({type(exc).__name__})"),)
-            else:
-                items = self._unpacked(blob, None, 0, models=True)
-            for item in items:
+            for item in self._unpacked(blob, None, 0, models=True):
                 if isinstance(item, Skipped):
                     skipped.append(item)
                     continue
@@ -283,13 +274,11 @@ class _WorkerState:
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
             if expander is None and depth and (deeper := expander_for(blob)) is not None:
-                shown = "!/".join((blob.path, *blob.origin))
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
-                yield Skipped(shown, reason)
+                yield Skipped(member_path(blob), reason)
             yield self.scanner.scan(blob, secrets=expander is None, models=models)
         except Exception as exc:  # one hostile blob never ends the scan: it is skipped
-            shown = "!/".join((blob.path, *blob.origin))
-            yield Skipped(shown, f"could not be scanned ({type(exc).__name__})")
+            yield Skipped(member_path(blob), f"could not be scanned ({type(exc).__name__})")
             return
         if expander is None:
             return
@@ -302,8 +291,8 @@ class _WorkerState:
                 else:
                     yield from self._unpacked(member, budget, depth + 1, models=False)
         except Exception as exc:  # a hostile container: what was read stays
-            shown = "!/".join((blob.path, *blob.origin))
-            yield Skipped(shown, f"{expander.name}: could not be unpacked ({type(exc).__name__})")
+            reason = f"{expander.name}: could not be unpacked ({type(exc).__name__})"
+            yield Skipped(member_path(blob), reason)
 
     def close(self) -> None:
         self.context.close()

@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol
 from keyscope.model import Skipped
 from keyscope.modelfiles.containers import view_reader, zip_by_name, zip_read
 from keyscope.sources.interface import Blob
-from keyscope.unpack.interface import Budget, Expander
+from keyscope.unpack.interface import Budget, Expander, member_path
 
 MEMBER_BYTES = 64 * 1024 * 1024  # one member, unpacked (as --max-file-size's default)
 CHUNK = 1024 * 1024
@@ -37,10 +37,6 @@ GZIP, BZ2, XZ = b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00"
 SUFFIXES = {".gz": "", ".gzip": "", ".bz2": "", ".xz": "", ".tgz": ".tar", ".tbz2": ".tar",
             ".tbz": ".tar", ".txz": ".tar"}  # fmt: skip
 
-
-def shown(blob: Blob, *names: str) -> str:
-    """Where something inside ``blob`` is, as skipped entries show it: ``outer!/member``."""
-    return "!/".join((blob.path, *blob.origin, *names))
 
 
 def member(blob: Blob, name: str, data: bytes) -> Blob:
@@ -60,10 +56,10 @@ def admit(blob: Blob, name: str, declared: int, budget: Budget) -> tuple[Skipped
     ``(skipped, False)``: skip this one; ``(skipped, True)``: the budget is spent, stop."""
     refusal = too_big(declared)
     if refusal is not None:
-        return Skipped(shown(blob, name), refusal), False
+        return Skipped(member_path(blob, name), refusal), False
     spent = budget.spend(declared)
     if spent is not None:
-        return Skipped(shown(blob, name), spent), True
+        return Skipped(member_path(blob, name), spent), True
     return None, False
 
 
@@ -103,14 +99,15 @@ class ZipExpander(Expander):
                     name = info.filename
                     refusal = _zip_refusal(info, index in overlapping)
                     if refusal is not None:
-                        yield Skipped(shown(blob, name), refusal)
+                        yield Skipped(member_path(blob, name), refusal)
                         continue
                     if info.flag_bits & 0x1:  # plain data flagged encrypted is read
                         if (plain := lenient.read(info)) is None:
-                            yield Skipped(shown(blob, name), "encrypted zip member: not scanned")
+                            encrypted = "encrypted zip member: not scanned"
+                            yield Skipped(member_path(blob, name), encrypted)
                             continue
                         if (spent := budget.spend(len(plain))) is not None:
-                            yield Skipped(shown(blob, name), spent)
+                            yield Skipped(member_path(blob, name), spent)
                             return
                         yield member(blob, name, plain)
                         continue
@@ -127,16 +124,16 @@ class ZipExpander(Expander):
                         data = lenient.read(info)
                         if data is None:
                             reason = f"zip member cannot be read ({exc})"
-                            yield Skipped(shown(blob, name), reason)
+                            yield Skipped(member_path(blob, name), reason)
                             continue
                     if data is None:  # zipfile stops at the declared size: never here
-                        yield Skipped(shown(blob, name), "zip member is larger than it says")
+                        yield Skipped(member_path(blob, name), "zip member is larger than it says")
                         continue
                     yield member(blob, name, data)
                 if archive.comment and budget.spend(len(archive.comment)) is None:
                     yield member(blob, "<zip comment>", archive.comment)
         except DAMAGED as exc:
-            yield Skipped(shown(blob), f"zip archive cannot be read ({exc})")
+            yield Skipped(member_path(blob), f"zip archive cannot be read ({exc})")
 
 
 class _LenientReader:
@@ -217,7 +214,7 @@ def tar_members(blob: Blob, stream: IO[bytes], budget: Budget) -> Iterator[Blob 
                 if info.isdir():
                     continue
                 if not info.isfile():
-                    yield Skipped(shown(blob, name), _tar_kind(info))
+                    yield Skipped(member_path(blob, name), _tar_kind(info))
                     continue
                 skip, stop = admit(blob, name, info.size, budget)
                 if skip is not None:
@@ -228,11 +225,11 @@ def tar_members(blob: Blob, stream: IO[bytes], budget: Budget) -> Iterator[Blob 
                 f = archive.extractfile(info)
                 data = b"" if f is None else read_capped(f)
                 if data is None:
-                    yield Skipped(shown(blob, name), "tar member is larger than it says")
+                    yield Skipped(member_path(blob, name), "tar member is larger than it says")
                     continue
                 yield member(blob, name, data)
     except DAMAGED as exc:
-        yield Skipped(shown(blob), f"tar archive cannot be read any further ({exc})")
+        yield Skipped(member_path(blob), f"tar archive cannot be read any further ({exc})")
 
 
 def _tar_kind(info: tarfile.TarInfo) -> str:
@@ -271,15 +268,15 @@ class CompressedExpander(Expander):
                     return
                 data = read_capped(stream)
         except DAMAGED as exc:
-            yield Skipped(shown(blob, name), f"{kind} data cannot be decompressed ({exc})")
+            yield Skipped(member_path(blob, name), f"{kind} data cannot be decompressed ({exc})")
             return
         if data is None:
             reason = f"{kind} data unpacks to more than {MEMBER_BYTES} bytes: not scanned"
-            yield Skipped(shown(blob, name), reason)
+            yield Skipped(member_path(blob, name), reason)
             return
         spent = budget.spend(len(data))
         if spent is not None:
-            yield Skipped(shown(blob, name), spent)
+            yield Skipped(member_path(blob, name), spent)
             return
         yield member(blob, name, data)
 

@@ -21,6 +21,11 @@ from keyscope.sources.interface import Blob
 DEFAULT_DEPTH = 8
 
 
+def member_path(blob: Blob, *names: str) -> str:
+    """How a skipped container or member is named: ``outer.zip!/inner.tar!/a.txt``."""
+    return "!/".join((blob.path, *blob.origin, *names))
+
+
 @dataclass(frozen=True)
 class UnpackLimits:
     """What one outermost container may cost; each exceeded limit is a Skipped entry."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
-from keyscope.unpack.interface import Budget, Expander, UnpackLimits
+from keyscope.unpack.interface import Budget, Expander, UnpackLimits, member_path
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # parsed whole: larger ones are scanned as text
 _PEEK = 64 * 1024  # where '"nbformat"' is looked for, at each end
@@ -109,7 +109,7 @@ class NotebookExpander(Expander):
         for name, data in members or ():
             reason = budget.spend(len(data))
             if reason:
-                yield Skipped("!/".join((blob.path, *blob.origin, name)), reason)
+                yield Skipped(member_path(blob, name), reason)
                 return
             yield Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid)
 
