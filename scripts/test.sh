@@ -6,11 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# OS tools the tests use: zip writes real password-protected archives (zip -P);
-# setpriv (util-linux) drops root's read-anything capabilities for the unreadable-folder test.
+# OS tools the tests use, listed with the reason for each in scripts/os-packages.txt
+# (installed only when run as root on a machine with apt-get).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zip util-linux >/dev/null
+  # shellcheck disable=SC2046
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    $(sed -e 's/#.*//' scripts/os-packages.txt) >/dev/null
 fi
 
 python3 -m venv .venv
