@@ -16,7 +16,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
 from keyscope.model import GitProvenance, Location, ModelFinding, RawFinding
-from keyscope.modelfiles.analyzer import analyze_model, model_kind
+from keyscope.modelfiles.kinds import model_kind
 from keyscope.providers.interface import Candidate, Rejected, Site
 from keyscope.providers.registry import parser
 from keyscope.redact import MARGIN, window
@@ -73,6 +73,9 @@ class BlobScanner:
         models = self.models if models is None else models and self.models
         kind = model_kind(blob.data, blob.path) if models else None
         if kind is not None:  # sniffed once: analyze_model is told the kind
+            # the readers are loaded once a model file is met, not at start-up
+            from keyscope.modelfiles.analyzer import analyze_model
+
             try:
                 allow = self.policy.model_allow
                 result.model_findings = analyze_model(blob.path, blob.data, allow, kind)

@@ -10,16 +10,16 @@ sorted.
 
 from __future__ import annotations
 
-import multiprocessing.util
+import itertools
 import os
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.engine import default_cache_dir, make_engine
@@ -36,7 +36,7 @@ from keyscope.model import (
     Severity,
     Skipped,
 )
-from keyscope.modelfiles.analyzer import analyze_model, model_kind
+from keyscope.modelfiles.kinds import model_kind
 from keyscope.pipeline import BlobResult, BlobScanner
 from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
@@ -44,6 +44,9 @@ from keyscope.sources.interface import Batch, Blob, Source, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
 from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits, member_path
 from keyscope.unpack.registry import expander_for
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 
@@ -129,11 +132,14 @@ def scan(
         if not source.in_parent
         for unit in source.units(skipped, jobs)
     )
-    if jobs == 1:
-        for source, unit in units:
+    # Worker processes only when there are two units or more: a small scan (a few
+    # files, one directory unit) is read here rather than waiting for workers to start.
+    first = list(itertools.islice(units, 1 if jobs == 1 else 2))
+    if len(first) < 2:
+        for source, unit in itertools.chain(first, units):
             absorb(source, unit, state.run(unit))
     else:
-        _run_parallel(units, jobs, rules, engine_name, now, options, absorb)
+        _run_parallel(itertools.chain(first, units), jobs, rules, engine_name, now, options, absorb)
     state.close()
     history_cut: dict[str, list[str]] = {}
     for source in sources:  # the post-passes (git provenance)
@@ -231,6 +237,8 @@ class _WorkerState:
             # analyze_model sniffs the whole map, not just this head
             if model_kind(head, partial=True) is None:
                 return [], None
+            from keyscope.modelfiles.analyzer import analyze_model
+
             return analyze_model(blob.path, blob.data, self.allow), None
         except (OSError, ValueError):
             return [], None
@@ -312,6 +320,8 @@ def _init_worker(
     _die_with_parent()
     _STATE = _WorkerState(rules, engine_name, now, options)
     # Worker processes end with os._exit: close their git readers on the way out.
+    import multiprocessing.util
+
     multiprocessing.util.Finalize(None, _STATE.close, exitpriority=10)
 
 
@@ -341,6 +351,8 @@ def _run_parallel(
     options: ScanOptions,
     absorb: Callable[[Source, Unit, Batch], None],
 ) -> None:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     pool = ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(rules, engine_name, now, options)
     )

@@ -24,6 +24,9 @@ from keyscope.modelfiles.formats.registry import (
     sniff,
     structured_issues,
 )
+from keyscope.modelfiles.kinds import HEADERLESS, PICKLE_SUFFIXES
+from keyscope.modelfiles.kinds import is_model_candidate as is_model_candidate  # re-exported
+from keyscope.modelfiles.kinds import model_kind as model_kind  # re-exported
 from keyscope.modelfiles.pickle_vm import (
     OPCODES,
     Event,
@@ -37,16 +40,10 @@ from keyscope.modelfiles.structured import StructuredIssue
 # Every registered format as at import (derived from formats/registry.py, which
 # model_kind and analyze_model consult themselves).
 MODEL_FORMATS = format_names()
-# What model_kind calls a file that is no known format but may be a pickle without a
-# magic number (it starts with an opcode, or is named like a checkpoint): the same
-# header-less reading as a protocol 0/1 candidate.
-HEADERLESS = "pickle0"
 MAX_NESTED = 2
 MAX_DETAILS = 200  # calls and imports listed in one finding
 DANGEROUS = frozenset({"executes-code", "unknown-import"})
 TORCHSCRIPT = "__torch__."  # classes torch.jit.load compiles from the archive's code
-# Names a pickle checkpoint goes by: such a file that is no pickle is said so (info).
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib", ".dill")
 GIT_LFS_POINTER = b"version https://git-lfs.github.com/spec/"  # the model is elsewhere
 SAFE_ALTERNATIVE = (
     "Load it only if you trust its author; prefer safetensors, or "
@@ -61,24 +58,6 @@ _TIER_SEVERITY = {
     Tier.SAFE: Severity.INFO,
 }
 
-
-
-def model_kind(data: bytes, path: str = "", partial: bool = False) -> str | None:
-    """The kind to judge ``data`` as, from one sniff: its format, ``HEADERLESS`` for
-    anything that starts with a pickle opcode (pickle.load needs no magic number:
-    only parsing tells) or is named like a pickle checkpoint, None when it is no
-    model file. Hand the kind to ``analyze_model`` so it does not sniff again."""
-    kind = sniff(data, partial)
-    if kind is not None:
-        return kind
-    if (len(data) > 1 and data[0] in OPCODES) or path.lower().endswith(PICKLE_SUFFIXES):
-        return HEADERLESS
-    return None
-
-
-def is_model_candidate(data: bytes, path: str = "") -> bool:
-    """Worth handing to analyze_model (``model_kind`` says what as)."""
-    return model_kind(data, path) is not None
 
 
 def analyze_model(

@@ -323,21 +323,12 @@ def _merge_copies(issues: list[StructuredIssue]) -> list[StructuredIssue]:
 
 # --- the text format (saved_model.pbtxt, read when saved_model.pb is absent) -------
 
-_TEXT_START = re.compile(
-    rb"(?:[ \t\r\n]*#[^\n]*\n)*[ \t\r\n]*(?:saved_model_schema_version|meta_graphs)\b"
-)
 _TEXT_NODE = re.compile(rb"\b(?:node|node_def)\s*\{")
 _TEXT_FIELD = {
     "name": re.compile(rb'\bname:\s*"((?:[^"\\\n]|\\.){0,1024})"'),
     "op": re.compile(rb'\bop:\s*"([A-Za-z0-9_>.]{1,256})"'),
 }
 _TEXT_FUNCTION = re.compile(rb'\bsignature\s*\{\s*name:\s*"([^"\n]{1,1024})"')
-
-
-def is_saved_model_text(data: bytes | memoryview) -> bool:
-    """``saved_model.pbtxt``: the text format starts with the schema version or the
-    first meta graph (after optional comments and blank lines)."""
-    return _TEXT_START.match(bytes(data[:4096])) is not None
 
 
 def saved_model_text_issues(data: bytes | memoryview) -> list[StructuredIssue]:

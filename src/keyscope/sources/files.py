@@ -24,8 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from keyscope.sources.interface import (
     Batch,
@@ -38,6 +37,9 @@ from keyscope.sources.interface import (
     merged,
 )
 from keyscope.sources.oversize import OVERSIZE_BATCH, OversizeUnit, models_only
+
+if TYPE_CHECKING:
+    import pathspec  # loaded when the first ignore file is compiled
 
 DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
 # A repository folder of a Hugging Face cache (huggingface_hub's layout:
@@ -79,7 +81,7 @@ class IgnoreFile:
     lines: tuple[str, ...]
 
 
-SpecOf = Callable[[IgnoreFile], pathspec.GitIgnoreSpec]
+SpecOf = Callable[[IgnoreFile], "pathspec.GitIgnoreSpec"]
 # Up to this many lines, an ignore file is matched by pathspec's pure-Python backend:
 # it compiles in a fraction of a millisecond, where a Hyperscan database (pathspec's
 # default when Hyperscan is installed) takes about 10 ms, for every .gitignore in every
@@ -89,6 +91,8 @@ SIMPLE_IGNORE_LINES = 64
 
 def compile_ignore(ignore: IgnoreFile) -> pathspec.GitIgnoreSpec:
     """The compiled rules of one ignore file (same answers with either backend)."""
+    import pathspec  # a tree without ignore files never loads it
+
     if len(ignore.lines) <= SIMPLE_IGNORE_LINES:
         return pathspec.GitIgnoreSpec.from_lines(ignore.lines, backend="simple")
     return pathspec.GitIgnoreSpec.from_lines(ignore.lines)

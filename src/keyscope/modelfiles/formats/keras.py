@@ -3,7 +3,10 @@ or modules outside Keras. (Keras HDF5 files are the ``hdf5`` format.)"""
 
 from __future__ import annotations
 
-from keyscope.modelfiles.structured import StructuredIssue, keras_config_issues
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keyscope.modelfiles.structured import StructuredIssue
 
 MAX_KERAS_CONFIG = 64 * 1024 * 1024
 
@@ -16,6 +19,7 @@ def keras_zip_issues(data: bytes) -> list[StructuredIssue]:
     # The zip reader is the container walk's (which sniffs through the registry that
     # imports this module): imported here, when a zip is checked, not at import time.
     from keyscope.modelfiles.containers import zip_by_name, zip_read
+    from keyscope.modelfiles.structured import StructuredIssue, keras_config_issues
 
     members = zip_by_name(data)
     if isinstance(members, str) or "config.json" not in members:

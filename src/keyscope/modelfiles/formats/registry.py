@@ -4,6 +4,8 @@ Adding a format: its module in this package, and one line in ``FORMATS``."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from keyscope.modelfiles.formats import (
     archives,
     compressed,
@@ -16,7 +18,9 @@ from keyscope.modelfiles.formats import (
     tflite,
 )
 from keyscope.modelfiles.formats.spec import HEAD, ModelFormat
-from keyscope.modelfiles.structured import StructuredIssue
+
+if TYPE_CHECKING:
+    from keyscope.modelfiles.structured import StructuredIssue
 
 FORMATS: list[ModelFormat] = [
     archives.ZIP,

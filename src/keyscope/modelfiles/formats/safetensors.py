@@ -4,9 +4,12 @@ tensors."""
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from keyscope.modelfiles.formats.spec import ModelFormat
-from keyscope.modelfiles.structured import safetensors_issues
+
+if TYPE_CHECKING:
+    from keyscope.modelfiles.structured import StructuredIssue
 
 
 def _safetensors(data: bytes, head: bytes, partial: bool) -> bool:
@@ -16,6 +19,10 @@ def _safetensors(data: bytes, head: bytes, partial: bool) -> bool:
     return False
 
 
-SAFETENSORS = ModelFormat(
-    "safetensors", _safetensors, holds_pickles=False, check=safetensors_issues
-)
+def _check(data: bytes) -> list[StructuredIssue]:
+    from keyscope.modelfiles.structured import safetensors_issues  # for safetensors only
+
+    return safetensors_issues(data)
+
+
+SAFETENSORS = ModelFormat("safetensors", _safetensors, holds_pickles=False, check=_check)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from keyscope.modelfiles.structured import StructuredIssue
+if TYPE_CHECKING:
+    from keyscope.modelfiles.structured import StructuredIssue
 
 HEAD = 16  # bytes of the file every sniff gets as ``head`` (most magic numbers fit)
 
 Sniff = Callable[[bytes, bytes, bool], bool]
-Check = Callable[[bytes], list[StructuredIssue]]
+Check = Callable[[bytes], "list[StructuredIssue]"]
 
 
 @dataclass(frozen=True)
