@@ -555,16 +555,15 @@ def test_a_reader_bug_is_a_skipped_file_not_the_end_of_the_scan(
     """The last line of isolation, in ``keyscope scan``: if judging one blob raises
     anyway (a bug), that blob is a skipped entry with the reason, and the other files
     are still scanned (big files, judged through a memory map, too)."""
-    import keyscope.pipeline
-    import keyscope.scan
+    import keyscope.modelfiles.analyzer
 
     def broken(path: str, data: bytes, *_args: object) -> list[ModelFinding]:
         if "broken" in path:
             raise TypeError("a reader bug")
         return analyze_model(path, data)
 
-    monkeypatch.setattr(keyscope.pipeline, "analyze_model", broken)
-    monkeypatch.setattr(keyscope.scan, "analyze_model", broken)
+    # scan and pipeline import analyze_model when they first meet a model file
+    monkeypatch.setattr(keyscope.modelfiles.analyzer, "analyze_model", broken)
     (tmp_path / "broken.pkl").write_bytes(PAYLOAD)
     (tmp_path / "evil.pkl").write_bytes(PAYLOAD)
     (tmp_path / "broken-big.pt").write_bytes(torch_bytes({"w": torch.zeros(4096)}))

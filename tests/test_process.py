@@ -18,13 +18,16 @@ from tests.sdk import incident_url, new_key
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 
-def _tree(root: Path, files: int = 300, copies: int = 50) -> Path:
-    """Enough credentials that a two-worker scan runs for many seconds."""
+def _tree(root: Path, files: int = 1200, copies: int = 13) -> Path:
+    """Enough credentials that a two-worker scan runs for many seconds, in folders of
+    400 files, so that the walk makes units of work for both workers (a scan of one
+    unit is read without starting workers)."""
     tree = root / "tree"
-    tree.mkdir()
     line = incident_url("signalacct", new_key()) + "\n"
     for i in range(files):
-        (tree / f"f{i:04d}.txt").write_text(line * copies)
+        folder = tree / f"d{i // 400}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i:04d}.txt").write_text(line * copies)
     return tree
 
 

@@ -12,9 +12,7 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -93,6 +91,8 @@ class ReportFile:
                 return
             # Through a symbolic link, the file it names is replaced, not the link.
             self.path = Path(os.path.realpath(path))
+            import tempfile  # only when a report goes to a file
+
             fd, self._tmp = tempfile.mkstemp(
                 prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent
             )
@@ -166,6 +166,8 @@ def run_guarded(command: Callable[[], int]) -> int:
         return _fail(f"{where}{exc.strerror or type(exc).__name__}")
     except Exception as exc:
         # The message may quote scanned content: name only the type and the place.
+        import traceback
+
         if os.environ.get("KEYSCOPE_DEBUG"):
             traceback.print_exc()
         frame = traceback.extract_tb(exc.__traceback__)[-1]

@@ -7,7 +7,6 @@ never raises, and returns its input unchanged when there is nothing to undo.
 
 from __future__ import annotations
 
-import html
 import re
 from urllib.parse import unquote
 
@@ -55,6 +54,8 @@ def join_wrapped(text: str) -> str:
 def unescape_html(text: str) -> str:
     if "&" not in text or ";" not in text:
         return text
+    import html  # with its entity tables: loaded for the first text that has one
+
     return html.unescape(text)
 
 

@@ -10,7 +10,6 @@ import base64
 import re
 import tomllib
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from keyscope.detect.guard import check_capture
@@ -57,8 +56,8 @@ def known_parsers() -> frozenset[str]:
 
 
 def builtin_rule_files() -> list[Path]:
-    folder = files("keyscope.detect").joinpath("rules")
-    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
+    """The rule files shipped in the package (installed as files, next to this module)."""
+    return sorted(Path(__file__).parent.joinpath("rules").glob("*.toml"))
 
 
 def load_rules(extra_dirs: tuple[Path, ...] = ()) -> tuple[Rule, ...]:

@@ -1,0 +1,79 @@
+"""Start-up: a scan loads what its input needs, not the whole library. Model readers,
+ignore-file matching and the process pool cost more to import than a small scan
+takes; each test shows one of them staying out until its input calls for it."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keyscope.modelfiles import kinds, pickle_vm
+
+MARK = "--- modules ---"
+
+# Loaded only for a model file, a tree with ignore files, or a scan of two units or more.
+MODEL_READERS = {
+    "keyscope.modelfiles.analyzer",
+    "keyscope.modelfiles.tf_graphs",
+    "keyscope.modelfiles.onnx_graphs",
+    "keyscope.modelfiles.tflite_graphs",
+    "keyscope.modelfiles.structured",
+}
+POOL = {"concurrent.futures.process"}
+IGNORE = {"pathspec"}
+
+
+def _loaded(*argv: str) -> set[str]:
+    """The modules a fresh interpreter holds after ``keyscope ARGV``."""
+    code = (
+        "import sys\n"
+        "from keyscope.cli import main\n"
+        f"main({list(argv)!r})\n"
+        f"print({MARK!r})\n"
+        "print('\\n'.join(sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    return set(out.split(MARK, 1)[1].split())
+
+
+@pytest.fixture
+def text_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    (root / "src").mkdir(parents=True)
+    # Both start with "#": no model format and no pickle opcode (a file that starts
+    # like a pickle, as "print(" does with the PUT opcode, is read as one).
+    (root / "src" / "app.py").write_text("#!/usr/bin/env python3\nprint('hello')\n")
+    (root / "README.md").write_text("# Title\n\nSome text.\n")
+    return root
+
+
+def test_a_small_text_scan_loads_no_model_reader_no_pool_no_ignore_matcher(
+    text_tree: Path,
+) -> None:
+    loaded = _loaded("scan", "-q", "-j", "2", "--no-git", str(text_tree))
+    assert "keyscope.scan" in loaded  # the probe sees the scan's modules
+    assert not loaded & (MODEL_READERS | POOL | IGNORE)
+
+
+def test_each_is_loaded_once_its_input_needs_it(text_tree: Path) -> None:
+    (text_tree / ".gitignore").write_text("*.log\n")
+    (text_tree / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0]}, protocol=4))
+    assert {"keyscope.modelfiles.analyzer", *IGNORE} <= _loaded(
+        "scan", "-q", "-j", "1", "--no-git", str(text_tree)
+    )
+    for i in range(600):  # more entries than one directory unit: two units, a pool
+        (text_tree / "src" / f"m{i}.txt").write_text("# x\n")
+    (text_tree / "zz").mkdir()  # walked after src's 600: the second unit
+    (text_tree / "zz" / "n.txt").write_text("# y\n")
+    assert _loaded("scan", "-q", "-j", "2", "--no-git", str(text_tree)) >= POOL
+
+
+def test_the_light_opcode_table_is_the_emulators() -> None:
+    # model_kind (every blob) tests the first byte against its own copy of the table
+    assert kinds.OPCODES == pickle_vm.OPCODES
