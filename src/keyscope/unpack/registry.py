@@ -7,12 +7,14 @@ from keyscope.sources.interface import Blob
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.notebooks import NotebookExpander
+from keyscope.unpack.plists import PlistExpander
 
 EXPANDERS: list[Expander] = [
     ZipExpander(),
     TarExpander(),
     CompressedExpander(),
     NotebookExpander(),
+    PlistExpander(),
 ]
 
 
