@@ -152,16 +152,29 @@ def render_binary(plist: BinaryPlist) -> Rendered:
         return _label(name)
 
     walker = _Walker(open_, identity=lambda index: index)
+    problems = []
     try:
         walker.walk(plist.top)
+    except (_Stop, PlistError) as exc:
+        problems.append(str(exc))
+    try:  # what the tree did not show (unreferenced, or past the point it stopped)
         for index in range(plist.objects):
             if index not in seen:
-                value = plist.value(index)
+                value = _value_or_none(plist, index)
                 if isinstance(value, (str, bytes)):
                     walker.line(f"<object {index}>", value)
-    except (_Stop, PlistError) as exc:
-        walker.out.problem = f"binary plist not read to the end: {exc}"
+    except _Stop as exc:
+        problems.append(str(exc))
+    if problems:
+        walker.out.problem = f"binary plist not read to the end: {'; '.join(problems)}"
     return walker.out
+
+
+def _value_or_none(plist: BinaryPlist, index: int) -> Scalar | Container:
+    try:
+        return plist.value(index)
+    except PlistError:
+        return None
 
 
 def render_xml(value: Any, raw: bytes) -> Rendered:
