@@ -6,6 +6,7 @@ from __future__ import annotations
 from keyscope.sources.interface import Blob
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
+from keyscope.unpack.macho import MachOExpander
 from keyscope.unpack.notebooks import NotebookExpander
 from keyscope.unpack.plists import PlistExpander
 
@@ -15,6 +16,7 @@ EXPANDERS: list[Expander] = [
     CompressedExpander(),
     NotebookExpander(),
     PlistExpander(),
+    MachOExpander(),
 ]
 
 
