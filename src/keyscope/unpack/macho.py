@@ -33,6 +33,7 @@ FAT = {b"\xca\xfe\xba\xbe": struct.Struct(">iiIII"),  # cputype, subtype, offset
        b"\xca\xfe\xba\xbf": struct.Struct(">iiQQI4x")}  # fmt: skip
 MAX_SLICES = 32  # a Java class file shares CAFEBABE: its version (>= 45) reads as the count
 MAX_SECTIONS = 4096
+MAX_COMMANDS = 4096  # real binaries have a few dozen
 LC_SEGMENT, LC_SEGMENT_64, LC_ENCRYPTION_INFO, LC_ENCRYPTION_INFO_64 = 0x1, 0x19, 0x21, 0x2C
 _ZEROFILL = {0x1, 0xC, 0x12}  # section types with no bytes in the file
 _CSTRINGS = 0x2  # S_CSTRING_LITERALS
@@ -144,6 +145,8 @@ def read_thin(data: bytes) -> Thin:
     thin = Thin([], min(end, len(data)))
     at = header
     try:
+        if ncmds > MAX_COMMANDS:
+            raise _Damaged(f"{ncmds} load commands (more than {MAX_COMMANDS})")
         for _ in range(ncmds):
             if at + 8 > end:
                 raise _Damaged(f"load command at {at} runs past the {sizeofcmds} bytes declared")

@@ -126,7 +126,7 @@ def parse_xml_plist(data: bytes) -> Any | None:
     try:
         return plistlib.loads(bytes(data), fmt=plistlib.FMT_XML)
     except (plistlib.InvalidFileException, xml.parsers.expat.ExpatError, ValueError,
-            TypeError, AttributeError, IndexError, KeyError, OverflowError,
+            LookupError, TypeError, AttributeError, OverflowError,
             RecursionError, MemoryError):  # fmt: skip
         return None
 
@@ -145,11 +145,16 @@ def render_binary(plist: BinaryPlist) -> Rendered:
             return Branch((str(i), ref) for i, ref in enumerate(plist.refs(value)))
         return Branch((key(k), ref) for k, ref in plist.entries(value))
 
+    labels: dict[int, str] = {}  # a dict's keys are shared objects: read each once
+
     def key(index: int) -> str:
-        name = plist.value(index)
-        if not (isinstance(name, str) and len(name) > KEY_SHOWN):
-            seen.add(index)  # a long key is cut in paths: written whole after the tree
-        return _label(name)
+        label = labels.get(index)
+        if label is None:
+            name = plist.value(index)
+            if not (isinstance(name, str) and len(name) > KEY_SHOWN):
+                seen.add(index)  # a long key is cut in paths: written whole after the tree
+            label = labels[index] = _label(name)
+        return label
 
     walker = _Walker(open_, identity=lambda index: index)
     problems = []
