@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
-from keyscope.unpack.archives import admit, member
+from keyscope.unpack.archives import admit, member, spent_members
 from keyscope.unpack.interface import Budget, Expander, member_path
 
 THIN = {b"\xce\xfa\xed\xfe": ("<", 28), b"\xcf\xfa\xed\xfe": ("<", 32),
@@ -109,11 +109,7 @@ class MachOExpander(Expander):
             yield Skipped(member_path(blob), reason)
         if thin.problem is not None:
             yield Skipped(member_path(blob), f"Mach-O load commands damaged: {thin.problem}")
-        for name, data in _members(blob.data, thin):
-            if (spent := budget.spend(len(data))) is not None:
-                yield Skipped(member_path(blob, name), spent)
-                return
-            yield member(blob, name, data)
+        yield from spent_members(blob, _members(blob.data, thin), budget)
 
 
 def fat_slices(data: bytes) -> list[tuple[str, int, int]] | None:

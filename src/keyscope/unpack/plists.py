@@ -30,7 +30,7 @@ from typing import Any
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
-from keyscope.unpack.archives import MEMBER_BYTES, member
+from keyscope.unpack.archives import MEMBER_BYTES, spent_members
 from keyscope.unpack.bplist import UID, BinaryPlist, Container, PlistError, Scalar
 from keyscope.unpack.interface import Budget, Expander, member_path
 
@@ -101,11 +101,7 @@ class PlistExpander(Expander):
             parsed = parsed if parsed is not None else parse_xml_plist(blob.data)
             rendered = render_xml(parsed, blob.data) if parsed is not None else Rendered()
         members = [(TEXT_MEMBER, bytes(rendered.text)), *rendered.data]
-        for name, data in members:
-            if (spent := budget.spend(len(data))) is not None:
-                yield Skipped(member_path(blob, name), spent)
-                return
-            yield member(blob, name, data)
+        yield from spent_members(blob, members, budget)
         if rendered.problem is not None:
             yield Skipped(member_path(blob, TEXT_MEMBER), rendered.problem)
 
