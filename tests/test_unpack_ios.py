@@ -16,14 +16,18 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keyscope.cli import main
 from keyscope.model import ScanResult
 from keyscope.scan import ScanOptions, scan
 from keyscope.sources.interface import Blob
 from keyscope.unpack import registry
+from keyscope.unpack.interface import Budget, UnpackLimits
 from keyscope.unpack.macho import MachOExpander, fat_slices, read_thin
 from tests.sdk import NOW, incident_url, new_key
+from tests.test_fuzz_parsers import FUZZ, mutated, no_hang
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
 SCAN_SCHEMA = Path(__file__).resolve().parents[1] / "src" / "keyscope" / "schemas" / "scan-v1.json"
@@ -246,3 +250,41 @@ def test_every_format_names_the_member(
     assert related == sorted("inside Demo.ipa!/" + "!/".join(origin) for origin, _ in EXPECTED)
     nested = {a["location"]["uri"] for a in run["artifacts"] if "parentIndex" in a}
     assert APP + "Info.plist" in nested and "%3Cplist%3E" in nested  # a URI: "<plist>"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_strings_files_are_read_as_text(tmp_path: Path, codec: str) -> None:
+    """Xcode's ``.strings``: UTF-16 with a byte-order mark, either order. The pipeline
+    reads such text as UTF-8 (no expander needed); line and snippet are the text's."""
+    url = incident_url("stringsacct", new_key())
+    text = f'/* Storage */\n"storage_url" = "{url}";\n'
+    path = tmp_path / "Localizable.strings"
+    path.write_bytes("\ufeff".encode(codec) + text.encode(codec))
+    [finding] = _scan(path).findings
+    [loc] = finding.locations
+    assert (loc.origin, loc.line, loc.column) == ((), 2, 18)
+    assert loc.snippet.startswith('"storage_url" = "https://stringsacct.')
+
+
+@pytest.fixture(scope="module")
+def macho_seeds(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    if not (CLANG and LIPO and LLD):
+        pytest.skip("needs clang, ld64.lld (lld) and llvm-lipo (llvm-14)")
+    tmp = tmp_path_factory.mktemp("seeds")
+    source = _c_source("https://x.example/?sig=abc", "wide") + "int main(void) { return 0; }\n"
+    exe = _compile(tmp, "exe", source, *IOS, *LINK, "-Wl,-e,_main")
+    sim = _compile(tmp, "sim", source, *SIMULATOR, *LINK, "-Wl,-e,_main")
+    return [exe.read_bytes(), _lipo(tmp, "fat", exe, sim).read_bytes()]
+
+
+@FUZZ
+@given(data=st.data())
+def test_a_damaged_macho_never_raises(macho_seeds: list[bytes], data: st.DataObject) -> None:
+    """A linked iOS executable and a universal file after byte-level edits: claimed or
+    not, never an exception, never a hang."""
+    raw = data.draw(mutated(data.draw(st.sampled_from(macho_seeds))))
+    blob = Blob("Demo", raw)
+    expander = MachOExpander()
+    with no_hang():
+        if expander.claims(blob):
+            list(expander.expand(blob, Budget(UnpackLimits(), len(raw))))

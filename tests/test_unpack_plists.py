@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
 from keyscope.model import ScanResult
 from keyscope.scan import ScanOptions, scan
@@ -21,6 +22,7 @@ from keyscope.unpack.bplist import BinaryPlist, PlistError
 from keyscope.unpack.interface import Budget, UnpackLimits
 from keyscope.unpack.plists import PlistExpander
 from tests.sdk import NOW, incident_url, new_key
+from tests.test_fuzz_parsers import FUZZ, mutated, no_hang
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +293,20 @@ def test_raw_bytes_join_a_value_to_the_next_object(tmp_path: Path, url: str) -> 
     assert url.encode() + b"Send" in path.read_bytes()
     assert not _scan(path, unpack_depth=0).findings
     assert _where(_scan(path)) == [(("<plist>",), "url")]
+
+
+_SEED_VALUE = {"a": [1, 2.5, "x" * 20, b"\x00\x01", {"k": "Clé", "t": True}],
+               "u": plistlib.UID(3), "big": 2**63 - 1,
+               "data": b"bplist00" + bytes(300)}  # fmt: skip
+_SEED = plistlib.dumps(_SEED_VALUE, fmt=plistlib.FMT_BINARY)
+
+
+@FUZZ
+@given(data=mutated(_SEED))
+def test_a_damaged_binary_plist_never_raises(data: bytes) -> None:
+    """plistlib's output after byte-level edits: claimed or not, never an exception."""
+    blob = Blob("f.plist", data)
+    expander = PlistExpander()
+    with no_hang():
+        if expander.claims(blob):
+            list(expander.expand(blob, Budget(UnpackLimits(), len(data))))
