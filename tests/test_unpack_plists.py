@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from keyscope.model import ScanResult
 from keyscope.scan import ScanOptions, scan
@@ -298,15 +299,18 @@ def test_raw_bytes_join_a_value_to_the_next_object(tmp_path: Path, url: str) -> 
 _SEED_VALUE = {"a": [1, 2.5, "x" * 20, b"\x00\x01", {"k": "Clé", "t": True}],
                "u": plistlib.UID(3), "big": 2**63 - 1,
                "data": b"bplist00" + bytes(300)}  # fmt: skip
-_SEED = plistlib.dumps(_SEED_VALUE, fmt=plistlib.FMT_BINARY)
+_SEEDS = [plistlib.dumps(_SEED_VALUE, fmt=plistlib.FMT_BINARY),
+          plistlib.dumps({k: v for k, v in _SEED_VALUE.items() if k != "u"})]  # XML: no UID
 
 
 @FUZZ
-@given(data=mutated(_SEED))
-def test_a_damaged_binary_plist_never_raises(data: bytes) -> None:
-    """plistlib's output after byte-level edits: claimed or not, never an exception."""
-    blob = Blob("f.plist", data)
+@given(data=st.data())
+def test_a_damaged_plist_never_raises(data: st.DataObject) -> None:
+    """plistlib's output (binary and XML) after byte-level edits: claimed or not,
+    never an exception, never a hang."""
+    raw = data.draw(mutated(data.draw(st.sampled_from(_SEEDS))))
+    blob = Blob("f.plist", raw)
     expander = PlistExpander()
     with no_hang():
         if expander.claims(blob):
-            list(expander.expand(blob, Budget(UnpackLimits(), len(data))))
+            list(expander.expand(blob, Budget(UnpackLimits(), len(raw))))
