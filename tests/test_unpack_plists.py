@@ -186,17 +186,25 @@ def test_shared_subtrees_do_not_multiply(url: str) -> None:
     assert text.count("(same as ") == 60 and text.count("sig=") == 1
 
 
-def test_deep_nesting_stops_and_keeps_the_rest(tmp_path: Path, url: str) -> None:
-    value: object = {"deep": _conn()}
-    for _ in range(plists.MAX_DEPTH + 20):
-        value = {"d": value}
-    path = _write(tmp_path, {"top": url, "nest": value})
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "xml"])
+def test_deep_nesting_keeps_the_last_steps_of_the_path(
+    tmp_path: Path, url: str, binary: bool
+) -> None:
+    """Nesting has no limit (the walk is iterative and each object is read once); the
+    path of a line does: past MAX_PATH characters it keeps its last steps."""
+    value: object = {"Key": url}
+    for _ in range(400):
+        value = {"Level": value}
+    path = _write(tmp_path, {"top": "x", "nest": value}, binary)
     result = _scan(path)
-    [skipped] = result.skipped
-    assert skipped.path == f"{path}!/<plist>"
-    assert f"nested deeper than {plists.MAX_DEPTH}" in skipped.reason
-    # the value past the limit is still scanned: an object the tree did not show
-    assert sorted(w.split(" ")[0] for _, w in _where(result)) == ["<object", "top"]
+    [(origin, where)] = _where(result)
+    assert origin == ("<plist>",) and not result.skipped
+    assert where.endswith("/Level/Key")  # the snippet is cut at its start
+    if binary:
+        [line] = [x for x in _text(path.read_bytes()).splitlines() if "/Key = " in x]
+        key_path = line.split(" = ", 1)[0]
+        assert key_path.startswith("…/Level/") and key_path.endswith("/Level/Key")
+        assert len(key_path) <= plists.MAX_PATH
 
 
 def test_a_huge_declared_count_is_refused_at_once(tmp_path: Path, url: str) -> None:

@@ -13,10 +13,11 @@ names the key instead). Binary ``<data>`` values (a nested plist, an archive) ar
 members of their own, named by their key path, and unpacked in turn.
 
 Hostile plists are bounded: each container is expanded once (a second reference, a
-cycle included, is a ``(same as PATH)`` line), nesting stops at :data:`MAX_DEPTH`,
-the text at :data:`MAX_TEXT` bytes and the values at :data:`MAX_VALUES`; each limit
-is a Skipped entry and what was written before it is scanned. Objects of a binary
-plist that the tree does not reach are listed after it (``<object N> = …``).
+cycle included, is a ``(same as PATH)`` line), a path longer than :data:`MAX_PATH`
+keeps its last steps (``…/d/d/Key``), the text stops at :data:`MAX_TEXT` bytes and
+the values at :data:`MAX_VALUES`; each limit is a Skipped entry and what was written
+before it is scanned. Objects of a binary plist that the tree does not reach are
+listed after it (``<object N> = …``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ TEXT_MEMBER = "<plist>"
 MAX_XML_BYTES = 16 * 1024 * 1024  # parsed whole by plistlib: larger ones are scanned as text
 MAX_TEXT = MEMBER_BYTES  # the rendered text of one plist
 MAX_VALUES = 1_000_000
-MAX_DEPTH = 64
+MAX_PATH = 512  # characters of a key path; a longer one keeps its last steps
 KEY_SHOWN = 128  # a longer key is cut in paths and written whole on a line of its own
 SHARED = 64  # strings and data longer than this are written once, then "(same as …)"
 OWN_MEMBER = 256  # binary data from this size (or a nested plist) is a member of its own
@@ -225,7 +226,7 @@ class _Walker:
                 stack.pop()
                 continue
             label, child = step
-            self._visit(f"{path}/{label}" if path else label, child, stack)
+            self._visit(_joined(path, label), child, stack)
 
     def _visit(self, path: str, node: Any, stack: list[tuple[str, Iterator[Any]]]) -> None:
         ident = self.identity(node)
@@ -236,8 +237,6 @@ class _Walker:
         if isinstance(value, Branch):
             if ident is not None:
                 self.first[ident] = path
-            if len(stack) >= MAX_DEPTH:
-                raise _Stop(f"nested deeper than {MAX_DEPTH} at {path}")
             stack.append((path, value.children))
             return
         if ident is not None and isinstance(value, (str, bytes)) and len(value) > SHARED:
@@ -259,6 +258,16 @@ class _Walker:
         if len(self.out.text) > MAX_TEXT:
             del self.out.text[MAX_TEXT:]
             raise _Stop(f"its text is longer than {MAX_TEXT} bytes")
+
+
+def _joined(path: str, label: str) -> str:
+    """``path/label``, its first steps dropped (``…/``) once longer than MAX_PATH:
+    nesting has no limit of its own, each line's length has."""
+    joined = f"{path}/{label}" if path else label
+    if len(joined) <= MAX_PATH:
+        return joined
+    cut = joined.find("/", len(joined) - MAX_PATH // 2)
+    return "…/" + (joined[cut + 1 :] if cut >= 0 else label)
 
 
 def _own_member(data: bytes) -> bool:
