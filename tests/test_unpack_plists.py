@@ -259,6 +259,7 @@ def test_an_offset_outside_the_objects_keeps_the_other_values(tmp_path: Path, ur
     broken = data[:last] + b"\xff" * offset_size + data[last + offset_size :]
     path = tmp_path / "offset.plist"
     path.write_bytes(broken)
+    assert "a = https://" in _text(broken) and "b = (unreadable)" in _text(broken)
     result = _scan(path)
     assert _where(result) == [(("<plist>",), "a")]
     [skipped] = result.skipped

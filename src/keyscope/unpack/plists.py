@@ -147,18 +147,21 @@ def render_binary(plist: BinaryPlist) -> Rendered:
     def key(index: int) -> str:
         label = labels.get(index)
         if label is None:
-            name = plist.value(index)
+            try:
+                name = plist.value(index)
+            except PlistError as exc:
+                walker.damaged(exc)
+                name = f"<unreadable key {index}>"
             if not (isinstance(name, str) and len(name) > KEY_SHOWN):
                 seen.add(index)  # a long key is cut in paths: written whole after the tree
             label = labels[index] = _label(name)
         return label
 
     walker = _Walker(open_, identity=lambda index: index)
-    problems = []
     try:
         walker.walk(plist.top)
-    except (_Stop, PlistError) as exc:
-        problems.append(str(exc))
+    except _Stop as exc:
+        walker.problems.append(str(exc))
     try:  # what the tree did not show (unreferenced, or past the point it stopped)
         for index in range(plist.objects):
             if index not in seen:
@@ -166,10 +169,8 @@ def render_binary(plist: BinaryPlist) -> Rendered:
                 if isinstance(value, (str, bytes)):
                     walker.line(f"<object {index}>", value)
     except _Stop as exc:
-        problems.append(str(exc))
-    if problems:
-        walker.out.problem = f"binary plist not read to the end: {'; '.join(problems)}"
-    return walker.out
+        walker.problems.append(str(exc))
+    return walker.finish("binary plist")
 
 
 def _value_or_none(plist: BinaryPlist, index: int) -> Scalar | Container:
@@ -200,8 +201,8 @@ def render_xml(value: Any, raw: bytes) -> Rendered:
         for comment in _comments(raw):
             walker.line("<comment>", comment)
     except _Stop as exc:
-        walker.out.problem = f"XML plist not read to the end: {exc}"
-    return walker.out
+        walker.problems.append(str(exc))
+    return walker.finish("XML plist")
 
 
 class _Walker:
@@ -215,6 +216,22 @@ class _Walker:
         self.first: dict[int, str] = {}  # object → the path it was first written at
         self.values = 0
         self.out = Rendered()
+        self.problems: list[str] = []
+        self.unreadable = 0
+
+    def damaged(self, exc: PlistError) -> None:
+        """An object that cannot be read: noted (the first few reasons), walk on."""
+        self.unreadable += 1
+        if self.unreadable <= 3:
+            self.problems.append(str(exc))
+
+    def finish(self, kind: str) -> Rendered:
+        """The text, with why it is incomplete (if it is)."""
+        if self.unreadable > 3:
+            self.problems.append(f"{self.unreadable} unreadable objects in all")
+        if self.problems:
+            self.out.problem = f"{kind} not read to the end: {'; '.join(self.problems)}"
+        return self.out
 
     def walk(self, top: Any) -> None:
         stack: list[tuple[str, Iterator[tuple[str, Any]]]] = []
@@ -233,7 +250,12 @@ class _Walker:
         if ident is not None and ident in self.first:
             self.line(path, f"(same as {self.first[ident] or '(root)'})")
             return
-        value = self.open(node)
+        try:
+            value = self.open(node)
+        except PlistError as exc:
+            self.damaged(exc)
+            self.line(path, "(unreadable)")
+            return
         if isinstance(value, Branch):
             if ident is not None:
                 self.first[ident] = path
