@@ -94,6 +94,17 @@ def test_xml_data_is_base64_decoded(tmp_path: Path) -> None:
     assert not _where(_scan(path, unpack_depth=0))  # what the expander adds
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_xml_plist_is_read(tmp_path: Path, codec: str) -> None:
+    """plistlib writes UTF-8; the same document in UTF-16 with a byte-order mark (as
+    some editors save it) is read by key as well, its ``<data>`` decoded."""
+    xml = plistlib.dumps({"Blob": _conn().encode()}).decode()
+    path = tmp_path / "Info.plist"
+    path.write_bytes("\ufeff".encode(codec)
+                     + xml.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode(codec))
+    assert _where(_scan(path)) == [(("<plist>",), "Blob")]
+
+
 def test_xml_comments_are_kept(tmp_path: Path, url: str) -> None:
     path = _write(tmp_path, {"a": 1}, binary=False)
     xml = path.read_bytes().replace(b"<dict>", f"<!-- old: {url} -->\n<dict>".encode())

@@ -100,7 +100,7 @@ class PlistExpander(Expander):
         else:
             parsed = read[1] if read is not None and read[0] is blob else None
             parsed = parsed if parsed is not None else parse_xml_plist(blob.data)
-            rendered = render_xml(parsed, blob.data) if parsed is not None else Rendered()
+            rendered = render_xml(parsed, _utf8(blob.data)) if parsed is not None else Rendered()
         members = [(TEXT_MEMBER, bytes(rendered.text)), *rendered.data]
         yield from spent_members(blob, members, budget)
         if rendered.problem is not None:
@@ -108,8 +108,9 @@ class PlistExpander(Expander):
 
 
 def looks_like_xml_plist(data: bytes) -> bool:
-    """The cheap check: an XML document (UTF-8) whose head declares a ``plist`` root."""
-    head = bytes(data[:_XML_HEAD]).removeprefix(b"\xef\xbb\xbf").lstrip()
+    """The cheap check: an XML document (UTF-8, or UTF-16 with a byte-order mark)
+    whose head declares a ``plist`` root."""
+    head = _utf8(bytes(data[: 2 * _XML_HEAD]))[:_XML_HEAD].lstrip()
     return head.startswith((b"<?xml", b"<!DOCTYPE plist", b"<plist")) and (
         b"<!DOCTYPE plist" in head or b"<plist" in head
     )
@@ -329,6 +330,15 @@ def _label(key: Scalar | Container) -> str:
     if not text.isprintable():
         text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= KEY_SHOWN else text[:KEY_SHOWN] + "…"
+
+
+def _utf8(data: bytes) -> bytes:
+    """XML text as UTF-8: UTF-16 with a byte-order mark transcoded, a UTF-8 mark dropped
+    (plistlib itself reads either)."""
+    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if data.startswith(bom):
+            return data[2:].decode(codec, "replace").encode("utf-8")
+    return bytes(data).removeprefix(b"\xef\xbb\xbf")
 
 
 def _comments(raw: bytes) -> Iterator[str]:
