@@ -82,10 +82,13 @@ def test_the_macho_expander_is_registered() -> None:
 
 
 @needs_clang
-def test_an_object_file_is_read_by_section(tmp_path: Path) -> None:
-    """C strings one per line (the URL is the second string), UTF-16 decoded."""
+@pytest.mark.parametrize("target", ["arm64-apple-ios14", "armv7-apple-ios9"])
+def test_an_object_file_is_read_by_section(tmp_path: Path, target: str) -> None:
+    """C strings one per line (the URL is the second string), UTF-16 decoded; 64 and
+    32-bit Mach-O."""
     url, wide = incident_url("machoacct", new_key()), incident_url("machowide", new_key())
-    obj = _compile(tmp_path, "x.o", _c_source(url, wide), *IOS, "-c")
+    obj = _compile(tmp_path, "x.o", _c_source(url, wide), "-target", target, "-c")
+    assert obj.read_bytes()[:4] == (b"\xcf" if "64" in target else b"\xce") + b"\xfa\xed\xfe"
     assert _where(_scan(obj)) == [(("__TEXT,__cstring",), 2), (("__TEXT,__ustring",), 1)]
     [ustring] = [f for f in _scan(obj).findings if f.locations[0].origin[-1] == "__TEXT,__ustring"]
     assert ustring.locations[0].snippet.startswith("Clé https://machowide.")
