@@ -13,7 +13,8 @@ Store binary whose ``LC_ENCRYPTION_INFO`` says FairPlay-encrypted is a Skipped e
 most of ``__TEXT`` is unreadable there, so finding nothing proves nothing.
 
 Load commands, sections and slices are bounds-checked before anything is read;
-damage ends the walk with a Skipped entry, and every byte is still scanned once.
+damage ends the walk with a Skipped entry, and the bytes after the load commands are
+still scanned (the header and load commands, names and paths, are not).
 """
 
 from __future__ import annotations
