@@ -15,7 +15,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import IO, Any, Protocol
 
@@ -42,6 +42,18 @@ SUFFIXES = {".gz": "", ".gzip": "", ".bz2": "", ".xz": "", ".tgz": ".tar", ".tbz
 def member(blob: Blob, name: str, data: bytes) -> Blob:
     """``data`` as a member of ``blob`` named ``name``."""
     return Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid)
+
+
+def spent_members(
+    blob: Blob, members: Iterable[tuple[str, bytes]], budget: Budget
+) -> Iterator[Blob | Skipped]:
+    """``members`` (name, bytes) of ``blob`` as long as the budget lasts; the one that
+    exceeds it is a Skipped entry with the reason, and the rest are not read."""
+    for name, data in members:
+        if (spent := budget.spend(len(data))) is not None:
+            yield Skipped(member_path(blob, name), spent)
+            return
+        yield member(blob, name, data)
 
 
 def too_big(declared: int) -> str | None:

@@ -23,7 +23,8 @@ from typing import Any
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
-from keyscope.unpack.interface import Budget, Expander, UnpackLimits, member_path
+from keyscope.unpack.archives import spent_members
+from keyscope.unpack.interface import Budget, Expander, UnpackLimits
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # parsed whole: larger ones are scanned as text
 _PEEK = 64 * 1024  # where '"nbformat"' is looked for, at each end
@@ -106,12 +107,7 @@ class NotebookExpander(Expander):
     def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
         read, self._read = self._read, None
         members = read[1] if read is not None and read[0] is blob else notebook_members(blob.data)
-        for name, data in members or ():
-            reason = budget.spend(len(data))
-            if reason:
-                yield Skipped(member_path(blob, name), reason)
-                return
-            yield Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid)
+        yield from spent_members(blob, members or (), budget)
 
 
 def _cell(where: str, cell: Any) -> Iterator[Member]:

@@ -6,13 +6,17 @@ from __future__ import annotations
 from keyscope.sources.interface import Blob
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
+from keyscope.unpack.macho import MachOExpander
 from keyscope.unpack.notebooks import NotebookExpander
+from keyscope.unpack.plists import PlistExpander
 
 EXPANDERS: list[Expander] = [
     ZipExpander(),
     TarExpander(),
     CompressedExpander(),
     NotebookExpander(),
+    PlistExpander(),
+    MachOExpander(),
 ]
 
 
