@@ -4,6 +4,9 @@ Adding one: its module in this package and one line in ``EXPANDERS``."""
 from __future__ import annotations
 
 from keyscope.sources.interface import Blob
+from keyscope.unpack.android.arsc import ArscExpander
+from keyscope.unpack.android.axml import AxmlExpander
+from keyscope.unpack.android.dex import DexExpander
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.notebooks import NotebookExpander
@@ -13,6 +16,9 @@ EXPANDERS: list[Expander] = [
     TarExpander(),
     CompressedExpander(),
     NotebookExpander(),
+    DexExpander(),
+    AxmlExpander(),
+    ArscExpander(),
 ]
 
 

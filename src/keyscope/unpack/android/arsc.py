@@ -1,0 +1,161 @@
+"""The compiled resource table (``resources.arsc``): string values by resource name.
+
+Every string value of every configuration lives in the table's global string pool;
+the packages' TYPE chunks say which entry (``string/storage_url``: type name and
+key name from the package's pools) holds which. Each resource with string values
+becomes one member named after it, holding its distinct values (default
+configuration and translations, in table order) one per line: a finding reads
+``app.apk!/resources.arsc!/string/storage_url:1:1``. String arrays and other map
+entries count too. Strings of the pool that no entry names (style spans, entries
+that did not decode) follow as the member ``strings``: nothing is left unscanned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from keyscope.model import Skipped
+from keyscope.sources.interface import Blob
+from keyscope.unpack.android.binary import Malformed, Output, chunks, emit, text_lines, u8, u16, u32
+from keyscope.unpack.android.stringpool import STRING_POOL, StringPool, read_pool
+from keyscope.unpack.interface import Budget, Expander
+
+MAGIC = b"\x02\x00\x0c\x00"
+PACKAGE, TYPE = 0x0200, 0x0201
+FLAG_SPARSE, FLAG_OFFSET16 = 0x01, 0x02  # of a TYPE chunk
+ENTRY_COMPLEX, ENTRY_COMPACT = 0x0001, 0x0008  # of an entry
+STRING_VALUE = 0x03
+NONE = 0xFFFFFFFF
+
+
+@dataclass
+class _Table:
+    pool: StringPool
+    output: Output
+    values: dict[str, dict[str, None]] = field(default_factory=dict)  # name → values
+    used: set[int] = field(default_factory=set)  # pool indices some entry holds
+
+    def add(self, name: str, kind: int, index: int) -> None:
+        self.output.add(0)
+        if kind != STRING_VALUE or (text := self.pool.get(index)) is None:
+            return
+        self.used.add(index)
+        seen = self.values.setdefault(name, {})
+        if text not in seen:
+            self.output.add(len(text))
+            seen[text] = None
+
+
+def decode_arsc(data: bytes, output: Output) -> tuple[list[tuple[str, bytes]], str | None]:
+    """The members of the resource table in ``data`` (resource name → its string
+    values, then ``strings``) and why part of it was not decoded (None if all was).
+    Malformed when the global string pool cannot be read."""
+    if bytes(data[:4]) != MAGIC:
+        raise Malformed("not a resources.arsc table")
+    declared = u32(data, 4)
+    end = min(declared, len(data))
+    table = _Table(StringPool([]), output)
+    problem = None
+    if declared > len(data):
+        problem = f"resources.arsc cut short: {len(data)} of the {declared} bytes it declares"
+    try:
+        for pos, kind, header, size in chunks(data, 12, end):
+            if kind == STRING_POOL and not table.pool.strings:
+                table.pool = read_pool(data, pos, output)
+            elif kind == PACKAGE:
+                _package(data, pos, header, size, table)
+    except Malformed as exc:
+        problem = f"resources.arsc: {exc}"
+    if not table.pool.strings:
+        raise Malformed(problem or "resources.arsc: no global string pool")
+    if table.pool.bad:
+        bad = f"{table.pool.bad} strings of its pool could not be read"
+        problem = f"{problem}; {bad}" if problem else f"resources.arsc: {bad}"
+    members = [(name, text_lines(values)) for name, values in table.values.items()]
+    rest = [s for i, s in enumerate(table.pool.strings) if s and i not in table.used]
+    if rest:
+        members.append(("strings", text_lines(rest)))
+    return members, problem
+
+
+def _package(data: bytes, pos: int, header: int, size: int, table: _Table) -> None:
+    if header < 284:
+        raise Malformed(f"package chunk at {pos} has a short header ({header})")
+    type_pool, key_pool = pos + u32(data, pos + 268), pos + u32(data, pos + 276)
+    id_offset = u32(data, pos + 284) if header >= 288 else 0
+    types = keys = StringPool([])
+    for at, kind, sub_header, sub_size in chunks(data, pos + header, pos + size):
+        if kind == STRING_POOL and at == type_pool:
+            types = read_pool(data, at, table.output)
+        elif kind == STRING_POOL and at == key_pool:
+            keys = read_pool(data, at, table.output)
+        elif kind == TYPE:
+            type_id = u8(data, at + 8)
+            type_name = types.get(type_id - 1 - id_offset) or types.get(type_id - 1)
+            _type(data, at, sub_header, sub_size, type_name or f"type{type_id}", keys, table)
+
+
+def _type(
+    data: bytes, at: int, header: int, size: int, type_name: str, keys: StringPool, table: _Table
+) -> None:
+    """The entries of one TYPE chunk (one configuration of one resource type)."""
+    flags, count, start = u8(data, at + 9), u32(data, at + 12), u32(data, at + 16)
+    width = 2 if flags & FLAG_OFFSET16 and not flags & FLAG_SPARSE else 4
+    if header + width * count > size or start > size:
+        raise Malformed(f"type chunk at {at} claims {count} entries in {size} bytes")
+    index = at + header
+    for i in range(count):
+        if flags & FLAG_SPARSE:
+            offset = 4 * u16(data, index + 4 * i + 2)
+        elif width == 2:
+            offset = u16(data, index + 2 * i)
+            if offset == 0xFFFF:
+                continue
+            offset *= 4
+        else:
+            offset = u32(data, index + 4 * i)
+            if offset == NONE:
+                continue
+        entry = at + start + offset
+        if entry + 8 > at + size:
+            raise Malformed(f"entry {i} of the type chunk at {at} lies outside it")
+        _entry(data, entry, at + size, type_name, keys, table)
+
+
+def _entry(data: bytes, entry: int, end: int, type_name: str, keys: StringPool,
+           table: _Table) -> None:  # fmt: skip
+    size, flags = u16(data, entry), u16(data, entry + 2)
+    if flags & ENTRY_COMPACT:  # key:2 flags:2 (type in the high byte) data:4
+        name = f"{type_name}/{keys.get(size) or size}"
+        table.add(name, flags >> 8, u32(data, entry + 4))
+        return
+    key = u32(data, entry + 4)
+    name = f"{type_name}/{keys.get(key) or key}"
+    if flags & ENTRY_COMPLEX:  # a map: parent:4 count:4, then count × (name:4 value:8)
+        count = u32(data, entry + 12)
+        first = entry + size
+        if first + 12 * count > end:
+            raise Malformed(f"map entry {name} runs past its chunk")
+        for m in range(first, first + 12 * count, 12):
+            table.add(name, u8(data, m + 7), u32(data, m + 8))
+        return
+    if entry + size + 8 > end:
+        raise Malformed(f"entry {name} runs past its chunk")
+    table.add(name, u8(data, entry + size + 3), u32(data, entry + size + 4))
+
+
+class ArscExpander(Expander):
+    """``resources.arsc``: one member per resource with string values, by name."""
+
+    name = "android-resources"
+
+    def claims(self, blob: Blob) -> bool:
+        return bytes(blob.data[:4]) == MAGIC and len(blob.data) >= 12
+
+    def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
+        try:
+            members, problem = decode_arsc(blob.data, Output(len(blob.data), budget))
+        except Malformed as exc:
+            yield from emit(blob, budget, (), str(exc))
+            return
+        yield from emit(blob, budget, members, problem)
