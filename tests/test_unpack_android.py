@@ -30,9 +30,11 @@ from keyscope.sources.interface import Blob
 from keyscope.unpack import registry
 from keyscope.unpack.android.arsc import ArscExpander
 from keyscope.unpack.android.axml import AxmlExpander
-from keyscope.unpack.android.dex import DexExpander, mutf8
+from keyscope.unpack.android.binary import Output
+from keyscope.unpack.android.dex import DexExpander, dex_strings, mutf8
 from keyscope.unpack.interface import Budget, Expander, UnpackLimits
 from tests.sdk import NOW, incident_url, new_key
+from tests.test_fuzz_parsers import no_hang
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
 SCAN_SCHEMA = Path(__file__).resolve().parents[1] / "src" / "keyscope" / "schemas" / "scan-v1.json"
@@ -43,6 +45,10 @@ MISSING = [t for t in TOOLS if shutil.which(t) is None] + ([] if FRAMEWORK.exist
 pytestmark = pytest.mark.skipif(
     bool(MISSING), reason=f"needs the Android build tools (scripts/os-packages.txt): {MISSING}"
 )
+
+
+ACCOUNTS = ("fracct", "resacct", "arrayacct", "dexacct", "manifestacct", "xmlacct",
+            "assetacct", "libacct")
 
 
 @dataclass(frozen=True)
@@ -72,13 +78,16 @@ def build_apk(work: Path) -> App:
     the DEX, gcc compiles the native library; zipalign and apksigner (v1-v3) sign."""
     secrets = {
         "resacct": incident_url("resacct", new_key()),  # strings.xml → resources.arsc
+        "fracct": incident_url("fracct", new_key()),  # values-fr/strings.xml: a translation
+        "arrayacct": _connection("arrayacct"),  # a <string-array> item (a map entry)
         "dexacct": _connection("dexacct"),  # a smali constant → classes.dex
         "manifestacct": _connection("manifestacct"),  # <meta-data android:value>
         "xmlacct": incident_url("xmlacct", new_key()),  # res/xml/storage.xml
         "assetacct": incident_url("assetacct", new_key()),  # assets/config.json
         "libacct": _connection("libacct"),  # lib/x86_64/libstorage.so
     }
-    for d in ("res/values", "res/xml", "assets", "smali/com/example/keyscope", "lib/x86_64"):
+    for d in ("res/values", "res/values-fr", "res/xml", "assets", "smali/com/example/keyscope",
+              "lib/x86_64"):
         (work / d).mkdir(parents=True)
     (work / "AndroidManifest.xml").write_text(f"""<?xml version="1.0" encoding="utf-8"?>
 <manifest xmlns:android="http://schemas.android.com/apk/res/android"
@@ -94,6 +103,14 @@ def build_apk(work: Path) -> App:
     (work / "res/values/strings.xml").write_text(f"""<resources>
   <string name="app_name">Fixture</string>
   <string name="storage_url" formatted="false">{_xml(secrets["resacct"])}</string>
+  <string-array name="endpoints">
+    <item>https://example.com/</item>
+    <item>{_xml(secrets["arrayacct"])}</item>
+  </string-array>
+</resources>
+""")
+    (work / "res/values-fr/strings.xml").write_text(f"""<resources>
+  <string name="storage_url" formatted="false">{_xml(secrets["fracct"])}</string>
 </resources>
 """)
     (work / "res/xml/storage.xml").write_text(f"""<?xml version="1.0" encoding="utf-8"?>
@@ -152,8 +169,7 @@ def _found(result: ScanResult) -> dict[str, list[tuple[tuple[str, ...], int, int
     """account → every location of its finding: (origin, line, column, snippet)."""
     out: dict[str, list[tuple[tuple[str, ...], int, int, str]]] = {}
     for finding in result.findings:
-        account = next(a for a in ("resacct", "dexacct", "manifestacct", "xmlacct",
-                                   "assetacct", "libacct") if a in finding.locations[0].snippet)
+        account = next(a for a in ACCOUNTS if a in finding.locations[0].snippet)
         out[account] = [(loc.origin, loc.line, loc.column, loc.snippet)
                         for loc in finding.locations]
     return out
@@ -171,6 +187,10 @@ def test_every_secret_of_the_apk_is_found_with_its_member_path(
     assert set(found) == set(app.secrets)
     [(origin, line, column, _)] = found["resacct"]
     assert (origin, line, column) == (("resources.arsc", "string/storage_url"), 1, 1)
+    [(origin, line, column, _)] = found["fracct"]  # its French value: line 2
+    assert (origin, line, column) == (("resources.arsc", "string/storage_url"), 2, 1)
+    [(origin, line, column, _)] = found["arrayacct"]
+    assert (origin, line, column) == (("resources.arsc", "array/endpoints"), 2, 1)
     [(origin, line, column, _)] = found["dexacct"]
     assert (origin, line, column) == (("classes.dex", "strings"), 1, 1)  # string_ids[0]
     [(origin, _, column, snippet)] = found["manifestacct"]
@@ -186,19 +206,25 @@ def test_every_secret_of_the_apk_is_found_with_its_member_path(
     assert not result.skipped
 
 
-def test_without_the_decoders_the_packed_places_are_not_found(
+def test_without_the_decoders_the_places_are_not_named(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The decoders are what finds them: the arsc holds its pool in UTF-8 but the
-    manifest's in UTF-16 and the DEX after a length prefix, and the members are
-    deflated; with only the zip expander registered, what each finds changes."""
-    monkeypatch.setattr(registry, "EXPANDERS", [e for e in registry.EXPANDERS
-                                                if not isinstance(e, (DexExpander, AxmlExpander,
-                                                                      ArscExpander))])
+    """What the decoders add: raw bytes already hold the secrets (the arsc pool in
+    UTF-8, the manifest's in UTF-16, the DEX's after a length prefix), but a finding
+    then says ``resources.arsc:1:NNN`` or ``AndroidManifest.xml (utf-16)`` and one
+    secret in two configurations of a resource is one location, not two."""
+    decoders = (DexExpander, AxmlExpander, ArscExpander)
+    monkeypatch.setattr(registry, "EXPANDERS",
+                        [e for e in registry.EXPANDERS if not isinstance(e, decoders)])
     found = _found(scan([app.apk], ScanOptions(jobs=1, now=NOW)))
-    for account in ("resacct", "dexacct", "manifestacct", "xmlacct"):
-        assert all(origin[-1] not in ("decoded", "strings", "string/storage_url")
-                   for origin, *_ in found.get(account, []))
+    origins = {account: [where[0] for where in places] for account, places in found.items()}
+    assert origins == {
+        "resacct": [("resources.arsc",)], "fracct": [("resources.arsc",)],
+        "arrayacct": [("resources.arsc",)], "dexacct": [("classes.dex",)],
+        "manifestacct": [("AndroidManifest.xml", "utf-16")],
+        "xmlacct": [("res/xml/storage.xml",)], "assetacct": [("assets/config.json",)],
+        "libacct": [("lib/x86_64/libstorage.so",)],
+    }
 
 
 def test_decoded_manifest_is_xml_with_one_attribute_per_line(members: dict[str, bytes]) -> None:
@@ -257,7 +283,8 @@ def test_every_format_carries_the_member_path(
     jsonschema.validate(doc, json.loads(SCAN_SCHEMA.read_text()))
     origins = sorted(loc["origin"] for f in doc["findings"] for loc in f["locations"])
     assert origins == sorted([
-        ["resources.arsc", "string/storage_url"], ["classes.dex", "strings"],
+        ["resources.arsc", "string/storage_url"], ["resources.arsc", "string/storage_url"],
+        ["resources.arsc", "array/endpoints"], ["classes.dex", "strings"],
         ["AndroidManifest.xml", "decoded"], ["res/xml/storage.xml", "decoded"],
         ["assets/config.json"], ["lib/x86_64/libstorage.so"],
     ])
@@ -341,7 +368,8 @@ def test_damaged_bytes_never_raise(members: dict[str, bytes], name: str) -> None
     @FUZZ
     @given(data=damaged(members[name]))
     def check(data: bytes) -> None:
-        _checked(EXPANDERS[name], name, data)
+        with no_hang():
+            _checked(EXPANDERS[name], name, data)
 
     check()
 
@@ -372,6 +400,20 @@ def test_hostile_records_are_capped(members: dict[str, bytes]) -> None:
     struct.pack_into("<II", header, 0x38, 0xFFFFFFF0, 0x70)
     [skipped] = _checked(DexExpander(), "classes.dex", bytes(header))
     assert isinstance(skipped, Skipped) and "run past the end" in skipped.reason
+
+
+def test_decoding_stops_at_the_budget_seconds(members: dict[str, bytes]) -> None:
+    count = 10_000
+    header = bytearray(members["classes.dex"][:0x70])
+    struct.pack_into("<II", header, 0x38, count, 0x70)
+    dex = bytes(header) + struct.pack("<I", 0x70 + 4 * count) * count + b"\x01a\0"
+    spent = Budget(UnpackLimits(seconds=0.0), len(dex))
+    strings, problem = dex_strings(dex, Output(len(dex), spent))
+    assert len(strings) == 4095
+    assert problem == "DEX string table: took more than 0 s to decode: the rest not decoded"
+    blob = Blob("app.apk", dex, origin=("classes.dex",))
+    [strings] = list(DexExpander().expand(blob, Budget(UnpackLimits(), len(dex))))
+    assert isinstance(strings, Blob) and strings.data == b"\n".join([b"a"] * count)
 
 
 def test_a_broken_element_keeps_the_pool_strings(app: App, members: dict[str, bytes]) -> None:
