@@ -34,7 +34,7 @@ from keyscope.unpack.android.binary import Output
 from keyscope.unpack.android.dex import DexExpander, dex_strings, mutf8
 from keyscope.unpack.interface import Budget, Expander, UnpackLimits
 from tests.sdk import NOW, incident_url, new_key
-from tests.test_fuzz_parsers import no_hang
+from tests.test_fuzz_parsers import EXAMPLES, no_hang
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
 SCAN_SCHEMA = Path(__file__).resolve().parents[1] / "src" / "keyscope" / "schemas" / "scan-v1.json"
@@ -358,7 +358,8 @@ def damaged(draw: st.DrawFn, base: bytes) -> bytes:
     return bytes(data)
 
 
-FUZZ = settings(max_examples=150, deadline=None, database=None,
+# small files, fast parsers: four times the model parsers' examples (KEYSCOPE_FUZZ_EXAMPLES)
+FUZZ = settings(max_examples=4 * EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
 
@@ -400,6 +401,53 @@ def test_hostile_records_are_capped(members: dict[str, bytes]) -> None:
     struct.pack_into("<II", header, 0x38, 0xFFFFFFF0, 0x70)
     [skipped] = _checked(DexExpander(), "classes.dex", bytes(header))
     assert isinstance(skipped, Skipped) and "run past the end" in skipped.reason
+
+
+def _chunk(kind: int, header: bytes, body: bytes) -> bytes:
+    """A ``ResChunk_header`` (type, header size, size), the rest of its header, its body."""
+    return struct.pack("<HHI", kind, 8 + len(header), 8 + len(header) + len(body)) + header + body
+
+
+def _pool(strings: list[str]) -> bytes:
+    """A UTF-8 ``ResStringPool`` (lengths of up to 0x7FFF bytes)."""
+    data, offsets = b"", []
+    for text in strings:
+        raw = text.encode()
+        offsets.append(len(data))
+        n16 = struct.pack(">H", 0x8000 | len(text)) if len(text) > 0x7F else bytes([len(text)])
+        n8 = struct.pack(">H", 0x8000 | len(raw)) if len(raw) > 0x7F else bytes([len(raw)])
+        data += n16 + n8 + raw + b"\0"
+    start = 28 + 4 * len(strings)
+    header = struct.pack("<IIIII", len(strings), 0, 0x100, start, 0)
+    return _chunk(0x0001, header, struct.pack(f"<{len(strings)}I", *offsets) + data)
+
+
+def test_one_large_string_named_many_times_is_capped() -> None:
+    """Binary XML whose 3000 attributes, and a resource table whose 3000 entries, all
+    name one 20 KB string: decoding stops at the growth cap with a Skipped entry."""
+    big = "A" * 20_000
+    attrs = b"".join(struct.pack("<IIIHBBI", 0xFFFFFFFF, 1, 0, 8, 0, 3, 0) for _ in range(3000))
+    element = _chunk(0x0102, struct.pack("<II", 1, 0xFFFFFFFF),
+                     struct.pack("<IIHHHHHH", 0xFFFFFFFF, 1, 20, 20, 3000, 0, 0, 0) + attrs)
+    body = _pool([big, "tag"]) + element
+    xml = _chunk(0x0003, b"", body)
+    out = _checked(AxmlExpander(), "AndroidManifest.xml", xml)
+    assert isinstance(out[-1], Skipped) and "decodes to more than" in out[-1].reason
+
+    keys = [f"k{i}" for i in range(3000)]
+    entries = b"".join(struct.pack("<HHIHBBI", 8, 0, i, 8, 0, 3, 0) for i in range(3000))
+    offsets = struct.pack("<3000I", *range(0, 16 * 3000, 16))
+    config = struct.pack("<I", 64) + bytes(60)
+    type_header = struct.pack("<BBHII", 1, 0, 0, 3000, 8 + 12 + 64 + len(offsets)) + config
+    type_chunk = _chunk(0x0201, type_header, offsets + entries)
+    type_pool, key_pool = _pool(["string"]), _pool(keys)
+    package_header = struct.pack("<I", 0x7F) + bytes(256) + struct.pack(
+        "<IIIII", 288, 1, 288 + len(type_pool), len(keys), 0)
+    package = _chunk(0x0200, package_header, type_pool + key_pool + type_chunk)
+    table = _chunk(0x0002, struct.pack("<I", 1), _pool([big]) + package)
+    out = _checked(ArscExpander(), "resources.arsc", table)
+    assert isinstance(out[-1], Skipped) and "decodes to more than" in out[-1].reason
+    assert [m.origin[-1] for m in out if isinstance(m, Blob)][:2] == ["string/k0", "string/k1"]
 
 
 def test_decoding_stops_at_the_budget_seconds(members: dict[str, bytes]) -> None:

@@ -48,8 +48,9 @@ class _Document:
         self.depth = 0
 
     def line(self, text: str) -> None:
-        self.output.add(len(text))
-        self.lines.append("  " * min(self.depth, MAX_INDENT) + text)
+        indent = "  " * min(self.depth, MAX_INDENT)
+        self.output.add(len(indent) + len(text))
+        self.lines.append(indent + text)
 
     def string(self, index: int) -> str:
         if index == NONE:
