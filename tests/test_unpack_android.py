@@ -255,6 +255,16 @@ def test_dex_strings_are_one_per_line(members: dict[str, bytes]) -> None:
     assert "Lcom/example/keyscope/BuildConfig;" in lines and "STORAGE_KEY" in lines
 
 
+@pytest.mark.parametrize(("api", "version"), [(26, b"038"), (28, b"039")])
+def test_newer_dex_versions(app: App, api: int, version: bytes) -> None:
+    work = app.apk.parent
+    _run(work, "smali", "assemble", "--api", str(api), "-o", f"classes{api}.dex", "smali")
+    data = (work / f"classes{api}.dex").read_bytes()
+    assert data[4:7] == version
+    [strings] = _expand(DexExpander(), "classes2.dex", data)
+    assert isinstance(strings, Blob) and app.secrets["dexacct"].encode() in strings.data
+
+
 def test_mutf8() -> None:
     assert mutf8(b"plain") == "plain"
     assert mutf8(b"a\xc0\x80b") == "a\0b"

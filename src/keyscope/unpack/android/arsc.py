@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
-from keyscope.unpack.android.binary import Malformed, Output, chunks, emit, text_lines, u8, u16, u32
+from keyscope.unpack.android.binary import (
+    Malformed,
+    Output,
+    chunks,
+    cut_short,
+    emit,
+    text_lines,
+    u8,
+    u16,
+    u32,
+)
 from keyscope.unpack.android.stringpool import STRING_POOL, StringPool, read_pool
 from keyscope.unpack.interface import Budget, Expander
 
@@ -55,9 +65,7 @@ def decode_arsc(data: bytes, output: Output) -> tuple[list[tuple[str, bytes]], s
     declared = u32(data, 4)
     end = min(declared, len(data))
     table = _Table(StringPool([]), output)
-    problem = None
-    if declared > len(data):
-        problem = f"resources.arsc cut short: {len(data)} of the {declared} bytes it declares"
+    problem = cut_short("resources.arsc", declared, data)
     try:
         for pos, kind, header, size in chunks(data, 12, end):
             if kind == STRING_POOL and not table.pool.strings:

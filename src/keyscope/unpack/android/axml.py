@@ -20,6 +20,7 @@ from keyscope.unpack.android.binary import (
     Malformed,
     Output,
     chunks,
+    cut_short,
     emit,
     text_lines,
     u8,
@@ -73,7 +74,7 @@ def decode_axml(data: bytes, output: Output) -> tuple[str, StringPool, str | Non
     declared = u32(data, 4)
     end = min(declared, len(data))  # a size past the end: read what is there
     doc = _Document(output)
-    problem = None if declared <= len(data) else f"binary XML cut short: {_short(declared, data)}"
+    problem = cut_short("binary XML", declared, data)
     try:
         for pos, kind, header, size in chunks(data, 8, end):
             if kind == STRING_POOL and not doc.pool.strings:
@@ -95,10 +96,6 @@ def decode_axml(data: bytes, output: Output) -> tuple[str, StringPool, str | Non
     if not doc.pool.strings and problem is not None:
         raise Malformed(problem)
     return "\n".join(doc.lines) + "\n", doc.pool, problem
-
-
-def _short(declared: int, data: bytes) -> str:
-    return f"{len(data)} of the {declared} bytes it declares"
 
 
 def _start(data: bytes, body: int, end: int, doc: _Document) -> None:

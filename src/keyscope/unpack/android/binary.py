@@ -82,6 +82,13 @@ class Output:
             raise Malformed(f"took more than {self.seconds:g} s to decode: the rest not decoded")
 
 
+def cut_short(what: str, declared: int, data: bytes) -> str | None:
+    """Why ``data`` is incomplete when its header declares ``declared`` bytes."""
+    if declared <= len(data):
+        return None
+    return f"{what} cut short: {len(data)} of the {declared} bytes it declares"
+
+
 def emit(
     blob: Blob, budget: Budget, members: Iterable[tuple[str, bytes]], problem: str | None
 ) -> Iterator[Blob | Skipped]:

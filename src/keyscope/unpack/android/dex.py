@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
-from keyscope.unpack.android.binary import Malformed, Output, emit, text_lines, u32
+from keyscope.unpack.android.binary import Malformed, Output, cut_short, emit, text_lines, u32
 from keyscope.unpack.interface import Budget, Expander
 
 HEADER_SIZE = 0x70
@@ -48,8 +48,7 @@ def dex_strings(data: bytes, output: Output) -> tuple[list[str], str | None]:
     if bad:
         problem = f"{bad} DEX strings could not be read" + (f"; {problem}" if problem else "")
     file_size = u32(data, 0x20)
-    if problem is None and file_size > len(data):
-        problem = f"DEX file cut short: {len(data)} of the {file_size} bytes it declares"
+    problem = problem or cut_short("DEX file", file_size, data)
     if problem is None and data[4:7] >= b"041" and file_size < len(data):
         problem = f"DEX container: only its first DEX file ({file_size} bytes) was read"
     return strings, problem
