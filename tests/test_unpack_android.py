@@ -180,6 +180,16 @@ def test_the_android_expanders_are_registered() -> None:
     assert {DexExpander, AxmlExpander, ArscExpander} <= kinds
 
 
+def test_claimed_by_content_not_by_name(members: dict[str, bytes]) -> None:
+    for name, expander in EXPANDERS.items():
+        assert expander.claims(Blob("x.bin", members[name]))  # any name
+        assert not expander.claims(Blob(name, b"<?xml version='1.0'?>\n" + members[name]))
+    ours = (DexExpander, AxmlExpander, ArscExpander)
+    others = [e for e in registry.EXPANDERS if not isinstance(e, ours)]
+    for name in EXPANDERS:  # no other expander claims them first
+        assert not any(e.claims(Blob(name, members[name])) for e in others), name
+
+
 def test_every_secret_of_the_apk_is_found_with_its_member_path(
     app: App, result: ScanResult
 ) -> None:
