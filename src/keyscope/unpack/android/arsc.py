@@ -11,8 +11,10 @@ that did not decode) follow as the member ``strings``: nothing is left unscanned
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import compress
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
@@ -24,7 +26,6 @@ from keyscope.unpack.android.binary import (
     emit,
     text_lines,
     u8,
-    u16,
     u32,
 )
 from keyscope.unpack.android.stringpool import STRING_POOL, StringPool, read_pool
@@ -36,6 +37,9 @@ FLAG_SPARSE, FLAG_OFFSET16 = 0x01, 0x02  # of a TYPE chunk
 ENTRY_COMPLEX, ENTRY_COMPACT = 0x0001, 0x0008  # of an entry
 STRING_VALUE = 0x03
 NONE = 0xFFFFFFFF
+_ENTRY = struct.Struct("<HHI")  # ResTable_entry: size, flags, key
+_VALUE = struct.Struct("<HBBI")  # Res_value: size, res0, dataType, data
+_MAP_VALUE = struct.Struct("<IHBBI")  # ResTable_map: name, then a Res_value
 
 
 @dataclass
@@ -45,9 +49,9 @@ class _Table:
     values: dict[str, dict[str, None]] = field(default_factory=dict)  # name → values
     used: set[int] = field(default_factory=set)  # pool indices some entry holds
 
-    def add(self, name: str, kind: int, index: int) -> None:
-        self.output.add(0)
-        if kind != STRING_VALUE or (text := self.pool.get(index)) is None:
+    def add(self, name: str, index: int) -> None:
+        """String ``index`` of the global pool as a value of resource ``name``."""
+        if (text := self.pool.get(index)) is None:
             return
         self.used.add(index)
         seen = self.values.setdefault(name, {})
@@ -111,45 +115,59 @@ def _type(
     width = 2 if flags & FLAG_OFFSET16 and not flags & FLAG_SPARSE else 4
     if header + width * count > size or start > size:
         raise Malformed(f"type chunk at {at} claims {count} entries in {size} bytes")
-    index = at + header
-    for i in range(count):
-        if flags & FLAG_SPARSE:
-            offset = 4 * u16(data, index + 4 * i + 2)
-        elif width == 2:
-            offset = u16(data, index + 2 * i)
-            if offset == 0xFFFF:
-                continue
-            offset *= 4
-        else:
-            offset = u32(data, index + 4 * i)
-            if offset == NONE:
-                continue
+    for i, offset in _offsets(data, at + header, count, flags):
         entry = at + start + offset
         if entry + 8 > at + size:
             raise Malformed(f"entry {i} of the type chunk at {at} lies outside it")
         _entry(data, entry, at + size, type_name, keys, table)
 
 
+def _offsets(data: bytes, index: int, count: int, flags: int) -> Iterator[tuple[int, int]]:
+    """(entry index, byte offset) of the entries present in a TYPE chunk's offset
+    array of ``count`` items at ``index`` (already checked to lie inside the chunk),
+    read in one call: most of its items say "no entry in this configuration"."""
+    if flags & FLAG_SPARSE:  # (index, offset / 4) pairs
+        pairs = struct.unpack_from(f"<{2 * count}H", data, index)
+        yield from zip(pairs[0::2], (4 * o for o in pairs[1::2]), strict=True)
+    elif flags & FLAG_OFFSET16:  # offset / 4, 0xFFFF for none
+        half = struct.unpack_from(f"<{count}H", data, index)
+        for i, o in compress(enumerate(half), map((0xFFFF).__ne__, half)):
+            yield i, 4 * o
+    else:
+        full = struct.unpack_from(f"<{count}I", data, index)
+        yield from compress(enumerate(full), map(NONE.__ne__, full))
+
+
 def _entry(data: bytes, entry: int, end: int, type_name: str, keys: StringPool,
            table: _Table) -> None:  # fmt: skip
-    size, flags = u16(data, entry), u16(data, entry + 2)
+    """One entry (``entry + 8 <= end`` checked by the caller): its string values
+    added under its name; other values (numbers, references, colours) are skipped."""
+    size, flags, key = _ENTRY.unpack_from(data, entry)
+    table.output.add(0)  # counts the record: the deadline is checked every few thousand
     if flags & ENTRY_COMPACT:  # key:2 flags:2 (type in the high byte) data:4
-        name = f"{type_name}/{keys.get(size) or size}"
-        table.add(name, flags >> 8, u32(data, entry + 4))
+        if flags >> 8 == STRING_VALUE:
+            table.add(_name(type_name, keys, size), key)
         return
-    key = u32(data, entry + 4)
-    name = f"{type_name}/{keys.get(key) or key}"
     if flags & ENTRY_COMPLEX:  # a map: parent:4 count:4, then count × (name:4 value:8)
         count = u32(data, entry + 12)
         first = entry + size
         if first + 12 * count > end:
-            raise Malformed(f"map entry {name} runs past its chunk")
+            raise Malformed(f"map entry {_name(type_name, keys, key)} runs past its chunk")
         for m in range(first, first + 12 * count, 12):
-            table.add(name, u8(data, m + 7), u32(data, m + 8))
+            _, _, _, kind, value = _MAP_VALUE.unpack_from(data, m)
+            if kind == STRING_VALUE:
+                table.add(_name(type_name, keys, key), value)
         return
     if entry + size + 8 > end:
-        raise Malformed(f"entry {name} runs past its chunk")
-    table.add(name, u8(data, entry + size + 3), u32(data, entry + size + 4))
+        raise Malformed(f"entry {_name(type_name, keys, key)} runs past its chunk")
+    _, _, kind, value = _VALUE.unpack_from(data, entry + size)
+    if kind == STRING_VALUE:
+        table.add(_name(type_name, keys, key), value)
+
+
+def _name(type_name: str, keys: StringPool, key: int) -> str:
+    """``string/storage_url``; the key's number when the key pool lacks it."""
+    return f"{type_name}/{keys.get(key) or key}"
 
 
 class ArscExpander(Expander):
