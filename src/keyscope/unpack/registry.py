@@ -4,6 +4,9 @@ Adding one: its module in this package and one line in ``EXPANDERS``."""
 from __future__ import annotations
 
 from keyscope.sources.interface import Blob
+from keyscope.unpack.android.arsc import ArscExpander
+from keyscope.unpack.android.axml import AxmlExpander
+from keyscope.unpack.android.dex import DexExpander
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.macho import MachOExpander
@@ -17,6 +20,9 @@ EXPANDERS: list[Expander] = [
     NotebookExpander(),
     PlistExpander(),
     MachOExpander(),
+    DexExpander(),
+    AxmlExpander(),
+    ArscExpander(),
 ]
 
 
