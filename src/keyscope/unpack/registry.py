@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from keyscope.sources.interface import Blob
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
+from keyscope.unpack.images import ImageExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.notebooks import NotebookExpander
 
 EXPANDERS: list[Expander] = [
     ZipExpander(),
+    ImageExpander(),  # a saved image or OCI layout is a tar: before TarExpander
     TarExpander(),
     CompressedExpander(),
     NotebookExpander(),
