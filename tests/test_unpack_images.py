@@ -85,7 +85,8 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
     _run(d, "umoci", "config", "--image", "img:fixture", "--config.label", "org.example=fixture",
          "--config.env", f"AZURE_STORAGE_CONNECTION_STRING={env}")  # fmt: skip
     _run(d, "umoci", "gc", "--layout", "img")
-    _run(d, "skopeo", "copy", "oci:img:fixture", "docker-archive:fixture-docker.tar:example.com/fixture:1")
+    docker = "docker-archive:fixture-docker.tar:example.com/fixture:1"
+    _run(d, "skopeo", "copy", "oci:img:fixture", docker)
     _run(d, "skopeo", "copy", "oci:img:fixture", "oci-archive:fixture-oci.tar:fixture")
     # Docker 25+: the OCI layout and a manifest.json whose paths are blobs/sha256/<hex>
     d25 = d / "d25"
