@@ -115,7 +115,8 @@ class TarImageFiles(ImageFiles):
 
 def tar_names(data: bytes, limit: int = NAMES) -> dict[str, tarfile.TarInfo] | None:
     """The headers of the tar in ``data`` by clean name (the data is skipped, not read),
-    or None when it has more than ``limit`` members or does not read as a tar."""
+    those before any damage; None when it has more than ``limit`` members or no
+    readable one."""
     if not is_tar(bytes(data[257:262])):
         return None
     out: dict[str, tarfile.TarInfo] = {}
@@ -126,8 +127,8 @@ def tar_names(data: bytes, limit: int = NAMES) -> dict[str, tarfile.TarInfo] | N
                     return None
                 out.setdefault(clean(info.name), info)
     except DAMAGED:
-        return None
-    return out
+        pass
+    return out or None
 
 
 def is_image(names: dict[str, tarfile.TarInfo]) -> bool:
@@ -261,13 +262,17 @@ def _image(
             digest = diff_ids[n] if n < len(diff_ids) else _digest_of(name)
         layers.append((name, digest, steps[n] if n < len(steps) else None))
     changes: list[LayerChanges] = []
+    unreadable: set[int] = set()
     for n, (name, digest, _) in enumerate(layers, 1):
         found = _changes(files, name)
         if isinstance(found, str):
             yield Skipped(member_path(outer, _layer_label(n, digest)), found)
+            unreadable.add(n)
             found = LayerChanges()
         changes.append(found)
     for n, (name, digest, created_by) in enumerate(layers, 1):
+        if n in unreadable:
+            continue
         layer = member(outer, _layer_label(n, digest), b"")
         try:
             with files.opened(name) as data, _layer_stream(data) as stream:
