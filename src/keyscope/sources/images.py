@@ -81,8 +81,10 @@ class ImageSource(Source):
         self.roots: list[str] = []
 
     def claim(self, root: str) -> bool:
-        image = is_layout(root) or (os.path.isfile(root) and is_image_tarball(root))
-        if root == "-" or not image:
+        options = self.options
+        if root == "-" or options.git or not options.secrets or options.unpack_depth < 1:
+            return False  # --git, `keyscope models`, --unpack-depth 0: as other roots
+        if not (is_layout(root) or (os.path.isfile(root) and is_image_tarball(root))):
             return False
         self.roots.append(root)
         return True

@@ -36,6 +36,7 @@ from keyscope.unpack.archives import (
     GZIP,
     XZ,
     _decompressing,
+    admit,
     is_tar,
     member,
     tar_members,
@@ -46,6 +47,7 @@ from keyscope.unpack.interface import Budget, Expander, member_path
 JSON_BYTES = 16 * 1024 * 1024  # an index, manifest or config (metadata bombs)
 NAMES = 4096  # members of an image tarball looked at (layers are one member each)
 NESTING = 4  # indexes inside indexes
+LAYER_MEMBERS = 1_000_000  # headers of one layer (its members also spend the budget)
 ZSTD = b"\x28\xb5\x2f\xfd"
 DIGEST = re.compile(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]{1,256})")
 INDEXES = {
@@ -238,6 +240,23 @@ def _from_docker_manifest(manifest: Any) -> list[Image]:
     return out
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One layer of an image: its file in the archive, its digest, its history step."""
+
+    number: int  # 1 = bottom
+    name: str
+    digest: str
+    created_by: str | None
+
+    @property
+    def label(self) -> str:
+        """``layer 2 (sha256:abcd1234abcd)``: the member name of the layer."""
+        alg, _, hexa = self.digest.partition(":")
+        short = f"{alg}:{hexa[:12]}" if hexa else self.digest[:19]
+        return f"layer {self.number} ({short})"
+
+
 def _image(
     files: ImageFiles, image: Image, outer: Blob, budget: Budget
 ) -> Iterator[Blob | Skipped]:
@@ -254,49 +273,90 @@ def _image(
             yield Skipped(member_path(here, name), spent)
             continue
         yield member(here, name, text.encode("utf-8", "replace"))
+    layers = _layers(image, config)
+    changes: list[LayerChanges | None] = []  # None: not a tar, scanned as one blob
+    readable: list[Layer] = []
+    for layer in layers:
+        found = _changes(files, layer.name)
+        if isinstance(found, str):
+            yield Skipped(member_path(outer, layer.label), found)
+        else:
+            readable.append(layer)
+        changes.append(found if not isinstance(found, str) else LayerChanges())
+    for layer in readable:
+        try:
+            if changes[layer.number - 1] is None:
+                yield from _blob_layer(files, layer, outer, budget)
+            else:
+                yield from _layer_files(files, layer, layers, changes, outer, budget)
+        except (Unreadable, *DAMAGED) as exc:
+            reason = f"image layer cannot be read ({exc})"
+            yield Skipped(member_path(outer, layer.label), reason)
+
+
+def _layers(image: Image, config: dict[str, Any]) -> list[Layer]:
+    """The image's layers, bottom to top, with their digests and history steps (a
+    docker-save manifest names files: the digest is then the config's ``diff_ids``)."""
     steps = _layer_steps(config)
     diff_ids = [str(d) for d in _list(_dict(config.get("rootfs")).get("diff_ids"))]
-    layers: list[tuple[str, str, str | None]] = []  # name, digest, created_by
+    out = []
     for n, (name, digest) in enumerate(image.layers):
         if digest is None:
             digest = diff_ids[n] if n < len(diff_ids) else _digest_of(name)
-        layers.append((name, digest, steps[n] if n < len(steps) else None))
-    changes: list[LayerChanges] = []
-    unreadable: set[int] = set()
-    for n, (name, digest, _) in enumerate(layers, 1):
-        found = _changes(files, name)
-        if isinstance(found, str):
-            yield Skipped(member_path(outer, _layer_label(n, digest)), found)
-            unreadable.add(n)
-            found = LayerChanges()
-        changes.append(found)
-    for n, (name, digest, created_by) in enumerate(layers, 1):
-        if n in unreadable:
-            continue
-        layer = member(outer, _layer_label(n, digest), b"")
-        try:
-            with files.opened(name) as data, _layer_stream(data) as stream:
-                for item in tar_members(layer, stream, budget):
-                    if isinstance(item, Skipped):
-                        yield item
-                        continue
-                    path = item.origin[-1]
-                    if is_whiteout(path):
-                        continue
-                    above = hidden_by(path, n, changes)
-                    provenance = ImageProvenance(n, digest, created_by)
-                    if above is not None:
-                        removed_in, overwritten = above
-                        removed_by = layers[removed_in - 1][2]
-                        provenance = replace(
-                            provenance,
-                            removed_in=removed_in,
-                            removed_by=removed_by,
-                            overwritten=overwritten,
-                        )
-                    yield replace(item, image=provenance)
-        except (Unreadable, *DAMAGED) as exc:
-            yield Skipped(member_path(layer), f"image layer cannot be read ({exc})")
+        out.append(Layer(n + 1, name, digest, steps[n] if n < len(steps) else None))
+    return out
+
+
+def _layer_files(
+    files: ImageFiles,
+    layer: Layer,
+    layers: list[Layer],
+    changes: list[LayerChanges | None],
+    outer: Blob,
+    budget: Budget,
+) -> Iterator[Blob | Skipped]:
+    """A layer's files, each with the story of what the layers above did to it; link
+    members counted in one Skipped (a link's target is another file of the image)."""
+    here = member(outer, layer.label, b"")
+    known = [c if c is not None else LayerChanges() for c in changes]
+    links = known[layer.number - 1].links
+    prefix = member_path(here) + "!/"
+    not_followed = 0
+    with files.opened(layer.name) as data, _layer_stream(data) as stream:
+        for item in tar_members(here, stream, budget):
+            if isinstance(item, Skipped):
+                if item.path.startswith(prefix) and clean(item.path[len(prefix) :]) in links:
+                    not_followed += 1
+                else:
+                    yield item
+                continue
+            path = item.origin[-1]
+            if is_whiteout(path):
+                continue
+            provenance = ImageProvenance(layer.number, layer.digest, layer.created_by)
+            above = hidden_by(path, layer.number, known)
+            if above is not None:
+                removed_in, overwritten = above
+                removed_by = layers[removed_in - 1].created_by
+                provenance = replace(provenance, removed_in=removed_in, removed_by=removed_by,
+                                     overwritten=overwritten)  # fmt: skip
+            yield replace(item, image=provenance)
+    if not_followed:
+        reason = f"{not_followed} link members not followed (their targets are files of the image)"
+        yield Skipped(member_path(here), reason)
+
+
+def _blob_layer(
+    files: ImageFiles, layer: Layer, outer: Blob, budget: Budget
+) -> Iterator[Blob | Skipped]:
+    """A layer that is not a tar (an attestation, an OCI artifact): one member, scanned
+    as it is (and unpacked if another expander claims it)."""
+    with files.opened(layer.name) as data:
+        skip, _ = admit(outer, layer.label, len(data), budget)
+        if skip is not None:
+            yield skip
+            return
+        yield member(outer, layer.label, bytes(data))
 
 
 def config_members(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
@@ -329,33 +389,43 @@ def _layer_steps(config: dict[str, Any]) -> list[str | None]:
     return out
 
 
-def _changes(files: ImageFiles, name: str) -> LayerChanges | str:
-    """The layer's headers read once (its data streamed past), or why not."""
+def _changes(files: ImageFiles, name: str) -> LayerChanges | str | None:
+    """The layer's headers read once (its data streamed past); None when the layer is
+    not a tar (nor a compressed one); or why it cannot be read."""
     changes = LayerChanges()
     try:
-        with (
-            files.opened(name) as data,
-            _layer_stream(data) as stream,
-            tarfile.open(fileobj=stream, mode="r|") as archive,
-        ):
-            for count, info in enumerate(archive):
-                if count >= 1_000_000:
-                    return "image layer has more than 1000000 members"
-                changes.add(info.name, info.isdir())
+        with files.opened(name) as data:
+            if _compression(data) is None and not is_tar(bytes(data[257:262])):
+                return None
+            with (
+                _layer_stream(data) as stream,
+                tarfile.open(fileobj=stream, mode="r|") as archive,
+            ):
+                for count, info in enumerate(archive):
+                    if count >= LAYER_MEMBERS:
+                        return f"image layer has more than {LAYER_MEMBERS} members"
+                    changes.add(info.name, info.isdir(), link=info.issym() or info.islnk())
     except (Unreadable, *DAMAGED) as exc:
         return f"image layer cannot be read ({exc})"
     return changes
 
 
+def _compression(data: bytes) -> bytes | None:
+    """The magic of a compressed layer (gzip, bzip2, xz, zstd), or None."""
+    head = bytes(data[:6])
+    for magic in (GZIP, BZ2, ZSTD):
+        if head.startswith(magic):
+            return magic
+    return XZ if head == XZ else None
+
+
 def _layer_stream(data: bytes) -> AbstractContextManager[IO[bytes]]:
     """A layer's tar as a stream, decompressed by its content."""
-    head = bytes(data[:6])
-    if head.startswith(ZSTD):
+    magic = _compression(data)
+    if magic == ZSTD:
         raise Unreadable("zstd-compressed layer: no zstd decoder here, not scanned")
-    if head.startswith((GZIP, BZ2)) or head == XZ:
-        return _closing_both(data, head[:3])
-    if not is_tar(bytes(data[257:262])) and len(data) > 1024:
-        raise Unreadable("layer is neither a tar nor a gzip, bzip2 or xz stream")
+    if magic is not None:
+        return _closing_both(data, magic)
     return view_reader(data)
 
 
@@ -363,12 +433,6 @@ def _layer_stream(data: bytes) -> AbstractContextManager[IO[bytes]]:
 def _closing_both(data: bytes, head: bytes) -> Iterator[IO[bytes]]:
     with view_reader(data) as raw, _decompressing(head, raw) as stream:
         yield stream
-
-
-def _layer_label(n: int, digest: str) -> str:
-    """``layer 2 (sha256:abcd1234abcd)``."""
-    alg, _, hexa = digest.partition(":")
-    return f"layer {n} ({alg}:{hexa[:12]})" if hexa else f"layer {n} ({digest[:19]})"
 
 
 def _digest_of(name: str) -> str:
