@@ -37,14 +37,13 @@ def _parents(path: str) -> list[str]:
 @dataclass
 class LayerChanges:
     """One layer's changes, from its tar headers: entries (path → is a directory),
-    paths it deletes from lower layers, directories it makes opaque, its links."""
+    paths it deletes from lower layers, directories it makes opaque."""
 
     entries: dict[str, bool] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     opaque: set[str] = field(default_factory=set)
-    links: set[str] = field(default_factory=set)
 
-    def add(self, name: str, is_dir: bool, link: bool = False) -> None:
+    def add(self, name: str, is_dir: bool) -> None:
         """Record the member ``name`` (a whiteout marker or an entry)."""
         path = clean(name)
         folder, base = posixpath.split(path)
@@ -56,8 +55,6 @@ class LayerChanges:
             self.deleted.add(posixpath.join(folder, base[len(WHITEOUT) :]))
         elif path:
             self.entries[path] = is_dir
-            if link:
-                self.links.add(path)
 
     def hides(self, path: str) -> str | None:
         """How this layer hides ``path`` of a lower layer: "deleted", "overwritten" or

@@ -48,6 +48,7 @@ JSON_BYTES = 16 * 1024 * 1024  # an index, manifest or config (metadata bombs)
 NAMES = 4096  # members of an image tarball looked at (layers are one member each)
 NESTING = 4  # indexes inside indexes
 LAYER_MEMBERS = 1_000_000  # headers of one layer (its members also spend the budget)
+LINK_REASONS = ("symbolic link member", "hard link member")  # archives.tar_members' words
 ZSTD = b"\x28\xb5\x2f\xfd"
 DIGEST = re.compile(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]{1,256})")
 INDEXES = {
@@ -277,7 +278,8 @@ def _image(
     changes: list[LayerChanges | None] = []  # None: not a tar, scanned as one blob
     readable: list[Layer] = []
     for layer in layers:
-        found = _changes(files, layer.name)
+        # what a layer hides is asked of the layers above the bottom one only
+        found = _changes(files, layer.name, headers=layer.number > 1)
         if isinstance(found, str):
             yield Skipped(member_path(outer, layer.label), found)
         else:
@@ -316,16 +318,15 @@ def _layer_files(
     budget: Budget,
 ) -> Iterator[Blob | Skipped]:
     """A layer's files, each with the story of what the layers above did to it; link
-    members counted in one Skipped (a link's target is another file of the image)."""
+    members counted in one Skipped (a link's target is another file of the image, and
+    base layers hold thousands)."""
     here = member(outer, layer.label, b"")
     known = [c if c is not None else LayerChanges() for c in changes]
-    links = known[layer.number - 1].links
-    prefix = member_path(here) + "!/"
     not_followed = 0
     with files.opened(layer.name) as data, _layer_stream(data) as stream:
         for item in tar_members(here, stream, budget):
             if isinstance(item, Skipped):
-                if item.path.startswith(prefix) and clean(item.path[len(prefix) :]) in links:
+                if item.reason.startswith(LINK_REASONS):
                     not_followed += 1
                 else:
                     yield item
@@ -389,14 +390,17 @@ def _layer_steps(config: dict[str, Any]) -> list[str | None]:
     return out
 
 
-def _changes(files: ImageFiles, name: str) -> LayerChanges | str | None:
-    """The layer's headers read once (its data streamed past); None when the layer is
-    not a tar (nor a compressed one); or why it cannot be read."""
+def _changes(files: ImageFiles, name: str, headers: bool) -> LayerChanges | str | None:
+    """The layer's headers read once (its data streamed past; nothing read unless
+    ``headers``); None when the layer is not a tar (nor a compressed one); or why it
+    cannot be read."""
     changes = LayerChanges()
     try:
         with files.opened(name) as data:
             if _compression(data) is None and not is_tar(bytes(data[257:262])):
                 return None
+            if not headers:
+                return changes
             with (
                 _layer_stream(data) as stream,
                 tarfile.open(fileobj=stream, mode="r|") as archive,
@@ -404,7 +408,7 @@ def _changes(files: ImageFiles, name: str) -> LayerChanges | str | None:
                 for count, info in enumerate(archive):
                     if count >= LAYER_MEMBERS:
                         return f"image layer has more than {LAYER_MEMBERS} members"
-                    changes.add(info.name, info.isdir(), link=info.issym() or info.islnk())
+                    changes.add(info.name, info.isdir())
     except (Unreadable, *DAMAGED) as exc:
         return f"image layer cannot be read ({exc})"
     return changes
