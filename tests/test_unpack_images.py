@@ -213,6 +213,13 @@ def test_the_budget_applies_per_image(images: Images, monkeypatch: pytest.Monkey
     spent = [s for s in result.skipped if "link members" not in s.reason]
     assert [s.reason for s in spent] == ["more than 3 members"] * 2  # one per layer, stops
     assert [LAYER.search(s.path).group(1) for s in spent] == ["1", "2"]  # type: ignore[union-attr]
+    # the time limit stops the layers' streams too (skipping a member decompresses it)
+    monkeypatch.setattr(source, "UnpackLimits", lambda: UnpackLimits(seconds=0))
+    late = _scan(images.layout)
+    assert not late.findings
+    layers = [s for s in late.skipped if LAYER.fullmatch(s.path.rsplit("!/", 1)[1])]
+    assert sorted(LAYER.search(s.path).group(1) for s in layers) == ["1", "2"]  # type: ignore[union-attr]
+    assert all("took more than 0 s" in s.reason for s in late.skipped)
     assert any("!/app/.env" in s.path or "!/app/conf" in s.path for s in result.skipped)
 
 

@@ -21,6 +21,7 @@ import posixpath
 import re
 import stat
 import tarfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -82,8 +83,8 @@ class ImageFiles(ABC):
                 raise Unreadable(f"{name} is larger than {JSON_BYTES} bytes")
             try:
                 return json.loads(bytes(data))
-            except ValueError as exc:
-                raise Unreadable(f"{name} is not JSON ({exc})") from None
+            except (ValueError, RecursionError) as exc:
+                raise Unreadable(f"{name} is not JSON ({type(exc).__name__})") from None
 
 
 class TarImageFiles(ImageFiles):
@@ -279,7 +280,7 @@ def _image(
     readable: list[Layer] = []
     for layer in layers:
         # what a layer hides is asked of the layers above the bottom one only
-        found = _changes(files, layer.name, headers=layer.number > 1)
+        found = _changes(files, layer.name, budget, headers=layer.number > 1)
         if isinstance(found, str):
             yield Skipped(member_path(outer, layer.label), found)
         else:
@@ -323,7 +324,7 @@ def _layer_files(
     here = member(outer, layer.label, b"")
     known = [c if c is not None else LayerChanges() for c in changes]
     not_followed = 0
-    with files.opened(layer.name) as data, _layer_stream(data) as stream:
+    with files.opened(layer.name) as data, _layer_stream(data, budget) as stream:
         for item in tar_members(here, stream, budget):
             if isinstance(item, Skipped):
                 if item.reason.startswith(LINK_REASONS):
@@ -390,7 +391,9 @@ def _layer_steps(config: dict[str, Any]) -> list[str | None]:
     return out
 
 
-def _changes(files: ImageFiles, name: str, headers: bool) -> LayerChanges | str | None:
+def _changes(
+    files: ImageFiles, name: str, budget: Budget, headers: bool
+) -> LayerChanges | str | None:
     """The layer's headers read once (its data streamed past; nothing read unless
     ``headers``); None when the layer is not a tar (nor a compressed one); or why it
     cannot be read."""
@@ -402,7 +405,7 @@ def _changes(files: ImageFiles, name: str, headers: bool) -> LayerChanges | str 
             if not headers:
                 return changes
             with (
-                _layer_stream(data) as stream,
+                _layer_stream(data, budget) as stream,
                 tarfile.open(fileobj=stream, mode="r|") as archive,
             ):
                 for count, info in enumerate(archive):
@@ -423,20 +426,33 @@ def _compression(data: bytes) -> bytes | None:
     return XZ if head == XZ else None
 
 
-def _layer_stream(data: bytes) -> AbstractContextManager[IO[bytes]]:
-    """A layer's tar as a stream, decompressed by its content."""
+@contextmanager
+def _layer_stream(data: bytes, budget: Budget) -> Iterator[IO[bytes]]:
+    """A layer's tar as a stream, decompressed by its content, that stops once the
+    image's time is up (skipping a member still decompresses it)."""
     magic = _compression(data)
     if magic == ZSTD:
         raise Unreadable("zstd-compressed layer: no zstd decoder here, not scanned")
-    if magic is not None:
-        return _closing_both(data, magic)
-    return view_reader(data)
+    with view_reader(data) as raw:
+        if magic is None:
+            yield cast(IO[bytes], _Timed(raw, budget))
+            return
+        with _decompressing(magic, raw) as stream:
+            yield cast(IO[bytes], _Timed(stream, budget))
 
 
-@contextmanager
-def _closing_both(data: bytes, head: bytes) -> Iterator[IO[bytes]]:
-    with view_reader(data) as raw, _decompressing(head, raw) as stream:
-        yield stream
+class _Timed:
+    """A stream that raises :class:`Unreadable` once the budget's time is spent."""
+
+    def __init__(self, stream: IO[bytes], budget: Budget) -> None:
+        self.stream = stream
+        self.budget = budget
+
+    def read(self, size: int = -1) -> bytes:
+        seconds = self.budget.limits.seconds
+        if time.monotonic() - self.budget.started > seconds:
+            raise Unreadable(f"took more than {seconds:g} s to unpack")
+        return self.stream.read(size)
 
 
 def _digest_of(name: str) -> str:
