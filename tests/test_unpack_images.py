@@ -204,7 +204,7 @@ def test_an_image_root_larger_than_max_file_size_is_still_read(
 def test_the_budget_applies_per_image(images: Images, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the image's member budget each layer stops at its first member with a
     skipped entry naming the limit; what was read before stays."""
-    import keyscope.sources.images as source
+    import keyscope.unpack.image_roots as source
 
     monkeypatch.setattr(source, "UnpackLimits", lambda: UnpackLimits(members=3))
     result = _scan(images.layout)  # config: Env, Labels, history; then the budget is spent

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from keyscope.sources.files import FilesSource
 from keyscope.sources.history import GitSource
-from keyscope.sources.images import ImageSource
 from keyscope.sources.interface import Source, SourceOptions
 from keyscope.sources.remote import RemoteSource
 from keyscope.sources.stdin import StdinSource
@@ -23,7 +22,6 @@ def make_sources(options: SourceOptions, *, stdin: bytes | None, cache: Path) ->
     return [
         StdinSource(options, stdin),
         RemoteSource(options, git, cache),  # a mirrored remote is a git source's root
-        ImageSource(options),  # an OCI layout directory or image tarball, by content
         git,
         FilesSource(options),
     ]

@@ -1,10 +1,15 @@
 """Container images given as scan roots: an OCI image layout directory (``oci-layout``,
 ``index.json``, ``blobs/…``), or an image tarball (``docker save``, ``podman save``,
 ``skopeo … oci-archive:``) recognised by its content. Both are read in place through
-``unpack/images.py`` (the tarball memory-mapped, so one bigger than
-``--max-file-size`` is still read, layer by layer as streams), with one unpack budget
-per image. A tarball met inside a directory walk or another archive is unpacked by the
-same reader as an expander (``ImageExpander``)."""
+``images.py`` (the tarball memory-mapped, so one bigger than ``--max-file-size`` is
+still read, layer by layer as streams), with one unpack budget per image. A tarball met
+inside a directory walk or another archive is unpacked by the same reader as an
+expander (``ImageExpander``).
+
+A source, kept in ``unpack/`` because it reads through the image reader (``sources/``
+may not import ``unpack/``, which imports ``sources/``' ``Blob``): ``scan`` asks it
+before the registry's sources; it takes only a local layout directory or image tarball.
+"""
 
 from __future__ import annotations
 
