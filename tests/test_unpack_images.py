@@ -320,6 +320,10 @@ def test_every_format_carries_the_layer_path_and_the_whiteout_story(
     main([*argv, "--format", "jsonl"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     records = {r["location"]["origin"][-1]: r["location"] for r in lines if "location" in r}
+    schema = json.loads(SCAN_SCHEMA.read_text())  # a JSON lines location is the document's
+    location = schema["properties"]["findings"]["items"]["properties"]["locations"]["items"]
+    for record in records.values():
+        jsonschema.validate(record, location)
     assert records["app/.env"]["image"]["removed_in"] == 2
     assert LAYER.fullmatch(records["app/.env"]["origin"][0])
 
