@@ -201,6 +201,7 @@ class Location:
     origin: tuple[str, ...] = ()  # chain inside ``path``: archive members, "base64"
     secret: str | None = None  # only with --show-secrets
     git: GitProvenance | None = None  # for blobs read from a repository's history
+    image: ImageProvenance | None = None  # for files read from a container image's layers
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,21 @@ class GitProvenance:
     # ``commit`` is where a shallow clone's history is cut: the secret was there, but
     # the commit that introduced it is not in the clone.
     at_boundary: bool = False
+
+
+@dataclass(frozen=True)
+class ImageProvenance:
+    """Which layer of a container image added a file and, when a later layer deleted
+    (whiteout) or replaced it, which one: the file is then gone from the final file
+    system but still in the image, where anyone who pulls it can read it. Layers are
+    numbered from 1, bottom to top."""
+
+    layer: int
+    digest: str  # the layer's digest as the image names it (``sha256:…``)
+    created_by: str | None = None  # the layer's history entry (the Dockerfile step)
+    removed_in: int | None = None  # the first later layer that hides the file
+    removed_by: str | None = None  # that layer's history entry
+    overwritten: bool = False  # removed_in replaced the file rather than deleting it
 
 
 @dataclass

@@ -138,6 +138,8 @@ class BlobScanner:
             )
             if blob.oid is not None:
                 loc = replace(loc, git=GitProvenance(blob=blob.oid, commit=None))
+            if blob.image is not None:
+                loc = replace(loc, image=blob.image)
             kept = c.credential if self.keep_credentials else None
             result.findings.append(RawFinding(match.rule.id, c.explanation, loc, kept))
 

@@ -42,6 +42,7 @@ from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
 from keyscope.sources.interface import Batch, Blob, Source, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
+from keyscope.unpack.image_roots import ImageSource
 from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits, member_path
 from keyscope.unpack.registry import expander_for
 
@@ -119,6 +120,7 @@ def scan(
 
     state = _WorkerState(rules, engine_name, now, options)
     sources = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
+    sources.insert(0, ImageSource(options))  # unpack/: sources/ may not import it
     for root in paths:
         claim(str(root), sources)
     jobs = min(options.jobs or os.cpu_count() or 1, max_jobs())

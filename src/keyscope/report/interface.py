@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar, TextIO
 from keyscope.redact import for_terminal, redacted
 
 if TYPE_CHECKING:
-    from keyscope.model import Explanation, Finding, RawFinding, ScanResult
+    from keyscope.model import Explanation, Finding, ImageProvenance, RawFinding, ScanResult
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,23 @@ def split_origin(origin: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, .
     while members and origin[members - 1] in DECODED_LAYERS:
         members -= 1
     return origin[:members], origin[members:]
+
+
+def image_story(p: ImageProvenance) -> str:
+    """A container image file's story: ``added in layer 1 (`COPY …`), deleted in layer 2
+    (`RUN rm …`): still in the image``."""
+
+    def step(layer: int, created_by: str | None) -> str:
+        if not created_by:
+            return f"layer {layer}"
+        cut = created_by if len(created_by) <= 80 else created_by[:79] + "…"
+        return f"layer {layer} (`{cut}`)"
+
+    added = f"added in {step(p.layer, p.created_by)}"
+    if p.removed_in is None:
+        return f"{added}, in the final file system"
+    how = "overwritten" if p.overwritten else "deleted"
+    return f"{added}, {how} in {step(p.removed_in, p.removed_by)}: still in the image"
 
 
 def shown(result: ScanResult, *, terminal: bool = False) -> ScanResult:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscope.model import Explanation, Finding, Location, ModelFinding, RuleInfo, Severity
-from keyscope.report.interface import Format, shown, split_origin
+from keyscope.report.interface import Format, image_story, shown, split_origin
 
 if TYPE_CHECKING:
     from keyscope.model import ScanResult
@@ -151,6 +151,8 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
         message += f" Live check: {e.verification.summary}"
     if loc.origin:
         message += " (found inside: " + " > ".join(loc.origin) + ")"
+    if loc.image is not None:
+        message += f" Image layers: {image_story(loc.image)}."
     return {
         "ruleId": f.rule_id,
         "ruleIndex": index,
@@ -176,6 +178,7 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
             "redacted": e.redacted,
             **_verification_properties(e),
             **_git_properties(loc),
+            **_image_properties(loc),
         },
     }
 
@@ -274,6 +277,23 @@ def _git_properties(loc: Location) -> dict[str, Any]:
         "removedIn": g.removed_in,
         "lastPresent": g.last_present,
         "presentAtBoundary": g.at_boundary,
+    }
+
+
+def _image_properties(loc: Location) -> dict[str, Any]:
+    p = loc.image
+    if p is None:
+        return {}
+    return {
+        "image": {
+            "layer": p.layer,
+            "digest": p.digest,
+            "createdBy": p.created_by,
+            "removedIn": p.removed_in,
+            "removedBy": p.removed_by,
+            "overwritten": p.overwritten,
+            "story": image_story(p),
+        }
     }
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from keyscope.analyze.timefmt import instant
 from keyscope.model import Explanation, Finding, GitProvenance, Location, Severity, Verification
 from keyscope.redact import for_terminal, terminal_safe
-from keyscope.report.interface import Format, shown, split_origin
+from keyscope.report.interface import Format, image_story, shown, split_origin
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -236,6 +236,8 @@ def location_lines(locations: list[Location], every: bool = False) -> list[str]:
             lines.append(f"    {_where(loc)}  {loc.snippet.strip()}")
             if loc.git is not None:
                 lines.append(f"      {git_line(loc.git)}")
+            if loc.image is not None:
+                lines.append(f"      {image_story(loc.image)}")
         return lines
     by_path: dict[str, dict[tuple[int, int, tuple[str, ...]], Location]] = {}
     commits: dict[str, dict[str, None]] = {}
@@ -246,6 +248,8 @@ def location_lines(locations: list[Location], every: bool = False) -> list[str]:
     for path, places in by_path.items():
         for loc in list(places.values())[:PLACES_SHOWN]:
             lines.append(f"    {_where(loc)}  {loc.snippet.strip()}")
+            if loc.image is not None:
+                lines.append(f"      {image_story(loc.image)}")
         more = len(places) - PLACES_SHOWN
         if more > 0:
             numbers = sorted({line for line, _, _ in places})

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
-from keyscope.model import ModelFinding, RawFinding, Skipped
+from keyscope.model import ImageProvenance, ModelFinding, RawFinding, Skipped
 
 if TYPE_CHECKING:
     from keyscope.sources.git import Selection
@@ -43,13 +43,16 @@ class Blob:
     (archive members, decoded layers) from outermost to innermost.
 
     ``models_only``: too big to scan for secrets, judged as a model file only;
-    ``data`` is then a read-only memory map of the file, not ``bytes``."""
+    ``data`` is then a read-only memory map of the file, not ``bytes``.
+    ``image``: the layer a container image's file came from (and what hid it).
+    """
 
     path: str
     data: bytes
     origin: tuple[str, ...] = ()
     oid: str | None = None  # git blob id, for blobs read from a repository
     models_only: bool = False
+    image: ImageProvenance | None = None  # a file read from a container image's layer
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,10 @@ class SourceOptions(Protocol):
     def models(self) -> bool: ...
     @property
     def selection(self) -> Selection: ...
+    @property
+    def secrets(self) -> bool: ...
+    @property
+    def unpack_depth(self) -> int: ...
 
 
 class WorkerContext:

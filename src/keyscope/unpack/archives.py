@@ -41,7 +41,7 @@ SUFFIXES = {".gz": "", ".gzip": "", ".bz2": "", ".xz": "", ".tgz": ".tar", ".tbz
 
 def member(blob: Blob, name: str, data: bytes) -> Blob:
     """``data`` as a member of ``blob`` named ``name``."""
-    return Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid)
+    return Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid, image=blob.image)
 
 
 def spent_members(

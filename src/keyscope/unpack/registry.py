@@ -8,6 +8,7 @@ from keyscope.unpack.android.arsc import ArscExpander
 from keyscope.unpack.android.axml import AxmlExpander
 from keyscope.unpack.android.dex import DexExpander
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
+from keyscope.unpack.images import ImageExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.macho import MachOExpander
 from keyscope.unpack.notebooks import NotebookExpander
@@ -15,6 +16,7 @@ from keyscope.unpack.plists import PlistExpander
 
 EXPANDERS: list[Expander] = [
     ZipExpander(),
+    ImageExpander(),  # a saved image or OCI layout is a tar: before TarExpander
     TarExpander(),
     CompressedExpander(),
     NotebookExpander(),
