@@ -37,6 +37,9 @@ from keyscope.model import (
     Skipped,
 )
 from keyscope.modelfiles.analyzer import analyze_model, model_kind
+from keyscope.modelfiles.containers import MAX_DEPTH as MODEL_DEPTH
+from keyscope.modelfiles.containers import walks_members
+from keyscope.modelfiles.formats.registry import sniff
 from keyscope.pipeline import BlobResult, BlobScanner
 from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
@@ -211,10 +214,13 @@ class _WorkerState:
             secrets=options.secrets,
             models=options.models,
             keep_credentials=options.keep_credentials,
+            # the model walk reaches every member unpacked (a compressed tar is two
+            # of its steps, one unpacking step), so members it reads are not judged again
+            model_depth=max(MODEL_DEPTH, 2 * options.unpack_depth),
         )
         self.allow = options.policy.model_allow
         self.context = WorkerContext(options.max_file_size)
-        # members are scanned for secrets only: nothing to unpack for `keyscope models`
+        # `keyscope models` unpacks nothing: the model walk reads archives itself
         self.limits = UnpackLimits(depth=options.unpack_depth if options.secrets else 0)
 
     def run(self, unit: Unit) -> Batch:
@@ -255,7 +261,7 @@ class _WorkerState:
                 continue
             files += 1
             size += len(blob.data)
-            for item in self._unpacked(blob, None, 0, models=True):
+            for item in self._unpacked(blob, None, 0, walked=False):
                 if isinstance(item, Skipped):
                     skipped.append(item)
                     continue
@@ -265,18 +271,22 @@ class _WorkerState:
         return Batch(findings, skipped, files, size, rejected, model_findings)
 
     def _unpacked(
-        self, blob: Blob, budget: Budget | None, depth: int, models: bool
+        self, blob: Blob, budget: Budget | None, depth: int, walked: bool
     ) -> Iterator[BlobResult | Skipped]:
         """The scan of ``blob`` and, when an expander claims it, of its members instead
         of its raw bytes (to ``limits.depth``; one budget for the outermost blob).
-        Members are scanned for secrets only: the model check of the outer blob walks
-        model containers itself."""
+        Each blob is judged as a model file once: by the model walk of a container
+        that holds it (``walked``: ``modelfiles/`` reads zip, tar, 7z and compressed
+        members itself, as deep as they are unpacked here), or on its own, a member
+        then named ``outer!/member`` (a notebook's attachment, a member of a container
+        the walk does not read)."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
             if expander is None and depth and (deeper := expander_for(blob)) is not None:
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
                 yield Skipped(member_path(blob), reason)
-            yield self.scanner.scan(blob, secrets=expander is None, models=models)
+            name = member_path(blob) if blob.origin else None
+            yield self.scanner.scan(blob, secrets=expander is None, models=not walked, name=name)
         except Exception as exc:  # one hostile blob never ends the scan: it is skipped
             yield Skipped(member_path(blob), f"could not be scanned ({type(exc).__name__})")
             return
@@ -284,12 +294,14 @@ class _WorkerState:
             return
         if budget is None:
             budget = Budget(self.limits, len(blob.data))
+        # judged or walked, this blob's walk reads its members when it is such a container
+        inner_walked = walks_members(sniff(blob.data))
         try:
             for member in expander.expand(blob, budget):
                 if isinstance(member, Skipped):
                     yield member
                 else:
-                    yield from self._unpacked(member, budget, depth + 1, models=False)
+                    yield from self._unpacked(member, budget, depth + 1, inner_walked)
         except Exception as exc:  # a hostile container: what was read stays
             reason = f"{expander.name}: could not be unpacked ({type(exc).__name__})"
             yield Skipped(member_path(blob), reason)

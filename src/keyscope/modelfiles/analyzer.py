@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from keyscope.model import ModelFinding, Severity
 from keyscope.modelfiles.containers import (
+    MAX_DEPTH,
     READER_FAILED,
     Anomaly,
     Embedded,
@@ -86,10 +87,12 @@ def analyze_model(
     data: bytes,
     extra_safe: frozenset[str] = frozenset(),
     kind: str | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> list[ModelFinding]:
     """Every finding for one file; an empty list means no pickle in it would run code
     (or it holds no pickle at all). ``kind``: what ``model_kind(data, path)`` said
-    (None: sniff ``data`` here)."""
+    (None: sniff ``data`` here); ``max_depth``: how many containers deep the walk
+    reads."""
     out: list[ModelFinding] = []
     differentials: list[int] = []  # indexes into out
     budget = TimeBudget()  # one emulation time budget for all the pickles in the file
@@ -101,7 +104,7 @@ def analyze_model(
         else:
             _judge_structured(path, kind, data, (), out)
             if holds_pickles(kind):
-                _walk(path, data, (), extra_safe, out, 0, differentials, budget, kind)
+                _walk(path, data, (), extra_safe, out, 0, differentials, budget, kind, max_depth)
     except Exception as exc:  # hostile input: what was found stays, the rest is reported
         out.append(_unreadable(path, (), exc))
     return _weigh_differentials(out, differentials)
@@ -199,10 +202,12 @@ def _walk(
     differentials: list[int],
     budget: TimeBudget,
     kind: str | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> None:
     """Judge every pickle, anomaly and embedded model file in ``data`` (of ``kind``,
-    when it is known already)."""
-    items = pickles_in(data, where, kind=kind)  # never raises: unreadable members are anomalies
+    when it is known already), to ``max_depth`` containers deep."""
+    # never raises: unreadable members are anomalies
+    items = pickles_in(data, where, kind=kind, max_depth=max_depth)
     for item in items:
         if isinstance(item, Embedded):
             if item.where:  # the top level is judged by analyze_model itself

@@ -75,6 +75,8 @@ class Embedded:
 # The formats without pickles as registered at import (derived from the registry,
 # which the walk itself consults: formats added later are walked the same way).
 STRUCTURED_KINDS = structured_kinds()
+# the kinds whose members the walk reads (what _pickles_in descends into)
+WALKED = frozenset({"zip", "tar", "7z", "gzip", "bz2", "xz", "zlib"})
 READER_FAILED = "the reader failed on it"  # an exception no parser should raise: a bug
 
 
@@ -83,8 +85,9 @@ class Budget:
     produced (decompressed, extracted or copied out of members, against the ratio
     and size limits of the file itself) and archive members."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_depth: int = MAX_DEPTH) -> None:
         self.left = expansion_limit(size)
+        self.max_depth = max_depth  # containers nested in the file
         self.members = MAX_MEMBERS
         self.noted_members = self.noted_bytes = False
 
@@ -119,16 +122,18 @@ def pickles_in(
     depth: int = 0,
     budget: Budget | None = None,
     kind: str | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> Iterator[Stream | Anomaly | Embedded]:
     """Every pickle stream a loader of ``data`` would run, every anomaly, and every
     non-pickle model file (``data`` itself included) for the structural checks.
     ``kind``: what ``sniff(data)`` already said (None: sniff it here); members are
-    sniffed as they are read.
+    sniffed as they are read; containers nested deeper than ``max_depth`` are not
+    read (a new ``budget`` is made with it).
 
     Never raises: a member that cannot be read ends in a low anomaly saying so, and
     the members around it are still read."""
     if budget is None:
-        budget = Budget(len(data))
+        budget = Budget(len(data), max_depth)
     try:
         yield from _pickles_in(data, where, depth, budget, kind)
     except Exception as exc:  # hostile bytes: whatever breaks, this member is not scanned
@@ -138,8 +143,9 @@ def pickles_in(
 def _pickles_in(
     data: bytes, where: tuple[str, ...], depth: int, budget: Budget, kind: str | None
 ) -> Iterator[Stream | Anomaly | Embedded]:
-    if depth > MAX_DEPTH:
-        yield Anomaly(where, f"nested deeper than {MAX_DEPTH} containers: not scanned", "low")
+    if depth > budget.max_depth:
+        reason = f"nested deeper than {budget.max_depth} containers: not scanned"
+        yield Anomaly(where, reason, "low")
         return
     if kind is None:
         kind = sniff(data)
@@ -172,6 +178,12 @@ def _pickles_in(
         # Anything that starts with an opcode is a candidate; the emulator decides
         # (text or binary that does not parse, and calls nothing, is dropped).
         yield Stream(where, data, 0, weak=True)
+
+
+def walks_members(kind: str | None) -> bool:
+    """Whether the walk of a file sniffed as ``kind`` reads its members (or, for a
+    compressed file, what it holds) and judges each of them in turn."""
+    return kind in WALKED
 
 
 def expansion_limit(compressed: int) -> int:
