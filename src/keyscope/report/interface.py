@@ -76,6 +76,12 @@ def split_origin(origin: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, .
     return origin[:members], origin[members:]
 
 
+def member_place(path: str, origin: tuple[str, ...]) -> str:
+    """The file, or the member inside it, that ``origin`` names: ``outer.zip!/a.txt``
+    (decoded layers left out)."""
+    return "!/".join((path, *split_origin(origin)[0]))
+
+
 def shown(result: ScanResult, *, terminal: bool = False) -> ScanResult:
     """``result`` as a report may show it: every string masked (the secret itself only
     under --show-secrets) and, for a terminal, every control character escaped."""
