@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -43,8 +43,9 @@ from keyscope.modelfiles.formats.registry import sniff
 from keyscope.pipeline import BlobResult, BlobScanner
 from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
-from keyscope.sources.interface import Batch, Blob, Source, Unit, WorkerContext
+from keyscope.sources.interface import WAIT, Batch, Blob, Deferred, Source, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
+from keyscope.unpack.archives import ZipExpander
 from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits, member_path
 from keyscope.unpack.registry import expander_for
 
@@ -125,7 +126,8 @@ def scan(
     for source in sources:
         if source.in_parent:
             for unit in source.units(skipped, 1):
-                absorb(source, unit, state.run(unit))
+                if unit is not WAIT:  # one process: every unit was taken in already
+                    absorb(source, unit, state.run(unit))
     units = (
         (source, unit)
         for source in sources
@@ -134,7 +136,8 @@ def scan(
     )
     if jobs == 1:
         for source, unit in units:
-            absorb(source, unit, state.run(unit))
+            if unit is not WAIT:
+                absorb(source, unit, state.run(unit))
     else:
         _run_parallel(units, jobs, rules, engine_name, now, options, absorb)
     state.close()
@@ -237,19 +240,27 @@ class _WorkerState:
             # analyze_model sniffs the whole map, not just this head
             if model_kind(head, partial=True) is None:
                 return [], None
-            return analyze_model(blob.path, blob.data, self.allow), None
+            depth = self.scanner.model_depth
+            return analyze_model(blob.path, blob.data, self.allow, max_depth=depth), None
         except (OSError, ValueError):
             return [], None
         except Exception as exc:  # one hostile file never ends the scan: it is skipped
             return [], Skipped(blob.path, f"could not be scanned ({type(exc).__name__})")
 
-    def scan_blobs(self, blobs: Iterable[Blob | Skipped]) -> Batch:
+    def scan_blobs(self, blobs: Iterable[Blob | Skipped | Deferred]) -> Batch:
         findings: list[RawFinding] = []
         model_findings: list[ModelFinding] = []
         skipped: list[Skipped] = []
+        deferred: list[Deferred] = []
         rejected: Counter[str] = Counter()
         files = size = 0
         for blob in blobs:
+            if isinstance(blob, Deferred):  # results of a file read elsewhere go here
+                deferred.append(
+                    replace(blob, findings=len(findings), skipped=len(skipped),
+                            models=len(model_findings))
+                )  # fmt: skip
+                continue
             if isinstance(blob, Skipped):
                 skipped.append(blob)
                 continue
@@ -259,16 +270,41 @@ class _WorkerState:
                 if failed:
                     skipped.append(failed)
                 continue
-            files += 1
-            size += len(blob.data)
-            for item in self._unpacked(blob, None, 0, walked=False):
+            items = self._piece(blob) if blob.part else self._unpacked(blob, None, 0, False)
+            if items is None:  # a piece over its share of the budget: read the file whole
+                deferred.append(Deferred(blob.path, (), len(findings), len(skipped),
+                                         len(model_findings)))  # fmt: skip
+                continue
+            if not blob.part or blob.part[0] == 0:  # a file in pieces counts once
+                files += 1
+                size += len(blob.data)
+            for item in items:
                 if isinstance(item, Skipped):
                     skipped.append(item)
                     continue
                 findings.extend(item.findings)
                 model_findings.extend(item.model_findings)
                 rejected.update(item.rejected)
-        return Batch(findings, skipped, files, size, rejected, model_findings)
+        return Batch(findings, skipped, files, size, rejected, model_findings, deferred)
+
+    def _piece(self, blob: Blob) -> list[BlobResult | Skipped] | None:
+        """The scan of the members of one piece of a large zip (``Blob.part``), with its
+        share of the unpack budget; None when it needs more than its share (or the
+        file is no longer such a zip): the file is then read whole, as with one worker.
+        The file is judged as a model file by a unit of its own."""
+        assert blob.part is not None
+        parts = blob.part[2]
+        limits = self.limits.share(parts)
+        # a file this large cannot hit the ratio limit before the byte limit: shares hold
+        if (
+            not ZipExpander().claims(blob)
+            or not self.limits.depth
+            or len(blob.data) * limits.ratio < self.limits.total_bytes
+        ):
+            return None
+        budget = Budget(limits, len(blob.data))
+        items = list(self._unpacked(blob, budget, 0, walked=True))
+        return None if budget.stopped else items
 
     def _unpacked(
         self, blob: Blob, budget: Budget | None, depth: int, walked: bool
@@ -359,8 +395,9 @@ def _run_parallel(
     try:
         pending: dict[Future[Batch], tuple[Source, Unit]] = {}
         for source, unit in units:
-            pending[pool.submit(_work, unit)] = (source, unit)
-            if len(pending) >= jobs * 3:
+            if unit is not WAIT:
+                pending[pool.submit(_work, unit)] = (source, unit)
+            if pending and (unit is WAIT or len(pending) >= jobs * 3):
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     absorb(*pending.pop(fut), fut.result())
