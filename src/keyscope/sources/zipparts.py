@@ -154,6 +154,7 @@ class ZipPieces:
             return batch
         out = Batch()
         at = Deferred("")
+        files, size = batch.files, batch.bytes
         for split in splits:
             w, got = split.where, split.batch()
             out.findings.extend(batch.findings[at.findings : w.findings] + got.findings)
@@ -161,11 +162,9 @@ class ZipPieces:
             out.model_findings.extend(batch.model_findings[at.models : w.models])
             out.model_findings.extend(got.model_findings)
             out.rejected.update(got.rejected)
-            at = w
+            files, size, at = files + got.files, size + got.bytes, w
         out.findings.extend(batch.findings[at.findings :])
         out.skipped.extend(batch.skipped[at.skipped :])
         out.model_findings.extend(batch.model_findings[at.models :])
         out.rejected.update(batch.rejected)
-        files = batch.files + sum(s.batch().files for s in splits)
-        size = batch.bytes + sum(s.batch().bytes for s in splits)
         return Batch(out.findings, out.skipped, files, size, out.rejected, out.model_findings)
