@@ -206,3 +206,13 @@ def test_results_a_single_file_scan(big_zip: Path) -> None:
     """A zip named on the command line is cut too (the walk hands it to a worker)."""
     result: ScanResult = scan([big_zip / "m-release.zip"], ScanOptions(jobs=2, now=NOW))
     assert len(result.findings) == 3 and result.stats.files == 1
+
+
+def test_the_cut_limit_follows_the_unpack_budget() -> None:
+    from keyscope.sources.zipparts import MAX_CUT_MEMBERS
+
+    limits = UnpackLimits()
+    assert limits.members == MAX_CUT_MEMBERS
+    # a zip cut in pieces is too large for the ratio limit to stop it before the byte
+    # limit: equal shares of bytes and members are then the whole budget story
+    assert SPLIT_BYTES * limits.ratio >= limits.total_bytes

@@ -24,6 +24,9 @@ from keyscope.sources.interface import Batch, Blob, Deferred, Skipped, Unit, Wor
 
 SPLIT_BYTES = 8 * 1024 * 1024  # zips from this size on are cut (by content: "PK\3\4")
 PIECE_MEMBERS = 16  # members a piece holds at least
+# more members than an unpack budget allows (unpack.interface.UnpackLimits): the zip
+# stops at its budget whoever reads it, so it is read whole
+MAX_CUT_MEMBERS = 100_000
 ZIP_HEAD = b"PK\x03\x04"
 
 
@@ -42,7 +45,7 @@ def zip_cuts(path: str, size: int, parts: int) -> tuple[int, ...] | None:
     except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
         return None  # read whole: the expander reports what is wrong with it
     parts = min(parts, len(infos) // PIECE_MEMBERS)
-    if parts < 2:
+    if parts < 2 or len(infos) > MAX_CUT_MEMBERS:
         return None
     weights = [info.compress_size + 512 for info in infos]  # a member costs beyond its bytes
     total = sum(weights)
