@@ -131,3 +131,25 @@ def test_keyscope_models_alone_does_not_unpack(tmp_path: Path) -> None:
     path = _notebook(tmp_path)
     assert not _dangerous(_scan(path, secrets=False))
     assert _dangerous(_scan(path))
+
+
+def test_a_pickle_past_the_walks_own_member_limit_is_judged_once(tmp_path: Path) -> None:
+    """10 050 members, the pickle last: the model walk alone stops after 10 000; in a
+    scan it reads as many members as are unpacked, and judges the pickle once."""
+    from keyscope.modelfiles.analyzer import analyze_model
+    from keyscope.modelfiles.containers import MAX_MEMBERS
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(MAX_MEMBERS + 50):
+        (src / f"f{n:05d}.txt").write_text("x")
+    (src / "zz-model.pkl").write_bytes(_evil_pickle())
+    _run(src, "zip", "-q", "-r", str(tmp_path / "many.zip"), ".", "-x", "zz-model.pkl")
+    _run(src, "zip", "-q", "-g", str(tmp_path / "many.zip"), "zz-model.pkl")  # last
+    alone = analyze_model("many.zip", (tmp_path / "many.zip").read_bytes())
+    assert not [m for m in alone if m.verdict == "executes-code"]
+    assert any("members: the rest not scanned" in m.sentence for m in alone)
+    result = _scan(tmp_path / "many.zip")
+    [found] = _dangerous(result)
+    assert found.where == ("zz-model.pkl",)
+    assert not [m for m in result.model_findings if "the rest not scanned" in m.sentence]

@@ -17,7 +17,7 @@ from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
 from keyscope.model import GitProvenance, Location, ModelFinding, RawFinding
 from keyscope.modelfiles.analyzer import analyze_model, model_kind
-from keyscope.modelfiles.containers import MAX_DEPTH as MODEL_DEPTH
+from keyscope.modelfiles.containers import DEFAULT_REACH, Reach
 from keyscope.providers.interface import Candidate, Rejected, Site
 from keyscope.providers.registry import parser
 from keyscope.redact import MARGIN, window
@@ -53,10 +53,10 @@ class BlobScanner:
         secrets: bool = True,
         models: bool = True,
         keep_credentials: bool = False,
-        model_depth: int = MODEL_DEPTH,
+        model_reach: Reach = DEFAULT_REACH,
     ) -> None:
         self.keep_credentials = keep_credentials
-        self.model_depth = model_depth  # containers deep the model walk reads
+        self.model_reach = model_reach  # how far the model walk of a container reads
         self.secrets = secrets
         self.models = models
         self.engine = engine
@@ -86,7 +86,7 @@ class BlobScanner:
         if kind is not None:  # sniffed once: analyze_model is told the kind
             try:
                 allow = self.policy.model_allow
-                found = analyze_model(name, blob.data, allow, kind, self.model_depth)
+                found = analyze_model(name, blob.data, allow, kind, self.model_reach)
                 result.model_findings = [
                     replace(f, path=blob.path, where=(*blob.origin, *f.where)) if blob.origin else f
                     for f in found

@@ -38,7 +38,8 @@ from keyscope.model import (
 )
 from keyscope.modelfiles.analyzer import analyze_model, model_kind
 from keyscope.modelfiles.containers import MAX_DEPTH as MODEL_DEPTH
-from keyscope.modelfiles.containers import walks_members
+from keyscope.modelfiles.containers import MAX_MEMBERS as MODEL_MEMBERS
+from keyscope.modelfiles.containers import Reach, walks_members
 from keyscope.modelfiles.formats.registry import sniff
 from keyscope.pipeline import BlobResult, BlobScanner
 from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
@@ -219,7 +220,10 @@ class _WorkerState:
             keep_credentials=options.keep_credentials,
             # the model walk reaches every member unpacked (a compressed tar is two
             # of its steps, one unpacking step), so members it reads are not judged again
-            model_depth=max(MODEL_DEPTH, 2 * options.unpack_depth),
+            model_reach=Reach(
+                depth=max(MODEL_DEPTH, 2 * options.unpack_depth),
+                members=max(MODEL_MEMBERS, UnpackLimits().members),
+            ),
         )
         self.allow = options.policy.model_allow
         self.context = WorkerContext(options.max_file_size)
@@ -240,8 +244,8 @@ class _WorkerState:
             # analyze_model sniffs the whole map, not just this head
             if model_kind(head, partial=True) is None:
                 return [], None
-            depth = self.scanner.model_depth
-            return analyze_model(blob.path, blob.data, self.allow, max_depth=depth), None
+            reach = self.scanner.model_reach
+            return analyze_model(blob.path, blob.data, self.allow, reach=reach), None
         except (OSError, ValueError):
             return [], None
         except Exception as exc:  # one hostile file never ends the scan: it is skipped
