@@ -201,7 +201,9 @@ def test_every_format_keeps_the_cell(
     jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
     [result] = sarif["runs"][0]["results"]
     assert "(found inside: cell 2)" in result["message"]["text"]
-    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 1
+    # the cell's line is no line of the .ipynb file: the region is on the cell's artifact
+    assert "region" not in result["locations"][0]["physicalLocation"]
+    assert result["relatedLocations"][0]["physicalLocation"]["region"]["startLine"] == 1
 
 
 def test_members_of_a_notebook(url: str) -> None:

@@ -16,6 +16,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
 from keyscope.model import GitProvenance, Location, ModelFinding, RawFinding
+from keyscope.modelfiles.containers import DEFAULT_REACH, Reach
 from keyscope.modelfiles.kinds import model_kind
 from keyscope.providers.interface import Candidate, Rejected, Site
 from keyscope.providers.registry import parser
@@ -52,8 +53,10 @@ class BlobScanner:
         secrets: bool = True,
         models: bool = True,
         keep_credentials: bool = False,
+        model_reach: Reach = DEFAULT_REACH,
     ) -> None:
         self.keep_credentials = keep_credentials
+        self.model_reach = model_reach  # how far the model walk of a container reads
         self.secrets = secrets
         self.models = models
         self.engine = engine
@@ -63,22 +66,34 @@ class BlobScanner:
         self.show_secrets = show_secrets
 
     def scan(
-        self, blob: Blob, *, secrets: bool | None = None, models: bool | None = None
+        self,
+        blob: Blob,
+        *,
+        secrets: bool | None = None,
+        models: bool | None = None,
+        name: str | None = None,
     ) -> BlobResult:
         """Model check and secret scan of one blob; ``secrets``/``models`` narrow what
         this scanner was made to do for this blob (a container's raw bytes are not
-        scanned for secrets when its members are)."""
+        scanned for secrets when its members are). ``name``: what a member is called
+        in model findings (``outer.tgz!/inner/model.pkl``); they keep the outer path,
+        with the member chain first in ``where``."""
         result = BlobResult()
         secrets = self.secrets if secrets is None else secrets and self.secrets
         models = self.models if models is None else models and self.models
-        kind = model_kind(blob.data, blob.path) if models else None
+        name = name or blob.path
+        kind = model_kind(blob.data, name) if models else None
         if kind is not None:  # sniffed once: analyze_model is told the kind
             # the readers are loaded once a model file is met, not at start-up
             from keyscope.modelfiles.analyzer import analyze_model
 
             try:
                 allow = self.policy.model_allow
-                result.model_findings = analyze_model(blob.path, blob.data, allow, kind)
+                found = analyze_model(name, blob.data, allow, kind, self.model_reach)
+                result.model_findings = [
+                    replace(f, path=blob.path, where=(*blob.origin, *f.where)) if blob.origin else f
+                    for f in found
+                ]
             except (RecursionError, MemoryError) as exc:
                 result.rejected[f"model file not analysed ({type(exc).__name__})"] += 1
         if not secrets:

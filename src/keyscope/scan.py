@@ -16,7 +16,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,12 +36,17 @@ from keyscope.model import (
     Severity,
     Skipped,
 )
+from keyscope.modelfiles.containers import MAX_DEPTH as MODEL_DEPTH
+from keyscope.modelfiles.containers import MAX_MEMBERS as MODEL_MEMBERS
+from keyscope.modelfiles.containers import Reach, walks_members
+from keyscope.modelfiles.formats.registry import sniff
 from keyscope.modelfiles.kinds import model_kind
 from keyscope.pipeline import BlobResult, BlobScanner
 from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
-from keyscope.sources.interface import Batch, Blob, Source, Unit, WorkerContext
+from keyscope.sources.interface import WAIT, Batch, Blob, Deferred, Source, Unit, WorkerContext
 from keyscope.sources.registry import claim, make_sources
+from keyscope.unpack.archives import ZipExpander
 from keyscope.unpack.image_roots import ImageSource
 from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits, member_path
 from keyscope.unpack.registry import expander_for
@@ -127,21 +132,21 @@ def scan(
     for source in sources:
         if source.in_parent:
             for unit in source.units(skipped, 1):
-                absorb(source, unit, state.run(unit))
+                if unit is not WAIT:  # one process: every unit was taken in already
+                    absorb(source, unit, state.run(unit))
     units = (
         (source, unit)
         for source in sources
         if not source.in_parent
         for unit in source.units(skipped, jobs)
     )
-    # Worker processes only when there are two units or more: a small scan (a few
-    # files, one directory unit) is read here rather than waiting for workers to start.
-    first = list(itertools.islice(units, 1 if jobs == 1 else 2))
-    if len(first) < 2:
-        for source, unit in itertools.chain(first, units):
-            absorb(source, unit, state.run(unit))
+    if jobs == 1:
+        for source, unit in units:
+            if unit is not WAIT:
+                absorb(source, unit, state.run(unit))
     else:
-        _run_parallel(itertools.chain(first, units), jobs, rules, engine_name, now, options, absorb)
+        _in_parent_or_parallel(units, state, absorb, lambda rest: _run_parallel(
+            rest, jobs, rules, engine_name, now, options, absorb))
     state.close()
     history_cut: dict[str, list[str]] = {}
     for source in sources:  # the post-passes (git provenance)
@@ -219,10 +224,16 @@ class _WorkerState:
             secrets=options.secrets,
             models=options.models,
             keep_credentials=options.keep_credentials,
+            # the model walk reaches every member unpacked (a compressed tar is two
+            # of its steps, one unpacking step), so members it reads are not judged again
+            model_reach=Reach(
+                depth=max(MODEL_DEPTH, 2 * options.unpack_depth),
+                members=max(MODEL_MEMBERS, UnpackLimits().members),
+            ),
         )
         self.allow = options.policy.model_allow
         self.context = WorkerContext(options.max_file_size)
-        # members are scanned for secrets only: nothing to unpack for `keyscope models`
+        # `keyscope models` unpacks nothing: the model walk reads archives itself
         self.limits = UnpackLimits(depth=options.unpack_depth if options.secrets else 0)
 
     def run(self, unit: Unit) -> Batch:
@@ -241,19 +252,27 @@ class _WorkerState:
                 return [], None
             from keyscope.modelfiles.analyzer import analyze_model
 
-            return analyze_model(blob.path, blob.data, self.allow), None
+            reach = self.scanner.model_reach
+            return analyze_model(blob.path, blob.data, self.allow, reach=reach), None
         except (OSError, ValueError):
             return [], None
         except Exception as exc:  # one hostile file never ends the scan: it is skipped
             return [], Skipped(blob.path, f"could not be scanned ({type(exc).__name__})")
 
-    def scan_blobs(self, blobs: Iterable[Blob | Skipped]) -> Batch:
+    def scan_blobs(self, blobs: Iterable[Blob | Skipped | Deferred]) -> Batch:
         findings: list[RawFinding] = []
         model_findings: list[ModelFinding] = []
         skipped: list[Skipped] = []
+        deferred: list[Deferred] = []
         rejected: Counter[str] = Counter()
         files = size = 0
         for blob in blobs:
+            if isinstance(blob, Deferred):  # results of a file read elsewhere go here
+                deferred.append(
+                    replace(blob, findings=len(findings), skipped=len(skipped),
+                            models=len(model_findings))
+                )  # fmt: skip
+                continue
             if isinstance(blob, Skipped):
                 skipped.append(blob)
                 continue
@@ -263,30 +282,59 @@ class _WorkerState:
                 if failed:
                     skipped.append(failed)
                 continue
-            files += 1
-            size += len(blob.data)
-            for item in self._unpacked(blob, None, 0, models=True):
+            items = self._piece(blob) if blob.part else self._unpacked(blob, None, 0, False)
+            if items is None:  # a piece over its share of the budget: read the file whole
+                deferred.append(Deferred(blob.path, (), len(findings), len(skipped),
+                                         len(model_findings)))  # fmt: skip
+                continue
+            if not blob.part or blob.part[0] == 0:  # a file in pieces counts once
+                files += 1
+                size += len(blob.data)
+            for item in items:
                 if isinstance(item, Skipped):
                     skipped.append(item)
                     continue
                 findings.extend(item.findings)
                 model_findings.extend(item.model_findings)
                 rejected.update(item.rejected)
-        return Batch(findings, skipped, files, size, rejected, model_findings)
+        return Batch(findings, skipped, files, size, rejected, model_findings, deferred)
+
+    def _piece(self, blob: Blob) -> list[BlobResult | Skipped] | None:
+        """The scan of the members of one piece of a large zip (``Blob.part``), with its
+        share of the unpack budget; None when it needs more than its share (or the
+        file is no longer such a zip): the file is then read whole, as with one worker.
+        The file is judged as a model file by a unit of its own."""
+        assert blob.part is not None
+        parts = blob.part[2]
+        limits = self.limits.share(parts)
+        # a file this large cannot hit the ratio limit before the byte limit: shares hold
+        if (
+            not ZipExpander().claims(blob)
+            or not self.limits.depth
+            or len(blob.data) * limits.ratio < self.limits.total_bytes
+        ):
+            return None
+        budget = Budget(limits, len(blob.data))
+        items = list(self._unpacked(blob, budget, 0, walked=True))
+        return None if budget.stopped else items
 
     def _unpacked(
-        self, blob: Blob, budget: Budget | None, depth: int, models: bool
+        self, blob: Blob, budget: Budget | None, depth: int, walked: bool
     ) -> Iterator[BlobResult | Skipped]:
         """The scan of ``blob`` and, when an expander claims it, of its members instead
         of its raw bytes (to ``limits.depth``; one budget for the outermost blob).
-        Members are scanned for secrets only: the model check of the outer blob walks
-        model containers itself."""
+        Each blob is judged as a model file once: by the model walk of a container
+        that holds it (``walked``: ``modelfiles/`` reads zip, tar, 7z and compressed
+        members itself, as deep as they are unpacked here), or on its own, a member
+        then named ``outer!/member`` (a notebook's attachment, a member of a container
+        the walk does not read)."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
             if expander is None and depth and (deeper := expander_for(blob)) is not None:
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
                 yield Skipped(member_path(blob), reason)
-            yield self.scanner.scan(blob, secrets=expander is None, models=models)
+            name = member_path(blob) if blob.origin else None
+            yield self.scanner.scan(blob, secrets=expander is None, models=not walked, name=name)
         except Exception as exc:  # one hostile blob never ends the scan: it is skipped
             yield Skipped(member_path(blob), f"could not be scanned ({type(exc).__name__})")
             return
@@ -294,12 +342,14 @@ class _WorkerState:
             return
         if budget is None:
             budget = Budget(self.limits, len(blob.data))
+        # judged or walked, this blob's walk reads its members when it is such a container
+        inner_walked = walks_members(sniff(blob.data))
         try:
             for member in expander.expand(blob, budget):
                 if isinstance(member, Skipped):
                     yield member
                 else:
-                    yield from self._unpacked(member, budget, depth + 1, models=False)
+                    yield from self._unpacked(member, budget, depth + 1, inner_walked)
         except Exception as exc:  # a hostile container: what was read stays
             reason = f"{expander.name}: could not be unpacked ({type(exc).__name__})"
             yield Skipped(member_path(blob), reason)
@@ -361,8 +411,9 @@ def _run_parallel(
     try:
         pending: dict[Future[Batch], tuple[Source, Unit]] = {}
         for source, unit in units:
-            pending[pool.submit(_work, unit)] = (source, unit)
-            if len(pending) >= jobs * 3:
+            if unit is not WAIT:
+                pending[pool.submit(_work, unit)] = (source, unit)
+            if pending and (unit is WAIT or len(pending) >= jobs * 3):
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     absorb(*pending.pop(fut), fut.result())
@@ -374,6 +425,34 @@ def _run_parallel(
         _stop_workers(pool)
         raise
     pool.shutdown()
+
+
+def _in_parent_or_parallel(
+    units: Iterator[tuple[Source, Unit]],
+    state: _WorkerState,
+    absorb: Callable[[Source, Unit, Batch], None],
+    parallel: Callable[[Iterator[tuple[Source, Unit]]], None],
+) -> None:
+    """Worker processes only for two units of work or more: a small scan (a few files,
+    one directory unit) is read here rather than waiting for workers to start. A unit
+    read here may reveal more (a large zip's pieces): those go to the workers."""
+    while True:
+        first: list[tuple[Source, Unit]] = []
+        for item in units:
+            if item[1] is WAIT:  # the source waits for what it handed out
+                break
+            first.append(item)
+            if len(first) == 2:
+                break
+        if len(first) == 2:
+            parallel(itertools.chain(first, units))
+            return
+        for source, unit in first:
+            absorb(source, unit, state.run(unit))
+        following = next(units, None)
+        if following is None:
+            return
+        units = itertools.chain([following], units)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:

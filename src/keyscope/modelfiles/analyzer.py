@@ -12,9 +12,11 @@ from dataclasses import replace
 
 from keyscope.model import ModelFinding, Severity
 from keyscope.modelfiles.containers import (
+    DEFAULT_REACH,
     READER_FAILED,
     Anomaly,
     Embedded,
+    Reach,
     Stream,
     pickles_in,
 )
@@ -65,10 +67,11 @@ def analyze_model(
     data: bytes,
     extra_safe: frozenset[str] = frozenset(),
     kind: str | None = None,
+    reach: Reach = DEFAULT_REACH,
 ) -> list[ModelFinding]:
     """Every finding for one file; an empty list means no pickle in it would run code
     (or it holds no pickle at all). ``kind``: what ``model_kind(data, path)`` said
-    (None: sniff ``data`` here)."""
+    (None: sniff ``data`` here); ``reach``: how far the walk of containers reads."""
     out: list[ModelFinding] = []
     differentials: list[int] = []  # indexes into out
     budget = TimeBudget()  # one emulation time budget for all the pickles in the file
@@ -80,7 +83,7 @@ def analyze_model(
         else:
             _judge_structured(path, kind, data, (), out)
             if holds_pickles(kind):
-                _walk(path, data, (), extra_safe, out, 0, differentials, budget, kind)
+                _walk(path, data, (), extra_safe, out, 0, differentials, budget, kind, reach)
     except Exception as exc:  # hostile input: what was found stays, the rest is reported
         out.append(_unreadable(path, (), exc))
     return _weigh_differentials(out, differentials)
@@ -178,10 +181,12 @@ def _walk(
     differentials: list[int],
     budget: TimeBudget,
     kind: str | None = None,
+    reach: Reach = DEFAULT_REACH,
 ) -> None:
     """Judge every pickle, anomaly and embedded model file in ``data`` (of ``kind``,
-    when it is known already)."""
-    items = pickles_in(data, where, kind=kind)  # never raises: unreadable members are anomalies
+    when it is known already), as far as ``reach``."""
+    # never raises: unreadable members are anomalies
+    items = pickles_in(data, where, kind=kind, reach=reach)
     for item in items:
         if isinstance(item, Embedded):
             if item.where:  # the top level is judged by analyze_model itself

@@ -75,7 +75,21 @@ class Embedded:
 # The formats without pickles as registered at import (derived from the registry,
 # which the walk itself consults: formats added later are walked the same way).
 STRUCTURED_KINDS = structured_kinds()
+# the kinds whose members the walk reads (what _pickles_in descends into)
+WALKED = frozenset({"zip", "tar", "7z", "gzip", "bz2", "xz", "zlib"})
 READER_FAILED = "the reader failed on it"  # an exception no parser should raise: a bug
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How far the walk of one file reads: containers deep, and archive members in all
+    (a scan reaches as far as it unpacks)."""
+
+    depth: int = MAX_DEPTH
+    members: int = MAX_MEMBERS
+
+
+DEFAULT_REACH = Reach()  # what the walk reads of a file on its own
 
 
 class Budget:
@@ -83,9 +97,10 @@ class Budget:
     produced (decompressed, extracted or copied out of members, against the ratio
     and size limits of the file itself) and archive members."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, reach: Reach = DEFAULT_REACH) -> None:
         self.left = expansion_limit(size)
-        self.members = MAX_MEMBERS
+        self.reach = reach
+        self.members = reach.members
         self.noted_members = self.noted_bytes = False
 
     def limit(self, compressed: int) -> int:
@@ -105,7 +120,8 @@ class Budget:
         """The one note (per file, not per nested container) that a budget ran out."""
         if self.members < 0 and not self.noted_members:
             self.noted_members = True
-            yield Anomaly(where, f"more than {MAX_MEMBERS} members: the rest not scanned", "low")
+            reason = f"more than {self.reach.members} members: the rest not scanned"
+            yield Anomaly(where, reason, "low")
         elif self.left <= 0 and not self.noted_bytes:
             self.noted_bytes = True
             yield Anomaly(
@@ -119,16 +135,17 @@ def pickles_in(
     depth: int = 0,
     budget: Budget | None = None,
     kind: str | None = None,
+    reach: Reach = DEFAULT_REACH,
 ) -> Iterator[Stream | Anomaly | Embedded]:
     """Every pickle stream a loader of ``data`` would run, every anomaly, and every
     non-pickle model file (``data`` itself included) for the structural checks.
     ``kind``: what ``sniff(data)`` already said (None: sniff it here); members are
-    sniffed as they are read.
+    sniffed as they are read; a new ``budget`` reads as far as ``reach``.
 
     Never raises: a member that cannot be read ends in a low anomaly saying so, and
     the members around it are still read."""
     if budget is None:
-        budget = Budget(len(data))
+        budget = Budget(len(data), reach)
     try:
         yield from _pickles_in(data, where, depth, budget, kind)
     except Exception as exc:  # hostile bytes: whatever breaks, this member is not scanned
@@ -138,8 +155,9 @@ def pickles_in(
 def _pickles_in(
     data: bytes, where: tuple[str, ...], depth: int, budget: Budget, kind: str | None
 ) -> Iterator[Stream | Anomaly | Embedded]:
-    if depth > MAX_DEPTH:
-        yield Anomaly(where, f"nested deeper than {MAX_DEPTH} containers: not scanned", "low")
+    if depth > budget.reach.depth:
+        reason = f"nested deeper than {budget.reach.depth} containers: not scanned"
+        yield Anomaly(where, reason, "low")
         return
     if kind is None:
         kind = sniff(data)
@@ -172,6 +190,12 @@ def _pickles_in(
         # Anything that starts with an opcode is a candidate; the emulator decides
         # (text or binary that does not parse, and calls nothing, is dropped).
         yield Stream(where, data, 0, weak=True)
+
+
+def walks_members(kind: str | None) -> bool:
+    """Whether the walk of a file sniffed as ``kind`` reads its members (or, for a
+    compressed file, what it holds) and judges each of them in turn."""
+    return kind in WALKED
 
 
 def expansion_limit(compressed: int) -> int:
@@ -313,10 +337,10 @@ class _Entry:
 def _zip(
     data: bytes, where: tuple[str, ...], depth: int, budget: Budget
 ) -> Iterator[Stream | Anomaly | Embedded]:
-    entries = _central_directory(data)
+    entries = _central_directory(data, budget.reach.members)
     if isinstance(entries, str):
         yield Anomaly(where, entries, "low")
-        entries = list(_local_headers(data))
+        entries = list(_local_headers(data, budget.reach.members))
     names: dict[str, int] = {}
     spans = _Spans()
     refused = 0
@@ -452,7 +476,7 @@ def _is_storage(name: str) -> bool:
     return len(parts) >= 2 and parts[-2] == "data" and parts[-1].isdigit()
 
 
-def _central_directory(data: bytes) -> list[_Entry] | str:
+def _central_directory(data: bytes, cap: int = MAX_MEMBERS) -> list[_Entry] | str:
     eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
     if eocd < 0 or eocd + 22 > len(data):
         return "zip without an end-of-central-directory record"
@@ -466,7 +490,7 @@ def _central_directory(data: bytes) -> list[_Entry] | str:
                 (cd_offset,) = struct.unpack("<Q", data[z64 + 48 : z64 + 56])
     entries: list[_Entry] = []
     pos = cd_offset
-    for _ in range(min(count, MAX_MEMBERS + 1)):  # one more, for the member budget to see
+    for _ in range(min(count, cap + 1)):  # one more, for the member budget to see
         if data[pos : pos + 4] != b"PK\x01\x02" or pos + 46 > len(data):
             return "zip central directory is damaged"
         (flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen, _disk, _ia, _ea, offset) = (
@@ -499,11 +523,11 @@ def _zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int,
     return usize, csize, offset
 
 
-def _local_headers(data: bytes) -> Iterator[_Entry]:
+def _local_headers(data: bytes, cap: int = MAX_MEMBERS) -> Iterator[_Entry]:
     """Fallback when the central directory is broken: walk the local headers."""
     pos = data.find(b"PK\x03\x04")
     count = 0
-    while pos >= 0 and count <= MAX_MEMBERS:
+    while pos >= 0 and count <= cap:
         if pos + 30 > len(data):
             return
         (flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack(
@@ -579,7 +603,8 @@ def _seven_zip(
             members = [m for m in archive.list() if not m.is_directory or m.uncompressed]
             declared = sum(max(m.uncompressed or 0, 0) for m in members)
             if not all(budget.member() for _ in members):
-                refusal = f"7z archive has more members than the {MAX_MEMBERS} left: not scanned"
+                left = budget.reach.members
+                refusal = f"7z archive has more members than the {left} left: not scanned"
             elif declared > limit:
                 refusal = (
                     f"7z archive declares {declared} bytes of content in {len(data)}: it "

@@ -93,6 +93,12 @@ def image_story(p: ImageProvenance) -> str:
     return f"{added}, {how} in {step(p.removed_in, p.removed_by)}: still in the image"
 
 
+def member_place(path: str, origin: tuple[str, ...]) -> str:
+    """The file, or the member inside it, that ``origin`` names: ``outer.zip!/a.txt``
+    (decoded layers left out)."""
+    return "!/".join((path, *split_origin(origin)[0]))
+
+
 def shown(result: ScanResult, *, terminal: bool = False) -> ScanResult:
     """``result`` as a report may show it: every string masked (the secret itself only
     under --show-secrets) and, for a terminal, every control character escaped."""

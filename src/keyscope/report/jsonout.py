@@ -110,6 +110,7 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
                         "commit": ev.commit,
                         "author": ev.author,
                         "path": ev.path,
+                        "origin": list(ev.origin),
                         "line": ev.line,
                         "lines": list(ev.lines),
                         "fingerprint": ev.finding.fingerprint,

@@ -58,14 +58,13 @@ def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, A
         for loc in f.locations:
             r = _result(f, loc, rule_index[f.rule_id], base)
             where = r["locations"][0]["physicalLocation"]
-            region = where["region"]
             members = split_origin(loc.origin)[0]
             key = json.dumps(
                 [
                     f.fingerprint,
                     where["artifactLocation"],
-                    region["startLine"],
-                    region["startColumn"],
+                    loc.line,
+                    loc.column,
                     members,  # archive members: distinct places
                 ]
             )
@@ -76,9 +75,11 @@ def sarif_document(result: ScanResult, roots: Sequence[str] = ()) -> dict[str, A
                 results.append(r)
     model_rules = sorted({m.verdict for m in result.model_findings})
     offset = len(result.rules)
-    results += [
-        _model_result(m, offset + model_rules.index(m.verdict), base) for m in result.model_findings
-    ]
+    for m in result.model_findings:
+        r = _model_result(m, offset + model_rules.index(m.verdict), base)
+        if m.where:
+            nested.relate(r, m.where)
+        results.append(r)
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -325,7 +326,8 @@ def source_root(roots: Sequence[str]) -> str:
 class _NestedArtifacts:
     """``run.artifacts`` for findings inside archives: the outer file, then each member
     with ``parentIndex`` (its container). A result stays on the outer file (what code
-    scanning can show) and relates the place inside the innermost member."""
+    scanning can show), without a region: a member's line is no line of the outer
+    file. Its related location is the innermost member, with the member's region."""
 
     def __init__(self) -> None:
         self.artifacts: list[dict[str, Any]] = []
@@ -338,7 +340,9 @@ class _NestedArtifacts:
         return self._index[key]
 
     def relate(self, r: dict[str, Any], members: tuple[str, ...]) -> None:
+        """Move ``r``'s region (if any) to the member ``members`` name inside its file."""
         where = r["locations"][0]["physicalLocation"]
+        region = where.pop("region", None)
         outer = where["artifactLocation"]
         key = json.dumps(outer)
         index = self._add(key, {"location": dict(outer)})
@@ -347,11 +351,13 @@ class _NestedArtifacts:
             key = json.dumps([key, name])
             artifact = {"location": {"uri": _quote(name)}, "parentIndex": index}
             index = self._add(key, artifact)
+        inner: dict[str, Any] = {"artifactLocation": {"index": index}}
+        if region is not None:
+            inner["region"] = region
         r["relatedLocations"] = [
             {
                 "id": 1,
-                "physicalLocation": {"artifactLocation": {"index": index},
-                                     "region": where["region"]},
+                "physicalLocation": inner,
                 "message": {"text": "inside " + "!/".join((outer["uri"], *members))},
             }
         ]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from keyscope.analyze.timefmt import instant
 from keyscope.model import Explanation, Finding, GitProvenance, Location, Severity, Verification
 from keyscope.redact import for_terminal, terminal_safe
-from keyscope.report.interface import Format, image_story, shown, split_origin
+from keyscope.report.interface import Format, image_story, member_place, shown, split_origin
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ def render_scan(
                 what = f"{e.access.kind_label}, {e.severity.label}"
                 if expiry is not None:
                     what += f", expires {expiry:%Y-%m-%d}"
-                where = f"{ev.path}:{ev.line}"
+                where = f"{member_place(ev.path, ev.origin)}:{ev.line}"
                 if len(ev.lines) > 1:
                     where += f" (+{len(ev.lines) - 1} more lines)"
                 lines.append(
@@ -242,9 +242,10 @@ def location_lines(locations: list[Location], every: bool = False) -> list[str]:
     by_path: dict[str, dict[tuple[int, int, tuple[str, ...]], Location]] = {}
     commits: dict[str, dict[str, None]] = {}
     for loc in locations:
-        by_path.setdefault(loc.path, {}).setdefault((loc.line, loc.column, loc.origin), loc)
+        path = member_place(loc.path, loc.origin)  # each member of an archive is a file
+        by_path.setdefault(path, {}).setdefault((loc.line, loc.column, loc.origin), loc)
         if loc.git is not None:
-            commits.setdefault(loc.path, {})[git_line(loc.git)] = None
+            commits.setdefault(path, {})[git_line(loc.git)] = None
     for path, places in by_path.items():
         for loc in list(places.values())[:PLACES_SHOWN]:
             lines.append(f"    {_where(loc)}  {loc.snippet.strip()}")
@@ -267,8 +268,8 @@ def location_lines(locations: list[Location], every: bool = False) -> list[str]:
 def _where(loc: Location) -> str:
     """``path:LINE:COL``; inside an archive ``outer.zip!/member:LINE:COL``; decoded
     layers after it in parentheses: ``(base64)``."""
-    members, layers = split_origin(loc.origin)
-    where = "!/".join((loc.path, *members)) + f":{loc.line}:{loc.column}"
+    layers = split_origin(loc.origin)[1]
+    where = member_place(loc.path, loc.origin) + f":{loc.line}:{loc.column}"
     if layers:
         where += " (" + " > ".join(layers) + ")"
     return where

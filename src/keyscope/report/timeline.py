@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyscope.model import Finding
+from keyscope.report.interface import split_origin
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Event:
     line: int  # the first line
     finding: Finding
     lines: tuple[int, ...] = ()  # every line of ``path`` it is on, in that commit
+    origin: tuple[str, ...] = ()  # the archive members inside ``path`` it is in
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,13 @@ def timelines(findings: list[Finding]) -> list[Timeline]:
     """One timeline per account with git history; events oldest first. One event per
     credential, file and commit (its lines gathered); a blob replaced by one that still
     holds the credential in the same file is not a removal."""
-    groups: dict[str, dict[tuple[str, str, str, str], list[Event]]] = {}
+    groups: dict[str, dict[tuple[str, str, str, str, tuple[str, ...]], list[Event]]] = {}
     for f in findings:
         account = f.explanation.access.account
         subject = f"storage account '{account}'" if account else f"credential {f.fingerprint}"
         events = groups.setdefault(subject, {})
         for loc in f.locations:
+            members = split_origin(loc.origin)[0]
             g = loc.git
             if g is None or g.commit is None:
                 continue
@@ -44,19 +47,23 @@ def timelines(findings: list[Finding]) -> list[Timeline]:
             if g.removed_in:
                 seen.append(("removed", g.removed_in, g.removed_date, g.removed_by))
             for kind, commit, date, author in seen:
-                key = (f.fingerprint, kind, commit, loc.path)
-                ev = Event(date or "", kind, commit, author or "", loc.path, loc.line, f)
+                key = (f.fingerprint, kind, commit, loc.path, members)
+                ev = Event(
+                    date or "", kind, commit, author or "", loc.path, loc.line, f, (), members
+                )
                 events.setdefault(key, []).append(ev)
     out = []
     for subject, events in groups.items():
         merged = [
             _merge(evs)
-            for (fp, kind, commit, path), evs in events.items()
+            for (fp, kind, commit, path, members), evs in events.items()
             if kind != "removed"
-            or not any((fp, k, commit, path) in events for k in ("introduced", "at-boundary"))
+            or not any(
+                (fp, k, commit, path, members) in events for k in ("introduced", "at-boundary")
+            )
         ]
         if merged:
-            merged.sort(key=lambda e: (e.date, e.event == "removed", e.path, e.line))
+            merged.sort(key=lambda e: (e.date, e.event == "removed", e.path, e.origin, e.line))
             out.append(Timeline(subject, tuple(merged)))
     out.sort(key=lambda t: t.events[0].date)
     return out
@@ -74,4 +81,5 @@ def _merge(events: list[Event]) -> Event:
         lines[0],
         first.finding,
         lines,
+        first.origin,
     )

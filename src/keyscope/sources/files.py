@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyscope.sources.interface import (
+    WAIT,
     Batch,
     Blob,
+    Deferred,
     Skipped,
     Source,
     SourceOptions,
@@ -37,6 +39,7 @@ from keyscope.sources.interface import (
     merged,
 )
 from keyscope.sources.oversize import OVERSIZE_BATCH, OversizeUnit, models_only
+from keyscope.sources.zipparts import ZipPieces, zip_cuts
 
 if TYPE_CHECKING:
     import pathspec  # loaded when the first ignore file is compiled
@@ -540,8 +543,9 @@ class DirUnit:
     items: list[FileEntry | Skipped | DirJob]
     options: WalkOptions
     models: bool
+    parts: int = 0  # a large zip is handed back, to be read in this many pieces (0: never)
 
-    def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
+    def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped | Deferred]:
         compiled: dict[int, pathspec.GitIgnoreSpec] = ctx.kept("files.ignore", dict)
 
         def spec_of(ignore: IgnoreFile) -> pathspec.GitIgnoreSpec:
@@ -558,6 +562,10 @@ class DirUnit:
                     if entry.oversize and self.models:
                         yield from models_only(entry.path)
                     continue
+                cuts = zip_cuts(entry.path, entry.size, self.parts) if self.parts else None
+                if cuts is not None:
+                    yield Deferred(entry.path, cuts)
+                    continue
                 data = read_file(entry.path, ctx.max_file_size)
                 yield data if isinstance(data, Skipped) else Blob(path=entry.path, data=data)
 
@@ -566,7 +574,9 @@ class FilesSource(Source):
     """Files and directories: every root no earlier source claimed.
 
     With one job the walk runs here and units are lists of files; with more, workers
-    take directories (:func:`plan`), and what they give back is reported in walk order."""
+    take directories (:func:`plan`), and what they give back is reported in walk order;
+    a large zip they meet comes back to be read in pieces by several workers
+    (``zipparts``), its results put back where it was met."""
 
     name = "files"
 
@@ -575,6 +585,7 @@ class FilesSource(Source):
         self._roots: list[str] = []
         self._issued: deque[DirUnit] = deque()
         self._done: dict[int, Batch] = {}
+        self._pieces = ZipPieces(PathsUnit, OversizeUnit if options.models else None)
 
     def claim(self, root: str) -> bool:
         self._roots.append(root)
@@ -583,10 +594,17 @@ class FilesSource(Source):
     def units(self, skipped: list[Skipped], jobs: int) -> Iterator[Unit]:
         options = walk_options(self.options)
         if jobs > 1:
+            # members of a large zip are read in parallel when they are unpacked at all
+            unpacked = self.options.secrets and self.options.unpack_depth > 0
+            parts = 2 * jobs if unpacked else 0
             for items in plan(self._roots, options, UNIT_ENTRIES):
-                unit = DirUnit(items, options, self.options.models)
+                unit = DirUnit(items, options, self.options.models, parts)
                 self._issued.append(unit)
                 yield unit
+                while self._pieces.ready:
+                    yield self._pieces.ready.popleft()
+            while self._issued:  # pieces still to hand out, or to wait for
+                yield self._pieces.ready.popleft() if self._pieces.ready else WAIT
             return
         oversize: list[str] = []
         for batch in batches(walk(self._roots, options), skipped, oversize):
@@ -596,11 +614,19 @@ class FilesSource(Source):
                 yield OversizeUnit(oversize[start : start + OVERSIZE_BATCH])
 
     def absorb(self, unit: Unit, batch: Batch) -> Batch:
-        if not isinstance(unit, DirUnit):
+        if self._pieces.owns(unit):
+            self._pieces.absorb(unit, batch)
+        elif isinstance(unit, DirUnit):
+            self._done[id(unit)] = batch
+            self._pieces.hand_back(unit, batch)
+        else:
             return batch
-        # Workers finish out of order: hold each piece until the ones before it came.
-        self._done[id(unit)] = batch
+        # Workers finish out of order: hold each piece until the ones before it came
+        # (and the pieces of the zips it handed back).
         ready: list[Batch] = []
-        while self._issued and id(self._issued[0]) in self._done:
-            ready.append(self._done.pop(id(self._issued.popleft())))
+        while self._issued and id(first := self._issued[0]) in self._done:
+            if not self._pieces.done(first):
+                break
+            self._issued.popleft()
+            ready.append(self._pieces.spliced(first, self._done.pop(id(first))))
         return merged(ready)

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from keyscope.sources.git import Selection
 
 __all__ = [
+    "WAIT",
     "Batch",
     "Blob",
     "BlobScan",
+    "Deferred",
     "Skipped",
     "Source",
     "SourceOptions",
@@ -53,6 +55,35 @@ class Blob:
     oid: str | None = None  # git blob id, for blobs read from a repository
     models_only: bool = False
     image: ImageProvenance | None = None  # a file read from a container image's layer
+    # (first, end, parts): only members first..end-1 of this container, one of ``parts``
+    # pieces that several workers read (a large zip; see ``Deferred``)
+    part: tuple[int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A file a worker hands back unread, for its source to plan again: a large zip in
+    pieces (``cuts``: the member indexes where they start, then the end), or read
+    whole (no ``cuts``: a piece that exceeded its share of the unpack budget).
+    ``findings``/``skipped``/``models``: where its results belong in the batch it
+    came back in."""
+
+    path: str
+    cuts: tuple[int, ...] = ()
+    findings: int = 0
+    skipped: int = 0
+    models: int = 0
+
+
+class _Wait:
+    """What a source yields to have the orchestrator take in a finished unit before it
+    asks for the next: work that only finished units reveal (``Deferred``)."""
+
+    def read(self, ctx: WorkerContext) -> Iterable[Blob | Skipped | Deferred]:
+        return ()
+
+
+WAIT = _Wait()
 
 
 @dataclass(frozen=True)
@@ -65,6 +96,7 @@ class Batch:
     bytes: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     model_findings: list[ModelFinding] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)  # files handed back unread
 
 
 def merged(batches: Iterable[Batch]) -> Batch:
@@ -81,7 +113,7 @@ def merged(batches: Iterable[Batch]) -> Batch:
     return replace(out, files=files, bytes=size)
 
 
-BlobScan = Callable[[Iterable["Blob | Skipped"]], Batch]
+BlobScan = Callable[[Iterable["Blob | Skipped | Deferred"]], Batch]
 """Scans blobs in the calling process (a post-pass rescans through it)."""
 
 
@@ -137,9 +169,9 @@ class WorkerContext:
 class Unit(Protocol):
     """A piece of work sent to a worker process: small and picklable."""
 
-    def read(self, ctx: WorkerContext) -> Iterable[Blob | Skipped]:
-        """The blobs to scan (in the worker), or why an item was skipped; never raises
-        for one unreadable item."""
+    def read(self, ctx: WorkerContext) -> Iterable[Blob | Skipped | Deferred]:
+        """The blobs to scan (in the worker), or why an item was skipped, or a file
+        handed back to be planned again; never raises for one unreadable item."""
         ...
 
 

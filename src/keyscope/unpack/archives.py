@@ -91,7 +91,8 @@ def read_capped(stream: Readable, cap: int = MEMBER_BYTES) -> bytes | None:
 
 
 class ZipExpander(Expander):
-    """Zip read through its central directory with Python's ``zipfile``."""
+    """Zip read through its central directory with Python's ``zipfile``; a blob that
+    is one piece of a large zip (``Blob.part``) yields only the members of its piece."""
 
     name = "zip"
 
@@ -105,7 +106,9 @@ class ZipExpander(Expander):
                 infos = archive.infolist()
                 overlapping = _overlapping(infos)
                 lenient = _LenientReader(blob.data)
-                for index, info in enumerate(infos):
+                first, end = blob.part[:2] if blob.part else (0, len(infos))
+                for index in range(first, min(end, len(infos))):
+                    info = infos[index]
                     if info.is_dir():
                         continue
                     name = info.filename
@@ -142,7 +145,8 @@ class ZipExpander(Expander):
                         yield Skipped(member_path(blob, name), "zip member is larger than it says")
                         continue
                     yield member(blob, name, data)
-                if archive.comment and budget.spend(len(archive.comment)) is None:
+                last = end >= len(infos)  # the comment comes with the last piece
+                if last and archive.comment and budget.spend(len(archive.comment)) is None:
                     yield member(blob, "<zip comment>", archive.comment)
         except DAMAGED as exc:
             yield Skipped(member_path(blob), f"zip archive cannot be read ({exc})")

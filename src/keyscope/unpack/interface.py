@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
@@ -36,6 +36,16 @@ class UnpackLimits:
     ratio: int = 200  # unpacked bytes per packed byte, once past 64 MiB
     seconds: float = 60.0  # of unpacking per outermost blob
 
+    def share(self, parts: int) -> UnpackLimits:
+        """One of ``parts`` equal shares (depth and ratio unchanged): pieces of one
+        container that each stay within their share stay within these limits together."""
+        return replace(
+            self,
+            total_bytes=self.total_bytes // parts,
+            members=self.members // parts,
+            seconds=self.seconds / parts,
+        )
+
 
 @dataclass
 class Budget:
@@ -46,11 +56,18 @@ class Budget:
     unpacked: int = 0
     members: int = 0
     started: float = field(default_factory=time.monotonic)
+    stopped: str | None = None  # the first limit hit
 
     def spend(self, size: int) -> str | None:
         """Count one member of ``size`` bytes; the reason to stop, if a limit is hit."""
         self.members += 1
         self.unpacked += size
+        reason = self._exceeded()
+        if reason is not None and self.stopped is None:
+            self.stopped = reason
+        return reason
+
+    def _exceeded(self) -> str | None:
         lim = self.limits
         if self.members > lim.members:
             return f"more than {lim.members} members"
