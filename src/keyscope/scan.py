@@ -284,15 +284,19 @@ class _WorkerState:
             return
         if budget is None:
             budget = Budget(self.limits, len(blob.data))
+        opened = False
         try:
             for member in expander.expand(blob, budget):
                 if isinstance(member, Skipped):
                     yield member
                 else:
+                    opened = True
                     yield from self._unpacked(member, budget, depth + 1, models=False)
         except Exception as exc:  # a hostile container: what was read stays
             reason = f"{expander.name}: could not be unpacked ({type(exc).__name__})"
             yield Skipped(member_path(blob), reason)
+        if not opened:  # nothing read out of it (damaged, refused): its raw bytes are
+            yield self.scanner.scan(blob, secrets=True, models=False)
 
     def close(self) -> None:
         self.context.close()

@@ -48,18 +48,26 @@ class Budget:
     started: float = field(default_factory=time.monotonic)
 
     def spend(self, size: int) -> str | None:
-        """Count one member of ``size`` bytes; the reason to stop, if a limit is hit."""
+        """Count one member of ``size`` bytes; the reason to stop, if a limit is hit
+        (with what was scanned before it)."""
+        before = f"stopped after {self.members} members, {self.unpacked} bytes"
         self.members += 1
         self.unpacked += size
         lim = self.limits
         if self.members > lim.members:
-            return f"more than {lim.members} members"
+            return f"more than {lim.members} members ({before})"
         if self.unpacked > lim.total_bytes:
-            return f"more than {lim.total_bytes} bytes unpacked"
+            return f"more than {lim.total_bytes} bytes unpacked ({before})"
         if self.unpacked > 64 * 1024 * 1024 and self.unpacked > lim.ratio * max(self.packed, 1):
-            return f"unpacks to more than {lim.ratio}x its size"
-        if time.monotonic() - self.started > lim.seconds:
-            return f"took more than {lim.seconds:g} s to unpack"
+            return f"unpacks to more than {lim.ratio}x its size ({before})"
+        if (late := self.overtime()) is not None:
+            return f"{late} ({before})"
+        return None
+
+    def overtime(self) -> str | None:
+        """Why unpacking stops now, if its time is up."""
+        if time.monotonic() - self.started >= self.limits.seconds:
+            return f"took more than {self.limits.seconds:g} s to unpack"
         return None
 
 
