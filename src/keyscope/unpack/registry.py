@@ -4,14 +4,18 @@ Adding one: its module in this package and one line in ``EXPANDERS``."""
 from __future__ import annotations
 
 from keyscope.sources.interface import Blob
+from keyscope.unpack.ar import ArExpander
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.notebooks import NotebookExpander
+from keyscope.unpack.sevenzip import SevenZipExpander
 
 EXPANDERS: list[Expander] = [
     ZipExpander(),
     TarExpander(),
     CompressedExpander(),
+    SevenZipExpander(),
+    ArExpander(),
     NotebookExpander(),
 ]
 
