@@ -138,7 +138,9 @@ class ZipExpander(Expander):
 
     def claims(self, blob: Blob) -> bool:
         head = bytes(blob.data[:4])
-        return head == b"PK\x03\x04" or (head == b"PK\x05\x06" and len(blob.data) >= 22)
+        if head == b"PK\x03\x04" or (head == b"PK\x05\x06" and len(blob.data) >= 22):
+            return True
+        return _prefixed(blob.data)
 
     def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
         spans: list[tuple[int, int]] | None = None
@@ -224,6 +226,26 @@ class _LenientReader:
         return body
 
 
+def _end_record(data: bytes) -> int:
+    """Where the zip's end-of-central-directory record starts (as ``zipfile`` finds it:
+    in the last 64 KiB, the comment's room), or -1."""
+    tail = max(0, len(data) - 65557)
+    end = bytes(data[tail:]).rfind(b"PK\x05\x06")
+    return end + tail if end >= 0 else -1
+
+
+def _prefixed(data: bytes) -> bool:
+    """Whether ``data`` ends with a zip behind a prefix (a self-extractor's stub, a
+    launch script): an end record whose central directory is where it says."""
+    end = _end_record(data)
+    if end < 0 or end + 22 > len(data):
+        return False
+    count = int.from_bytes(bytes(data[end + 10 : end + 12]), "little")
+    size = int.from_bytes(bytes(data[end + 12 : end + 16]), "little")
+    start = end - size
+    return count > 0 and start > 0 and bytes(data[start : start + 4]) == b"PK\x01\x02"
+
+
 def _zip_spans(
     data: bytes, infos: list[zipfile.ZipInfo], start_dir: int
 ) -> list[tuple[int, int]]:
@@ -241,9 +263,8 @@ def _zip_spans(
                 stop += 4 if bytes(data[stop : stop + 4]) == b"PK\x07\x08" else 0
                 stop += 20 if max(info.compress_size, info.file_size) >= 0xFFFFFFFF else 12
         spans.append((start, stop))
-    end = bytes(data[-65557:]).rfind(b"PK\x05\x06")
+    end = _end_record(data)
     if end >= 0:
-        end += max(0, len(data) - 65557)
         comment = int.from_bytes(bytes(data[end + 20 : end + 22]), "little")
         spans.append((start_dir, end + 22 + comment))
     return spans
@@ -359,10 +380,11 @@ def _read_extents(f: IO[bytes], extents: list[tuple[int, int]]) -> bytes | None:
     """The data extents ``(offset, size)`` of a tar member, one after the other."""
     if len(extents) == 1 and extents[0][0] == 0:
         return read_capped(f)
+    raw: Any = getattr(f, "raw", f)  # tarfile's own reader: it seeks in a stream, forward
     out = bytearray()
     for offset, size in extents:
-        f.seek(offset)
-        out += f.read(size)
+        raw.seek(offset)
+        out += raw.read(size)
     return bytes(out)
 
 
