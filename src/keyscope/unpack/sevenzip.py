@@ -2,7 +2,8 @@
 
 The sizes the archive declares are checked against the budget before anything is
 decompressed: in a solid block reading one member decompresses the members before it,
-so the whole archive's declared content must fit the budget, not only the members read.
+so the whole archive's declared content must fit the budget (and, past ``RATIO_FLOOR``,
+200 times the archive's size, as one compressed stream), not only the members read.
 Members are then read in batches of at most ``MEMBER_BYTES`` (one member over it is a
 skipped entry); nothing is written to disk, links are reported with their target.
 """
@@ -15,7 +16,7 @@ from typing import Any
 from keyscope.model import Skipped
 from keyscope.modelfiles.containers import escapes, seven_zip_damage, view_reader
 from keyscope.sources.interface import Blob
-from keyscope.unpack.archives import MEMBER_BYTES, admit, member
+from keyscope.unpack.archives import MEMBER_BYTES, RATIO_FLOOR, admit, member
 from keyscope.unpack.interface import Budget, Expander, member_path
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -53,8 +54,8 @@ def _members(blob: Blob, archive: Any, budget: Budget) -> Iterator[Blob | Skippe
     infos = [m for m in archive.list() if not m.is_directory]
     declared = sum(max(m.uncompressed or 0, 0) for m in infos)
     room = budget.limits.total_bytes - budget.unpacked
-    bomb = budget.limits.ratio * max(budget.packed, 1)
-    if declared > room or (declared > 64 * 1024 * 1024 and declared > bomb):
+    bomb = budget.limits.ratio * len(blob.data)
+    if declared > room or (declared > RATIO_FLOOR and declared > bomb):
         yield Skipped(
             member_path(blob),
             f"7z archive declares {declared} bytes in {len(blob.data)}: more than the "
