@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from keyscope.unpack import archives
 from keyscope.unpack.interface import UnpackLimits
 from tests.sdk import NOW, incident_url, new_key
 
-TOOLS = ("zip", "gzip", "zstd", "7z", "tar")
+TOOLS = ("zip", "unzip", "gzip", "zstd", "7z", "tar")
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(t) for t in TOOLS), reason=f"needs {', '.join(TOOLS)}"
 )
@@ -100,6 +101,139 @@ def test_nesting_past_the_depth_and_a_small_depth(tmp_path: Path) -> None:
     assert skipped.path.endswith("z3.zip!/z2.zip!/z1.zip")
     assert skipped.reason == "zip: nested deeper than 2 containers, not unpacked"
     assert _origins(result) == [("z2.zip", "z1.zip")]
+
+
+def _bits_to_bytes(bits: list[int]) -> bytes:
+    return bytes(sum(b << i for i, b in enumerate(bits[k : k + 8])) for k in range(0, len(bits), 8))
+
+
+def _huffman(bits: list[int], code: int, n: int) -> None:  # Huffman codes: MSB first
+    bits += [(code >> (n - 1 - i)) & 1 for i in range(n)]
+
+
+def _number(bits: list[int], value: int, n: int) -> None:  # header and extra bits: LSB first
+    bits += [(value >> i) & 1 for i in range(n)]
+
+
+def _copy(bits: list[int], length: int, distance: int) -> None:
+    """One length/distance pair in deflate's fixed Huffman code (RFC 1951 3.2.5-6)."""
+    lengths = [(257 + i, 3 + i, 0) for i in range(8)]
+    for extra in range(1, 6):
+        for _ in range(4):
+            code, base, bits_before = lengths[-1]
+            lengths.append((code + 1, base + (1 << bits_before), extra))
+    code, base, extra = [t for t in lengths if t[1] <= length][-1]
+    if code < 280:
+        _huffman(bits, code - 256, 7)
+    else:
+        _huffman(bits, 0b11000000 + code - 280, 8)
+    _number(bits, length - base, extra)
+    distances, start = [], 1
+    for dcode in range(30):
+        dextra = max(0, dcode // 2 - 1)
+        distances.append((dcode, start, dextra))
+        start += 1 << dextra
+    dcode, start, dextra = [t for t in distances if t[1] <= distance][-1]
+    _huffman(bits, dcode, 5)
+    _number(bits, distance - start, dextra)
+
+
+UNIT = 10  # every op of the quine program is 10 bytes
+
+
+def _literal(n: int) -> bytes:
+    """Op "L n": output the next n bytes as they are. An empty stored block then a
+    stored block header (10 bytes)."""
+    return b"\x00\x00\x00\xff\xff\x00" + struct.pack("<HH", n, n ^ 0xFFFF)
+
+
+def _repeat(n: int, final: bool = False) -> bytes:
+    """Op "R n": output the last n bytes again. A fixed-Huffman block copying n bytes
+    from n back (in one or two pairs, empty fixed blocks as filler) and an empty stored
+    block that pads it to 10 bytes."""
+    for first in [n, *range(3, n - 2)]:
+        parts = [first] if first == n else [first, n - first]
+        for empties in range(3):
+            bits: list[int] = []
+            _number(bits, 0b010, 3)  # not final, fixed Huffman
+            for part in parts:
+                _copy(bits, part, n)
+            _huffman(bits, 0, 7)  # end of block
+            for _ in range(empties):
+                _number(bits, 0b010, 3)
+                _huffman(bits, 0, 7)
+            _number(bits, int(final), 3)  # stored, padded to a byte
+            bits += [0] * (-len(bits) % 8)
+            if len(bits) // 8 + 4 == UNIT and max(parts) <= 258:
+                return _bits_to_bytes(bits) + b"\x00\x00\xff\xff"
+    raise AssertionError(f"no 10-byte repeat of {n}")
+
+
+def _zip_quine(name: bytes = b"r/r.zip") -> bytes:
+    """A zip whose one member is the zip itself, byte for byte, CRC included (Russ
+    Cox's r.zip construction, "Zip Files All The Way Down", 2010). No tool writes one:
+    it is crafted here as an attacker would. The deflate data is Cox's Lempel-Ziv quine
+    program for a prefix P (the local header) and a suffix S (central directory and
+    end record); the CRC, which appears inside the data it covers, is the fixed point
+    of an affine map over GF(2), solved by elimination."""
+    p, s = 30 + len(name), 46 + len(name) + 22
+
+    def deflate(prefix: bytes, suffix: bytes) -> bytes:
+        lp, rp, ls = _literal(p + UNIT), _repeat(p + UNIT), _literal(s + UNIT)
+        rs = _repeat(s + UNIT, final=True)
+        l0, l1, l4, r4 = _literal(0), _literal(UNIT), _literal(4 * UNIT), _repeat(4 * UNIT)
+        program = [lp, prefix, lp, rp, l1, rp, l1, l1, l4, rp, l1, l1, l4, r4, l4, r4, l4, r4]
+        program += [l4, r4, l4, r4, l0, l0, ls, r4, l0, l0, ls, rs, suffix, rs]
+        return b"".join(program)
+
+    size = len(deflate(bytes(p), bytes(s)))
+    total = p + size + s
+
+    def build(crc: int) -> bytes:
+        head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, size, total,
+                           len(name), 0) + name  # fmt: skip
+        tail = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, size,
+                           total, len(name), 0, 0, 0, 0, 0, 0) + name  # fmt: skip
+        tail += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, 46 + len(name), p + size, 0)
+        return head + deflate(head, tail) + tail
+
+    base = zlib.crc32(build(0))
+    columns = [zlib.crc32(build(1 << i)) ^ base for i in range(32)]
+    # solve (A + I) x = base, A's columns being what each bit of x changes
+    rows = [[sum((((columns[c] >> r) & 1) ^ (r == c)) << c for c in range(32)), (base >> r) & 1]
+            for r in range(32)]  # fmt: skip
+    pivots: list[int] = []
+    for c in range(32):
+        found = next((i for i in range(len(pivots), 32) if (rows[i][0] >> c) & 1), None)
+        if found is None:
+            continue
+        k = len(pivots)
+        rows[k], rows[found] = rows[found], rows[k]
+        for i in range(32):
+            if i != k and (rows[i][0] >> c) & 1:
+                rows[i][0] ^= rows[k][0]
+                rows[i][1] ^= rows[k][1]
+        pivots.append(c)
+    crc = sum(rows[k][1] << c for k, c in enumerate(pivots))
+    return build(crc)
+
+
+def test_a_zip_quine_is_unpacked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """r.zip contains itself: a member equal to its archive is a skipped entry (not
+    unpacked again); without that check the depth limit still ends it."""
+    path = tmp_path / "r.zip"
+    path.write_bytes(_zip_quine())
+    with zipfile.ZipFile(path) as z:  # a valid zip, CRC and all, holding itself
+        assert z.read("r/r.zip") == path.read_bytes()
+    _run(tmp_path, "unzip", "-tq", "r.zip")
+    result = _scan(path)
+    [skipped] = result.skipped
+    assert skipped.path.endswith("r.zip!/r/r.zip")
+    assert skipped.reason == "zip: the member is the archive itself (a quine), not unpacked again"
+    monkeypatch.setattr(scan_module, "_same", lambda a, b: False)
+    [skipped] = _scan(path).skipped
+    assert skipped.path.endswith("r.zip" + "!/r/r.zip" * 8)
+    assert skipped.reason == "zip: nested deeper than 8 containers, not unpacked"
 
 
 def test_overlapping_members_a_fifield_kernel(tmp_path: Path) -> None:

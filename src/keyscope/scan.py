@@ -289,6 +289,9 @@ class _WorkerState:
             for member in expander.expand(blob, budget):
                 if isinstance(member, Skipped):
                     yield member
+                elif _same(member.data, blob.data):  # a quine: the member is its archive
+                    reason = f"{expander.name}: the member is the archive itself (a quine)"
+                    yield Skipped(member_path(member), f"{reason}, not unpacked again")
                 else:
                     opened = True
                     yield from self._unpacked(member, budget, depth + 1, models=False)
@@ -300,6 +303,11 @@ class _WorkerState:
 
     def close(self) -> None:
         self.context.close()
+
+
+def _same(a: bytes, b: bytes) -> bool:
+    """Whether two blobs' bytes are equal (either may be a memory map)."""
+    return len(a) == len(b) and memoryview(a) == memoryview(b)
 
 
 _STATE: _WorkerState | None = None
