@@ -229,9 +229,7 @@ class _LenientReader:
 def _end_record(data: bytes) -> int:
     """Where the zip's end-of-central-directory record starts (as ``zipfile`` finds it:
     in the last 64 KiB, the comment's room), or -1."""
-    tail = max(0, len(data) - 65557)
-    end = bytes(data[tail:]).rfind(b"PK\x05\x06")
-    return end + tail if end >= 0 else -1
+    return data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))  # no copy: ~25 µs
 
 
 def _prefixed(data: bytes) -> bool:
