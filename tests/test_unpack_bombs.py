@@ -416,3 +416,17 @@ def test_budget_stops_read_well_in_the_text_summary(
     line = next(s for s in out.splitlines() if "skipped" in s and "many.zip!/" in s)
     assert line.strip().endswith("many.zip!/m2.txt: more than 2 members (stopped after 2 "
                                  "members, 4 bytes)")  # fmt: skip
+
+
+def test_a_7z_absolute_member_name_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    """``7z -spf`` stores a member under its absolute path: py7zr will not read such a
+    name, so it is a skipped entry under the name as stored; the other members are read."""
+    (tmp_path / "abs.env").write_text(_secret("abs"))
+    (tmp_path / "rel.env").write_text(_secret("rel"))
+    _run(tmp_path, "7z", "a", "-bd", "-spf", "t.7z", str(tmp_path / "abs.env"))
+    _run(tmp_path, "7z", "a", "-bd", "t.7z", "rel.env")
+    result = _scan(tmp_path / "t.7z")
+    assert _origins(result) == [("rel.env",)]
+    [skipped] = result.skipped
+    assert skipped.path.endswith(f"t.7z!/{tmp_path / 'abs.env'}")
+    assert "absolute or climbs out with '..'" in skipped.reason
