@@ -121,13 +121,14 @@ class Readable(Protocol):
 
 
 def read_capped(stream: Readable, cap: int = MEMBER_BYTES) -> bytes | None:
-    """At most ``cap`` bytes of ``stream`` read in chunks; None if it holds more."""
-    out = bytearray()
-    while len(out) <= cap:
-        chunk = stream.read(min(CHUNK, cap + 1 - len(out)))
+    """At most ``cap`` bytes of ``stream`` read in chunks; None if it holds more.
+    (``BytesIO.getvalue`` hands its buffer over: the member is held once, not twice.)"""
+    out = io.BytesIO()
+    while out.tell() <= cap:
+        chunk = stream.read(min(CHUNK, cap + 1 - out.tell()))
         if not chunk:
-            return bytes(out)
-        out += chunk
+            return out.getvalue()
+        out.write(chunk)
     return None
 
 
@@ -424,7 +425,8 @@ class CompressedExpander(Expander):
                 if tar:
                     yield from tar_members(blob, stream, budget)
                     return
-                data = read_capped(timed(stream, budget), cap)
+                declared = _declared(kind, blob.data)
+                data = None if declared > cap else read_capped(timed(stream, budget), cap)
         except OutOfTime as exc:
             yield Skipped(member_path(blob, name), str(exc))
             return
@@ -433,7 +435,8 @@ class CompressedExpander(Expander):
             return
         if data is None:
             ratio = f" ({budget.limits.ratio}x its size)" if cap < MEMBER_BYTES else ""
-            reason = f"{kind} data unpacks to more than {cap} bytes{ratio}: not scanned"
+            said = f", as it says itself ({declared} bytes)" if declared > cap else ""
+            reason = f"{kind} data unpacks to more than {cap} bytes{ratio}{said}: not scanned"
             yield Skipped(member_path(blob, name), reason)
             return
         spent = budget.spend(len(data))
@@ -441,6 +444,23 @@ class CompressedExpander(Expander):
             yield Skipped(member_path(blob, name), spent)
             return
         yield member(blob, name, data)
+
+
+def _declared(kind: str, data: bytes) -> int:
+    """The least a single compressed stream unpacks to, by what it says of itself (0
+    when it says nothing): a gzip's ISIZE trailer (its last member's size modulo 2**32,
+    so never more than the whole) or a zstd first frame's content size. It may lie
+    small (reading then stops at the cap), never large: a bomb made by the tools is
+    refused before one byte is unpacked."""
+    if kind == "gzip" and len(data) >= 18:
+        return int.from_bytes(bytes(data[-4:]), "little")
+    if kind == "zstd" and (zstd := _zstd()) is not None:
+        try:
+            size = zstd.get_frame_info(bytes(data[:18])).decompressed_size
+        except zstd.ZstdError:
+            return 0
+        return int(size or 0)
+    return 0
 
 
 def _kind(head: bytes) -> str:
@@ -461,17 +481,25 @@ def _decompressing(kind: str, raw: IO[bytes]) -> IO[bytes]:
     return _zstd_file(raw)
 
 
-def _zstd_file(raw: IO[bytes]) -> IO[bytes]:
-    """A zstd reader over every frame, streamed (a frame need not declare its size);
-    the window stays at zstd's default limit (128 MiB), as ``zstd -d`` without ``--long``."""
+def _zstd() -> Any:
+    """Python 3.14's ``compression.zstd``, or its backport (imported when first needed),
+    or None."""
     try:
         from compression import zstd  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         try:
             from backports import zstd  # type: ignore[no-redef,unused-ignore]
         except ImportError:
-            raise NotImplementedError("no zstd module: install backports.zstd") from None
-    return zstd.ZstdFile(raw)  # type: ignore[no-any-return,unused-ignore]
+            return None
+    return zstd
+
+
+def _zstd_file(raw: IO[bytes]) -> IO[bytes]:
+    """A zstd reader over every frame, streamed (a frame need not declare its size);
+    the window stays at zstd's default limit (128 MiB), as ``zstd -d`` without ``--long``."""
+    if (zstd := _zstd()) is None:
+        raise NotImplementedError("no zstd module: install backports.zstd")
+    return zstd.ZstdFile(raw)  # type: ignore[no-any-return]
 
 
 def inner_name(outer: str) -> str:

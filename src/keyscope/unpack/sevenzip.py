@@ -10,6 +10,7 @@ skipped entry); nothing is written to disk, links are reported with their target
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,18 +97,60 @@ def _members(blob: Blob, archive: Any, budget: Budget) -> Iterator[Blob | Skippe
         yield from _batch(blob, archive, batch, links)
 
 
-def _batch(blob: Blob, archive: Any, names: list[str], links: set[str]) -> Iterator[Blob | Skipped]:
-    from py7zr.io import BytesIOFactory
+class _Member:
+    """Where py7zr writes one member (its ``Py7zIO`` interface): in memory, kept to
+    ``MEMBER_BYTES + 1`` bytes (more: the member is larger than it says), and handed
+    over without a copy (``BytesIO.getvalue`` shares its buffer)."""
 
-    factory = BytesIOFactory(MEMBER_BYTES + 1)
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        room = MEMBER_BYTES + 1 - self.written
+        if room <= 0:
+            return 0
+        n = self.buffer.write(data if len(data) <= room else data[:room])
+        self.written += n
+        return n
+
+    def read(self, size: int | None = None) -> bytes:
+        return self.buffer.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.buffer.seek(offset, whence)
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return self.written
+
+    def close(self) -> None:  # py7zr closes each member: its bytes are read afterwards
+        pass
+
+
+class _Members:
+    """py7zr's ``WriterFactory`` interface: one :class:`_Member` per name."""
+
+    def __init__(self) -> None:
+        self.products: dict[str, _Member] = {}
+
+    def create(self, filename: str) -> _Member:
+        self.products[filename] = product = _Member()
+        return product
+
+
+def _batch(blob: Blob, archive: Any, names: list[str], links: set[str]) -> Iterator[Blob | Skipped]:
+    factory = _Members()
     archive.reset()
     archive.extract(targets=names, factory=factory)
     for name in names:
-        product = factory.products.get(name)
+        product = factory.products.pop(name, None)
         if product is None:  # an empty member, or a duplicated name py7zr renamed
             continue
-        product.seek(0)
-        data = product.read()
+        data = product.buffer.getvalue()
+        del product
         if name in links:
             target = data.decode("utf-8", "replace")
             reason = f"symbolic link member (to {target!r}): not followed"
