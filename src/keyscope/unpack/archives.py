@@ -347,6 +347,7 @@ def tar_members(
     try:
         with tarfile.open(fileobj=timed(stream, budget), mode="r|") as archive:
             for info in archive:
+                archive.members.clear()  # type: ignore[attr-defined]  # tarfile keeps each header
                 name = info.name
                 if info.isdir():
                     continue
