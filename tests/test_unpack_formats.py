@@ -18,7 +18,12 @@ from keyscope.scan import ScanOptions, scan
 from keyscope.sources.interface import Blob
 from keyscope.unpack import registry
 from keyscope.unpack.ar import ArExpander
-from keyscope.unpack.archives import OUTSIDE, CompressedExpander, TarExpander
+from keyscope.unpack.archives import (
+    OUTSIDE,
+    CompressedExpander,
+    PrefixedZipExpander,
+    TarExpander,
+)
 from keyscope.unpack.interface import Budget, UnpackLimits
 from keyscope.unpack.sevenzip import SevenZipExpander
 from tests.sdk import NOW, incident_url, new_key
@@ -250,6 +255,21 @@ def test_a_self_extracting_zip_stub_is_scanned(tmp_path: Path) -> None:
     # a zip64 end record (zip -fz) is covered too: nothing else is outside
     _run(tmp_path, "zip", "-q", "-fz", "big.zip", "inner.env")
     assert _members(tmp_path / "big.zip") == [("inner.env",)]
+
+
+def test_a_tar_that_ends_with_a_zip_is_read_as_a_tar(tmp_path: Path) -> None:
+    """The last member of a tar is a small zip, so the tar ends with a zip's end
+    record: it is still a tar (the prefixed-zip reading comes last), its members and
+    the zip's read in turn."""
+    (tmp_path / "a.env").write_text(_secret("tarmember"))
+    (tmp_path / "b.env").write_text(_secret("zipmember"))
+    _run(tmp_path, "zip", "-q", "last.zip", "b.env")
+    _run(tmp_path, "tar", "-cf", "bundle.tar", "a.env", "last.zip")
+    data = (tmp_path / "bundle.tar").read_bytes()
+    assert PrefixedZipExpander().claims(Blob("bundle.tar", data))
+    assert type(registry.expander_for(Blob("bundle.tar", data))) is TarExpander
+    assert _origins(_scan(tmp_path / "bundle.tar")) == [("a.env",), ("last.zip", "b.env")]
+    assert type(registry.EXPANDERS[-1]) is PrefixedZipExpander
 
 
 def test_data_appended_to_a_zip_or_a_tar_is_scanned(tmp_path: Path) -> None:

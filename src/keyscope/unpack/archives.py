@@ -139,9 +139,7 @@ class ZipExpander(Expander):
 
     def claims(self, blob: Blob) -> bool:
         head = bytes(blob.data[:4])
-        if head == b"PK\x03\x04" or (head == b"PK\x05\x06" and len(blob.data) >= 22):
-            return True
-        return _prefixed(blob.data)
+        return head == b"PK\x03\x04" or (head == b"PK\x05\x06" and len(blob.data) >= 22)
 
     def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
         spans: list[tuple[int, int]] | None = None
@@ -200,6 +198,15 @@ class ZipExpander(Expander):
                 yield Skipped(member_path(blob, OUTSIDE), spent)
             else:
                 yield rest
+
+
+class PrefixedZipExpander(ZipExpander):
+    """A zip behind a prefix (a self-extractor's stub, a launch script, a CRX header),
+    found by its end record; the prefix is the ``(outside members)`` member. Registered
+    last: a tar or an image whose last member is a zip is read as what it starts as."""
+
+    def claims(self, blob: Blob) -> bool:
+        return _prefixed(blob.data)
 
 
 class _LenientReader:

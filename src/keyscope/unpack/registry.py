@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from keyscope.sources.interface import Blob
 from keyscope.unpack.ar import ArExpander
-from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
+from keyscope.unpack.archives import (
+    CompressedExpander,
+    PrefixedZipExpander,
+    TarExpander,
+    ZipExpander,
+)
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.notebooks import NotebookExpander
 from keyscope.unpack.sevenzip import SevenZipExpander
@@ -17,6 +22,7 @@ EXPANDERS: list[Expander] = [
     SevenZipExpander(),
     ArExpander(),
     NotebookExpander(),
+    PrefixedZipExpander(),  # a zip at the end of anything: last
 ]
 
 
