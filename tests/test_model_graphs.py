@@ -818,10 +818,10 @@ def test_keras_archive_inside_7z_is_checked() -> None:
 
 
 def test_7z_member_names_that_escape() -> None:
-    from keyscope.modelfiles.containers import _escapes
+    from keyscope.modelfiles.containers import escapes
 
     assert [
-        _escapes(n) for n in ("a/b.pkl", "a..b/c", "../x", "a/../../x", "/etc/x", "C:\\x", "..\\x")
+        escapes(n) for n in ("a/b.pkl", "a..b/c", "../x", "a/../../x", "/etc/x", "C:\\x", "..\\x")
     ] == [False, False, True, True, True, True, True]
 
 

@@ -94,7 +94,9 @@ def test_a_spent_budget_and_a_hostile_container_are_skipped_entries(
     monkeypatch.setattr(interface.UnpackLimits, "__init__", _two_members_only)
     many = pack({f"m{i}.txt": b"x\n" for i in range(5)})
     result = _scan(tmp_path, many)
-    assert [s.reason for s in result.skipped] == ["more than 2 members"]
+    assert [s.reason for s in result.skipped] == [
+        "more than 2 members (stopped after 2 members, 4 bytes)"
+    ]
     assert result.skipped[0].path.endswith("app.pack!/m2.txt")
 
 

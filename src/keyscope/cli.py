@@ -393,8 +393,10 @@ def _add_scan_arguments(
             type=_depth,
             default=ScanOptions.unpack_depth,
             metavar="N",
-            help="scan inside archives (zip, jar, whl, apk, tar, gzip, bzip2, xz), nested up "
-            f"to N deep (default: {ScanOptions.unpack_depth}; 0: archives are opaque bytes)",
+            help="scan inside archives (zip, jar, whl, apk, tar, gzip, bzip2, xz, zstd, 7z, "
+            "deb), nested up to N deep (default: "
+            f"{ScanOptions.unpack_depth}; 0: archives are opaque bytes); per file at most "
+            "1 GiB unpacked, 100000 members, 200x its size, 60 s: past a limit, a skipped entry",
         )
     g = p.add_argument_group(
         "git history",

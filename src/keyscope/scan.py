@@ -344,18 +344,33 @@ class _WorkerState:
             budget = Budget(self.limits, len(blob.data))
         # judged or walked, this blob's walk reads its members when it is such a container
         inner_walked = walks_members(sniff(blob.data))
+        opened = False
         try:
             for member in expander.expand(blob, budget):
                 if isinstance(member, Skipped):
                     yield member
+                elif _same(member.data, blob.data):  # a quine: the member is its archive
+                    reason = f"{expander.name}: the member is the archive itself (a quine)"
+                    yield Skipped(member_path(member), f"{reason}, not unpacked again")
                 else:
+                    opened = True
                     yield from self._unpacked(member, budget, depth + 1, inner_walked)
         except Exception as exc:  # a hostile container: what was read stays
             reason = f"{expander.name}: could not be unpacked ({type(exc).__name__})"
             yield Skipped(member_path(blob), reason)
+        # nothing read out of it (damaged, refused): its raw bytes are scanned; not for a
+        # piece of a large zip, whose bytes are the whole file's (its last piece scans
+        # what lies outside the members)
+        if not opened and blob.part is None:
+            yield self.scanner.scan(blob, secrets=True, models=False)
 
     def close(self) -> None:
         self.context.close()
+
+
+def _same(a: bytes, b: bytes) -> bool:
+    """Whether two blobs' bytes are equal (either may be a memory map)."""
+    return len(a) == len(b) and memoryview(a) == memoryview(b)
 
 
 _STATE: _WorkerState | None = None

@@ -582,12 +582,8 @@ def _seven_zip(
     except ImportError:
         yield Anomaly(where, "7z archive not scanned: py7zr is not installed", "low")
         return
-    if len(data) < 32:
-        yield Anomaly(where, "7z archive is truncated", "low")
-        return
-    next_offset, next_size = struct.unpack("<QQ", data[12:28])
-    if 32 + next_offset + next_size > len(data):
-        yield Anomaly(where, "7z archive is truncated (its header lies past the end)", "low")
+    if (damage := seven_zip_damage(data)) is not None:
+        yield Anomaly(where, damage, "low")
         return
     limit = budget.limit(len(data))
     refusal: str | None = None
@@ -612,8 +608,8 @@ def _seven_zip(
                     "decompression bomb, not scanned"
                 )
             else:
-                escaping = [m.filename for m in members if _escapes(m.filename)]
-                listed = [m.filename for m in members if not _escapes(m.filename)]
+                escaping = [m.filename for m in members if escapes(m.filename)]
+                listed = [m.filename for m in members if not escapes(m.filename)]
                 if listed:
                     archive.extract(targets=listed, factory=factory)
     except Exception as exc:  # a third-party parser on hostile input may raise anything
@@ -681,6 +677,17 @@ def view_reader(data: bytes) -> io.BufferedReader:
     return io.BufferedReader(_ViewReader(data))
 
 
-def _escapes(name: str) -> bool:
+def seven_zip_damage(data: bytes) -> str | None:
+    """Why 7z bytes are not handed to py7zr (it is truncated), if they are not."""
+    if len(data) < 32:
+        return "7z archive is truncated"
+    next_offset, next_size = struct.unpack("<QQ", data[12:28])
+    if 32 + next_offset + next_size > len(data):
+        return "7z archive is truncated (its header lies past the end)"
+    return None
+
+
+def escapes(name: str) -> bool:
+    """Whether an archive member's name is absolute or climbs out with ``..``."""
     text = name.replace("\\", "/")
     return text.startswith("/") or ".." in text.split("/") or (len(text) > 1 and text[1] == ":")

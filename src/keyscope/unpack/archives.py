@@ -1,21 +1,24 @@
 """Archives as expanders: zip (and everything built on it: .jar .whl .apk .docx …), tar
-(plain or gzip/bzip2/xz-compressed) and single-file gzip/bz2/xz, each recognised by its
-content. Nothing is extracted: members are read from memory, streamed, each after its
-declared size was checked against the budget; names (``..``, absolute paths) are only
-shown, never used to touch the file system.
+(ustar, GNU or old v7; plain or gzip/bzip2/xz/zstd-compressed) and single-file
+gzip/bz2/xz/zstd, each recognised by its content. Nothing is extracted: members are read
+from memory, streamed, each after its declared size was checked against the budget;
+names (``..``, absolute paths) are only shown, never used to touch the file system. The
+bytes no member covers (a self-extractor's stub, data appended to a zip or tar) are one
+more member, ``(outside members)``, so they are scanned too.
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import posixpath
 import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import IO, Any, Protocol
 
@@ -33,10 +36,13 @@ DAMAGED = (
     KeyError, UnicodeDecodeError,
 )  # fmt: skip
 
-GZIP, BZ2, XZ = b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00"
-SUFFIXES = {".gz": "", ".gzip": "", ".bz2": "", ".xz": "", ".tgz": ".tar", ".tbz2": ".tar",
-            ".tbz": ".tar", ".txz": ".tar"}  # fmt: skip
-
+GZIP, BZ2, XZ, ZSTD = b"\x1f\x8b\x08", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"
+SUFFIXES = {".gz": "", ".gzip": "", ".bz2": "", ".xz": "", ".zst": "", ".zstd": "",
+            ".tgz": ".tar", ".tbz2": ".tar", ".tbz": ".tar", ".txz": ".tar",
+            ".tzst": ".tar"}  # fmt: skip
+# one compressed stream may unpack to this much, then to at most ``ratio`` times its size
+RATIO_FLOOR = 16 * 1024 * 1024
+OUTSIDE = "(outside members)"
 
 
 def member(blob: Blob, name: str, data: bytes) -> Blob:
@@ -65,14 +71,61 @@ def too_big(declared: int) -> str | None:
 
 def admit(blob: Blob, name: str, declared: int, budget: Budget) -> tuple[Skipped | None, bool]:
     """May a member declaring ``declared`` bytes be read? ``(None, False)``: read it;
-    ``(skipped, False)``: skip this one; ``(skipped, True)``: the budget is spent, stop."""
+    ``(skipped, False)``: skip this one; ``(skipped, True)``: the budget is spent, stop.
+    A member too big to read still counts as one member (and the clock still runs)."""
     refusal = too_big(declared)
-    if refusal is not None:
-        return Skipped(member_path(blob, name), refusal), False
-    spent = budget.spend(declared)
+    spent = budget.spend(0 if refusal is not None else declared)
     if spent is not None:
         return Skipped(member_path(blob, name), spent), True
+    if refusal is not None:
+        return Skipped(member_path(blob, name), refusal), False
     return None, False
+
+
+def outside(blob: Blob, spans: Sequence[tuple[int, int]]) -> Blob | None:
+    """The bytes of ``blob`` that no span ``(start, stop)`` covers (a self-extractor's
+    stub, data appended after the archive, gaps between members), one line per run,
+    as the member ``(outside members)``; None when there are none but zero padding."""
+    data = blob.data
+    runs: list[bytes] = []
+    pos = 0
+    for start, stop in sorted(spans):
+        if start > pos:
+            runs.append(bytes(data[pos:start]))
+        pos = max(pos, stop)
+    runs.append(bytes(data[pos:]))
+    kept = [run for run in runs if run.count(0) != len(run)]
+    return member(blob, OUTSIDE, b"\n".join(kept)) if kept else None
+
+
+class OutOfTime(Exception):
+    """Raised by a :func:`timed` stream when the budget's time is up."""
+
+
+class _Timed(io.RawIOBase):
+    """A stream that stops (``OutOfTime``) once the budget's time is up, checked at
+    every read: a reader skipping a huge member inside a library ends in time too."""
+
+    def __init__(self, stream: Readable, budget: Budget) -> None:
+        self._stream = stream
+        self._budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if (late := self._budget.overtime()) is not None:
+            raise OutOfTime(late)
+        out = memoryview(buffer).cast("B")
+        chunk = self._stream.read(len(out))
+        out[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def timed(stream: Readable, budget: Budget) -> IO[bytes]:
+    """``stream`` read through the budget's clock (see ``_Timed``), unbuffered: a
+    damaged stream fails where its reader reaches the damage, not a buffer earlier."""
+    return _Timed(stream, budget)  # type: ignore[return-value]
 
 
 class Readable(Protocol):
@@ -80,13 +133,14 @@ class Readable(Protocol):
 
 
 def read_capped(stream: Readable, cap: int = MEMBER_BYTES) -> bytes | None:
-    """At most ``cap`` bytes of ``stream`` read in chunks; None if it holds more."""
-    out = bytearray()
-    while len(out) <= cap:
-        chunk = stream.read(min(CHUNK, cap + 1 - len(out)))
+    """At most ``cap`` bytes of ``stream`` read in chunks; None if it holds more.
+    (``BytesIO.getvalue`` hands its buffer over: the member is held once, not twice.)"""
+    out = io.BytesIO()
+    while out.tell() <= cap:
+        chunk = stream.read(min(CHUNK, cap + 1 - out.tell()))
         if not chunk:
-            return bytes(out)
-        out += chunk
+            return out.getvalue()
+        out.write(chunk)
     return None
 
 
@@ -101,12 +155,17 @@ class ZipExpander(Expander):
         return head == b"PK\x03\x04" or (head == b"PK\x05\x06" and len(blob.data) >= 22)
 
     def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
+        spans: list[tuple[int, int]] | None = None
         try:
             with view_reader(blob.data) as raw, zipfile.ZipFile(raw) as archive:
                 infos = archive.infolist()
+                first, end = blob.part[:2] if blob.part else (0, len(infos))
+                # the comment and the bytes outside members come with the last piece
+                last = end >= len(infos)
+                if last:
+                    spans = _zip_spans(blob.data, infos, archive.start_dir)
                 overlapping = _overlapping(infos)
                 lenient = _LenientReader(blob.data)
-                first, end = blob.part[:2] if blob.part else (0, len(infos))
                 for index in range(first, min(end, len(infos))):
                     info = infos[index]
                     if info.is_dir():
@@ -145,11 +204,27 @@ class ZipExpander(Expander):
                         yield Skipped(member_path(blob, name), "zip member is larger than it says")
                         continue
                     yield member(blob, name, data)
-                last = end >= len(infos)  # the comment comes with the last piece
                 if last and archive.comment and budget.spend(len(archive.comment)) is None:
                     yield member(blob, "<zip comment>", archive.comment)
         except DAMAGED as exc:
-            yield Skipped(member_path(blob), f"zip archive cannot be read ({exc})")
+            if blob.origin[-1:] != (OUTSIDE,):  # a leftover header there: bytes, no note
+                yield Skipped(member_path(blob), f"zip archive cannot be read ({exc})")
+        # what no member covers is scanned too (all of it, by the worker, when the zip
+        # could not be read: it yielded no member)
+        if spans is not None and (rest := outside(blob, spans)) is not None:
+            if (spent := budget.spend(len(rest.data))) is not None:
+                yield Skipped(member_path(blob, OUTSIDE), spent)
+            else:
+                yield rest
+
+
+class PrefixedZipExpander(ZipExpander):
+    """A zip behind a prefix (a self-extractor's stub, a launch script, a CRX header),
+    found by its end record; the prefix is the ``(outside members)`` member. Registered
+    last: a tar or an image whose last member is a zip is read as what it starts as."""
+
+    def claims(self, blob: Blob) -> bool:
+        return _prefixed(blob.data)
 
 
 class _LenientReader:
@@ -175,6 +250,48 @@ class _LenientReader:
         if isinstance(body, str) or (flagged and zlib.crc32(body) != entry.crc):
             return None
         return body
+
+
+def _end_record(data: bytes) -> int:
+    """Where the zip's end-of-central-directory record starts (as ``zipfile`` finds it:
+    in the last 64 KiB, the comment's room), or -1."""
+    return data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))  # no copy: ~25 µs
+
+
+def _prefixed(data: bytes) -> bool:
+    """Whether ``data`` ends with a zip behind a prefix (a self-extractor's stub, a
+    launch script): an end record whose central directory is where it says."""
+    end = _end_record(data)
+    if end < 0 or end + 22 > len(data):
+        return False
+    count = int.from_bytes(bytes(data[end + 10 : end + 12]), "little")
+    size = int.from_bytes(bytes(data[end + 12 : end + 16]), "little")
+    start = end - size
+    return count > 0 and start > 0 and bytes(data[start : start + 4]) == b"PK\x01\x02"
+
+
+def _zip_spans(
+    data: bytes, infos: list[zipfile.ZipInfo], start_dir: int
+) -> list[tuple[int, int]]:
+    """Where the zip's records lie: each member's local header, data and descriptor,
+    and the central directory through the end record and its comment."""
+    spans = []
+    for info in infos:
+        start = info.header_offset
+        stop = start + 30
+        if bytes(data[start : start + 4]) == b"PK\x03\x04":
+            lengths = bytes(data[start + 26 : start + 30])
+            stop += int.from_bytes(lengths[:2], "little") + int.from_bytes(lengths[2:], "little")
+            stop += info.compress_size
+            if info.flag_bits & 0x8:  # a data descriptor, with or without its signature
+                stop += 4 if bytes(data[stop : stop + 4]) == b"PK\x07\x08" else 0
+                stop += 20 if max(info.compress_size, info.file_size) >= 0xFFFFFFFF else 12
+        spans.append((start, stop))
+    end = _end_record(data)
+    if end >= 0:
+        comment = int.from_bytes(bytes(data[end + 20 : end + 22]), "little")
+        spans.append((start_dir, end + 22 + comment))
+    return spans
 
 
 def _overlapping(infos: list[zipfile.ZipInfo]) -> set[int]:
@@ -209,11 +326,17 @@ class TarExpander(Expander):
     name = "tar"
 
     def claims(self, blob: Blob) -> bool:
-        return is_tar(bytes(blob.data[257:262]))
+        return is_tar_header(bytes(blob.data[:512]))
 
     def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
         with view_reader(blob.data) as raw:
-            yield from tar_members(blob, raw, budget)
+            end = yield from tar_members(blob, raw, budget)
+        # data appended after the end of the archive is scanned too
+        if end is not None and (rest := outside(blob, [(0, end)])) is not None:
+            if (spent := budget.spend(len(rest.data))) is not None:
+                yield Skipped(member_path(blob, OUTSIDE), spent)
+            else:
+                yield rest
 
 
 def is_tar(magic: bytes) -> bool:
@@ -221,31 +344,73 @@ def is_tar(magic: bytes) -> bool:
     return magic == b"ustar"
 
 
-def tar_members(blob: Blob, stream: IO[bytes], budget: Budget) -> Iterator[Blob | Skipped]:
-    """The regular members of the tar in ``stream``, read in one pass."""
+def is_tar_header(block: bytes) -> bool:
+    """Whether ``block`` (a file's first 512 bytes) is a tar header: the ``ustar``
+    magic, or, for an old (v7) tar that has none, a name, a known type and a checksum
+    that adds up."""
+    if len(block) < 512:
+        return False
+    if is_tar(block[257:262]):
+        return True
+    if any(block[257:265]) or not block[0] or block[156:157] not in b"01234567\0":
+        return False
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as archive:
+        checksum = int(block[148:156].strip(b" \0"), 8)
+    except ValueError:
+        return False
+    unsigned = sum(block[:148]) + sum(block[156:]) + 8 * 32
+    signed = unsigned - 256 * sum(1 for b in block[:148] + block[156:] if b > 127)
+    return checksum in (unsigned, signed)
+
+
+def tar_members(
+    blob: Blob, stream: Readable, budget: Budget
+) -> Generator[Blob | Skipped, None, int | None]:
+    """The regular members of the tar in ``stream``, read in one pass; returns where
+    the archive's last member ends (None if it was not read to its end). A sparse
+    member is read as its data extents only, never inflated with its holes."""
+    try:
+        with tarfile.open(fileobj=timed(stream, budget), mode="r|") as archive:
             for info in archive:
+                archive.members.clear()  # type: ignore[attr-defined]  # tarfile keeps each header
                 name = info.name
                 if info.isdir():
                     continue
                 if not info.isfile():
                     yield Skipped(member_path(blob, name), _tar_kind(info))
                     continue
-                skip, stop = admit(blob, name, info.size, budget)
+                sparse: list[tuple[int, int]] | None = info.sparse  # type: ignore[assignment]
+                extents = sparse if sparse is not None else [(0, info.size)]
+                skip, stop = admit(blob, name, sum(size for _, size in extents), budget)
                 if skip is not None:
                     yield skip
                     if stop:
-                        return
+                        return None
                     continue
                 f = archive.extractfile(info)
-                data = b"" if f is None else read_capped(f)
+                data = b"" if f is None else _read_extents(f, extents)
                 if data is None:
                     yield Skipped(member_path(blob, name), "tar member is larger than it says")
                     continue
                 yield member(blob, name, data)
+            return archive.offset
+    except OutOfTime as exc:
+        yield Skipped(member_path(blob), str(exc))
     except DAMAGED as exc:
         yield Skipped(member_path(blob), f"tar archive cannot be read any further ({exc})")
+    return None
+
+
+def _read_extents(f: IO[bytes], extents: list[tuple[int, int]]) -> bytes | None:
+    """The data extents ``(offset, size)`` of a tar member, one after the other."""
+    if len(extents) == 1 and extents[0][0] == 0:
+        return read_capped(f)
+    raw: Any = getattr(f, "raw", f)  # tarfile's own reader: it seeks in a stream, forward
+    out = bytearray()
+    for offset, size in extents:
+        raw.seek(offset)
+        out += raw.read(size)
+    return bytes(out)
 
 
 def _tar_kind(info: tarfile.TarInfo) -> str:
@@ -257,8 +422,9 @@ def _tar_kind(info: tarfile.TarInfo) -> str:
 
 
 class CompressedExpander(Expander):
-    """A gzip, bzip2 or xz stream: a compressed tar's members, or the one file it holds
-    (named after the outer file without its suffix, or ``<data>``)."""
+    """A gzip, bzip2, xz or zstd stream: a compressed tar's members, or the one file it
+    holds (named after the outer file without its suffix, or ``<data>``), read to at
+    most ``MEMBER_BYTES`` and, past ``RATIO_FLOOR``, to the budget's ratio."""
 
     name = "compressed"
 
@@ -267,27 +433,36 @@ class CompressedExpander(Expander):
         return (
             head.startswith(GZIP)
             or head == XZ
+            or head.startswith(ZSTD)
+            or (head[:1] in b"PQRSTUVWXYZ[\\]^_" and head[1:4] == b"\x2a\x4d\x18")  # zstd skippable
             or (head.startswith(BZ2) and head[3:4] in b"123456789" and len(head) == 6
                 and bytes(blob.data[4:10]) == b"1AY&SY")
         )  # fmt: skip
 
     def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
         name = inner_name(blob.origin[-1] if blob.origin else blob.path)
-        head = bytes(blob.data[:3])
-        kind = "gzip" if head == GZIP else "bzip2" if head == BZ2 else "xz"
+        head = bytes(blob.data[:4])
+        kind = _kind(head)
+        cap = min(MEMBER_BYTES, max(RATIO_FLOOR, budget.limits.ratio * len(blob.data)))
         try:
-            with view_reader(blob.data) as raw, _decompressing(head, raw) as stream:
-                tar = is_tar(stream.read(512)[257:262])
-            with view_reader(blob.data) as raw, _decompressing(head, raw) as stream:
+            with view_reader(blob.data) as raw, _decompressing(kind, raw) as stream:
+                tar = is_tar_header(stream.read(512))
+            with view_reader(blob.data) as raw, _decompressing(kind, raw) as stream:
                 if tar:
                     yield from tar_members(blob, stream, budget)
                     return
-                data = read_capped(stream)
+                declared = _declared(kind, blob.data)
+                data = None if declared > cap else read_capped(timed(stream, budget), cap)
+        except OutOfTime as exc:
+            yield Skipped(member_path(blob, name), str(exc))
+            return
         except DAMAGED as exc:
             yield Skipped(member_path(blob, name), f"{kind} data cannot be decompressed ({exc})")
             return
         if data is None:
-            reason = f"{kind} data unpacks to more than {MEMBER_BYTES} bytes: not scanned"
+            ratio = f" ({budget.limits.ratio}x its size)" if cap < MEMBER_BYTES else ""
+            said = f", as it says itself ({declared} bytes)" if declared > cap else ""
+            reason = f"{kind} data unpacks to more than {cap} bytes{ratio}{said}: not scanned"
             yield Skipped(member_path(blob, name), reason)
             return
         spent = budget.spend(len(data))
@@ -297,12 +472,60 @@ class CompressedExpander(Expander):
         yield member(blob, name, data)
 
 
-def _decompressing(head: bytes, raw: IO[bytes]) -> IO[bytes]:
-    if head == GZIP:
+def _declared(kind: str, data: bytes) -> int:
+    """The least a single compressed stream unpacks to, by what it says of itself (0
+    when it says nothing): a gzip's ISIZE trailer (its last member's size modulo 2**32,
+    so never more than the whole) or a zstd first frame's content size. It may lie
+    small (reading then stops at the cap), never large: a bomb made by the tools is
+    refused before one byte is unpacked."""
+    if kind == "gzip" and len(data) >= 18:
+        return int.from_bytes(bytes(data[-4:]), "little")
+    if kind == "zstd" and (zstd := _zstd()) is not None:
+        try:
+            size = zstd.get_frame_info(bytes(data[:18])).decompressed_size
+        except zstd.ZstdError:
+            return 0
+        return int(size or 0)
+    return 0
+
+
+def _kind(head: bytes) -> str:
+    if head.startswith(GZIP):
+        return "gzip"
+    if head.startswith(BZ2):
+        return "bzip2"
+    return "xz" if head.startswith(XZ[:4]) else "zstd"
+
+
+def _decompressing(kind: str, raw: IO[bytes]) -> IO[bytes]:
+    if kind == "gzip":
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    if head == BZ2:
+    if kind == "bzip2":
         return bz2.BZ2File(raw)
-    return lzma.LZMAFile(raw)
+    if kind == "xz":
+        return lzma.LZMAFile(raw)
+    return _zstd_file(raw)
+
+
+def _zstd() -> Any:
+    """Python 3.14's ``compression.zstd``, or its backport (imported when first needed),
+    or None."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        try:
+            from backports import zstd  # type: ignore[no-redef,unused-ignore]
+        except ImportError:
+            return None
+    return zstd
+
+
+def _zstd_file(raw: IO[bytes]) -> IO[bytes]:
+    """A zstd reader over every frame, streamed (a frame need not declare its size);
+    the window stays at zstd's default limit (128 MiB), as ``zstd -d`` without ``--long``."""
+    if (zstd := _zstd()) is None:
+        raise NotImplementedError("no zstd module: install backports.zstd")
+    return zstd.ZstdFile(raw)  # type: ignore[no-any-return]
 
 
 def inner_name(outer: str) -> str:

@@ -21,7 +21,6 @@ import posixpath
 import re
 import stat
 import tarfile
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -36,11 +35,14 @@ from keyscope.unpack.archives import (
     DAMAGED,
     GZIP,
     XZ,
+    OutOfTime,
     _decompressing,
+    _kind,
     admit,
     is_tar,
     member,
     tar_members,
+    timed,
 )
 from keyscope.unpack.image_layers import LayerChanges, clean, hidden_by, is_whiteout
 from keyscope.unpack.interface import Budget, Expander, member_path
@@ -428,31 +430,18 @@ def _compression(data: bytes) -> bytes | None:
 
 @contextmanager
 def _layer_stream(data: bytes, budget: Budget) -> Iterator[IO[bytes]]:
-    """A layer's tar as a stream, decompressed by its content, that stops once the
-    image's time is up (skipping a member still decompresses it)."""
+    """A layer's tar as a stream, decompressed by its content (gzip, bzip2, xz, zstd),
+    that stops once the image's time is up (skipping a member still decompresses it)."""
     magic = _compression(data)
-    if magic == ZSTD:
-        raise Unreadable("zstd-compressed layer: no zstd decoder here, not scanned")
     with view_reader(data) as raw:
-        if magic is None:
-            yield cast(IO[bytes], _Timed(raw, budget))
-            return
-        with _decompressing(magic, raw) as stream:
-            yield cast(IO[bytes], _Timed(stream, budget))
-
-
-class _Timed:
-    """A stream that raises :class:`Unreadable` once the budget's time is spent."""
-
-    def __init__(self, stream: IO[bytes], budget: Budget) -> None:
-        self.stream = stream
-        self.budget = budget
-
-    def read(self, size: int = -1) -> bytes:
-        seconds = self.budget.limits.seconds
-        if time.monotonic() - self.budget.started > seconds:
-            raise Unreadable(f"took more than {seconds:g} s to unpack")
-        return self.stream.read(size)
+        try:
+            if magic is None:
+                yield timed(raw, budget)
+                return
+            with _decompressing(_kind(magic), raw) as stream:
+                yield timed(stream, budget)
+        except OutOfTime as exc:
+            raise Unreadable(str(exc)) from None
 
 
 def _digest_of(name: str) -> str:

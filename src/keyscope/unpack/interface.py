@@ -59,24 +59,32 @@ class Budget:
     stopped: str | None = None  # the first limit hit
 
     def spend(self, size: int) -> str | None:
-        """Count one member of ``size`` bytes; the reason to stop, if a limit is hit."""
+        """Count one member of ``size`` bytes; the reason to stop, if a limit is hit
+        (with what was scanned before it)."""
+        before = f"stopped after {self.members} members, {self.unpacked} bytes"
         self.members += 1
         self.unpacked += size
-        reason = self._exceeded()
+        reason = self._exceeded(before)
         if reason is not None and self.stopped is None:
             self.stopped = reason
         return reason
 
-    def _exceeded(self) -> str | None:
+    def _exceeded(self, before: str) -> str | None:
         lim = self.limits
         if self.members > lim.members:
-            return f"more than {lim.members} members"
+            return f"more than {lim.members} members ({before})"
         if self.unpacked > lim.total_bytes:
-            return f"more than {lim.total_bytes} bytes unpacked"
+            return f"more than {lim.total_bytes} bytes unpacked ({before})"
         if self.unpacked > 64 * 1024 * 1024 and self.unpacked > lim.ratio * max(self.packed, 1):
-            return f"unpacks to more than {lim.ratio}x its size"
-        if time.monotonic() - self.started > lim.seconds:
-            return f"took more than {lim.seconds:g} s to unpack"
+            return f"unpacks to more than {lim.ratio}x its size ({before})"
+        if (late := self.overtime()) is not None:
+            return f"{late} ({before})"
+        return None
+
+    def overtime(self) -> str | None:
+        """Why unpacking stops now, if its time is up."""
+        if time.monotonic() - self.started >= self.limits.seconds:
+            return f"took more than {self.limits.seconds:g} s to unpack"
         return None
 
 

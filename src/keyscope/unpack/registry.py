@@ -7,24 +7,34 @@ from keyscope.sources.interface import Blob
 from keyscope.unpack.android.arsc import ArscExpander
 from keyscope.unpack.android.axml import AxmlExpander
 from keyscope.unpack.android.dex import DexExpander
-from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
+from keyscope.unpack.ar import ArExpander
+from keyscope.unpack.archives import (
+    CompressedExpander,
+    PrefixedZipExpander,
+    TarExpander,
+    ZipExpander,
+)
 from keyscope.unpack.images import ImageExpander
 from keyscope.unpack.interface import Expander
 from keyscope.unpack.macho import MachOExpander
 from keyscope.unpack.notebooks import NotebookExpander
 from keyscope.unpack.plists import PlistExpander
+from keyscope.unpack.sevenzip import SevenZipExpander
 
 EXPANDERS: list[Expander] = [
     ZipExpander(),
     ImageExpander(),  # a saved image or OCI layout is a tar: before TarExpander
     TarExpander(),
     CompressedExpander(),
+    SevenZipExpander(),
+    ArExpander(),
     NotebookExpander(),
     PlistExpander(),
     MachOExpander(),
     DexExpander(),
     AxmlExpander(),
     ArscExpander(),
+    PrefixedZipExpander(),  # a zip at the end of anything: last
 ]
 
 
