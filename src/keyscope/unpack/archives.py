@@ -69,7 +69,14 @@ class Readable(Protocol):
 
 def read_capped(stream: Readable, cap: int = MEMBER_BYTES) -> bytes | None:
     """At most ``cap`` bytes of ``stream`` read in chunks; None if it holds more."""
-    out = bytearray()
+    want = min(CHUNK, cap + 1)
+    first = stream.read(want)
+    if len(first) < want:  # most members fit in one chunk: returned without a copy
+        more = stream.read(want - len(first))
+        if not more:
+            return first
+        first += more
+    out = bytearray(first)
     while len(out) <= cap:
         chunk = stream.read(min(CHUNK, cap + 1 - len(out)))
         if not chunk:
