@@ -504,7 +504,7 @@ def one_run(tool: str, root: Path, tag: str, jobs: int, timeout: float) -> dict[
         "timed_out": u.timed_out,
         "other_cores": None if u.busy is None or not u.wall
         else round(max(0.0, u.busy[0] - cpu) / u.wall, 2),
-        "report": str(report),
+        "report": str(report.relative_to(ROOT)),
     }
 
 
@@ -517,7 +517,9 @@ def measure_tools(tools: list[str], root: Path, runs: int, jobs: int, timeout: f
         for tool in order:
             label = "warm-up" if rnd == 0 else f"run {rnd}/{runs}"
             result, redone = until_undisturbed(
-                lambda tool=tool, rnd=rnd: one_run(tool, root, f"r{rnd}", jobs, timeout),  # type: ignore[misc]
+                lambda tool=tool, tag=f"{root.name}-r{rnd}": one_run(  # type: ignore[misc]
+                    tool, root, tag, jobs, timeout
+                ),
                 lambda r: r["other_cores"],
                 quiet_wait=quiet, retries=2, label=f"{tool} {label}", log=log,
             )  # fmt: skip
@@ -574,13 +576,15 @@ def compare(root: Path, plants: list[Plant], reports: dict[str, Path]) -> dict[s
     for r in parsed["kingfisher"]:
         rules[r.rule] = rules.get(r.rule, 0) + 1
     return {
-        "plants": [asdict(p) | {"found": found[p.name]} for p in plants],
+        # the needle cut short: no planted key in full in a committed file
+        "plants": [asdict(p) | {"needle": p.needle[:6] + "…", "found": found[p.name]}
+                   for p in plants],
         "reports": {t: len(v) for t, v in parsed.items()},
         "keyscope_rules": _count(r.rule for r in parsed["keyscope"]),
         "kingfisher_rules": dict(sorted(rules.items(), key=lambda kv: -kv[1])),
         "kingfisher_storage": len(kf_storage),
         "kingfisher_storage_missed": [
-            {"path": "!/".join(r.chain), "line": r.line, "rule": r.rule} for r in missed
+            {"chain": list(r.chain), "line": r.line, "rule": r.rule} for r in missed
         ],
     }
 
@@ -592,11 +596,13 @@ def _count(items: Any) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def skipped(report: Path) -> list[dict[str, str]]:
+def skipped(report: Path, root: Path) -> list[dict[str, Any]]:
+    """keyscope's skipped entries, each path as its member chain (no absolute path)."""
     try:
-        return list(json.loads(report.read_text(encoding="utf-8")).get("skipped", []))
+        entries = json.loads(report.read_text(encoding="utf-8")).get("skipped", [])
     except (OSError, ValueError):
         return []
+    return [{"chain": list(_chain(e["path"], [], root)), "reason": e["reason"]} for e in entries]
 
 
 # --------------------------------------------------------------------------- report
@@ -641,7 +647,10 @@ def render(res: dict[str, Any]) -> str:
             f"takes **{ratio:.2f}×** Kingfisher's time (target ≤ 0.5×: "
             f"**{'met' if ratio <= 0.5 else 'not met'}**); CPU time (user + system, which other "
             f"load disturbs less): keyscope {ks['cpu']:.1f} s, Kingfisher {kf['cpu']:.1f} s, "
-            f"{ks['cpu'] / kf['cpu']:.2f}×.",
+            f"{ks['cpu'] / kf['cpu']:.2f}×."
+            + (f" Other processes kept {busy:.1f} cores busy during the runs: the wall "
+               "ratio is no verdict." if (busy := max(ks["other_cores"] or 0,
+                                                       kf["other_cores"] or 0)) > 0.5 else ""),
             f"- Peak memory of keyscope's process tree: {ks['max_tree_rss_mib']:.0f} MiB at most "
             f"over the runs (target < 300 MiB: "
             f"**{'met' if ks['max_tree_rss_mib'] < 300 else 'not met'}**).",
@@ -744,14 +753,14 @@ def render(res: dict[str, Any]) -> str:
     ]  # fmt: skip
     if cmp["kingfisher_storage_missed"]:
         lines += ["", "Missed by keyscope:", ""]
-        lines += [f"- `{m['path']}` line {m['line']} (`{m['rule']}`)"
+        lines += [f"- `{'!/'.join(m['chain'])}` line {m['line']} (`{m['rule']}`)"
                   for m in cmp["kingfisher_storage_missed"]]  # fmt: skip
     else:
         lines += ["", "keyscope reports every one of them."]
     ks_skipped = tools.get("keyscope", {}).get("skipped", [])
     if ks_skipped:
         lines += ["", f"keyscope's skipped entries ({len(ks_skipped)}):", ""]
-        lines += [f"- `{s['path'].split('/artifacts', 1)[-1]}`: {s['reason']}"
+        lines += [f"- `{'!/'.join(s['chain'])}`: {s['reason']}"
                   for s in ks_skipped[:20]]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -798,7 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 while f.read(1 << 20):
                     pass
     raw = measure_tools(tools, root, runs, args.jobs, args.timeout, args.wait_quiet)
-    last = {t: Path(r[-1]["report"]) for t, r in raw.items() if r}
+    last = {t: ROOT / r[-1]["report"] for t, r in raw.items() if r}
     results: dict[str, Any] = {
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "quick": args.quick,
@@ -808,7 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tools": {
             t: {"version": tool_version(t), "command": settings(t, args.jobs),
                 "summary": summary(r), "runs": r,
-                "skipped": skipped(last[t]) if t == "keyscope" else []}
+                "skipped": skipped(last[t], root) if t == "keyscope" else []}
             for t, r in raw.items()
         },
         "comparison": compare(root, plants, last),
