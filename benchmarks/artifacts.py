@@ -91,7 +91,7 @@ WHEELS = (
     "streamlit==1.39.0",  # frontend bundles
 )
 SDISTS = (
-    "pyspark==3.5.3",  # a 317 MB tar.gz holding ~200 jars (Spark and its dependencies)
+    "pyspark==3.5.3",  # a 317 MB tar.gz holding 252 jars (Spark and its dependencies)
     "django==5.1.2",
     "requests==2.32.3",
 )
