@@ -330,7 +330,8 @@ class _WorkerState:
         the walk does not read)."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
-            if expander is None and depth and (deeper := expander_for(blob)) is not None:
+            at_limit = depth > 0 and depth >= self.limits.depth  # else expander_for said None
+            if at_limit and (deeper := expander_for(blob)) is not None:
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
                 yield Skipped(member_path(blob), reason)
             name = member_path(blob) if blob.origin else None

@@ -133,9 +133,19 @@ class Readable(Protocol):
 
 
 def read_capped(stream: Readable, cap: int = MEMBER_BYTES) -> bytes | None:
-    """At most ``cap`` bytes of ``stream`` read in chunks; None if it holds more.
-    (``BytesIO.getvalue`` hands its buffer over: the member is held once, not twice.)"""
+    """At most ``cap`` bytes of ``stream`` read in chunks; None if it holds more. A
+    member that fits one chunk is returned as read; a longer one is gathered in a
+    ``BytesIO``, whose ``getvalue`` hands its buffer over (held once, not twice)."""
+    want = min(CHUNK, cap + 1)
+    first = stream.read(want)
+    if len(first) < want:  # most members fit in one chunk: returned without a copy
+        more = stream.read(want - len(first))
+        if not more:
+            return first
+        first += more
     out = io.BytesIO()
+    out.write(first)
+    del first  # held once: in ``out`` only
     while out.tell() <= cap:
         chunk = stream.read(min(CHUNK, cap + 1 - out.tell()))
         if not chunk:
