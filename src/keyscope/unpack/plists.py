@@ -22,8 +22,6 @@ listed after it (``<object N> = …``).
 
 from __future__ import annotations
 
-import plistlib
-import xml.parsers.expat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,6 +119,9 @@ def parse_xml_plist(data: bytes) -> Any | None:
     it is too big or does not parse."""
     if len(data) > MAX_XML_BYTES:
         return None
+    import plistlib  # with its XML parser: loaded for the first XML plist
+    import xml.parsers.expat
+
     try:
         return plistlib.loads(bytes(data), fmt=plistlib.FMT_XML)
     except (plistlib.InvalidFileException, xml.parsers.expat.ExpatError, ValueError,

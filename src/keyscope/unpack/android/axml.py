@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from xml.sax.saxutils import escape, quoteattr
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
@@ -63,6 +62,28 @@ class _Document:
         local = self.string(name) or f"attr{name}"
         prefix = self.prefixes.get(self.string(ns)) if ns != NONE else None
         return f"{prefix}:{local}" if prefix else local
+
+
+
+_TEXT = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ATTR = {**_TEXT, "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+
+
+def escape(text: str) -> str:
+    """Text escaped for an XML text node (as ``xml.sax.saxutils.escape``, whose module
+    pulls in urllib and http at import: too much for every scan's start)."""
+    return "".join(_TEXT.get(c, c) for c in text) if any(c in text for c in "&<>") else text
+
+
+def quoteattr(value: str) -> str:
+    """``value`` escaped and quoted as an XML attribute value (as
+    ``xml.sax.saxutils.quoteattr``)."""
+    value = "".join(_ATTR.get(c, c) for c in value)
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" not in value:
+        return f"'{value}'"
+    return '"' + value.replace('"', "&quot;") + '"'
 
 
 def decode_axml(data: bytes, output: Output) -> tuple[str, StringPool, str | None]:
