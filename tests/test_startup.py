@@ -8,10 +8,14 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from xml.sax import saxutils
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keyscope.modelfiles import kinds, pickle_vm
+from keyscope.unpack.android import axml
 
 MARK = "--- modules ---"
 
@@ -25,6 +29,9 @@ MODEL_READERS = {
 }
 POOL = {"concurrent.futures.process"}
 IGNORE = {"pathspec"}
+# Loaded only when an Android binary XML file or an XML property list is met (xml.sax
+# brings urllib and http.client with it).
+XML = {"xml.sax", "xml.sax.saxutils", "plistlib", "xml.parsers.expat"}
 
 
 def _loaded(*argv: str) -> set[str]:
@@ -58,7 +65,7 @@ def test_a_small_text_scan_loads_no_model_reader_no_pool_no_ignore_matcher(
 ) -> None:
     loaded = _loaded("scan", "-q", "-j", "2", "--no-git", str(text_tree))
     assert "keyscope.scan" in loaded  # the probe sees the scan's modules
-    assert not loaded & (MODEL_READERS | POOL | IGNORE)
+    assert not loaded & (MODEL_READERS | POOL | IGNORE | XML)
 
 
 def test_each_is_loaded_once_its_input_needs_it(text_tree: Path) -> None:
@@ -72,6 +79,12 @@ def test_each_is_loaded_once_its_input_needs_it(text_tree: Path) -> None:
     (text_tree / "zz").mkdir()  # walked after src's 600: the second unit
     (text_tree / "zz" / "n.txt").write_text("# y\n")
     assert _loaded("scan", "-q", "-j", "2", "--no-git", str(text_tree)) >= POOL
+
+
+@given(st.text(alphabet="ab&<>\"'\n\r\t é\x00", max_size=24))
+def test_the_xml_escaping_of_binary_xml_is_saxutils(text: str) -> None:
+    assert axml.escape(text) == saxutils.escape(text)
+    assert axml.quoteattr(text) == saxutils.quoteattr(text)
 
 
 def test_the_light_opcode_table_is_the_emulators() -> None:
