@@ -22,6 +22,7 @@ class ArExpander(Expander):
     """An ar archive (Debian package, static library): its members, in order."""
 
     name = "ar"
+    first = b"!"
 
     def claims(self, blob: Blob) -> bool:
         return bytes(blob.data[:8]) == MAGIC

@@ -159,6 +159,7 @@ class ZipExpander(Expander):
     is one piece of a large zip (``Blob.part``) yields only the members of its piece."""
 
     name = "zip"
+    first: bytes | None = b"P"
 
     def claims(self, blob: Blob) -> bool:
         head = bytes(blob.data[:4])
@@ -233,6 +234,8 @@ class PrefixedZipExpander(ZipExpander):
     found by its end record; the prefix is the ``(outside members)`` member. Registered
     last: a tar or an image whose last member is a zip is read as what it starts as."""
 
+    first = None  # the prefix may start with anything
+
     def claims(self, blob: Blob) -> bool:
         return _prefixed(blob.data)
 
@@ -271,6 +274,10 @@ def _end_record(data: bytes) -> int:
 def _prefixed(data: bytes) -> bool:
     """Whether ``data`` ends with a zip behind a prefix (a self-extractor's stub, a
     launch script): an end record whose central directory is where it says."""
+    # A central directory always holds NUL bytes (its compression methods): text,
+    # which has none, is passed over at memchr speed before the record is searched.
+    if data.find(b"\0", max(0, len(data) - 65557 - 46)) < 0:
+        return False
     end = _end_record(data)
     if end < 0 or end + 22 > len(data):
         return False
@@ -437,6 +444,7 @@ class CompressedExpander(Expander):
     most ``MEMBER_BYTES`` and, past ``RATIO_FLOOR``, to the budget's ratio."""
 
     name = "compressed"
+    first = b"\x1f\xfd\x28BPQRSTUVWXYZ[\\]^_"  # gzip, xz, zstd, bzip2, skippable zstd
 
     def claims(self, blob: Blob) -> bool:
         head = bytes(blob.data[:6])

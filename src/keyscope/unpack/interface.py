@@ -94,6 +94,10 @@ class Expander(ABC):
     stops, keeping what it yielded before."""
 
     name: str
+    # Every byte a blob this expander claims can start with (None: any). The registry
+    # asks only the expanders whose ``first`` admits a blob's first byte: text, most of
+    # what a scan reads, meets the few without one.
+    first: bytes | None = None
 
     @abstractmethod
     def claims(self, blob: Blob) -> bool:

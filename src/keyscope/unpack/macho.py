@@ -77,6 +77,7 @@ class MachOExpander(Expander):
     """Thin Mach-O files by section; universal files by slice."""
 
     name = "mach-o"
+    first = bytes({m[0] for m in (*THIN, *FAT)})
 
     def claims(self, blob: Blob) -> bool:
         head = bytes(blob.data[:8])

@@ -92,6 +92,7 @@ class NotebookExpander(Expander):
     """Jupyter notebooks: cells, outputs, attachments and metadata as members."""
 
     name = "notebook"
+    first = b"{\t\n\x0b\x0c\r \xef"  # a JSON object, after white space or a BOM
 
     def __init__(self) -> None:
         self._read: tuple[Blob, list[Member]] | None = None  # claims' work, for expand

@@ -70,6 +70,7 @@ class PlistExpander(Expander):
     lines, plus binary data values as members."""
 
     name = "plist"
+    first = b"b<\t\n\x0b\x0c\r \xef\xff\xfe"  # bplist, or XML (white space, BOMs)
 
     def __init__(self) -> None:
         self._read: tuple[Blob, Any] | None = None  # claims' parse of an XML plist

@@ -39,8 +39,28 @@ EXPANDERS: list[Expander] = [
 
 
 def expander_for(blob: Blob) -> Expander | None:
-    """The first registered expander that claims ``blob``."""
-    for expander in EXPANDERS:
+    """The first registered expander that claims ``blob`` (asking only those whose
+    ``first`` admits its first byte)."""
+    data = blob.data
+    table = _table()
+    for expander in table[data[0]] if len(data) else table[256]:
         if expander.claims(blob):
             return expander
     return None
+
+
+_cached: tuple[list[Expander], int, list[tuple[Expander, ...]]] | None = None
+
+
+def _table() -> list[tuple[Expander, ...]]:
+    """For each first byte (and 256: an empty blob), the expanders to ask, in
+    ``EXPANDERS`` order; made again when the list is replaced or changes length (a
+    test, a plug-in)."""
+    global _cached
+    if _cached is None or _cached[0] is not EXPANDERS or _cached[1] != len(EXPANDERS):
+        table = [
+            tuple(e for e in EXPANDERS if e.first is None or (b < 256 and b in e.first))
+            for b in range(257)
+        ]
+        _cached = (EXPANDERS, len(EXPANDERS), table)
+    return _cached[2]

@@ -27,6 +27,7 @@ class SevenZipExpander(Expander):
     """A 7z archive: its members, read through py7zr in memory, bounded by the budget."""
 
     name = "7z"
+    first = MAGIC[:1]
 
     def claims(self, blob: Blob) -> bool:
         return bytes(blob.data[:6]) == MAGIC

@@ -174,6 +174,7 @@ class ArscExpander(Expander):
     """``resources.arsc``: one member per resource with string values, by name."""
 
     name = "android-resources"
+    first = MAGIC[:1]
 
     def claims(self, blob: Blob) -> bool:
         return bytes(blob.data[:4]) == MAGIC and len(blob.data) >= 12

@@ -166,6 +166,7 @@ class AxmlExpander(Expander):
     """Android binary XML: decoded to XML text, the member ``decoded``."""
 
     name = "android-xml"
+    first = MAGIC[:1]
 
     def claims(self, blob: Blob) -> bool:
         return bytes(blob.data[:4]) == MAGIC and len(blob.data) >= 16

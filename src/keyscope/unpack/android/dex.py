@@ -91,6 +91,7 @@ class DexExpander(Expander):
     """``classes*.dex``: its string table as the member ``strings``, one per line."""
 
     name = "dex"
+    first = b"d"
 
     def claims(self, blob: Blob) -> bool:
         return is_dex(blob.data)
