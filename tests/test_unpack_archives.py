@@ -16,10 +16,9 @@ import jsonschema
 import pytest
 
 from keyscope.model import ScanResult
-from keyscope.scan import ScanOptions, scan
 from keyscope.unpack import archives, registry
 from keyscope.unpack.archives import CompressedExpander, TarExpander, ZipExpander
-from tests.sdk import NOW, incident_url, new_key
+from tests.unpacking import run_tool, scan_one, secret_line
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"
 SCAN_SCHEMA = Path(__file__).resolve().parents[1] / "src" / "keyscope" / "schemas" / "scan-v1.json"
@@ -31,15 +30,11 @@ pytestmark = pytest.mark.skipif(
 
 
 def _secret(account: str = "archacct") -> str:
-    return f"URL={incident_url(account, new_key())}\n"
+    return secret_line(account)
 
 
-def _run(cwd: Path, *argv: str) -> None:
-    subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
-
-
-def _scan(path: Path, **options: object) -> ScanResult:
-    return scan([path], ScanOptions(jobs=1, now=NOW, **options))  # type: ignore[arg-type]
+_run = run_tool
+_scan = scan_one
 
 
 def _origins(result: ScanResult) -> list[tuple[str, ...]]:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from keyscope.model import ScanResult
-from keyscope.scan import ScanOptions, scan
 from keyscope.sources.interface import Blob
 from keyscope.unpack import registry
 from keyscope.unpack.ar import ArExpander
@@ -26,7 +25,7 @@ from keyscope.unpack.archives import (
 )
 from keyscope.unpack.interface import Budget, UnpackLimits
 from keyscope.unpack.sevenzip import SevenZipExpander
-from tests.sdk import NOW, incident_url, new_key
+from tests.unpacking import run_tool, scan_one, secret_line
 
 TOOLS = ("7z", "zstd", "tar", "zip", "dpkg-deb")
 pytestmark = pytest.mark.skipif(
@@ -35,15 +34,11 @@ pytestmark = pytest.mark.skipif(
 
 
 def _secret(account: str = "fmtacct") -> str:
-    return f"URL={incident_url(account, new_key())}\n"
+    return secret_line(account)
 
 
-def _run(cwd: Path, *argv: str) -> None:
-    subprocess.run(argv, cwd=cwd, check=True, capture_output=True)
-
-
-def _scan(path: Path, **options: object) -> ScanResult:
-    return scan([path], ScanOptions(jobs=1, now=NOW, **options))  # type: ignore[arg-type]
+_run = run_tool
+_scan = scan_one
 
 
 def _origins(result: ScanResult) -> list[tuple[str, ...]]:
