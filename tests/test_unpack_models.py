@@ -14,6 +14,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -153,3 +154,30 @@ def test_a_pickle_past_the_walks_own_member_limit_is_judged_once(tmp_path: Path)
     [found] = _dangerous(result)
     assert found.where == ("zz-model.pkl",)
     assert not [m for m in result.model_findings if "the rest not scanned" in m.sentence]
+
+
+class _FromBytes:
+    """Pickles as ``torch.storage._load_from_bytes(<a checkpoint zip>)``, as a tensor
+    pickled with ``pickle.dumps`` is: loading it runs torch.load on those bytes. The
+    zip is written by ``zipfile`` in torch's layout (``archive/data.pkl``) without
+    torch's zip64 records, as older writers and hand-made checkpoints are."""
+
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("archive/data.pkl", _evil_pickle())
+            z.writestr("archive/version", "3\n")
+        return (torch.storage._load_from_bytes, (buf.getvalue(),))
+
+
+def test_a_checkpoint_a_pickle_holds_as_bytes_is_judged_once(tmp_path: Path) -> None:
+    """The zip at the end of such a pickle is unpacked for secrets (a zip behind a
+    prefix), but the pickle's own walk already judged it: one finding, no member or
+    '(outside members)' judged again."""
+    path = tmp_path / "from_bytes.pkl"
+    path.write_bytes(pickle.dumps(_FromBytes(), protocol=4))
+    result = _scan(path)
+    [found] = _dangerous(result)
+    assert found.path == str(path) and found.where[-1].endswith("data.pkl")
+    assert not [m for m in result.model_findings if "(outside members)" in m.where]
+    assert len(result.model_findings) == 2  # the payload, and _load_from_bytes itself (info)

@@ -343,8 +343,11 @@ class _WorkerState:
             return
         if budget is None:
             budget = Budget(self.limits, len(blob.data))
-        # judged or walked, this blob's walk reads its members when it is such a container
-        inner_walked = walks_members(sniff(blob.data))
+        # judged or walked, this blob's walk reads its members when it is such a container,
+        # or a pickle: its walk reads the checkpoints it holds as bytes (a zip found at
+        # its end is torch.storage._load_from_bytes' argument, already judged there)
+        kind = sniff(blob.data)
+        inner_walked = walks_members(kind) or kind == "pickle"
         opened = False
         try:
             for member in expander.expand(blob, budget):
