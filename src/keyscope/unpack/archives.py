@@ -235,6 +235,7 @@ class PrefixedZipExpander(ZipExpander):
     last: a tar or an image whose last member is a zip is read as what it starts as."""
 
     first = None  # the prefix may start with anything
+    binary = True  # its central directory holds NUL bytes, within TAIL of the end
 
     def claims(self, blob: Blob) -> bool:
         return _prefixed(blob.data)
@@ -341,6 +342,7 @@ class TarExpander(Expander):
     """A plain tar (POSIX or GNU), read as a stream."""
 
     name = "tar"
+    binary = True  # a header's fields end in NUL bytes (is_tar_header requires them)
 
     def claims(self, blob: Blob) -> bool:
         return is_tar_header(bytes(blob.data[:512]))

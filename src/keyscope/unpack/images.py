@@ -147,6 +147,7 @@ class ImageExpander(Expander):
     the image's config, then each layer's files, bottom to top."""
 
     name = "image"
+    binary = True  # a tar
 
     def claims(self, blob: Blob) -> bool:
         names = tar_names(blob.data)

@@ -98,6 +98,9 @@ class Expander(ABC):
     # asks only the expanders whose ``first`` admits a blob's first byte: text, most of
     # what a scan reads, meets the few without one.
     first: bytes | None = None
+    # Claims only blobs with a NUL byte in their first 512 bytes or their last 64 KiB
+    # (a tar header, a zip's central directory): the registry does not ask it for text.
+    binary: bool = False
 
     @abstractmethod
     def claims(self, blob: Blob) -> bool:

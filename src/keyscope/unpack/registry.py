@@ -39,28 +39,35 @@ EXPANDERS: list[Expander] = [
 
 
 def expander_for(blob: Blob) -> Expander | None:
-    """The first registered expander that claims ``blob`` (asking only those whose
-    ``first`` admits its first byte)."""
+    """The first registered expander that claims ``blob``, asking only those whose
+    ``first`` admits its first byte, and, for a blob with no NUL byte at its head or
+    its tail (text), none that is ``binary``."""
     data = blob.data
-    table = _table()
-    for expander in table[data[0]] if len(data) else table[256]:
+    index = data[0] if len(data) else 256
+    if data.find(b"\0", 0, 512) < 0 and data.find(b"\0", max(0, len(data) - TAIL)) < 0:
+        index += 257
+    for expander in _table()[index]:
         if expander.claims(blob):
             return expander
     return None
 
 
+# How far from its end a binary container's NUL bytes are sure to be: a zip's end
+# record and its comment, and the last central directory header before them.
+TAIL = 65557 + 46
 _cached: tuple[list[Expander], int, list[tuple[Expander, ...]]] | None = None
 
 
 def _table() -> list[tuple[Expander, ...]]:
     """For each first byte (and 256: an empty blob), the expanders to ask, in
-    ``EXPANDERS`` order; made again when the list is replaced or changes length (a
-    test, a plug-in)."""
+    ``EXPANDERS`` order, then the same for text (257 on); made again when the list is
+    replaced or changes length (a test, a plug-in)."""
     global _cached
     if _cached is None or _cached[0] is not EXPANDERS or _cached[1] != len(EXPANDERS):
         table = [
             tuple(e for e in EXPANDERS if e.first is None or (b < 256 and b in e.first))
             for b in range(257)
         ]
+        table += [tuple(e for e in row if not e.binary) for row in table]
         _cached = (EXPANDERS, len(EXPANDERS), table)
     return _cached[2]
