@@ -86,9 +86,9 @@ def read_text(text: str, now: datetime, policy: Policy) -> list[tuple[Explanatio
             elif c.explanation.fingerprint not in seen:
                 seen.add(c.explanation.fingerprint)
                 out.append((c.explanation, c.credential))  # type: ignore[arg-type]
-    for m in KEY_ID.finditer(joined):
-        prefix = joined[max(0, m.start() - 24) : m.start()]
-        for c in pair_candidates(m.group("id"), lambda: joined, prefix, now, policy):
+    for m in KEY_ID.finditer(text):  # pairs sit on separate lines: not joined
+        prefix = text[max(0, m.start() - 24) : m.start()]
+        for c in pair_candidates(m.group("id"), lambda: text, prefix, now, policy):
             if isinstance(c, Rejected):
                 errors.append(c.reason)
             elif c.explanation.fingerprint not in seen:
