@@ -19,7 +19,7 @@ RULES: dict[str, tuple[Severity, str]] = {
     "likely-write": (Severity.HIGH, "the URL's signed headers or parameters suggest an upload"),
     "delete": (Severity.CRITICAL, "can delete data"),
     "long-lifetime": (Severity.MEDIUM, "valid for longer than the maximum lifetime"),
-    "sigv2": (
+    "legacy-signature": (
         Severity.LOW,
         "legacy Signature Version 2: absolute expiry with no cap; "
         "buckets made after June 2020 refuse it",
@@ -68,7 +68,7 @@ def evaluate(
         if "delete" in classes:
             hits.append(("delete", "signed for DELETE"))
         if d.get("signature_version") == "SigV2":
-            hits.append(("sigv2", RULES["sigv2"][1]))
+            hits.append(("legacy-signature", RULES["legacy-signature"][1]))
         expires_in = d.get("expires_in")
         if isinstance(expires_in, int) and expires_in > 604800:
             hits.append(("refused-lifetime", RULES["refused-lifetime"][1]))
