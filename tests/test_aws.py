@@ -258,3 +258,36 @@ def test_explain_json_validates_and_verify_is_honest(capsys: pytest.CaptureFixtu
     e = explain(f"AWS_ACCESS_KEY_ID={k} AWS_SECRET_ACCESS_KEY={s}", NOW, verify=VerifyOptions())[0]
     assert e.verification is not None and e.verification.status == "not-verifiable"
     assert "no live check for AWS" in e.verification.summary
+
+
+def test_sigv2_with_session_token() -> None:
+    url, creds = presign("us-west-1", temporary=True)
+    assert "AWSAccessKeyId=ASIA" in url and "x-amz-security-token=" in url
+    e = one(url)
+    assert e.access.details["session_token_present"] is True
+    assert "session" in e.access.validity.summary
+    assert creds["aws_session_token"][:40] not in e.redacted
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "bucket", "key", "region", "style", "account"),
+    [
+        ("ml-artifacts.s3-eu-west-1.amazonaws.com", "/a/b.txt", "ml-artifacts", "a/b.txt",
+         "eu-west-1", "virtual-hosted", None),
+        ("s3-us-west-2.amazonaws.com", "/ml-artifacts/a.txt", "ml-artifacts", "a.txt",
+         "us-west-2", "path", None),
+        ("ml-artifacts.s3.dualstack.eu-north-1.amazonaws.com", "/a.txt", "ml-artifacts", "a.txt",
+         "eu-north-1", "virtual-hosted", None),
+        ("reports-123456789012.s3-accesspoint.us-east-2.amazonaws.com", "/q1.csv",
+         "reports-123456789012", "q1.csv", "us-east-2", "access-point", "123456789012"),
+        ("cdn.example.com", "/a.txt", None, "a.txt", None, "other-host", None),
+    ],
+)
+def test_s3_hosts(host: str, path: str, bucket: str | None, key: str, region: str | None,
+                  style: str, account: str | None) -> None:
+    from keyscope.analyze.aws.presigned import s3_location
+
+    loc = s3_location("https", host, path)
+    assert (loc.bucket, loc.key, loc.region, loc.style, loc.account) == (
+        bucket, key, region, style, account
+    )

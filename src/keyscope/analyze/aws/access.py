@@ -56,7 +56,7 @@ def pair_access(pair: AwsKeyPair, now: datetime) -> Access:
     return Access(
         provider=PROVIDER,
         kind=kind,
-        kind_label="temporary STS credentials" if key.temporary else "long-term access key",
+        kind_label="temporary STS key pair" if key.temporary else "long-term access key pair",
         account=key.account,
         account_note=_account_note(key),
         endpoint=None,
@@ -273,9 +273,11 @@ def sentence(access: Access) -> str:
     d = access.details
     acct = f"account {access.account}" if access.account else "an unknown account"
     signer = f"{str(d['key_type']).split(' (')[0]} key {d['key_id']} of {acct}"
-    step = next((s.command for s in access.revocation.steps if s.command and "iam " in s.command
-                 and "get-access-key" not in s.command), None)
-    revoke = f"; revoke: {step}" if step else ""
+    step = next((s.command for s in access.revocation.steps
+                 if s.command and "update-access-key" in s.command), None)
+    if step is None:  # a temporary signer: no command of its own
+        step = "revoke the role's older sessions (AWSRevokeOlderSessions) or wait for expiry"
+    revoke = f"; revoke: {step}"
     if access.kind == "presigned-url":
         region = f" in {d['region']}" if d.get("region") else ""
         how = " (implied)" if d.get("method_implied") else ""
@@ -285,6 +287,6 @@ def sentence(access: Access) -> str:
             f"rights of its signer, {signer}, at the time of use{revoke}."
         )
     return (
-        f"An AWS {access.kind_label} pair ({signer}) can make every API call its principal "
+        f"This AWS {access.kind_label} ({signer}) can make every API call its principal "
         f"is allowed, {access.validity.summary}{revoke}."
     )

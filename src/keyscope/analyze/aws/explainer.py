@@ -117,7 +117,9 @@ def explain_url(url: AwsPresignedUrl, now: datetime, policy: Policy) -> Explanat
     token = "&X-Amz-Security-Token=…(redacted)" if url.session_token else ""
     redacted = f"{shown if loc.endpoint else ''}?{query}{token}&{sig}"
     notes = _url_notes(url)
-    return _finish(access, policy, redacted, notes, fingerprint("aws-presigned", url.signature))
+    return _finish(
+        access, policy, _NOT_SIGNED, redacted, notes, fingerprint("aws-presigned", url.signature)
+    )
 
 
 def explain_pair(pair: AwsKeyPair, now: datetime, policy: Policy) -> Explanation:
@@ -127,11 +129,18 @@ def explain_pair(pair: AwsKeyPair, now: datetime, policy: Policy) -> Explanation
     notes: list[str] = []
     if pair.key.temporary and pair.session_token is None:
         notes.append("No session token was found near this temporary key: it may be elsewhere.")
-    return _finish(access, policy, redacted, notes, fingerprint("aws-secret-key", pair.secret))
+    check = SignatureCheck("not-checked", "a key pair is not a signature")
+    secret_id = fingerprint("aws-secret-key", pair.secret)
+    return _finish(access, policy, check, redacted, notes, secret_id)
 
 
 def _finish(
-    access: Access, policy: Policy, redacted: str, notes: list[str], secret_id: str
+    access: Access,
+    policy: Policy,
+    check: SignatureCheck,
+    redacted: str,
+    notes: list[str],
+    secret_id: str,
 ) -> Explanation:
     severity, reasons = evaluate(access, policy)
     key_id = str(access.details["key_id"])
@@ -145,7 +154,7 @@ def _finish(
             "cloudtrail": "aws cloudtrail lookup-events --lookup-attributes "
             f"AttributeKey=AccessKeyId,AttributeValue={key_id}",
         },
-        signature=_NOT_SIGNED,
+        signature=check,
         redacted=redacted,
         fingerprint=secret_id,
         notes=tuple(notes),
