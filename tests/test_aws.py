@@ -5,6 +5,7 @@ expiry, signer type, revocation), placeholders dropped, secrets masked everywher
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import random
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,10 @@ import botocore.session
 import jsonschema
 import pytest
 from botocore.config import Config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from keyscope.analyze.aws.explainer import pair_candidates, url_candidates
 from keyscope.analyze.aws.keys import account_of
 from keyscope.cli import main
 from keyscope.explain import explain
@@ -291,3 +295,28 @@ def test_s3_hosts(host: str, path: str, bucket: str | None, key: str, region: st
     assert (loc.bucket, loc.key, loc.region, loc.style, loc.account) == (
         bucket, key, region, style, account
     )
+
+
+_URL_CHARS = st.sampled_from(list("AKIASRZPUZDIKEJ234567?&=%/:.[]-_XamzCredntilSgu0189")
+                             + ["X-Amz-Credential=", "AWSAccessKeyId=", "https://", "Expires=",
+                                "X-Amz-Expires=", "X-Amz-Date=", "/aws4_request", "["])
+
+
+@functools.cache
+def _signed_once() -> str:
+    return presign("eu-central-1", config=V4)[0]
+
+
+def test_malformed_host_is_rejected() -> None:
+    url = _signed_once().replace("https://", "https://[", 1)
+    assert [type(c).__name__ for c in url_candidates(url, NOW)] == ["Rejected"]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(_URL_CHARS, max_size=40).map("".join), st.integers(0, 2))
+def test_hostile_values_never_raise(value: str, where: int) -> None:
+    """Whatever a rule captures, the parsers answer Candidate or Rejected, never raise."""
+    url = _signed_once()
+    text = (value, url[: len(url) // 2] + value, url + value)[where]
+    assert url_candidates(text, NOW) is not None
+    assert pair_candidates(text[:20], lambda: text, text, NOW) is not None

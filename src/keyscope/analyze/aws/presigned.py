@@ -13,6 +13,7 @@ from keyscope.analyze.aws.keys import KeyId, parse_key_id
 from keyscope.errors import ParseError
 
 SIGV4_MAX_EXPIRES = 604800  # seven days: S3 refuses a larger X-Amz-Expires
+MAX_EXPIRES = 100 * 365 * 86400  # beyond any date arithmetic worry; S3 refuses far less
 _SCHEME = re.compile(r"(?i)https?://")
 _V4_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _V2_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
@@ -63,7 +64,13 @@ class AwsPresignedUrl:
 
 def parse_presigned(text: str) -> AwsPresignedUrl:
     """A presigned URL (or its bare query); raises ``ParseError`` saying what is wrong."""
-    text = text.strip()
+    try:
+        return _parse(text.strip())
+    except ValueError as exc:  # urlsplit: a malformed host ("[" unclosed), a bad port
+        raise ParseError(f"not a well-formed URL ({exc})") from None
+
+
+def _parse(text: str) -> AwsPresignedUrl:
     scheme = _SCHEME.search(text)
     if scheme is not None:
         text = text[scheme.start() :]
@@ -101,8 +108,10 @@ def _v4(params: dict[str, str], location: S3Location) -> AwsPresignedUrl:
     except ValueError:
         raise ParseError("X-Amz-Date or X-Amz-Expires is missing or malformed") from None
     signed_at = signed_at.replace(tzinfo=UTC)
-    if scope[1] != signed_at.strftime("%Y%m%d") or expires_in < 1:
-        raise ParseError("X-Amz-Date does not match the credential scope, or X-Amz-Expires < 1")
+    if scope[1] != signed_at.strftime("%Y%m%d") or not 1 <= expires_in <= MAX_EXPIRES:
+        raise ParseError(
+            "X-Amz-Date does not match the credential scope, or X-Amz-Expires is out of range"
+        )
     headers = tuple(h for h in params.get("x-amz-signedheaders", "host").lower().split(";") if h)
     method, known = _method(params, headers)
     return AwsPresignedUrl(
