@@ -41,10 +41,13 @@ from keyscope.analyze.azure.filters import placeholder_secret
 from keyscope.model import Finding, Location, ScanResult
 from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, incident_url, new_key
+from tests.test_aws import ACCOUNT, key_id, presign, secret
 
 SAS = "azure-storage-sas"
 CONN = "azure-storage-connection-string"
 KEY = "azure-storage-account-key"
+AWS_KEY = "aws-access-key"
+AWS_URL = "aws-s3-presigned-url"
 
 START = NOW - timedelta(days=1)
 EXPIRY = NOW + timedelta(days=90)
@@ -523,6 +526,20 @@ def build_corpus(root: Path) -> Corpus:
         {4: (SAS, twice[:20])},
     )
 
+    # 16. AWS: a shared credentials file, and a presigned URL botocore signed (SigV2,
+    # its default in eu-west-1) in a download script.
+    aws_id, aws_secret = key_id(), secret()
+    c.secrets.append(aws_secret)
+    c.write(
+        "deploy/aws/credentials",
+        ["[default]", f"aws_access_key_id = {aws_id}", f"aws_secret_access_key = {aws_secret}",
+         "region = eu-west-1"],
+        {2: (AWS_KEY, aws_id)},
+    )
+    url, _ = presign("eu-west-1", bucket="contoso-models", key="w.bin")
+    c.secrets.append(parse_qs(url.split("?", 1)[1])["Signature"][0])
+    c.write("scripts/fetch.sh", ["#!/bin/sh", f"curl -o w.bin '{url}'"], {2: (AWS_URL, url[:40])})
+
     _negatives(root)
     for i in range(FILLER_FILES):
         (root / "assets" / "icons").mkdir(parents=True, exist_ok=True)
@@ -714,7 +731,7 @@ def test_every_positive_at_its_line_and_no_false_positive(
     extra = sorted(set(found) - corpus.expected)
     assert (missing, extra) == ([], []), f"missing: {missing}\nextra: {extra}"
     assert len(found) == len(set(found)), "a location reported twice"
-    assert len(corpus.expected) == 23
+    assert len(corpus.expected) == 25
 
 
 def test_one_secret_in_two_files_is_one_finding_with_two_locations(
@@ -747,6 +764,8 @@ CREDENTIALS = {
     ("config/export.ini", 4): ("account-sas", None),
     ("deploy/pipeline.yaml", 5): ("service-sas", "contosoqueue"),  # from the endpoint line
     ("deploy/pipeline.yaml", 9): ("account-key", "contosoyaml"),
+    ("deploy/aws/credentials", 2): ("access-key", ACCOUNT),
+    ("scripts/fetch.sh", 2): ("presigned-url", ACCOUNT),
     ("docs/install.md", 4): ("service-sas", "contosoredir"),
     ("infra/main.tf", 8): ("account-key", "contosotfstate"),
     ("k8s/storage-secret.yaml", 8): ("account-key", "contosok8s"),
@@ -817,7 +836,7 @@ def test_negatives_are_set_aside_with_reasons(result: ScanResult) -> None:
 
 def test_stats_count_every_file(corpus: Corpus, result: ScanResult) -> None:
     files = [p for p in corpus.root.rglob("*") if p.is_file()]
-    assert result.stats.files == len(files) == 15 + 7 + FILLER_FILES
+    assert result.stats.files == len(files) == 17 + 7 + FILLER_FILES
     assert result.stats.bytes == sum(p.stat().st_size for p in files)
 
 

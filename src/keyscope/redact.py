@@ -21,6 +21,13 @@ _ASSIGN = r"(?:=|%3d|%253d|\\u003d|\"\s*:\s*\")"
 # The value after sig= (SAS), AccountKey= / SharedAccessKey= (connection strings).
 _SIG_VALUE = re.compile(rf"(?i)sig{_ASSIGN}(?!REDACTED)([A-Za-z0-9%+/=\\]{{4,}})")
 _KEY_FIELD = re.compile(rf"(?i)(?:account|sharedaccess)key{_ASSIGN}([A-Za-z0-9%+/=\\]{{8,}})")
+# AWS: a presigned URL's signature and session token, a secret access key or session
+# token by its name (INI, env, JSON, YAML, keyword arguments).
+_AWS_FIELD = re.compile(
+    rf"(?i)(?:x-amz-signature|(?<=[?&;])signature|x-amz-security-token|secret_?access_?key"
+    rf"|secret_?key|session_?token|security_?token)(?:{_ASSIGN}|[\"']?[ \t]*[:=][ \t]*[\"']?)"
+    r"([A-Za-z0-9%+/=\\]{8,})"
+)
 # An account key: 64 bytes in Base64, also URL-encoded.
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
 _KEY_VALUE_QUOTED = re.compile(r"(?:[A-Za-z0-9+/]|%2[BbFf]){86}(?:==|%3[Dd]%3[Dd])")
@@ -72,6 +79,8 @@ def _spans(text: str, forms: Collection[str], depth: int = 0) -> list[tuple[int,
         found.extend(m.span(1) for m in _SIG_VALUE.finditer(text))
     if "key" in lower:
         found.extend(m.span(1) for m in _KEY_FIELD.finditer(text))
+    if "signature" in lower or "secret" in lower or "token" in lower:
+        found.extend(m.span(1) for m in _AWS_FIELD.finditer(text))
     if "==" in text:
         found.extend(m.span() for m in _KEY_VALUE.finditer(text))
     if "%3d%3d" in lower:

@@ -15,13 +15,14 @@ from typing import Any
 from keyscope.analyze.policy import Policy
 from keyscope.errors import ParseError
 from keyscope.model import Explanation, Severity
+from keyscope.providers.aws import Aws, AwsCredential
 from keyscope.providers.azure import AzureCredential, AzureStorage
 from keyscope.providers.interface import Provider, ScanParser
 
 # Every parsed credential a finding may hold (``Finding.credential``).
-Credential = AzureCredential
+Credential = AzureCredential | AwsCredential
 
-PROVIDERS: list[Provider[Any]] = [AzureStorage()]
+PROVIDERS: list[Provider[Any]] = [AzureStorage(), Aws()]
 
 _parsers: dict[str, ScanParser] = {}
 _by_type: dict[type, Provider[Any]] = {}

@@ -1,0 +1,67 @@
+"""AWS as a provider: binds ``analyze/aws/*`` (key pairs, S3 presigned URLs, their
+policy rules) to the provider contract. Live checks are not implemented yet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from keyscope.analyze.aws.explainer import (
+    AwsCredential,
+    pair_candidates,
+    read_text,
+    url_candidates,
+)
+from keyscope.analyze.aws.keys import PROVIDER, AwsKeyPair
+from keyscope.analyze.aws.policy import RULES
+from keyscope.analyze.aws.presigned import AwsPresignedUrl
+from keyscope.analyze.policy import Policy, RuleTable
+from keyscope.model import Explanation
+from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+
+__all__ = ["NO_LIVE_CHECK", "Aws", "AwsCredential"]
+
+if TYPE_CHECKING:
+    from keyscope.verify.transport import Request
+
+NO_LIVE_CHECK = (
+    "keyscope has no live check for AWS credentials yet (sts:GetCallerIdentity and a HEAD "
+    "of the presigned object are planned); nothing was sent"
+)
+
+
+def _presigned(site: Site) -> list[Candidate | Rejected]:
+    return url_candidates(site.value, site.now, site.policy)
+
+
+def _key_pair(site: Site) -> list[Candidate | Rejected]:
+    return pair_candidates(site.value, site.lines, site.line_prefix(), site.now, site.policy)
+
+
+class Aws(Provider[AwsCredential]):
+    """AWS access key pairs, session credentials and S3 presigned URLs."""
+
+    name: ClassVar[str] = PROVIDER
+    credential_types: ClassVar[tuple[type, ...]] = (AwsKeyPair, AwsPresignedUrl)
+    parsers: ClassVar[Mapping[str, ScanParser]] = {
+        "aws-presigned-url": _presigned,
+        "aws-key-pair": _key_pair,
+    }
+    rules: ClassVar[RuleTable] = RULES
+
+    def explain(
+        self,
+        text: str,
+        now: datetime,
+        *,
+        account: str | None,
+        keys: tuple[str, ...],
+        policy: Policy,
+    ) -> list[tuple[Explanation, AwsCredential]]:
+        return read_text(text, now, policy)
+
+    def plan(
+        self, credential: AwsCredential, account: str | None, deep: bool
+    ) -> list[Request] | str:
+        return NO_LIVE_CHECK
