@@ -17,12 +17,13 @@ from keyscope.errors import ParseError
 from keyscope.model import Explanation, Severity
 from keyscope.providers.aws import Aws, AwsCredential
 from keyscope.providers.azure import AzureCredential, AzureStorage
+from keyscope.providers.gcp import Gcp, GcpCredential
 from keyscope.providers.interface import Provider, ScanParser
 
 # Every parsed credential a finding may hold (``Finding.credential``).
-Credential = AzureCredential | AwsCredential
+Credential = AzureCredential | AwsCredential | GcpCredential
 
-PROVIDERS: list[Provider[Any]] = [AzureStorage(), Aws()]
+PROVIDERS: list[Provider[Any]] = [AzureStorage(), Aws(), Gcp()]
 
 _parsers: dict[str, ScanParser] = {}
 _by_type: dict[type, Provider[Any]] = {}

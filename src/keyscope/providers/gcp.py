@@ -1,0 +1,89 @@
+"""Google Cloud as a provider: binds ``analyze/gcp/*`` (service-account keys, HMAC
+keys, API keys, Cloud Storage signed URLs, their policy rules) to the provider
+contract. Live checks are not implemented yet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from keyscope.analyze.gcp.credentials import (
+    PROVIDER,
+    GcpApiKey,
+    GcpHmacKey,
+    GcpServiceAccountKey,
+)
+from keyscope.analyze.gcp.explainer import (
+    GcpCredential,
+    api_key_candidates,
+    hmac_candidates,
+    key_candidates,
+    read_text,
+    url_candidates,
+)
+from keyscope.analyze.gcp.policy import RULES
+from keyscope.analyze.gcp.signed import GcpSignedUrl
+from keyscope.analyze.policy import Policy, RuleTable
+from keyscope.model import Explanation
+from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+
+__all__ = ["NO_LIVE_CHECK", "Gcp", "GcpCredential"]
+
+if TYPE_CHECKING:
+    from keyscope.verify.transport import Request
+
+NO_LIVE_CHECK = (
+    "keyscope has no live check for Google Cloud credentials yet (a public-key lookup of "
+    "the service account and a ranged GET of the signed object are planned); nothing was sent"
+)
+
+
+def _signed(site: Site) -> list[Candidate | Rejected]:
+    return url_candidates(site.value, site.now, site.policy)
+
+
+def _key(site: Site) -> list[Candidate | Rejected]:
+    return key_candidates(site.value, site.lines, site.now, site.policy)
+
+
+def _hmac(site: Site) -> list[Candidate | Rejected]:
+    if "credential=" in site.line_prefix()[-24:].lower():
+        return [Rejected("the signer of a signed URL")]
+    return hmac_candidates(site.value, site.lines, site.now, site.policy)
+
+
+def _api_key(site: Site) -> list[Candidate | Rejected]:
+    return api_key_candidates(site.value, site.now, site.policy)
+
+
+class Gcp(Provider[GcpCredential]):
+    """Google Cloud service-account keys, HMAC keys, API keys and GCS signed URLs."""
+
+    name: ClassVar[str] = PROVIDER
+    credential_types: ClassVar[tuple[type, ...]] = (
+        GcpServiceAccountKey, GcpHmacKey, GcpApiKey, GcpSignedUrl,
+    )
+    parsers: ClassVar[Mapping[str, ScanParser]] = {
+        "gcp-signed-url": _signed,
+        "gcp-service-account-key": _key,
+        "gcp-hmac-key": _hmac,
+        "gcp-api-key": _api_key,
+    }
+    rules: ClassVar[RuleTable] = RULES
+
+    def explain(
+        self,
+        text: str,
+        now: datetime,
+        *,
+        account: str | None,
+        keys: tuple[str, ...],
+        policy: Policy,
+    ) -> list[tuple[Explanation, GcpCredential]]:
+        return read_text(text, now, policy)
+
+    def plan(
+        self, credential: GcpCredential, account: str | None, deep: bool
+    ) -> list[Request] | str:
+        return NO_LIVE_CHECK
