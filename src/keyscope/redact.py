@@ -28,6 +28,17 @@ _AWS_FIELD = re.compile(
     rf"|secret_?key|session_?token|security_?token)(?:{_ASSIGN}|[\"']?[ \t]*[:=][ \t]*[\"']?)"
     r"([A-Za-z0-9%+/=\\]{8,})"
 )
+# Google Cloud: a V4 signed URL's signature, an HMAC secret by its name, the body of a
+# PEM private key (a service-account key, also with JSON's escaped line breaks), and
+# API keys (shown as ``AIza…``).
+_GCP_FIELD = re.compile(
+    rf"(?i)(?:x-goog-signature|(?<![a-z_])secret)(?:{_ASSIGN}|[\"']?[ \t]*[:=][ \t]*[\"']?)"
+    r"([A-Za-z0-9%+/=\\]{8,})"
+)
+_PEM_BODY = re.compile(
+    r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----((?:\\+[rn]|[\r\n]|[A-Za-z0-9+/=]){8,})"
+)
+_API_KEY = re.compile(r"AIza[0-9A-Za-z_-]{35}")
 # An account key: 64 bytes in Base64, also URL-encoded.
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
 _KEY_VALUE_QUOTED = re.compile(r"(?:[A-Za-z0-9+/]|%2[BbFf]){86}(?:==|%3[Dd]%3[Dd])")
@@ -81,6 +92,12 @@ def _spans(text: str, forms: Collection[str], depth: int = 0) -> list[tuple[int,
         found.extend(m.span(1) for m in _KEY_FIELD.finditer(text))
     if "signature" in lower or "secret" in lower or "token" in lower:
         found.extend(m.span(1) for m in _AWS_FIELD.finditer(text))
+    if "goog" in lower or "secret" in lower:
+        found.extend(m.span(1) for m in _GCP_FIELD.finditer(text))
+    if "private key" in lower:
+        found.extend(m.span(1) for m in _PEM_BODY.finditer(text))
+    if "AIza" in text:
+        found.extend(m.span() for m in _API_KEY.finditer(text))
     if "==" in text:
         found.extend(m.span() for m in _KEY_VALUE.finditer(text))
     if "%3d%3d" in lower:

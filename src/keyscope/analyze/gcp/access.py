@@ -85,7 +85,7 @@ def hmac_access(key: GcpHmacKey) -> Access:
     )
 
 
-def api_key_access(key: GcpApiKey) -> Access:
+def api_key_access(key: GcpApiKey) -> Access:  # the key itself is never written here
     """An API key: identifies and bills a project; grants no IAM role by itself."""
     return _access(
         "api-key", "API key", None, "an API key does not show its project offline",
@@ -96,7 +96,8 @@ def api_key_access(key: GcpApiKey) -> Access:
             individually_revocable=True,
             summary="restrict the key to the APIs and referrers that need it, or delete it",
             steps=(
-                RevocationStep("Find it", "gcloud services api-keys lookup " + key.key),
+                RevocationStep("Find its project and id from the leaked key string",
+                               "gcloud services api-keys lookup LEAKED_KEY"),
                 RevocationStep("Restrict or delete it",
                                "gcloud services api-keys delete KEY_ID --project=PROJECT"),
             ),
@@ -250,7 +251,9 @@ def sentence(access: Access) -> str:
     """One plain sentence: what, where, until when, how to revoke."""
     d = access.details
     project = f"project {access.account}" if access.account else "an unknown project"
-    first = next((s.command for s in access.revocation.steps if s.command), None)
+    commands = [s.command for s in access.revocation.steps if s.command]
+    first = next((c for c in commands if " disable " in c or "--deactivate" in c),
+                 commands[0] if commands else None)
     revoke = f"; revoke: {first}" if first else ""
     if access.kind == "signed-url":
         return (
