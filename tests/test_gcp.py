@@ -43,8 +43,7 @@ B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
-@functools.cache
-def key_info(email: str = EMAIL) -> dict[str, str]:
+def mint_key_info(email: str = EMAIL) -> dict[str, str]:
     """A service-account key file's fields, with a fresh RSA-2048 key google-auth loads."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -58,6 +57,9 @@ def key_info(email: str = EMAIL) -> dict[str, str]:
     }
     service_account.Credentials.from_service_account_info(info)  # loads: the real format
     return info
+
+
+key_info = functools.cache(mint_key_info)
 
 
 def pem_body(info: dict[str, str]) -> str:

@@ -39,6 +39,7 @@ from keyscope.pipeline import BlobScanner
 from keyscope.providers import registry
 from keyscope.providers.aws import Aws
 from keyscope.providers.azure import AzureStorage
+from keyscope.providers.gcp import Gcp
 from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
 from keyscope.sources.interface import Blob
 from keyscope.verify.transport import Request, Response, VerifyOptions
@@ -166,8 +167,10 @@ def rules_dir(tmp_path: Path) -> Path:
 
 def test_rule_parsers_are_the_registrys(rules_dir: Path) -> None:
     """A rule may name only a parser of a registered provider (or the pipeline's own
-    base64 layer); the built-in rules name Azure's and AWS's."""
-    assert registry.parser_names() == frozenset(AzureStorage.parsers) | frozenset(Aws.parsers)
+    base64 layer); the built-in rules name Azure's, AWS's and Google Cloud's."""
+    assert registry.parser_names() == (
+        frozenset(AzureStorage.parsers) | frozenset(Aws.parsers) | frozenset(Gcp.parsers)
+    )
     builtin = {r.parser for path in builtin_rule_files() for r in load_rule_file(path, True)}
     assert builtin <= registry.parser_names() | LAYER_PARSERS
     with pytest.raises(ConfigError, match=r"unknown parser 'toy-token' \(known: aws-key-pair"):

@@ -42,12 +42,15 @@ from keyscope.model import Finding, Location, ScanResult
 from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, incident_url, new_key
 from tests.test_aws import ACCOUNT, key_id, presign, secret
+from tests.test_gcp import PROJECT, mint_key_info, signed_url
 
 SAS = "azure-storage-sas"
 CONN = "azure-storage-connection-string"
 KEY = "azure-storage-account-key"
 AWS_KEY = "aws-access-key"
 AWS_URL = "aws-s3-presigned-url"
+GCP_KEY = "gcp-service-account-key"
+GCP_URL = "gcp-storage-signed-url"
 
 START = NOW - timedelta(days=1)
 EXPIRY = NOW + timedelta(days=90)
@@ -540,6 +543,16 @@ def build_corpus(root: Path) -> Corpus:
     c.secrets.append(parse_qs(url.split("?", 1)[1])["Signature"][0])
     c.write("scripts/fetch.sh", ["#!/bin/sh", f"curl -o w.bin '{url}'"], {2: (AWS_URL, url[:40])})
 
+    # 17. Google Cloud: a service-account key file (its private_key_id on line 4) and a
+    # V4 signed URL google-cloud-storage made from it.
+    info = mint_key_info()
+    c.secrets.extend(info["private_key"].splitlines()[1:-1])
+    c.write("deploy/gcp/trainer.json", json.dumps(info, indent=2).splitlines(),
+            {4: (GCP_KEY, info["private_key_id"])})
+    gcs = signed_url(bucket="contoso-models", name="w.bin")
+    c.secrets.append(parse_qs(gcs.split("?", 1)[1])["X-Goog-Signature"][0])
+    c.write("scripts/gcs.sh", ["#!/bin/sh", f"curl -o w.bin '{gcs}'"], {2: (GCP_URL, gcs[:40])})
+
     _negatives(root)
     for i in range(FILLER_FILES):
         (root / "assets" / "icons").mkdir(parents=True, exist_ok=True)
@@ -731,7 +744,7 @@ def test_every_positive_at_its_line_and_no_false_positive(
     extra = sorted(set(found) - corpus.expected)
     assert (missing, extra) == ([], []), f"missing: {missing}\nextra: {extra}"
     assert len(found) == len(set(found)), "a location reported twice"
-    assert len(corpus.expected) == 25
+    assert len(corpus.expected) == 27
 
 
 def test_one_secret_in_two_files_is_one_finding_with_two_locations(
@@ -766,6 +779,8 @@ CREDENTIALS = {
     ("deploy/pipeline.yaml", 9): ("account-key", "contosoyaml"),
     ("deploy/aws/credentials", 2): ("access-key", ACCOUNT),
     ("scripts/fetch.sh", 2): ("presigned-url", ACCOUNT),
+    ("deploy/gcp/trainer.json", 4): ("service-account-key", PROJECT),
+    ("scripts/gcs.sh", 2): ("signed-url", PROJECT),
     ("docs/install.md", 4): ("service-sas", "contosoredir"),
     ("infra/main.tf", 8): ("account-key", "contosotfstate"),
     ("k8s/storage-secret.yaml", 8): ("account-key", "contosok8s"),
@@ -836,7 +851,7 @@ def test_negatives_are_set_aside_with_reasons(result: ScanResult) -> None:
 
 def test_stats_count_every_file(corpus: Corpus, result: ScanResult) -> None:
     files = [p for p in corpus.root.rglob("*") if p.is_file()]
-    assert result.stats.files == len(files) == 17 + 7 + FILLER_FILES
+    assert result.stats.files == len(files) == 19 + 7 + FILLER_FILES
     assert result.stats.bytes == sum(p.stat().st_size for p in files)
 
 
