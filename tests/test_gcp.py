@@ -31,6 +31,7 @@ from keyscope.analyze.gcp.explainer import url_candidates
 from keyscope.cli import main
 from keyscope.explain import explain
 from keyscope.model import Explanation, Finding
+from keyscope.redact import mask
 from keyscope.scan import ScanOptions, scan
 from keyscope.verify.transport import VerifyOptions
 from tests.test_redaction import assert_hidden, outputs
@@ -113,7 +114,7 @@ def test_service_account_key_explained() -> None:
         "gcp", "service-account-key", PROJECT)
     assert (d["key_id"], d["client_email"]) == (info["private_key_id"], EMAIL)
     assert e.severity.label == "critical"
-    assert [r.code for r in e.reasons][0] == "service-account-key"
+    assert {r.code for r in e.reasons} == {"service-account-key", "live"}
     cmds = [s.command for s in e.access.revocation.steps]
     assert f"gcloud iam service-accounts keys disable {info['private_key_id']} " \
         f"--iam-account={EMAIL}" in cmds
@@ -303,3 +304,21 @@ def test_hostile_values_never_raise(value: str, where: int) -> None:
     url = _signed_once()
     text = (value, url[: len(url) // 2] + value, url + value)[where]
     assert url_candidates(text, NOW) is not None
+
+
+def test_free_text_shapes_are_masked_without_knowing_the_secret() -> None:
+    """Google Cloud shapes in text no finding covers (a snippet's neighbours, a
+    placeholder-adjacent line) are masked by shape alone."""
+    info = key_info()
+    access_id, secret = hmac_pair()
+    key = api_key()
+    url = signed_url()
+    signature = parse_qs(urlsplit(url).query)["X-Goog-Signature"][0]
+    text = "\n".join([json.dumps(info), info["private_key"], url,
+                      f'{{"accessId": "{access_id}", "secret": "{secret}"}}', f"key={key}"])
+    masked = mask(text)
+    for line in info["private_key"].splitlines()[1:-1]:
+        assert line[4:] not in masked
+    for value in (signature, secret, key):
+        assert value[4:] not in masked, value
+    assert access_id in masked and EMAIL in masked and info["private_key_id"] in masked
