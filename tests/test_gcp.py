@@ -322,3 +322,20 @@ def test_free_text_shapes_are_masked_without_knowing_the_secret() -> None:
     for value in (signature, secret, key):
         assert value[4:] not in masked, value
     assert access_id in masked and EMAIL in masked and info["private_key_id"] in masked
+
+
+def test_hmac_signed_v4_url() -> None:
+    """google-cloud-storage signs V4 only with RSA keys offline: the HMAC form is built
+    here with the parameters the XML API documents (the signature is random hex)."""
+    access_id, _ = hmac_pair()
+    url = ("https://ml-artifacts.storage.googleapis.com/data/train.csv?"
+           "X-Goog-Algorithm=GOOG4-HMAC-SHA256&X-Goog-Credential="
+           f"{access_id}%2F20261207%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20261207T081558Z"
+           f"&X-Goog-Expires=600&X-Goog-SignedHeaders=host&X-Goog-Signature={RNG.randbytes(32).hex()}")
+    e = one(url, datetime(2026, 12, 7, 8, 20, tzinfo=UTC))
+    d = e.access.details
+    assert (d["key_type"], d["key_id"], e.access.account) == ("hmac", access_id, None)
+    assert e.access.validity.expiry == datetime(2026, 12, 7, 8, 25, 58, tzinfo=UTC)
+    cmds = [s.command for s in e.access.revocation.steps]
+    assert f"gcloud storage hmac update {access_id} --deactivate" in cmds
+    assert "--deactivate" in e.sentence
