@@ -330,6 +330,8 @@ class _WorkerState:
         the walk does not read)."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
+            if expander is None:
+                blob = _whole(blob)
             at_limit = depth > 0 and depth >= self.limits.depth  # else expander_for said None
             if at_limit and (deeper := expander_for(blob)) is not None:
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
@@ -363,10 +365,18 @@ class _WorkerState:
         # piece of a large zip, whose bytes are the whole file's (its last piece scans
         # what lies outside the members)
         if not opened and blob.part is None:
-            yield self.scanner.scan(blob, secrets=True, models=False)
+            yield self.scanner.scan(_whole(blob), secrets=True, models=False)
 
     def close(self) -> None:
         self.context.close()
+
+
+def _whole(blob: Blob) -> Blob:
+    """``blob`` with its bytes in memory: a memory-mapped file (``read_blobs``) is
+    scanned for secrets as bytes, as it would have been read (not a piece of a zip)."""
+    if isinstance(blob.data, bytes) or blob.part is not None:
+        return blob
+    return replace(blob, data=bytes(blob.data))
 
 
 def _same(a: bytes, b: bytes) -> bool:

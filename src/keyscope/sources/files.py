@@ -38,7 +38,7 @@ from keyscope.sources.interface import (
     WorkerContext,
     merged,
 )
-from keyscope.sources.oversize import OVERSIZE_BATCH, OversizeUnit, models_only
+from keyscope.sources.oversize import MAP_BYTES, OVERSIZE_BATCH, OversizeUnit, mapped, models_only
 from keyscope.sources.zipparts import ZipPieces, zip_cuts
 
 if TYPE_CHECKING:
@@ -424,6 +424,18 @@ def read_file(path: str, max_size: int) -> bytes | Skipped:
     return data
 
 
+def read_blobs(path: str, size: int, max_size: int) -> Iterator[Blob | Skipped]:
+    """The file as a blob: bytes, or from ``MAP_BYTES`` on a read-only memory map open
+    while the consumer looks at it (an archive is unpacked from it as a stream; the
+    worker reads the map whole when no expander claims the file)."""
+    if MAP_BYTES <= size <= max_size:
+        for blob in mapped(path):
+            yield blob
+            return
+    data = read_file(path, max_size)
+    yield data if isinstance(data, Skipped) else Blob(path=path, data=data)
+
+
 def _excluded(rel: str, name: str, patterns: tuple[str, ...]) -> bool:
     """``rel``: the path relative to the walk root."""
     if not patterns:
@@ -530,8 +542,11 @@ class PathsUnit:
 
     def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
         for path in self.paths:
-            data = read_file(path, ctx.max_file_size)
-            yield data if isinstance(data, Skipped) else Blob(path=path, data=data)
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = 0  # read_file says why
+            yield from read_blobs(path, size, ctx.max_file_size)
 
 
 @dataclass(frozen=True)
@@ -566,8 +581,7 @@ class DirUnit:
                 if cuts is not None:
                     yield Deferred(entry.path, cuts)
                     continue
-                data = read_file(entry.path, ctx.max_file_size)
-                yield data if isinstance(data, Skipped) else Blob(path=entry.path, data=data)
+                yield from read_blobs(entry.path, entry.size, ctx.max_file_size)
 
 
 class FilesSource(Source):
