@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import pickle
 import shutil
@@ -93,19 +94,39 @@ def test_a_large_tar_gz_is_scanned_without_holding_it(tmp_path: Path) -> None:
     assert grown < 64, f"peak grew by {grown:.0f} MiB"  # 180 MiB before
 
 
-def test_a_large_file_no_expander_claims_is_still_scanned_whole(tmp_path: Path) -> None:
-    """A text file over MAP_BYTES is mapped, then scanned as bytes: the credential at
-    its end is found on its line."""
+@pytest.mark.parametrize("head", [b"", b"\x1f\x8b\x08", b"PK\x05\x06"])
+def test_a_large_file_no_expander_claims_is_still_scanned_whole(
+    tmp_path: Path, head: bytes
+) -> None:
+    """A text file over MAP_BYTES is read as bytes, and one that only starts like an
+    archive is mapped, then scanned as bytes: the credential at its end is found on
+    its line (no expander's check breaks on a map)."""
     path = tmp_path / "huge.log"
     line = b"x" * 1023 + b"\n"
     lines = MAP_BYTES // len(line) + 16
     with open(path, "wb") as f:
-        f.write(line * lines)
+        f.write(head + line * lines)
         f.write(f"URL={incident_url('logacct', new_key())}\n".encode())
     result = scan([path], ScanOptions(jobs=1, now=NOW, max_file_size=1 << 30))
     assert [(loc.origin, loc.line) for f in result.findings for loc in f.locations] == [
         ((), lines + 1)
     ]
+
+
+def test_a_large_notebook_is_read_as_bytes(tmp_path: Path) -> None:
+    """A notebook over MAP_BYTES is no archive: read as bytes, its cells unpacked."""
+    secret = f"URL={incident_url('nbacct', new_key())}"
+    lines = ["x = 1  # " + "y" * 50 + "\n"] * (MAP_BYTES // 60)
+    cells = [{"cell_type": "code", "source": lines, "metadata": {}, "outputs": [],
+              "execution_count": None},
+             {"cell_type": "markdown", "source": [secret], "metadata": {}}]  # fmt: skip
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    path = tmp_path / "big.ipynb"
+    path.write_text(json.dumps(nb))
+    assert path.stat().st_size > MAP_BYTES
+    result = scan([path], ScanOptions(jobs=1, now=NOW, max_file_size=1 << 30))
+    assert not result.skipped
+    assert [loc.origin for f in result.findings for loc in f.locations] == [("cell 2",)]
 
 
 def test_the_model_walk_streams_a_compressed_tar(tmp_path: Path) -> None:
@@ -139,3 +160,26 @@ def test_a_compressed_tar_past_its_limit_is_still_a_bomb() -> None:
     items = list(pickles_in(gzip.compress(buf.getvalue(), 9)))
     bombs = [i for i in items if isinstance(i, Anomaly) and "decompression bomb" in i.detail]
     assert [b.where for b in bombs if b.detail.startswith("gzip data expands")] == [()]
+
+
+@pytest.mark.skipif(not shutil.which("zip"), reason="needs the zip tool")
+def test_the_model_walk_inflates_a_large_zip_member_once(tmp_path: Path) -> None:
+    """A 32 MiB deflated member (a .so in a wheel, a jar in an sdist): the walk holds
+    its content once, never its compressed bytes copied nor its output joined
+    (Python's peak grew by some 80 MiB); the pickle after it is still found."""
+    (tmp_path / "lib.so").write_text(os.urandom(16 * MIB).hex())
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(_Payload()))
+    subprocess.run(["zip", "-q", "-1", "w.whl", "lib.so", "model.pkl"], cwd=tmp_path, check=True)
+    data = (tmp_path / "w.whl").read_bytes()
+    assert len(data) > 12 * MIB  # deflated, not stored
+    streams = []
+    tracemalloc.start()
+    try:
+        for item in pickles_in(data):
+            if isinstance(item, Stream) and not item.weak:
+                streams.append(item.where)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert streams == [("model.pkl",)]
+    assert peak < 44 * MIB, f"peak {peak / MIB:.0f} MiB"

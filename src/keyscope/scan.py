@@ -25,6 +25,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
+from keyscope.heap import return_large_buffers
 from keyscope.model import (
     Finding,
     Location,
@@ -123,6 +124,7 @@ def scan(
         if on_progress:
             on_progress(Progress(stats.files, stats.bytes, len(raw), time.monotonic() - started))
 
+    return_large_buffers()  # large members freed go back to the system (keyscope.heap)
     state = _WorkerState(rules, engine_name, now, options)
     sources = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
     sources.insert(0, ImageSource(options))  # unpack/: sources/ may not import it
@@ -330,7 +332,7 @@ class _WorkerState:
         the walk does not read)."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
-            if expander is None:
+            if expander is None and self.scanner.secrets:
                 blob = _whole(blob)
             at_limit = depth > 0 and depth >= self.limits.depth  # else expander_for said None
             if at_limit and (deeper := expander_for(blob)) is not None:
@@ -396,6 +398,7 @@ def _init_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
+    return_large_buffers()
     _STATE = _WorkerState(rules, engine_name, now, options)
     # Worker processes end with os._exit: close their git readers on the way out.
     import multiprocessing.util

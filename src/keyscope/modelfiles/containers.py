@@ -661,25 +661,42 @@ def _member(data: bytes, e: _Entry, limit: int) -> tuple[str, bytes] | str:
     nlen, xlen = struct.unpack("<HH", data[pos + 26 : pos + 30])
     local_name = data[pos + 30 : pos + 30 + nlen].decode("utf-8", "replace")
     start = pos + 30 + nlen + xlen
-    raw = data[start : start + e.csize]
     bomb = (
         f"zip member expands more than {MAX_RATIO}x or beyond the file's size budget: "
         "a decompression bomb, not scanned"
     )
     if e.method == 0:
+        raw = data[start : start + e.csize]
         return (local_name, raw) if len(raw) <= limit else bomb
     if e.method == 8:
         inflater = zlib.decompressobj(-15)
         try:
-            out = inflater.decompress(raw, limit + 1)
+            with memoryview(data) as view:  # neither input nor output held twice
+                out = _inflate(inflater, view[start : start + e.csize], limit)
         except zlib.error as exc:
             return f"zip member does not inflate ({exc})"
-        if len(out) > limit:
+        if out is None:
             return bomb
         if not inflater.eof:  # no loader reads a member whose data ends early
             return "zip member's compressed data ends early: not scanned"
         return local_name, out
     return f"zip compression method {e.method} is not read"
+
+
+def _inflate(inflater: Any, raw: memoryview, limit: int) -> bytes | None:
+    """What ``inflater`` makes of ``raw``, fed in chunks into one buffer; None past
+    ``limit`` bytes."""
+    out = io.BytesIO()
+    for at in range(0, len(raw), STREAM_CHUNK):
+        pending: Any = raw[at : at + STREAM_CHUNK]
+        while pending and not inflater.eof:
+            out.write(inflater.decompress(pending, limit + 1 - out.tell()))
+            if out.tell() > limit:
+                return None
+            pending = inflater.unconsumed_tail
+        if inflater.eof:
+            break
+    return out.getvalue()
 
 
 def _seven_zip(

@@ -38,8 +38,15 @@ from keyscope.sources.interface import (
     WorkerContext,
     merged,
 )
-from keyscope.sources.oversize import MAP_BYTES, OVERSIZE_BATCH, OversizeUnit, mapped, models_only
-from keyscope.sources.zipparts import ZipPieces, zip_cuts
+from keyscope.sources.oversize import (
+    MAP_BYTES,
+    OVERSIZE_BATCH,
+    OversizeUnit,
+    is_archive,
+    mapped,
+    models_only,
+)
+from keyscope.sources.zipparts import ALONE_BYTES, ZipPieces, zip_cuts
 
 if TYPE_CHECKING:
     import pathspec  # loaded when the first ignore file is compiled
@@ -425,10 +432,10 @@ def read_file(path: str, max_size: int) -> bytes | Skipped:
 
 
 def read_blobs(path: str, size: int, max_size: int) -> Iterator[Blob | Skipped]:
-    """The file as a blob: bytes, or from ``MAP_BYTES`` on a read-only memory map open
-    while the consumer looks at it (an archive is unpacked from it as a stream; the
-    worker reads the map whole when no expander claims the file)."""
-    if MAP_BYTES <= size <= max_size:
+    """The file as a blob: bytes, or for an archive from ``MAP_BYTES`` on a read-only
+    memory map open while the consumer looks at it (unpacked from it as a stream; the
+    worker reads the map whole when no expander claims the file after all)."""
+    if MAP_BYTES <= size <= max_size and is_archive(path):
         for blob in mapped(path):
             yield blob
             return
@@ -558,7 +565,9 @@ class DirUnit:
     items: list[FileEntry | Skipped | DirJob]
     options: WalkOptions
     models: bool
-    parts: int = 0  # a large zip is handed back, to be read in this many pieces (0: never)
+    # a large zip is handed back, to be read in this many pieces, and any other large
+    # file to be read by a worker of its own (0: never)
+    parts: int = 0
 
     def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped | Deferred]:
         compiled: dict[int, pathspec.GitIgnoreSpec] = ctx.kept("files.ignore", dict)
@@ -580,6 +589,9 @@ class DirUnit:
                 cuts = zip_cuts(entry.path, entry.size, self.parts) if self.parts else None
                 if cuts is not None:
                     yield Deferred(entry.path, cuts)
+                    continue
+                if self.parts and entry.size >= ALONE_BYTES:  # a worker of its own reads it
+                    yield Deferred(entry.path)
                     continue
                 yield from read_blobs(entry.path, entry.size, ctx.max_file_size)
 

@@ -64,7 +64,8 @@ class Blob:
 class Deferred:
     """A file a worker hands back unread, for its source to plan again: a large zip in
     pieces (``cuts``: the member indexes where they start, then the end), or read
-    whole (no ``cuts``: a piece that exceeded its share of the unpack budget).
+    whole (no ``cuts``: a large file for a worker of its own, or from a piece that
+    exceeded its share of the unpack budget).
     ``findings``/``skipped``/``models``: where its results belong in the batch it
     came back in."""
 

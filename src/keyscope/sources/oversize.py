@@ -1,8 +1,8 @@
 """Large files as memory maps. Files over ``--max-file-size``: not scanned for
 secrets, but a big checkpoint is exactly where a payload hides, so each is handed on
 as a models-only blob over a read-only memory map (the model check reads only what a
-loader would unpickle). Files of ``MAP_BYTES`` or more within the limit are mapped
-too: an archive is then unpacked from the map, as a stream, never held whole."""
+loader would unpickle). Archives of ``MAP_BYTES`` or more within the limit are
+mapped too: they are unpacked from the map, as a stream, never held whole."""
 
 from __future__ import annotations
 
@@ -13,7 +13,25 @@ from dataclasses import dataclass
 from keyscope.sources.interface import Blob, Skipped, WorkerContext
 
 OVERSIZE_BATCH = 8  # files per unit
-MAP_BYTES = 64 * 1024 * 1024  # files from this size on are read as a memory map
+MAP_BYTES = 8 * 1024 * 1024  # archives from this size on are read as a memory map
+
+
+# what the archive expanders read from a map as a stream or through their index (zip,
+# gzip, bzip2, xz, zstd, 7z, ar); a tar by its magic at 257. Other large files (a
+# notebook, a log) are read as bytes: their readers want bytes.
+ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00",
+                 b"\x28\xb5\x2f\xfd", b"7z\xbc\xaf\x27\x1c", b"!<arch>\n")  # fmt: skip
+
+
+def is_archive(path: str) -> bool:
+    """Whether the file at ``path`` starts as an archive an expander streams from a
+    memory map."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return head.startswith(ARCHIVE_MAGIC) or head[257:262] == b"ustar"
 
 
 def mapped(path: str, models_only: bool = False) -> Iterator[Blob]:

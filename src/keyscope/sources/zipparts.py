@@ -9,7 +9,10 @@ duplicate names and overlaps are properties of the archive). Each piece spends a
 equal share of the unpack budget; a piece that exceeds its share is handed back
 again, and the file is read whole, by one worker, as with ``-j 1``. The results
 are put back where the file was met (:class:`ZipPieces`), so reports are the same
-as with one worker. A tar (gzip or not) is a stream and is never cut.
+as with one worker. A tar (gzip or not) is a stream and is never cut: any other file
+of :data:`ALONE_BYTES` or more (a tar.gz, an image, a zip not worth cutting) is
+handed back without cuts, to be read whole by a worker of its own while others read
+the rest of the folder; its results too are put back where it was met.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from keyscope.sources.interface import Batch, Blob, Deferred, Skipped, Unit, WorkerContext, merged
 
 SPLIT_BYTES = 8 * 1024 * 1024  # zips from this size on are cut (by content: "PK\3\4")
+ALONE_BYTES = SPLIT_BYTES  # other files from this size on are read by a unit of their own
 PIECE_MEMBERS = 16  # members a piece holds at least
 # more members than an unpack budget allows (unpack.interface.UnpackLimits): the zip
 # stops at its budget whoever reads it, so it is read whole
@@ -116,6 +120,9 @@ class ZipPieces:
         """Plan the pieces of every file ``batch`` (of ``unit``) handed back."""
         splits = []
         for where in batch.deferred:
+            if not where.cuts:  # a large file, read whole by a unit of its own
+                splits.append(self._plan(_Split(where, []), [self._whole([where.path])]))
+                continue
             pieces: list[Unit] = []
             if self._models is not None:
                 pieces.append(self._models([where.path]))
