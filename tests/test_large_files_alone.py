@@ -30,8 +30,9 @@ CLI_NOW = ["--now", "2026-11-26T12:00:00Z", "--fail-on", "never"]
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder: a.env, a tar.gz over ALONE_BYTES (random members, a credential in the
-    middle and one last), z.env."""
+    """A folder: a.env, a tar just over ALONE_BYTES (a credential after its random
+    member), a larger tar.gz (random members, a credential in the middle and one
+    last), z.env."""
     root = tmp_path_factory.mktemp("alone")
     src = root / "pkg"
     src.mkdir()
@@ -43,6 +44,11 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = root / "tree"
     folder.mkdir()
     subprocess.run(["tar", "-czf", str(folder / "m-big.tar.gz"), "pkg"], cwd=root, check=True)
+    mid = root / "mid"
+    mid.mkdir()
+    (mid / "blob.bin").write_bytes(os.urandom(ALONE_BYTES))
+    (mid / "x.env").write_text("URL=" + incident_url("alonemid", new_key()) + "\n")
+    subprocess.run(["tar", "-cf", str(folder / "b-mid.tar"), "mid"], cwd=root, check=True)
     (folder / "a.env").write_text("URL=" + incident_url("alonebefore", new_key()) + "\n")
     (folder / "z.env").write_text("URL=" + incident_url("aloneafter", new_key()) + "\n")
     assert (folder / "m-big.tar.gz").stat().st_size >= ALONE_BYTES
@@ -70,24 +76,25 @@ def test_two_workers_report_exactly_what_one_reports(
     monkeypatch.chdir(tree.parent)
     one = _document(capsys, "-j", "1", "--format", "json", "tree")
     two = _document(capsys, "-j", "2", "--format", "json", "tree")
-    assert handed == [("m-big.tar.gz", ())]  # read by a unit of its own
+    assert handed == [("b-mid.tar", ()), ("m-big.tar.gz", ())]  # units of their own
     assert one == two
     doc = json.loads(two)
     places = [(loc["path"], loc.get("origin", [])) for f in doc["findings"]
               for loc in f["locations"]]  # fmt: skip
     assert sorted(places) == [
         ("tree/a.env", []),
+        ("tree/b-mid.tar", ["mid/x.env"]),
         ("tree/m-big.tar.gz", ["pkg/middle.env"]),
         ("tree/m-big.tar.gz", ["pkg/z-last.env"]),
         ("tree/z.env", []),
     ]
-    assert doc["stats"]["files"] == 3
+    assert doc["stats"]["files"] == 4
 
 
 def test_the_large_file_is_a_unit_of_its_own_spliced_where_it_was_met(tree: Path) -> None:
     """The units of a two-worker scan, read in this process in the orchestrator's
-    order: the folder's unit, then one that reads the tar.gz whole; the folder's
-    results come back with the archive's between a.env and z.env."""
+    order: the folder's unit, then one per large file, the largest first; the
+    folder's results come back with the archives' in walk order."""
     options = ScanOptions(jobs=2, now=NOW)
     state = _WorkerState(load_rules(()), "re", NOW, options)
     source = FilesSource(options)
@@ -99,12 +106,14 @@ def test_the_large_file_is_a_unit_of_its_own_spliced_where_it_was_met(tree: Path
         kinds.append((type(unit).__name__, getattr(unit, "paths", None)))
         batches.append(source.absorb(unit, state.run(unit)))
     state.close()
-    assert kinds == [("DirUnit", None), ("PathsUnit", [str(tree / "m-big.tar.gz")])]
-    assert not batches[0].findings  # held until the archive's unit came back
-    found = [(os.path.basename(f.location.path), f.location.origin) for f in batches[1].findings]
-    assert found == [("a.env", ()), ("m-big.tar.gz", ("pkg/middle.env",)),
+    assert kinds == [("DirUnit", None), ("PathsUnit", [str(tree / "m-big.tar.gz")]),
+                     ("PathsUnit", [str(tree / "b-mid.tar")])]  # fmt: skip
+    assert not batches[0].findings and not batches[1].findings  # held until all came back
+    found = [(os.path.basename(f.location.path), f.location.origin) for f in batches[2].findings]
+    assert found == [("a.env", ()), ("b-mid.tar", ("mid/x.env",)),
+                     ("m-big.tar.gz", ("pkg/middle.env",)),
                      ("m-big.tar.gz", ("pkg/z-last.env",)), ("z.env", ())]  # fmt: skip
-    assert batches[1].files == 3
+    assert batches[2].files == 4
 
 
 HEAP_PROBE = """

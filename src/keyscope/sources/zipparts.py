@@ -18,6 +18,7 @@ the rest of the folder; its results too are put back where it was met.
 from __future__ import annotations
 
 import mmap
+import os
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -63,6 +64,13 @@ def zip_cuts(path: str, size: int, parts: int) -> tuple[int, ...] | None:
                 break
     cuts.append(len(infos))
     return tuple(cuts)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -117,30 +125,39 @@ class ZipPieces:
         return id(unit) in self._owner
 
     def hand_back(self, unit: Unit, batch: Batch) -> None:
-        """Plan the pieces of every file ``batch`` (of ``unit``) handed back."""
+        """Plan the pieces of every file ``batch`` (of ``unit``) handed back; they are
+        handed out largest first (a worker that took a large file last would finish
+        alone), their results still put back in order."""
         splits = []
+        planned: list[tuple[float, Unit]] = []
         for where in batch.deferred:
+            size = _size(where.path)
             if not where.cuts:  # a large file, read whole by a unit of its own
-                splits.append(self._plan(_Split(where, []), [self._whole([where.path])]))
+                whole = self._whole([where.path])
+                planned.append((size, whole))
+                splits.append(self._plan(_Split(where, []), [whole], queue=False))
                 continue
             pieces: list[Unit] = []
             if self._models is not None:
                 pieces.append(self._models([where.path]))
+                planned.append((size / 2, pieces[-1]))  # the walk reads, scans nothing
             parts = len(where.cuts) - 1
-            pieces += [
-                ZipPartUnit(where.path, first, end, parts)
-                for first, end in zip(where.cuts, where.cuts[1:], strict=False)
-            ]
-            splits.append(self._plan(_Split(where, []), pieces))
+            for first, end in zip(where.cuts, where.cuts[1:], strict=False):
+                pieces.append(ZipPartUnit(where.path, first, end, parts))
+                planned.append((size / parts, pieces[-1]))
+            splits.append(self._plan(_Split(where, []), pieces, queue=False))
+        planned.sort(key=lambda item: -item[0])  # stable: ties keep their order
+        self.ready.extend(u for _, u in planned)
         if splits:
             self._splits[id(unit)] = splits
 
-    def _plan(self, split: _Split, units: list[Unit]) -> _Split:
+    def _plan(self, split: _Split, units: list[Unit], queue: bool = True) -> _Split:
         split.units = units
         split.batches.clear()
         for u in units:
             self._owner[id(u)] = split
-            self.ready.append(u)
+            if queue:
+                self.ready.append(u)
         return split
 
     def absorb(self, unit: Unit, batch: Batch) -> None:
