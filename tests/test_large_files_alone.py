@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from keyscope.sources.files import FilesSource
 from keyscope.sources.interface import WAIT, Batch, Skipped
 from keyscope.sources.zipparts import ALONE_BYTES, ZipPieces
 from tests.sdk import NOW, incident_url, new_key
+from tests.test_unpack_models import _Payload
 
 pytestmark = pytest.mark.skipif(not shutil.which("tar"), reason="needs the tar tool")
 CLI_NOW = ["--now", "2026-11-26T12:00:00Z", "--fail-on", "never"]
@@ -32,7 +34,7 @@ CLI_NOW = ["--now", "2026-11-26T12:00:00Z", "--fail-on", "never"]
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder: a.env, a tar just over ALONE_BYTES (a credential after its random
     member), a larger tar.gz (random members, a credential in the middle and one
-    last), z.env."""
+    last, a hostile pickle), z.env."""
     root = tmp_path_factory.mktemp("alone")
     src = root / "pkg"
     src.mkdir()
@@ -41,6 +43,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if n == 2:
             (src / "middle.env").write_text("URL=" + incident_url("alonemiddle", new_key()) + "\n")
     (src / "z-last.env").write_text("\nURL=" + incident_url("alonelast", new_key()) + "\n")
+    (src / "model.pkl").write_bytes(pickle.dumps(_Payload()))
     folder = root / "tree"
     folder.mkdir()
     subprocess.run(["tar", "-czf", str(folder / "m-big.tar.gz"), "pkg"], cwd=root, check=True)
@@ -89,11 +92,15 @@ def test_two_workers_report_exactly_what_one_reports(
         ("tree/z.env", []),
     ]
     assert doc["stats"]["files"] == 4
+    assert [(m["path"], m["where"], m["verdict"]) for m in doc["model_findings"]] == [
+        ("tree/m-big.tar.gz", ["<gzip>", "pkg/model.pkl"], "executes-code")
+    ]
 
 
 def test_the_large_file_is_a_unit_of_its_own_spliced_where_it_was_met(tree: Path) -> None:
     """The units of a two-worker scan, read in this process in the orchestrator's
-    order: the folder's unit, then one per large file, the largest first; the
+    order: the folder's unit, then for each large file one that unpacks it (not
+    judging it as a model file) and one that judges it, the largest work first; the
     folder's results come back with the archives' in walk order."""
     options = ScanOptions(jobs=2, now=NOW)
     state = _WorkerState(load_rules(()), "re", NOW, options)
@@ -103,17 +110,19 @@ def test_the_large_file_is_a_unit_of_its_own_spliced_where_it_was_met(tree: Path
     kinds, batches = [], []
     for unit in source.units(skipped, 2):
         assert unit is not WAIT
-        kinds.append((type(unit).__name__, getattr(unit, "paths", None)))
+        paths = getattr(unit, "paths", None)
+        kinds.append((type(unit).__name__, paths and os.path.basename(paths[0])))
         batches.append(source.absorb(unit, state.run(unit)))
     state.close()
-    assert kinds == [("DirUnit", None), ("PathsUnit", [str(tree / "m-big.tar.gz")]),
-                     ("PathsUnit", [str(tree / "b-mid.tar")])]  # fmt: skip
-    assert not batches[0].findings and not batches[1].findings  # held until all came back
-    found = [(os.path.basename(f.location.path), f.location.origin) for f in batches[2].findings]
+    assert kinds == [("DirUnit", None), ("PathsUnit", "m-big.tar.gz"), ("PathsUnit", "b-mid.tar"),
+                     ("OversizeUnit", "m-big.tar.gz"), ("OversizeUnit", "b-mid.tar")]  # fmt: skip
+    assert not any(b.findings for b in batches[:-1])  # held until all came back
+    found = [(os.path.basename(f.location.path), f.location.origin) for f in batches[-1].findings]
     assert found == [("a.env", ()), ("b-mid.tar", ("mid/x.env",)),
                      ("m-big.tar.gz", ("pkg/middle.env",)),
                      ("m-big.tar.gz", ("pkg/z-last.env",)), ("z.env", ())]  # fmt: skip
-    assert batches[2].files == 4
+    assert batches[-1].files == 4
+    assert [m.where for m in batches[-1].model_findings] == [("<gzip>", "pkg/model.pkl")]
 
 
 HEAP_PROBE = """

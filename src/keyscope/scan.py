@@ -284,7 +284,7 @@ class _WorkerState:
                 if failed:
                     skipped.append(failed)
                 continue
-            items = self._piece(blob) if blob.part else self._unpacked(blob, None, 0, False)
+            items = self._piece(blob) if blob.part else self._unpacked(blob, None, 0, blob.walked)
             if items is None:  # a piece over its share of the budget: read the file whole
                 deferred.append(Deferred(blob.path, (), len(findings), len(skipped),
                                          len(model_findings)))  # fmt: skip

@@ -22,7 +22,7 @@ import re
 import stat
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -543,9 +543,11 @@ def batches(
 
 @dataclass(frozen=True)
 class PathsUnit:
-    """Files already decided on: read each (bounded by the size limit)."""
+    """Files already decided on: read each (bounded by the size limit); ``walked``:
+    judged as model files by another unit (``Blob.walked``)."""
 
     paths: list[str]
+    walked: bool = False
 
     def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
         for path in self.paths:
@@ -553,7 +555,8 @@ class PathsUnit:
                 size = os.stat(path).st_size
             except OSError:
                 size = 0  # read_file says why
-            yield from read_blobs(path, size, ctx.max_file_size)
+            for blob in read_blobs(path, size, ctx.max_file_size):
+                yield replace(blob, walked=True) if self.walked and isinstance(blob, Blob) else blob
 
 
 @dataclass(frozen=True)

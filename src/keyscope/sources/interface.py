@@ -58,6 +58,9 @@ class Blob:
     # (first, end, parts): only members first..end-1 of this container, one of ``parts``
     # pieces that several workers read (a large zip; see ``Deferred``)
     part: tuple[int, int, int] | None = None
+    # judged as a model file by a unit of its own (whose walk reads its members too):
+    # this one scans and unpacks it only (a large file read by two workers at once)
+    walked: bool = False
 
 
 @dataclass(frozen=True)

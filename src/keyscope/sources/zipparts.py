@@ -11,8 +11,10 @@ again, and the file is read whole, by one worker, as with ``-j 1``. The results
 are put back where the file was met (:class:`ZipPieces`), so reports are the same
 as with one worker. A tar (gzip or not) is a stream and is never cut: any other file
 of :data:`ALONE_BYTES` or more (a tar.gz, an image, a zip not worth cutting) is
-handed back without cuts, to be read whole by a worker of its own while others read
-the rest of the folder; its results too are put back where it was met.
+handed back without cuts, to be read whole by a unit of its own while others read
+the rest of the folder (with the model check on: two units, one that judges it as a
+model file, one that unpacks it, ``Blob.walked``); its results too are put back
+where it was met.
 """
 
 from __future__ import annotations
@@ -113,10 +115,11 @@ class ZipPieces:
     (``ready``), and the batches put back in the batch of the unit that met each file."""
 
     def __init__(
-        self, whole: Callable[[list[str]], Unit], models: Callable[[list[str]], Unit] | None
+        self, whole: Callable[..., Unit], models: Callable[[list[str]], Unit] | None
     ) -> None:
         self.ready: deque[Unit] = deque()
-        self._whole = whole  # the unit that reads these paths whole
+        # the unit that reads these paths whole (with True: not judging them as models)
+        self._whole = whole
         self._models = models  # the unit that judges these paths as model files, if any
         self._splits: dict[int, list[_Split]] = {}  # id(unit that met them) -> files
         self._owner: dict[int, _Split] = {}  # id(piece unit) -> its file
@@ -133,9 +136,12 @@ class ZipPieces:
         for where in batch.deferred:
             size = _size(where.path)
             if not where.cuts:  # a large file, read whole by a unit of its own
-                whole = self._whole([where.path])
-                planned.append((size, whole))
-                splits.append(self._plan(_Split(where, []), [whole], queue=False))
+                alone: list[Unit] = [self._whole([where.path])]
+                if self._models is not None:  # and judged as a model file by another
+                    alone = [self._models([where.path]), self._whole([where.path], True)]
+                    planned.append((size / 2, alone[0]))
+                planned.append((size, alone[-1]))
+                splits.append(self._plan(_Split(where, []), alone, queue=False))
                 continue
             pieces: list[Unit] = []
             if self._models is not None:
