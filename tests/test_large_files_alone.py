@@ -154,3 +154,31 @@ def test_a_large_buffer_freed_goes_back_to_the_system() -> None:
         grown[mode] = int(done.stdout.strip()) / 1024
     assert grown["fixed"] < 4, grown
     assert grown["default"] > 16, grown  # the probe does show what the setting changes
+
+
+def test_a_large_file_that_is_no_archive_is_one_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file over ALONE_BYTES that is no archive (a checkpoint named ``.pkl`` whose
+    bytes start with no pickle opcode, judged by its name) is read whole by one unit,
+    as ``-j 1`` reads it: judged by name and content together, and scanned."""
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    secret = "\nURL=" + incident_url("pklacct", new_key())
+    (folder / "weights.pkl").write_bytes(b"\xfe" + os.urandom(ALONE_BYTES) + secret.encode())
+    (folder / "a.env").write_text("URL=" + incident_url("pklbefore", new_key()) + "\n")
+    options = ScanOptions(jobs=2, now=NOW)
+    source = FilesSource(options)
+    source.claim(str(folder))
+    state = _WorkerState(load_rules(()), "re", NOW, options)
+    kinds = []
+    for unit in source.units([], 2):
+        kinds.append(type(unit).__name__)
+        source.absorb(unit, state.run(unit))
+    state.close()
+    assert kinds == ["DirUnit", "PathsUnit"]
+    monkeypatch.chdir(tmp_path)
+    one = _document(capsys, "-j", "1", "--format", "json", "tree")
+    two = _document(capsys, "-j", "2", "--format", "json", "tree")
+    assert one == two
+    assert len(json.loads(two)["findings"]) == 2

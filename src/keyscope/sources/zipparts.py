@@ -12,9 +12,9 @@ are put back where the file was met (:class:`ZipPieces`), so reports are the sam
 as with one worker. A tar (gzip or not) is a stream and is never cut: any other file
 of :data:`ALONE_BYTES` or more (a tar.gz, an image, a zip not worth cutting) is
 handed back without cuts, to be read whole by a unit of its own while others read
-the rest of the folder (with the model check on: two units, one that judges it as a
-model file, one that unpacks it, ``Blob.walked``); its results too are put back
-where it was met.
+the rest of the folder (an archive, with the model check on: by two units, one that
+judges it as a model file, one that unpacks it, ``Blob.walked``); its results too are
+put back where it was met.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from keyscope.sources.interface import Batch, Blob, Deferred, Skipped, Unit, WorkerContext, merged
+from keyscope.sources.oversize import is_archive
 
 SPLIT_BYTES = 8 * 1024 * 1024  # zips from this size on are cut (by content: "PK\3\4")
 ALONE_BYTES = SPLIT_BYTES  # other files from this size on are read by a unit of their own
@@ -137,7 +138,9 @@ class ZipPieces:
             size = _size(where.path)
             if not where.cuts:  # a large file, read whole by a unit of its own
                 alone: list[Unit] = [self._whole([where.path])]
-                if self._models is not None:  # and judged as a model file by another
+                # an archive is judged as a model file by another unit (by content, as
+                # the whole file's unit would: its magic is in its head)
+                if self._models is not None and is_archive(where.path):
                     alone = [self._models([where.path]), self._whole([where.path], True)]
                     planned.append((size / 2, alone[0]))
                 planned.append((size, alone[-1]))
