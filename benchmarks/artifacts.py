@@ -27,6 +27,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,7 @@ class Plant:
     inner: str
     needle: str
     where: str  # how it is nested, for the report
+    step: str = ""  # keyscope's own name for ``inner``, if another (the image's "config")
 
 
 def _run(argv: Sequence[str], cwd: Path | None = None) -> None:
@@ -351,7 +353,8 @@ def plant_list(members: dict[str, str], secrets: dict[str, str]) -> list[Plant]:
         ("image-config", "SAS connection string", image, members.get("config", "?"),
          "image → config Env"),
     ]  # fmt: skip
-    return [Plant(n, k, o, i, secrets.get(n, ""), w) for n, k, o, i, w in rows]
+    steps = {"image-config": "config"}  # unpack/images.py names the config "config!/Env"
+    return [Plant(n, k, o, i, secrets.get(n, ""), w, steps.get(n, "")) for n, k, o, i, w in rows]
 
 
 def build_corpus(quick: bool) -> tuple[Path, list[Plant], dict[str, Any]]:
@@ -545,10 +548,21 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- findings
 
 
+# keyscope names an image layer by its place and digest (``layer 2 (sha256:1a3347d50078)``,
+# unpack/images.py); Kingfisher by the layer's member in the tarball (``<digest>.tar``)
+LAYER_STEP = re.compile(r"layer \d+ \(sha256:([0-9a-f]{12})\)")
+
+
+def same_step(ks: str, kf: str) -> bool:
+    """Whether keyscope's member step ``ks`` names Kingfisher's ``kf``."""
+    layer = LAYER_STEP.fullmatch(ks)
+    return ks == kf or (layer is not None and kf.startswith(layer.group(1)))
+
+
 def same_place(ks: Report, kf: Report) -> bool:
     """keyscope's report ``ks`` names the member of Kingfisher's ``kf``, on its line or
     with the same secret (a notebook's line is a line of its cell)."""
-    if ks.chain[: len(kf.chain)] != kf.chain:
+    if len(ks.chain) < len(kf.chain) or not all(map(same_step, ks.chain, kf.chain)):
         return False
     return ks.line == kf.line or (bool(kf.head) and ks.head.endswith(kf.head))
 
@@ -564,7 +578,8 @@ def compare(root: Path, plants: list[Plant], reports: dict[str, Path]) -> dict[s
         row = {}
         for tool, reps in parsed.items():
             row[tool] = any(
-                r.chain[0] == plant.outer and plant.inner in r.chain[1:]
+                r.chain[0] == plant.outer
+                and (plant.inner in r.chain[1:] or plant.step in r.chain[1:2])
                 and not r.rule.lower().endswith(COMPONENT_RULES)
                 and (tool == "keyscope" or plant.needle in r.needle_text)
                 for r in reps

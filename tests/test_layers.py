@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": set(),
     "errors": set(),
     "redact": set(),
+    "heap": set(),  # the C heap's setting for large buffers (ctypes only)
     "sources/": {"errors", "model"},
     "modelfiles/": {"model"},
     "detect/": {"errors", "analyze/", "providers/"},
@@ -30,8 +31,8 @@ ALLOWED: dict[str, set[str]] = {
                  "sources/"},
     "explain": {"model", "analyze/", "providers/", "verify/"},
     "config": {"errors", "model", "analyze/", "providers/"},
-    "scan": {"model", "explain", "pipeline", "detect/", "analyze/", "modelfiles/", "sources/",
-             "unpack/"},
+    "scan": {"model", "explain", "heap", "pipeline", "detect/", "analyze/", "modelfiles/",
+             "sources/", "unpack/"},
     # archives read through modelfiles/' copy-free reader (view_reader)
     "unpack/": {"model", "sources/", "modelfiles/"},
     "report/": {"keyscope", "model", "redact", "analyze/"},

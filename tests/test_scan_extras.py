@@ -4,6 +4,7 @@ placeholder word, digests that look like keys."""
 from __future__ import annotations
 
 import base64
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
@@ -29,6 +30,22 @@ def test_utf16_string_in_a_binary_without_bom(scanner: BlobScanner, pad: bytes) 
     (found,) = scanner.scan(Blob(path="App.dll", data=data)).findings
     assert found.location.origin == ("utf-16",)
     assert found.explanation.access.account == "contosodll"
+
+
+def test_utf16_halves_of_a_large_binary_are_held_one_at_a_time(scanner: BlobScanner) -> None:
+    """A 16 MiB binary with a UTF-16 marker: its two halves (8 MiB each) are scanned
+    in turn (one half and the scan of it: 16 MiB at most; both halves held: 24)."""
+    url = "https://contosobig.blob.core.windows.net/c?" + account_sas(
+        "contosobig", new_key(), expiry=datetime(2030, 1, 1, tzinfo=UTC))
+    data = b"\x00\x01" * (8 << 20) + ("x=" + url).encode("utf-16-le")
+    tracemalloc.start()
+    try:
+        found = scanner.scan(Blob(path="Big.dll", data=data)).findings
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [f.location.origin for f in found] == [("utf-16",)]
+    assert peak < 20 << 20, f"peak {peak >> 20} MiB"  # both halves at once: 24 MiB
 
 
 def test_a_real_key_containing_a_placeholder_word_is_kept() -> None:

@@ -103,9 +103,9 @@ class BlobScanner:
         if b"\0" in data and any(marker in data for marker in UTF16_MARKERS):
             # UTF-16 strings without a byte-order mark (.NET assemblies, Windows
             # resources): every other byte holds the text.
-            for half in (data[0::2], data[1::2]):
-                inner = replace(blob, origin=(*blob.origin, "utf-16"))
-                self._scan_bytes(inner, half, 0, result, None)
+            inner = replace(blob, origin=(*blob.origin, "utf-16"))
+            for start in (0, 1):  # one half at a time: a large binary's halves not both held
+                self._scan_bytes(inner, data[start::2], 0, result, None)
         return result
 
     def _scan_bytes(

@@ -25,6 +25,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
+from keyscope.heap import return_large_buffers
 from keyscope.model import (
     Finding,
     Location,
@@ -123,6 +124,7 @@ def scan(
         if on_progress:
             on_progress(Progress(stats.files, stats.bytes, len(raw), time.monotonic() - started))
 
+    return_large_buffers()  # large members freed go back to the system (keyscope.heap)
     state = _WorkerState(rules, engine_name, now, options)
     sources = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
     sources.insert(0, ImageSource(options))  # unpack/: sources/ may not import it
@@ -282,7 +284,7 @@ class _WorkerState:
                 if failed:
                     skipped.append(failed)
                 continue
-            items = self._piece(blob) if blob.part else self._unpacked(blob, None, 0, False)
+            items = self._piece(blob) if blob.part else self._unpacked(blob, None, 0, blob.walked)
             if items is None:  # a piece over its share of the budget: read the file whole
                 deferred.append(Deferred(blob.path, (), len(findings), len(skipped),
                                          len(model_findings)))  # fmt: skip
@@ -330,6 +332,8 @@ class _WorkerState:
         the walk does not read)."""
         try:
             expander = expander_for(blob) if depth < self.limits.depth else None
+            if expander is None and self.scanner.secrets:
+                blob = _whole(blob)
             at_limit = depth > 0 and depth >= self.limits.depth  # else expander_for said None
             if at_limit and (deeper := expander_for(blob)) is not None:
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
@@ -366,10 +370,18 @@ class _WorkerState:
         # piece of a large zip, whose bytes are the whole file's (its last piece scans
         # what lies outside the members)
         if not opened and blob.part is None:
-            yield self.scanner.scan(blob, secrets=True, models=False)
+            yield self.scanner.scan(_whole(blob), secrets=True, models=False)
 
     def close(self) -> None:
         self.context.close()
+
+
+def _whole(blob: Blob) -> Blob:
+    """``blob`` with its bytes in memory: a memory-mapped file (``read_blobs``) is
+    scanned for secrets as bytes, as it would have been read (not a piece of a zip)."""
+    if isinstance(blob.data, bytes) or blob.part is not None:
+        return blob
+    return replace(blob, data=bytes(blob.data))
 
 
 def _same(a: bytes, b: bytes) -> bool:
@@ -389,6 +401,7 @@ def _init_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
+    return_large_buffers()
     _STATE = _WorkerState(rules, engine_name, now, options)
     # Worker processes end with os._exit: close their git readers on the way out.
     import multiprocessing.util

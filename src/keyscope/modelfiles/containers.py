@@ -19,13 +19,14 @@ import bz2
 import gzip
 import io
 import lzma
+import mmap
 import re
 import struct
 import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from keyscope.modelfiles.formats.registry import holds_pickles, sniff, structured_kinds
 from keyscope.modelfiles.pickle_vm import OPCODES
@@ -77,6 +78,9 @@ class Embedded:
 STRUCTURED_KINDS = structured_kinds()
 # the kinds whose members the walk reads (what _pickles_in descends into)
 WALKED = frozenset({"zip", "tar", "7z", "gzip", "bz2", "xz", "zlib"})
+STREAMED = frozenset({"gzip", "bz2", "xz"})  # a tar inside these is walked as a stream
+STREAM_CHUNK = 1024 * 1024
+DROP_BYTES = 8 * 1024 * 1024  # a memory map read this far is let go of (see _ViewReader)
 READER_FAILED = "the reader failed on it"  # an exception no parser should raise: a bug
 
 
@@ -167,6 +171,8 @@ def _pickles_in(
         yield from _zip(data, where, depth, budget)
     elif kind == "npy":
         yield from _npy(data, where)
+    elif kind in STREAMED and depth < budget.reach.depth and _holds_tar(kind, data):
+        yield from _compressed_tar(kind, data, where, depth, budget)
     elif kind in ("gzip", "bz2", "xz", "zlib"):
         inner = _decompress(kind, data, budget.limit(len(data)))
         if isinstance(inner, str):
@@ -203,6 +209,99 @@ def expansion_limit(compressed: int) -> int:
     RATIO_FLOOR (small, very compressible members are ordinary) and never past
     MAX_EXPANDED."""
     return min(MAX_EXPANDED, max(compressed * MAX_RATIO, RATIO_FLOOR))
+
+
+class _Undecompressable(Exception):
+    """The compressed bytes under a streamed tar do not decompress (any further)."""
+
+
+class _Bomb(Exception):
+    """A streamed tar decompresses past its limit."""
+
+
+class _Inflating(io.RawIOBase):
+    """The decompressed bytes of ``data`` (gzip, bzip2 or xz), read as a stream: as
+    :func:`_decompress` reads them (gzip: every member; bzip2 and xz: the first
+    stream), spending what is produced against ``budget`` and raising ``_Bomb`` past
+    ``limit`` (the whole is never held)."""
+
+    def __init__(self, kind: str, data: bytes, budget: Budget, limit: int) -> None:
+        self._view = view_reader(data)
+        self._gzip = gzip.GzipFile(fileobj=self._view) if kind == "gzip" else None
+        self._decompressor: Any = bz2.BZ2Decompressor() if kind == "bz2" else None
+        if kind == "xz":
+            self._decompressor = lzma.LZMADecompressor()
+        self._budget = budget
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        try:
+            chunk = self._read(len(out))
+        except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+            raise _Undecompressable(str(exc)) from exc
+        self._left -= len(chunk)
+        if self._left < 0:
+            raise _Bomb
+        self._budget.spend(len(chunk))
+        out[: len(chunk)] = chunk
+        return len(chunk)
+
+    def _read(self, size: int) -> bytes:
+        if self._gzip is not None:
+            return self._gzip.read(size)
+        d = self._decompressor
+        while not d.eof:
+            fed = self._view.read(STREAM_CHUNK) if d.needs_input else b""
+            if d.needs_input and not fed:
+                return b""  # truncated: what decompressed is what there is
+            if chunk := d.decompress(fed, size):
+                return bytes(chunk)
+        return b""
+
+    def close(self) -> None:
+        if self._gzip is not None:
+            self._gzip.close()
+        self._view.close()
+        super().close()
+
+
+def _holds_tar(kind: str, data: bytes) -> bool:
+    """Whether compressed ``data`` starts with a tar header once decompressed (read
+    as far as that header only)."""
+    with _Inflating(kind, data, Budget(0), RATIO_FLOOR) as stream:
+        try:
+            head = io.BufferedReader(stream).read(512)
+        except (_Undecompressable, _Bomb):
+            return False
+    return sniff(head) == "tar"
+
+
+def _compressed_tar(
+    kind: str, data: bytes, where: tuple[str, ...], depth: int, budget: Budget
+) -> Iterator[Stream | Anomaly | Embedded]:
+    """A compressed tar walked as a stream, member by member, as :func:`_decompress`
+    and :func:`_tar` would walk it whole (the tar is never held in memory); past the
+    size limit the rest is a bomb, and bytes that stop decompressing end the walk
+    quietly, as they would have left it unread."""
+    limit = budget.limit(len(data))
+    try:
+        with _Inflating(kind, data, budget, limit) as stream:
+            inner = (*where, f"<{kind}>")
+            yield from _tar_stream(io.BufferedReader(stream, STREAM_CHUNK), inner, depth + 1,
+                                   budget)  # fmt: skip
+    except _Bomb:
+        yield Anomaly(
+            where,
+            f"{kind} data expands more than {MAX_RATIO}x or beyond the file's size budget: "
+            "a decompression bomb, not scanned",
+            "low",
+        )
+    except _Undecompressable:
+        return
 
 
 def _decompress(kind: str, data: bytes, limit: int) -> bytes | str:
@@ -268,12 +367,26 @@ def _npy_header(header: str, major: int) -> object:
 def _tar(
     data: bytes, where: tuple[str, ...], depth: int, budget: Budget
 ) -> Iterator[Stream | Anomaly | Embedded]:
+    with view_reader(data) as raw:
+        yield from _tar_stream(raw, where, depth, budget, "r:")
+
+
+def _tar_stream(
+    raw: io.BufferedReader,
+    where: tuple[str, ...],
+    depth: int,
+    budget: Budget,
+    mode: Literal["r:", "r|"] = "r|",
+) -> Iterator[Stream | Anomaly | Embedded]:
     """Regular members (sparse ones included), each checked against the file's
-    budget by the size it declares before a byte of it is produced."""
+    budget by the size it declares before a byte of it is produced; ``mode`` "r|"
+    reads ``raw`` as a stream, once, front to back."""
     refused = 0
     try:
-        with view_reader(data) as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
+        with tarfile.open(fileobj=raw, mode=mode) as tar:
             while (m := tar.next()) is not None:
+                if mode == "r|":  # a stream's headers are not kept
+                    tar.members.clear()  # type: ignore[attr-defined]
                 if not budget.member() or budget.left <= 0:
                     yield from budget.over(where)
                     return
@@ -548,25 +661,42 @@ def _member(data: bytes, e: _Entry, limit: int) -> tuple[str, bytes] | str:
     nlen, xlen = struct.unpack("<HH", data[pos + 26 : pos + 30])
     local_name = data[pos + 30 : pos + 30 + nlen].decode("utf-8", "replace")
     start = pos + 30 + nlen + xlen
-    raw = data[start : start + e.csize]
     bomb = (
         f"zip member expands more than {MAX_RATIO}x or beyond the file's size budget: "
         "a decompression bomb, not scanned"
     )
     if e.method == 0:
+        raw = data[start : start + e.csize]
         return (local_name, raw) if len(raw) <= limit else bomb
     if e.method == 8:
         inflater = zlib.decompressobj(-15)
         try:
-            out = inflater.decompress(raw, limit + 1)
+            with memoryview(data) as view:  # neither input nor output held twice
+                out = _inflate(inflater, view[start : start + e.csize], limit)
         except zlib.error as exc:
             return f"zip member does not inflate ({exc})"
-        if len(out) > limit:
+        if out is None:
             return bomb
         if not inflater.eof:  # no loader reads a member whose data ends early
             return "zip member's compressed data ends early: not scanned"
         return local_name, out
     return f"zip compression method {e.method} is not read"
+
+
+def _inflate(inflater: Any, raw: memoryview, limit: int) -> bytes | None:
+    """What ``inflater`` makes of ``raw``, fed in chunks into one buffer; None past
+    ``limit`` bytes."""
+    out = io.BytesIO()
+    for at in range(0, len(raw), STREAM_CHUNK):
+        pending: Any = raw[at : at + STREAM_CHUNK]
+        while pending and not inflater.eof:
+            out.write(inflater.decompress(pending, limit + 1 - out.tell()))
+            if out.tell() > limit:
+                return None
+            pending = inflater.unconsumed_tail
+        if inflater.eof:
+            break
+    return out.getvalue()
 
 
 def _seven_zip(
@@ -639,11 +769,15 @@ def _seven_zip(
 
 
 class _ViewReader(io.RawIOBase):
-    """A seekable file over bytes or a memory map, without copying them."""
+    """A seekable file over bytes or a memory map, without copying them. Over a map,
+    the pages read are let go every ``DROP_BYTES`` (they stay in the page cache): a
+    file read front to back is never resident whole."""
 
     def __init__(self, data: bytes) -> None:
         self._view = memoryview(data)
         self._pos = 0
+        self._map = data if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") else None
+        self._kept = 0  # pages of the map from here on may be resident
 
     def readable(self) -> bool:
         return True
@@ -656,11 +790,16 @@ class _ViewReader(io.RawIOBase):
         n = max(0, min(len(out), len(self._view) - self._pos))
         out[:n] = self._view[self._pos : self._pos + n]
         self._pos += n
+        if self._map is not None and self._pos - self._kept >= DROP_BYTES:
+            end = self._pos - self._pos % mmap.PAGESIZE
+            self._map.madvise(mmap.MADV_DONTNEED, self._kept, end - self._kept)
+            self._kept = end
         return n
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
         self._pos = max(0, base + offset)
+        self._kept = min(self._kept, self._pos - self._pos % mmap.PAGESIZE)
         return self._pos
 
     def tell(self) -> int:

@@ -22,7 +22,7 @@ import re
 import stat
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,8 +38,15 @@ from keyscope.sources.interface import (
     WorkerContext,
     merged,
 )
-from keyscope.sources.oversize import OVERSIZE_BATCH, OversizeUnit, models_only
-from keyscope.sources.zipparts import ZipPieces, zip_cuts
+from keyscope.sources.oversize import (
+    MAP_BYTES,
+    OVERSIZE_BATCH,
+    OversizeUnit,
+    is_archive,
+    mapped,
+    models_only,
+)
+from keyscope.sources.zipparts import ALONE_BYTES, ZipPieces, zip_cuts
 
 if TYPE_CHECKING:
     import pathspec  # loaded when the first ignore file is compiled
@@ -424,6 +431,18 @@ def read_file(path: str, max_size: int) -> bytes | Skipped:
     return data
 
 
+def read_blobs(path: str, size: int, max_size: int) -> Iterator[Blob | Skipped]:
+    """The file as a blob: bytes, or for an archive from ``MAP_BYTES`` on a read-only
+    memory map open while the consumer looks at it (unpacked from it as a stream; the
+    worker reads the map whole when no expander claims the file after all)."""
+    if MAP_BYTES <= size <= max_size and is_archive(path):
+        for blob in mapped(path):
+            yield blob
+            return
+    data = read_file(path, max_size)
+    yield data if isinstance(data, Skipped) else Blob(path=path, data=data)
+
+
 def _excluded(rel: str, name: str, patterns: tuple[str, ...]) -> bool:
     """``rel``: the path relative to the walk root."""
     if not patterns:
@@ -524,14 +543,20 @@ def batches(
 
 @dataclass(frozen=True)
 class PathsUnit:
-    """Files already decided on: read each (bounded by the size limit)."""
+    """Files already decided on: read each (bounded by the size limit); ``walked``:
+    judged as model files by another unit (``Blob.walked``)."""
 
     paths: list[str]
+    walked: bool = False
 
     def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
         for path in self.paths:
-            data = read_file(path, ctx.max_file_size)
-            yield data if isinstance(data, Skipped) else Blob(path=path, data=data)
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = 0  # read_file says why
+            for blob in read_blobs(path, size, ctx.max_file_size):
+                yield replace(blob, walked=True) if self.walked and isinstance(blob, Blob) else blob
 
 
 @dataclass(frozen=True)
@@ -543,7 +568,9 @@ class DirUnit:
     items: list[FileEntry | Skipped | DirJob]
     options: WalkOptions
     models: bool
-    parts: int = 0  # a large zip is handed back, to be read in this many pieces (0: never)
+    # a large zip is handed back, to be read in this many pieces, and any other large
+    # file to be read by a worker of its own (0: never)
+    parts: int = 0
 
     def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped | Deferred]:
         compiled: dict[int, pathspec.GitIgnoreSpec] = ctx.kept("files.ignore", dict)
@@ -566,8 +593,10 @@ class DirUnit:
                 if cuts is not None:
                     yield Deferred(entry.path, cuts)
                     continue
-                data = read_file(entry.path, ctx.max_file_size)
-                yield data if isinstance(data, Skipped) else Blob(path=entry.path, data=data)
+                if self.parts and entry.size >= ALONE_BYTES:  # a worker of its own reads it
+                    yield Deferred(entry.path)
+                    continue
+                yield from read_blobs(entry.path, entry.size, ctx.max_file_size)
 
 
 class FilesSource(Source):

@@ -58,13 +58,17 @@ class Blob:
     # (first, end, parts): only members first..end-1 of this container, one of ``parts``
     # pieces that several workers read (a large zip; see ``Deferred``)
     part: tuple[int, int, int] | None = None
+    # judged as a model file by a unit of its own (whose walk reads its members too):
+    # this one scans and unpacks it only (a large file read by two workers at once)
+    walked: bool = False
 
 
 @dataclass(frozen=True)
 class Deferred:
     """A file a worker hands back unread, for its source to plan again: a large zip in
     pieces (``cuts``: the member indexes where they start, then the end), or read
-    whole (no ``cuts``: a piece that exceeded its share of the unpack budget).
+    whole (no ``cuts``: a large file for a worker of its own, or from a piece that
+    exceeded its share of the unpack budget).
     ``findings``/``skipped``/``models``: where its results belong in the batch it
     came back in."""
 

@@ -9,20 +9,28 @@ duplicate names and overlaps are properties of the archive). Each piece spends a
 equal share of the unpack budget; a piece that exceeds its share is handed back
 again, and the file is read whole, by one worker, as with ``-j 1``. The results
 are put back where the file was met (:class:`ZipPieces`), so reports are the same
-as with one worker. A tar (gzip or not) is a stream and is never cut.
+as with one worker. A tar (gzip or not) is a stream and is never cut: any other file
+of :data:`ALONE_BYTES` or more (a tar.gz, an image, a zip not worth cutting) is
+handed back without cuts, to be read whole by a unit of its own while others read
+the rest of the folder (an archive, with the model check on: by two units, one that
+judges it as a model file, one that unpacks it, ``Blob.walked``); its results too are
+put back where it was met.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from keyscope.sources.interface import Batch, Blob, Deferred, Skipped, Unit, WorkerContext, merged
+from keyscope.sources.oversize import is_archive
 
 SPLIT_BYTES = 8 * 1024 * 1024  # zips from this size on are cut (by content: "PK\3\4")
+ALONE_BYTES = SPLIT_BYTES  # other files from this size on are read by a unit of their own
 PIECE_MEMBERS = 16  # members a piece holds at least
 # more members than an unpack budget allows (unpack.interface.UnpackLimits): the zip
 # stops at its budget whoever reads it, so it is read whole
@@ -59,6 +67,13 @@ def zip_cuts(path: str, size: int, parts: int) -> tuple[int, ...] | None:
                 break
     cuts.append(len(infos))
     return tuple(cuts)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -101,10 +116,11 @@ class ZipPieces:
     (``ready``), and the batches put back in the batch of the unit that met each file."""
 
     def __init__(
-        self, whole: Callable[[list[str]], Unit], models: Callable[[list[str]], Unit] | None
+        self, whole: Callable[..., Unit], models: Callable[[list[str]], Unit] | None
     ) -> None:
         self.ready: deque[Unit] = deque()
-        self._whole = whole  # the unit that reads these paths whole
+        # the unit that reads these paths whole (with True: not judging them as models)
+        self._whole = whole
         self._models = models  # the unit that judges these paths as model files, if any
         self._splits: dict[int, list[_Split]] = {}  # id(unit that met them) -> files
         self._owner: dict[int, _Split] = {}  # id(piece unit) -> its file
@@ -113,27 +129,44 @@ class ZipPieces:
         return id(unit) in self._owner
 
     def hand_back(self, unit: Unit, batch: Batch) -> None:
-        """Plan the pieces of every file ``batch`` (of ``unit``) handed back."""
+        """Plan the pieces of every file ``batch`` (of ``unit``) handed back; they are
+        handed out largest first (a worker that took a large file last would finish
+        alone), their results still put back in order."""
         splits = []
+        planned: list[tuple[float, Unit]] = []
         for where in batch.deferred:
+            size = _size(where.path)
+            if not where.cuts:  # a large file, read whole by a unit of its own
+                alone: list[Unit] = [self._whole([where.path])]
+                # an archive is judged as a model file by another unit (by content, as
+                # the whole file's unit would: its magic is in its head)
+                if self._models is not None and is_archive(where.path):
+                    alone = [self._models([where.path]), self._whole([where.path], True)]
+                    planned.append((size / 2, alone[0]))
+                planned.append((size, alone[-1]))
+                splits.append(self._plan(_Split(where, []), alone, queue=False))
+                continue
             pieces: list[Unit] = []
             if self._models is not None:
                 pieces.append(self._models([where.path]))
+                planned.append((size / 2, pieces[-1]))  # the walk reads, scans nothing
             parts = len(where.cuts) - 1
-            pieces += [
-                ZipPartUnit(where.path, first, end, parts)
-                for first, end in zip(where.cuts, where.cuts[1:], strict=False)
-            ]
-            splits.append(self._plan(_Split(where, []), pieces))
+            for first, end in zip(where.cuts, where.cuts[1:], strict=False):
+                pieces.append(ZipPartUnit(where.path, first, end, parts))
+                planned.append((size / parts, pieces[-1]))
+            splits.append(self._plan(_Split(where, []), pieces, queue=False))
+        planned.sort(key=lambda item: -item[0])  # stable: ties keep their order
+        self.ready.extend(u for _, u in planned)
         if splits:
             self._splits[id(unit)] = splits
 
-    def _plan(self, split: _Split, units: list[Unit]) -> _Split:
+    def _plan(self, split: _Split, units: list[Unit], queue: bool = True) -> _Split:
         split.units = units
         split.batches.clear()
         for u in units:
             self._owner[id(u)] = split
-            self.ready.append(u)
+            if queue:
+                self.ready.append(u)
         return split
 
     def absorb(self, unit: Unit, batch: Batch) -> None:
