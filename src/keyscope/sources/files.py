@@ -145,15 +145,26 @@ def plan(
     """The walk of ``roots`` cut into pieces of about ``size`` entries, in walk order:
     directories are listed here, their files are classified (ignore rules, symbolic
     links, sizes) where the piece is read. Folders of a Hugging Face cache are decided
-    here whole, since a blob reached twice is read once."""
+    here whole, since a blob reached twice is read once. The first pieces are smaller
+    (``FIRST_PIECE`` entries, doubling up to ``size``), and a directory's entries are
+    split between pieces, so that a small tree or one large folder still gives every
+    worker some of the work."""
     piece: list[FileEntry | Skipped | DirJob] = []
     weight = 0
+    cut = min(size, FIRST_PIECE)
     for item in _Walker(options, split=True).walk(roots):
-        piece.append(item)
-        weight += len(item.entries) if isinstance(item, DirJob) else 1
-        if weight >= size:
-            yield piece
-            piece, weight = [], 0
+        rest = [item]
+        while rest:
+            part = rest.pop()
+            if isinstance(part, DirJob) and weight + len(part.entries) > cut:
+                room = max(cut - weight, 1)
+                rest.append(replace(part, entries=part.entries[room:]))
+                part = replace(part, entries=part.entries[:room])
+            piece.append(part)
+            weight += len(part.entries) if isinstance(part, DirJob) else 1
+            if weight >= cut:
+                yield piece
+                piece, weight, cut = [], 0, min(size, 2 * cut)
     if piece:
         yield piece
 
@@ -506,6 +517,7 @@ def _os_reason(exc: OSError) -> str:
 BATCH_FILES = 256  # files per unit when the walk runs in the scanning process
 BATCH_BYTES = 16 * 1024 * 1024
 UNIT_ENTRIES = 512  # listed entries per unit when workers take directories
+FIRST_PIECE = 32  # entries in the first unit; each next one twice as many, to UNIT_ENTRIES
 
 
 def walk_options(options: SourceOptions) -> WalkOptions:
