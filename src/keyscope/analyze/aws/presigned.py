@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from keyscope.analyze.aws.keys import KeyId, parse_key_id
+from keyscope.analyze.signing import signing_window
 from keyscope.errors import ParseError
 
 SIGV4_MAX_EXPIRES = 604800  # seven days: S3 refuses a larger X-Amz-Expires
@@ -102,17 +103,7 @@ def _v4(params: dict[str, str], location: S3Location) -> AwsPresignedUrl:
     signature = params.get("x-amz-signature", "")
     if not _V4_SIGNATURE.fullmatch(signature):
         raise ParseError("X-Amz-Signature is not 64 hex digits")
-    try:
-        signed_at = datetime.strptime(params.get("x-amz-date", ""), "%Y%m%dT%H%M%SZ")
-        expires_in = int(params.get("x-amz-expires", ""))
-    except ValueError:
-        raise ParseError("X-Amz-Date or X-Amz-Expires is missing or malformed") from None
-    signed_at = signed_at.replace(tzinfo=UTC)
-    if scope[1] != signed_at.strftime("%Y%m%d") or not 1 <= expires_in <= MAX_EXPIRES:
-        raise ParseError(
-            "X-Amz-Date does not match the credential scope, or X-Amz-Expires is out of range"
-        )
-    headers = tuple(h for h in params.get("x-amz-signedheaders", "host").lower().split(";") if h)
+    signed_at, expires_in, headers = signing_window(params, "X-Amz", scope[1], MAX_EXPIRES)
     method, known = _method(params, headers)
     return AwsPresignedUrl(
         version="SigV4",

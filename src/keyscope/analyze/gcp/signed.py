@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from keyscope.analyze.gcp.credentials import ACCESS_ID, ServiceAccount, service_account
+from keyscope.analyze.signing import signing_window
 from keyscope.errors import ParseError
 
 V4_MAX_EXPIRES = 604800  # seven days: Cloud Storage refuses a larger X-Goog-Expires
@@ -108,17 +109,7 @@ def _v4(params: dict[str, str], location: GcsLocation) -> GcpSignedUrl:
     shape = _HMAC_SIGNATURE if key_type == "hmac" else _RSA_SIGNATURE
     if not shape.fullmatch(signature):
         raise ParseError("X-Goog-Signature is not the hex signature its algorithm makes")
-    try:
-        signed_at = datetime.strptime(params.get("x-goog-date", ""), "%Y%m%dT%H%M%SZ")
-        expires_in = int(params.get("x-goog-expires", ""))
-    except ValueError:
-        raise ParseError("X-Goog-Date or X-Goog-Expires is missing or malformed") from None
-    signed_at = signed_at.replace(tzinfo=UTC)
-    if scope[1] != signed_at.strftime("%Y%m%d") or not 1 <= expires_in <= MAX_EXPIRES:
-        raise ParseError(
-            "X-Goog-Date does not match the credential scope, or X-Goog-Expires is out of range"
-        )
-    headers = tuple(h for h in params.get("x-goog-signedheaders", "host").lower().split(";") if h)
+    signed_at, expires_in, headers = signing_window(params, "X-Goog", scope[1], MAX_EXPIRES)
     return GcpSignedUrl(
         version="V4",
         key_type=key_type,
