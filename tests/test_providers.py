@@ -383,3 +383,12 @@ def test_readme_severity_table_is_the_registrys_rules() -> None:
     table = readme.split("## Severity policy", 1)[1].split("\n\n| rule |", 1)[1]
     rows = re.findall(r"^\| `([a-z-]+)` \| ([a-z]+)", table.split("\n\n", 1)[0], re.M)
     assert {code: Severity.parse(level) for code, level in rows} == registry.rule_codes()
+
+
+def test_a_lazy_entry_names_the_parsers_of_its_provider() -> None:
+    """The registry knows a built-in provider's parser names before importing it (rule
+    files are checked against them at every start): they must be the class's own."""
+    lazy = [e for e in registry.PROVIDERS if isinstance(e, registry.Lazy)]
+    assert len(lazy) >= 3
+    for entry in lazy:
+        assert set(entry.parsers) == set(entry.load().parsers), entry.target

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keyscope import scan
 from keyscope.modelfiles import kinds, pickle_vm
 from keyscope.unpack.android import axml
 
@@ -74,10 +75,10 @@ def test_each_is_loaded_once_its_input_needs_it(text_tree: Path) -> None:
     assert {"keyscope.modelfiles.analyzer", *IGNORE} <= _loaded(
         "scan", "-q", "-j", "1", "--no-git", str(text_tree)
     )
-    for i in range(600):  # more entries than one directory unit: two units, a pool
+    # workers start once READY_UNITS units wait: units of 32, 64, 128 … 512 entries
+    many = sum(min(32 << n, 512) for n in range(scan.READY_UNITS)) + 100
+    for i in range(many):
         (text_tree / "src" / f"m{i}.txt").write_text("# x\n")
-    (text_tree / "zz").mkdir()  # walked after src's 600: the second unit
-    (text_tree / "zz" / "n.txt").write_text("# y\n")
     assert _loaded("scan", "-q", "-j", "2", "--no-git", str(text_tree)) >= POOL
 
 

@@ -176,7 +176,7 @@ def _found(result: ScanResult) -> dict[str, list[tuple[tuple[str, ...], int, int
 
 
 def test_the_android_expanders_are_registered() -> None:
-    kinds = {type(e) for e in registry.EXPANDERS}
+    kinds = {type(e) for e in registry.expanders()}
     assert {DexExpander, AxmlExpander, ArscExpander} <= kinds
 
 
@@ -185,7 +185,7 @@ def test_claimed_by_content_not_by_name(members: dict[str, bytes]) -> None:
         assert expander.claims(Blob("x.bin", members[name]))  # any name
         assert not expander.claims(Blob(name, b"<?xml version='1.0'?>\n" + members[name]))
     ours = (DexExpander, AxmlExpander, ArscExpander)
-    others = [e for e in registry.EXPANDERS if not isinstance(e, ours)]
+    others = [e for e in registry.expanders() if not isinstance(e, ours)]
     for name in EXPANDERS:  # no other expander claims them first
         assert not any(e.claims(Blob(name, members[name])) for e in others), name
 
@@ -225,7 +225,7 @@ def test_without_the_decoders_the_places_are_not_named(
     secret in two configurations of a resource is one location, not two."""
     decoders = (DexExpander, AxmlExpander, ArscExpander)
     monkeypatch.setattr(registry, "EXPANDERS",
-                        [e for e in registry.EXPANDERS if not isinstance(e, decoders)])
+                        [e for e in registry.expanders() if not isinstance(e, decoders)])
     found = _found(scan([app.apk], ScanOptions(jobs=1, now=NOW)))
     origins = {account: [where[0] for where in places] for account, places in found.items()}
     assert origins == {

@@ -42,7 +42,7 @@ def _origins(result: ScanResult) -> list[tuple[str, ...]]:
 
 
 def test_the_registry_holds_the_archive_expanders_in_order() -> None:
-    kinds = [type(e) for e in registry.EXPANDERS]
+    kinds = [type(e) for e in registry.expanders()]
     for kind in (ZipExpander, TarExpander, CompressedExpander):
         assert kind in kinds
     assert kinds.index(ZipExpander) < kinds.index(TarExpander) < kinds.index(CompressedExpander)

@@ -55,7 +55,7 @@ def _members(path: Path) -> list[tuple[str, ...]]:
 
 
 def test_the_registry_holds_the_new_expanders() -> None:
-    kinds = [type(e) for e in registry.EXPANDERS]
+    kinds = [type(e) for e in registry.expanders()]
     assert SevenZipExpander in kinds and ArExpander in kinds
 
 
@@ -264,7 +264,7 @@ def test_a_tar_that_ends_with_a_zip_is_read_as_a_tar(tmp_path: Path) -> None:
     assert PrefixedZipExpander().claims(Blob("bundle.tar", data))
     assert type(registry.expander_for(Blob("bundle.tar", data))) is TarExpander
     assert _origins(_scan(tmp_path / "bundle.tar")) == [("a.env",), ("last.zip", "b.env")]
-    assert type(registry.EXPANDERS[-1]) is PrefixedZipExpander
+    assert type(registry.expanders()[-1]) is PrefixedZipExpander
 
 
 def test_data_appended_to_a_zip_or_a_tar_is_scanned(tmp_path: Path) -> None:

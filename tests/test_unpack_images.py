@@ -124,7 +124,7 @@ def _by_account(result: ScanResult) -> dict[str, list[Location]]:
 
 
 def test_the_image_expander_claims_before_the_tar_expander() -> None:
-    kinds = [type(e) for e in registry.EXPANDERS]
+    kinds = [type(e) for e in registry.expanders()]
     assert kinds.index(ImageExpander) < kinds.index(TarExpander)
 
 

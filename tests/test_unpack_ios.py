@@ -78,7 +78,7 @@ def _lipo(tmp_path: Path, name: str, *slices: Path) -> Path:
 
 
 def test_the_macho_expander_is_registered() -> None:
-    assert any(isinstance(e, MachOExpander) for e in registry.EXPANDERS)
+    assert any(isinstance(e, MachOExpander) for e in registry.expanders())
 
 
 @needs_clang

@@ -54,7 +54,7 @@ def _write(tmp_path: Path, nb: nbformat.NotebookNode, name: str = "analysis.ipyn
 
 
 def test_the_notebook_expander_is_registered() -> None:
-    assert any(isinstance(e, NotebookExpander) for e in registry.EXPANDERS)
+    assert any(isinstance(e, NotebookExpander) for e in registry.expanders())
 
 
 def test_code_and_markdown_cells_report_their_cell_and_line(tmp_path: Path, url: str) -> None:

@@ -65,7 +65,7 @@ def _text(data: bytes) -> str:
 
 
 def test_the_plist_expander_is_registered() -> None:
-    assert any(isinstance(e, PlistExpander) for e in registry.EXPANDERS)
+    assert any(isinstance(e, PlistExpander) for e in registry.expanders())
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "xml"])

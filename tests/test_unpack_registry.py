@@ -30,7 +30,7 @@ TEXT = b"AccountKey=not-a-key\n"
 
 
 def _naive(blob: Blob) -> Expander | None:
-    return next((e for e in registry.EXPANDERS if e.claims(blob)), None)
+    return next((e for e in registry.expanders() if e.claims(blob)), None)
 
 
 def _zip() -> bytes:
@@ -111,3 +111,15 @@ def test_a_replaced_list_is_followed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert registry.expander_for(blob) is not None
     monkeypatch.setattr(registry, "EXPANDERS", [])
     assert registry.expander_for(blob) is None
+
+
+def test_a_lazy_entry_admits_what_its_expander_admits() -> None:
+    """A ``Lazy`` entry repeats its class's ``first`` and ``binary`` so that the
+    shortcut can skip it without importing it: they must agree."""
+    lazy = [e for e in registry.EXPANDERS if isinstance(e, registry.Lazy)]
+    assert len(lazy) >= 8
+    for entry in lazy:
+        loaded = entry.load()
+        assert entry.binary == loaded.binary, entry.target
+        assert (entry.first is None) == (loaded.first is None), entry.target
+        assert set(entry.first or b"") == set(loaded.first or b""), entry.target

@@ -14,7 +14,7 @@ import itertools
 import os
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -56,6 +56,10 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
+# Workers start once this many units wait, or once the parent has read units for this
+# long (and two wait): below that, starting them costs more than they save.
+READY_UNITS = 8
+PARENT_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -465,26 +469,35 @@ def _in_parent_or_parallel(
     absorb: Callable[[Source, Unit, Batch], None],
     parallel: Callable[[Iterator[tuple[Source, Unit]]], None],
 ) -> None:
-    """Worker processes only for two units of work or more: a small scan (a few files,
-    one directory unit) is read here rather than waiting for workers to start. A unit
-    read here may reveal more (a large zip's pieces): those go to the workers."""
+    """Worker processes only when the work is worth them. The parent reads units itself
+    while fewer than ``READY_UNITS`` are waiting and it has spent less than
+    ``PARENT_SECONDS`` on them: a small scan (a few files, a folder of model files)
+    never starts workers, and when they do start they are forked from a parent whose
+    imports (the model analyzer, an archive reader) are already done. A unit read here
+    may reveal more (a large zip's pieces): those go to the workers."""
+    pending: deque[tuple[Source, Unit]] = deque()
+    spent = 0.0
+    more = True
     while True:
-        first: list[tuple[Source, Unit]] = []
-        for item in units:
-            if item[1] is WAIT:  # the source waits for what it handed out
+        while more and len(pending) < READY_UNITS:
+            item = next(units, None)
+            if item is None:
+                more = False
+            elif item[1] is WAIT:  # the source waits for what it handed out
                 break
-            first.append(item)
-            if len(first) == 2:
-                break
-        if len(first) == 2:
-            parallel(itertools.chain(first, units))
+            else:
+                pending.append(item)
+        if len(pending) >= READY_UNITS or (len(pending) >= 2 and spent >= PARENT_SECONDS):
+            parallel(itertools.chain(pending, units))
             return
-        for source, unit in first:
-            absorb(source, unit, state.run(unit))
-        following = next(units, None)
-        if following is None:
-            return
-        units = itertools.chain([following], units)
+        if not pending:
+            if not more:
+                return
+            continue
+        source, unit = pending.popleft()
+        began = time.monotonic()
+        absorb(source, unit, state.run(unit))
+        spent += time.monotonic() - began
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
