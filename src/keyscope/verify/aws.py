@@ -1,9 +1,10 @@
 """Read-only live checks of AWS credentials, and what AWS's answers mean.
 
-A key pair: ``sts:GetCallerIdentity`` (a GET, SigV4-signed by ``sigv4.py``) to the
-global STS endpoint. No permission is needed for it and an explicit deny cannot
-block it, but CloudTrail records it in the key owner's account (event source
-``sts.amazonaws.com``, with the caller's IP address). It answers with the account,
+A key pair: ``sts:GetCallerIdentity`` (the documented form POST, SigV4-signed by
+``sigv4.py``) to the global STS endpoint: it reads nothing and changes nothing. No
+permission is needed for it and an explicit deny cannot block it, but CloudTrail
+records it in the key owner's account (event source ``sts.amazonaws.com``, with the
+caller's IP address). It answers with the account,
 the ARN and the user id behind the key. A presigned URL: see ``signed_urls.py``.
 """
 
@@ -21,7 +22,9 @@ from keyscope.verify.transport import Request, Response
 
 STS = ("aws-sts", "https://sts.amazonaws.com")  # the global endpoint signs as us-east-1
 STS_REGION = "us-east-1"
-STS_QUERY = "Action=GetCallerIdentity&Version=2011-06-15"
+# The call as AWS documents it (and its SDKs send it): a form POST, read-only.
+STS_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
+STS_FORM = "application/x-www-form-urlencoded; charset=utf-8"
 STS_PROBE = "sts:GetCallerIdentity"
 STS_NOTICE = (
     "needs no permission; logged by CloudTrail in the key owner's account with your IP "
@@ -51,11 +54,23 @@ def aws_requests(credential: AwsCredential) -> list[Request] | str:
             key_id=pair.key.id,
             secret=pair.secret,
             session_token=pair.session_token,
+            headers=dict(request.headers),
+            payload=request.body,
         )
 
-    url = f"{STS[1]}/?{STS_QUERY}"
+    url = f"{STS[1]}/"
     return [
-        Request(STS_PROBE, "GET", url, url, authorize=sign, endpoint=STS, notice=STS_NOTICE)
+        Request(
+            STS_PROBE,
+            "POST",
+            url,
+            url,
+            (("Content-Type", STS_FORM),),
+            authorize=sign,
+            endpoint=STS,
+            notice=STS_NOTICE,
+            body=STS_BODY.encode(),
+        )
     ]
 
 

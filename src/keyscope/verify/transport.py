@@ -84,6 +84,9 @@ class Request:
     fallback: bool = False
     # Printed with the request in the notice before anything is sent (who logs it).
     notice: str = ""
+    # A form body, only for a read-only call that its API takes as a POST
+    # (sts:GetCallerIdentity); never data of the credential's owner.
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -278,7 +281,7 @@ class Transport:
                 conn = http.client.HTTPConnection(host, port, timeout=timeout)
             conn.sock = sock
             try:
-                conn.request(request.method, target, headers=headers)
+                conn.request(request.method, target, body=request.body or None, headers=headers)
                 resp = conn.getresponse()
                 limit = MAX_BODY
                 if request.keep is not None and 200 <= resp.status < 300:
