@@ -187,8 +187,8 @@ def plan_notice(targets: Sequence[Target], options: VerifyOptions) -> str:
             lines.append(f"  {r.method} {r.shown_url}  ({r.probe}{note}){later}")
     head = (
         f"keyscope: --verify sends up to {count} read-only request(s) for {len(targets)} "
-        "credential(s). The owner's logs (storage logs, CloudTrail, …) record each one with "
-        "your IP address; check only credentials you are authorised to test."
+        "credential(s). The owner's logs record each one with your IP address (storage "
+        "logs, CloudTrail, …); check only credentials you are authorised to test."
     )
     if len(lines) > MAX_NOTICE_LINES:
         more = len(lines) - MAX_NOTICE_LINES
