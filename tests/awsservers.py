@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.azurite import _die_with_parent, _drain
+from tests.azurite import _die_with_parent, _drain, end_child
 
 S3RVER_DIR = Path(__file__).resolve().with_name("s3rver")
 S3RVER_MODULE = S3RVER_DIR / "node_modules" / "@20minutes" / "s3rver"
@@ -91,19 +91,8 @@ class _Process:
     def stop(self) -> None:
         atexit.unregister(self.stop)
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        for reader in self._readers:
-            reader.join(timeout=5)
-        if process is not None:
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+        end_child(process, self._readers)
+        self._readers = []
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from keyscope.analyze.aws.explainer import AwsCredential
 from keyscope.analyze.aws.presigned import AwsPresignedUrl
 from keyscope.redact import mask
-from keyscope.verify.interface import ProbeResult
+from keyscope.verify.interface import ProbeResult, probe_result
 from keyscope.verify.signed_urls import SignedObject, judge_object, object_requests, xml_field
 from keyscope.verify.sigv4 import sigv4_headers
 from keyscope.verify.transport import Request, Response
@@ -89,9 +89,7 @@ def aws_judge(
     facts: dict[str, str] = {}
 
     def result(outcome: str, why: str | None = detail) -> ProbeResult:
-        return ProbeResult(
-            request.probe, request.method, request.shown_url, outcome, status, code, why, facts
-        )
+        return probe_result(request, outcome, status, code, why, facts)
 
     if status == 200:
         for tag, name in _IDENTITY.items():

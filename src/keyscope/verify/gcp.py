@@ -18,7 +18,7 @@ from urllib.parse import quote
 from keyscope.analyze.gcp.credentials import GcpHmacKey, GcpServiceAccountKey
 from keyscope.analyze.gcp.explainer import GcpCredential
 from keyscope.analyze.gcp.signed import V4_CLOCK_SKEW, GcpSignedUrl
-from keyscope.verify.interface import ProbeResult
+from keyscope.verify.interface import ProbeResult, probe_result
 from keyscope.verify.rsakeys import certificate_public, private_key_public
 from keyscope.verify.signed_urls import SignedObject, judge_object, object_requests
 from keyscope.verify.transport import Request, Response
@@ -61,9 +61,7 @@ def gcp_judge(
     facts: dict[str, str] = {}
 
     def result(outcome: str, why: str | None) -> ProbeResult:
-        return ProbeResult(
-            request.probe, request.method, request.shown_url, outcome, status, None, why, facts
-        )
+        return probe_result(request, outcome, status, None, why, facts)
 
     if status == 404:
         return result("key-unknown", "the service account does not exist (deleted)")

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from keyscope.model import ProbeResult, Verification
 
-__all__ = ["AUTHENTICATED", "DEAD", "RETRY", "STATUSES", "ProbeResult", "Verification"]
+if TYPE_CHECKING:
+    from keyscope.verify.transport import Request
+
+__all__ = [
+    "AUTHENTICATED",
+    "DEAD",
+    "RETRY",
+    "STATUSES",
+    "ProbeResult",
+    "Verification",
+    "probe_result",
+]
 
 # Every status a probe or a credential can end in, with what it means for the owner.
 STATUSES: dict[str, str] = {
@@ -92,3 +105,17 @@ DEAD = frozenset(
 )
 # Statuses after which a planned fallback probe is sent (another signed method).
 RETRY = frozenset({"method-or-signature-rejected"})
+
+
+def probe_result(
+    request: Request,
+    outcome: str,
+    http_status: int | None,
+    code: str | None,
+    detail: str | None,
+    facts: dict[str, str],
+) -> ProbeResult:
+    """One probe's result, named and shown as its request was."""
+    return ProbeResult(
+        request.probe, request.method, request.shown_url, outcome, http_status, code, detail, facts
+    )

@@ -17,7 +17,7 @@ from datetime import datetime
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from keyscope.redact import mask
-from keyscope.verify.interface import ProbeResult
+from keyscope.verify.interface import ProbeResult, probe_result
 from keyscope.verify.transport import Request, Response, loopback_name
 
 # Query parameters whose values are secret: never in a shown URL.
@@ -125,9 +125,7 @@ def judge_object(
                 facts[name] = response.headers[header][:100]
 
     def result(outcome: str, why: str | None = detail) -> ProbeResult:
-        return ProbeResult(
-            request.probe, request.method, request.shown_url, outcome, status, code, why, facts
-        )
+        return probe_result(request, outcome, status, code, why, facts)
 
     if 200 <= status < 300:
         return result("live", None)

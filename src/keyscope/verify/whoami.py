@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from keyscope.verify.interface import ProbeResult
+from keyscope.verify.interface import ProbeResult, probe_result
 from keyscope.verify.transport import Request, Response
 
 MAX_FACT = 200  # characters of one identity field kept
@@ -122,9 +122,7 @@ def whoami_judge(name: str, request: Request, response: Response) -> ProbeResult
     facts: dict[str, str] = {}
 
     def result(outcome: str, why: str | None = None) -> ProbeResult:
-        return ProbeResult(
-            request.probe, request.method, request.shown_url, outcome, status, None, why, facts
-        )
+        return probe_result(request, outcome, status, None, why, facts)
 
     if status == 200:
         try:
