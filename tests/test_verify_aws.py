@@ -370,3 +370,22 @@ def test_cli_verify_endpoint(
     for bad in ("nope=http://127.0.0.1:1", "aws-sts=ftp://127.0.0.1/", "aws-sts=http://x/?q=1"):
         assert main(["explain", "--verify", "--verify-endpoint", bad, "AKIA"]) == 2
         assert "--verify-endpoint" in capsys.readouterr().err
+
+
+def test_scan_verify_checks_a_presigned_url_found_in_a_file(
+    s3: S3, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "repo"
+    tree.mkdir()
+    (tree / "config.py").write_text(f'MODEL_URL = "{s3.presign()}"\n')
+    before = len(s3.server.requests())
+    rc = main(["scan", "--format", "json", "--verify",
+               f"--allow-internal=127.0.0.1:{s3.server.port}", "--verify-interval", "0",
+               "--audit-log", str(tmp_path / "a.jsonl"), "-j", "2", str(tree)])
+    out = capsys.readouterr()
+    assert rc in (0, 1), out.err
+    [finding] = json.loads(out.out)["findings"]
+    assert finding["explanation"]["verification"]["status"] == "live"
+    time.sleep(0.2)
+    assert [(r["method"], r["range"]) for r in s3.server.requests()[before:]] == [
+        ("GET", "bytes=0-0")]
