@@ -389,3 +389,40 @@ def test_scan_verify_checks_a_presigned_url_found_in_a_file(
     time.sleep(0.2)
     assert [(r["method"], r["range"]) for r in s3.server.requests()[before:]] == [
         ("GET", "bytes=0-0")]
+
+
+def _plan(text: str) -> list[Any] | str:
+    from keyscope.verify import plan
+
+    [(explanation, credential)] = read_text(text, datetime.now(UTC), DEFAULT_POLICY)
+    return plan(Target(credential, None, explanation.fingerprint))
+
+
+def test_plans_refuse_what_cannot_be_reproduced_and_upgrade_to_https() -> None:
+    session = botocore.session.get_session()
+    client = session.create_client("s3", region_name="eu-central-1", config=V4,
+                                   aws_access_key_id=key_id(), aws_secret_access_key=secret())
+    # SSE-C: the URL signs headers (the customer key) whose values it does not carry.
+    sse = client.generate_presigned_url("get_object", Params={
+        "Bucket": BUCKET, "Key": OBJECT, "SSECustomerAlgorithm": "AES256",
+        "SSECustomerKey": "k" * 32})
+    assert "signs headers whose values it does not carry" in str(_plan(sse))
+    plain = client.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": OBJECT})
+    http = "http://" + plain.split("://", 1)[1]
+    requests = _plan(http)
+    assert not isinstance(requests, str)
+    assert [r.method for r in requests] == ["GET", "HEAD"]
+    assert all(r.url.startswith("https://") and "REDACTED" in r.shown_url for r in requests)
+    assert requests[1].fallback and dict(requests[0].headers) == {"Range": "bytes=0-0"}
+    bare = plain.split("?", 1)[1]
+    assert "host is not known" in str(_plan(bare))
+
+
+def test_an_internal_host_in_a_scanned_url_is_refused(tmp_path: Path) -> None:
+    client = botocore.session.get_session().create_client(
+        "s3", region_name="eu-central-1", endpoint_url="http://10.1.2.3:9000", config=V4,
+        aws_access_key_id=key_id(), aws_secret_access_key=secret())
+    url = client.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": OBJECT})
+    [e] = keyscope.explain(url, verify=VerifyOptions(audit_log=tmp_path / "a.jsonl"))
+    v = e.verification
+    assert v is not None and v.status == "refused-by-keyscope" and v.live is None
