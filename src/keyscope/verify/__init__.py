@@ -75,7 +75,7 @@ def verify_one(target: Target, transport: Transport, now: datetime | None = None
     decisive = 0  # the probe whose answer decides: the first, or a fallback accepted
     for i, request in enumerate(requests):
         if request.fallback:
-            if results[decisive].status not in RETRY:
+            if not results or results[decisive].status not in RETRY:
                 continue
         elif i > 0 and results[decisive].status != "live":
             break
