@@ -23,6 +23,9 @@ python -m pip install --quiet -e '.[test,lint]'
 # The Azurite storage emulator (pinned in tests/azurite/package.json) for the verify tests;
 # tests/azurite.py runs the same step itself when it is missing.
 npm install --prefix tests/azurite --no-audit --no-fund
+# The S3 server that checks presigned URLs' signatures (pinned in tests/s3rver/package.json
+# and its lock file); tests/awsservers.py runs the same step itself when it is missing.
+npm ci --prefix tests/s3rver --no-audit --no-fund
 
 ruff check .
 mypy

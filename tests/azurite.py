@@ -100,6 +100,24 @@ def _drain(stream: IO[str], sink: list[str], on_line: Callable[[str], None] | No
             on_line(line)
 
 
+def end_child(process: subprocess.Popen[str] | None, readers: Sequence[threading.Thread]) -> None:
+    """Terminate a child (kill it if it lingers), then join its output readers and
+    close its pipes."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    for reader in readers:  # they end at EOF, once the process is gone
+        reader.join(timeout=5)
+    if process is not None:
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
 def _udk_time(value: datetime | str) -> str:
     """The ``skt``/``ske`` text: ISO 8601 UTC to the second, as the service issues it."""
     if isinstance(value, str):
@@ -208,20 +226,8 @@ class Azurite:
         """Terminate Azurite (kill it if it lingers) and remove its working directory."""
         atexit.unregister(self.stop)
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        for reader in self._readers:  # they end at EOF, once the process is gone
-            reader.join(timeout=5)
+        end_child(process, self._readers)
         self._readers = []
-        if process is not None:
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

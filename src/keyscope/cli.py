@@ -202,13 +202,17 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 VERIFY_HELP = """\
 Off unless asked for: without --verify keyscope sends nothing over the network.
---verify sends, for each credential, one side-effect-free request (Get Account
+--verify sends, for each credential, one side-effect-free request. Azure: Get Account
 Information on the token's own resource, or a read-only service call for
-queue/table/file tokens; Shared Key-signed for account keys). --verify=deep also
-lists at most one container/blob and reads blob service properties (is logging
-on?) where the token allows it. Never a download, never a dequeue, never a write.
-The requests are listed before they are sent; the storage owner's logs record
-them with your IP address. HTTPS only (plain HTTP only to a local emulator);
+queue/table/file tokens; Shared Key-signed for account keys (--verify=deep also
+lists at most one container/blob and reads blob service properties where the token
+allows it). AWS key pair: sts:GetCallerIdentity (needs no permission; CloudTrail
+logs it in the key owner's account). S3 / Cloud Storage signed URL: GET of the first
+byte (Range: bytes=0-0, nothing kept) or HEAD, only for URLs signed for a read.
+Google service-account key: the anonymous public-key lookup of its account.
+Never a download, never a dequeue, never a write. The requests are listed before
+they are sent; the owner's logs record them with your IP address.
+HTTPS only (plain HTTP only to a local emulator);
 private, loopback and link-local destinations are refused unless --allow-internal
 (--allow-internal=HOST:PORT,... allows only those);
 no redirects are followed; every request is written to the audit log."""
@@ -242,6 +246,15 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
         "(default: keyscope/verify-audit.jsonl in the user state directory)",
     )
     g.add_argument(
+        "--verify-endpoint",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="send the checks of a credential without a URL (aws-sts, gcp-certs, a platform's "
+        "who-am-I) to URL instead (a regional endpoint; a loopback test server needs "
+        "--allow-internal)",
+    )
+    g.add_argument(
         "--verify-timeout",
         type=float,
         default=10.0,
@@ -269,9 +282,18 @@ def _verify_options(args: argparse.Namespace) -> VerifyOptions | None:
         allow = allowed_internal(args.allow_internal, args.allow_internal_only)
     except ValueError as exc:
         raise KeyscopeError(f"--allow-internal: {exc}") from None
+    endpoints: tuple[tuple[str, str], ...] = ()
+    if args.verify_endpoint:
+        from keyscope.verify.endpoints import parse_endpoint
+
+        try:
+            endpoints = tuple(parse_endpoint(text) for text in args.verify_endpoint)
+        except ValueError as exc:
+            raise KeyscopeError(f"--verify-endpoint: {exc}") from None
     return VerifyOptions(
         deep=args.verify == "deep",
         allow_internal=allow,
+        endpoints=endpoints,
         timeout=args.verify_timeout,
         per_host_interval=args.verify_interval,
         audit_log=args.audit_log or default_audit_log(),

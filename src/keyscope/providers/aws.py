@@ -1,5 +1,6 @@
 """AWS as a provider: binds ``analyze/aws/*`` (key pairs, S3 presigned URLs, their
-policy rules) to the provider contract. Live checks are not implemented yet."""
+policy rules) and ``verify/aws.py`` (GetCallerIdentity, presigned URL probes) to the
+provider contract."""
 
 from __future__ import annotations
 
@@ -17,19 +18,13 @@ from keyscope.analyze.aws.keys import PROVIDER, AwsKeyPair
 from keyscope.analyze.aws.policy import RULES
 from keyscope.analyze.aws.presigned import AwsPresignedUrl
 from keyscope.analyze.policy import Policy, RuleTable
-from keyscope.model import Explanation
+from keyscope.model import Explanation, ProbeResult
 from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
 
-__all__ = ["NO_LIVE_CHECK", "Aws", "AwsCredential"]
+__all__ = ["Aws", "AwsCredential"]
 
 if TYPE_CHECKING:
-    from keyscope.verify.transport import Request
-
-NO_LIVE_CHECK = (
-    "keyscope has no live check for AWS credentials yet (sts:GetCallerIdentity and a HEAD "
-    "of the presigned object are planned); nothing was sent"
-)
-
+    from keyscope.verify.transport import Request, Response
 
 def _presigned(site: Site) -> list[Candidate | Rejected]:
     return url_candidates(site.value, site.now, site.policy)
@@ -64,4 +59,13 @@ class Aws(Provider[AwsCredential]):
     def plan(
         self, credential: AwsCredential, account: str | None, deep: bool
     ) -> list[Request] | str:
-        return NO_LIVE_CHECK
+        from keyscope.verify.aws import aws_requests  # only for --verify
+
+        return aws_requests(credential)
+
+    def judge(
+        self, credential: AwsCredential, request: Request, response: Response, now: datetime
+    ) -> ProbeResult:
+        from keyscope.verify.aws import aws_judge
+
+        return aws_judge(credential, request, response, now)

@@ -1,6 +1,6 @@
 """Google Cloud as a provider: binds ``analyze/gcp/*`` (service-account keys, HMAC
 keys, API keys, Cloud Storage signed URLs, their policy rules) to the provider
-contract. Live checks are not implemented yet."""
+contract, and ``verify/gcp.py`` (the public-key lookup, signed URL probes)."""
 
 from __future__ import annotations
 
@@ -25,19 +25,13 @@ from keyscope.analyze.gcp.explainer import (
 from keyscope.analyze.gcp.policy import RULES
 from keyscope.analyze.gcp.signed import GcpSignedUrl
 from keyscope.analyze.policy import Policy, RuleTable
-from keyscope.model import Explanation
+from keyscope.model import Explanation, ProbeResult
 from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
 
-__all__ = ["NO_LIVE_CHECK", "Gcp", "GcpCredential"]
+__all__ = ["Gcp", "GcpCredential"]
 
 if TYPE_CHECKING:
-    from keyscope.verify.transport import Request
-
-NO_LIVE_CHECK = (
-    "keyscope has no live check for Google Cloud credentials yet (a public-key lookup of "
-    "the service account and a ranged GET of the signed object are planned); nothing was sent"
-)
-
+    from keyscope.verify.transport import Request, Response
 
 def _signed(site: Site) -> list[Candidate | Rejected]:
     return url_candidates(site.value, site.now, site.policy)
@@ -86,4 +80,13 @@ class Gcp(Provider[GcpCredential]):
     def plan(
         self, credential: GcpCredential, account: str | None, deep: bool
     ) -> list[Request] | str:
-        return NO_LIVE_CHECK
+        from keyscope.verify.gcp import gcp_requests  # only for --verify
+
+        return gcp_requests(credential)
+
+    def judge(
+        self, credential: GcpCredential, request: Request, response: Response, now: datetime
+    ) -> ProbeResult:
+        from keyscope.verify.gcp import gcp_judge
+
+        return gcp_judge(credential, request, response, now)

@@ -20,8 +20,15 @@ from keyscope.model import Explanation, Finding
 from keyscope.providers.interface import Provider
 from keyscope.providers.registry import Credential, provider_of
 from keyscope.redact import terminal_safe
-from keyscope.verify.interface import AUTHENTICATED, DEAD, STATUSES, ProbeResult, Verification
-from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions
+from keyscope.verify.interface import (
+    AUTHENTICATED,
+    DEAD,
+    RETRY,
+    STATUSES,
+    ProbeResult,
+    Verification,
+)
+from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions, aimed
 
 MAX_NOTICE_LINES = 25  # requests listed one by one before a scan's notice sums them up
 
@@ -65,23 +72,29 @@ def verify_one(target: Target, transport: Transport, now: datetime | None = None
         return Verification("not-verifiable", None, f"Not checked: {requests}.", (), checked)
     provider = _provider(target.credential)
     results: list[ProbeResult] = []
+    decisive = 0  # the probe whose answer decides: the first, or a fallback accepted
     for i, request in enumerate(requests):
-        if i > 0 and results[0].status != "live":
+        if request.fallback:
+            if not results or results[decisive].status not in RETRY:
+                continue
+        elif i > 0 and results[decisive].status != "live":
             break
         try:
             response = transport.send(request, target.fingerprint)
         except NotSent as exc:
+            shown = aimed(request, transport.options.endpoints).shown_url
             results.append(
-                ProbeResult(
-                    request.probe, request.method, request.shown_url, exc.status, detail=exc.detail
-                )
+                ProbeResult(request.probe, request.method, shown, exc.status, detail=exc.detail)
             )
             continue
-        results.append(provider.judge(target.credential, request, response, now))
+        result = provider.judge(target.credential, request, response, now)
+        results.append(result)
+        if request.fallback and result.status in AUTHENTICATED:
+            decisive = len(results) - 1
     # An account the credential does not carry (given, or read from nearby text): a
     # rejected signature may then mean "wrong account", not "dead".
     guess = provider.guessed_account(target.credential, target.account)
-    return _verdict(tuple(results), checked, inferred_account=guess)
+    return _verdict(tuple(results), checked, inferred_account=guess, decisive=decisive)
 
 
 def verify_all(
@@ -119,9 +132,12 @@ def verify_all(
 
 
 def _verdict(
-    probes: tuple[ProbeResult, ...], checked: str, inferred_account: str | None = None
+    probes: tuple[ProbeResult, ...],
+    checked: str,
+    inferred_account: str | None = None,
+    decisive: int = 0,
 ) -> Verification:
-    first = probes[0]
+    first = probes[decisive]
     status = first.status
     live: bool | None
     if status in AUTHENTICATED:
@@ -161,12 +177,18 @@ def plan_notice(targets: Sequence[Target], options: VerifyOptions) -> str:
             continue
         for i, r in enumerate(requests):
             count += 1
-            later = "  [only if the first is accepted]" if i > 0 else ""
-            lines.append(f"  {r.method} {r.shown_url}  ({r.probe}){later}")
+            r = aimed(r, options.endpoints)
+            later = ""
+            if r.fallback:
+                later = "  [only if the one before was refused for its signature]"
+            elif i > 0:
+                later = "  [only if the first is accepted]"
+            note = f": {r.notice}" if r.notice else ""
+            lines.append(f"  {r.method} {r.shown_url}  ({r.probe}{note}){later}")
     head = (
         f"keyscope: --verify sends up to {count} read-only request(s) for {len(targets)} "
-        "credential(s). The storage owner's logs record each one with your IP address; "
-        "check only credentials you are authorised to test."
+        "credential(s). The owner's logs record each one with your IP address (storage "
+        "logs, CloudTrail, …); check only credentials you are authorised to test."
     )
     if len(lines) > MAX_NOTICE_LINES:
         more = len(lines) - MAX_NOTICE_LINES

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from keyscope.model import ProbeResult, Verification
 
-__all__ = ["AUTHENTICATED", "DEAD", "STATUSES", "ProbeResult", "Verification"]
+if TYPE_CHECKING:
+    from keyscope.verify.transport import Request
+
+__all__ = [
+    "AUTHENTICATED",
+    "DEAD",
+    "RETRY",
+    "STATUSES",
+    "ProbeResult",
+    "Verification",
+    "probe_result",
+]
 
 # Every status a probe or a credential can end in, with what it means for the owner.
 STATUSES: dict[str, str] = {
@@ -37,6 +50,26 @@ STATUSES: dict[str, str] = {
         "the account's host name no longer resolves: the account is gone, and anyone could "
         "register the name again and serve content where this URL points"
     ),
+    "method-or-signature-rejected": (
+        "the service refused the signature for a read (GET, then HEAD): the key was rotated "
+        "or the URL altered, or the URL was signed for another method (an upload or a "
+        "delete), which keyscope never sends"
+    ),
+    "key-unknown": (
+        "the service does not know the key: deleted, deactivated, or never issued"
+    ),
+    "key-mismatch": (
+        "the key id is the account's, but the leaked private key is not the one published "
+        "for it: altered or forged"
+    ),
+    "bucket-not-found": (
+        "the bucket no longer exists: the URL opens nothing, and anyone could create a "
+        "bucket of that name and serve content where it points"
+    ),
+    "not-found": (
+        "the object or its bucket does not exist; the answer does not say whether the "
+        "signature was accepted"
+    ),
     "denied": "the service refused the request (firewall, network rules or access control)",
     "unreachable": "no answer: connection refused, DNS failure or timeout",
     "redirect-refused": "the service answered with a redirect, which keyscope does not follow",
@@ -60,5 +93,29 @@ AUTHENTICATED = frozenset(
 )
 # Statuses that prove the credential no longer opens anything as it stands.
 DEAD = frozenset(
-    {"expired", "signature-rejected", "policy-or-signature-rejected", "account-disabled"}
+    {
+        "expired",
+        "signature-rejected",
+        "policy-or-signature-rejected",
+        "account-disabled",
+        "key-unknown",
+        "key-mismatch",
+        "bucket-not-found",
+    }
 )
+# Statuses after which a planned fallback probe is sent (another signed method).
+RETRY = frozenset({"method-or-signature-rejected"})
+
+
+def probe_result(
+    request: Request,
+    outcome: str,
+    http_status: int | None,
+    code: str | None,
+    detail: str | None,
+    facts: dict[str, str],
+) -> ProbeResult:
+    """One probe's result, named and shown as its request was."""
+    return ProbeResult(
+        request.probe, request.method, request.shown_url, outcome, http_status, code, detail, facts
+    )

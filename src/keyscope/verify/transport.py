@@ -29,7 +29,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import SplitResult
 
@@ -56,6 +56,10 @@ class VerifyOptions:
     max_per_host: int = 200  # requests to one host per run: a file full of URLs for one
     # host must not turn keyscope into a flood (the rest are refused, and logged)
     audit_log: Path | None = None  # JSON lines; None: no log file
+    # ``--verify-endpoint NAME=URL``: where the requests of a named endpoint go instead
+    # of the service's own (a credential without a URL: an AWS key pair, a token). The
+    # user chooses it, never a scanned file; every rail above still applies.
+    endpoints: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,20 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     # Called right before sending, for signatures that include the time (Shared Key).
     authorize: Callable[[Request, str], dict[str, str]] | None = field(default=None, compare=False)
+    # (name, default base URL) of a service endpoint ``--verify-endpoint`` may replace;
+    # None for a URL the credential carries.
+    endpoint: tuple[str, str] | None = None
+    # Bytes of a successful answer read at most (a download probe keeps none of the
+    # object); None: up to MAX_BODY. Error answers are read up to MAX_BODY.
+    keep: int | None = None
+    # Sent only when the probe before it was refused for what the credential may not
+    # say (the signed method); its answer decides when it was accepted.
+    fallback: bool = False
+    # Printed with the request in the notice before anything is sent (who logs it).
+    notice: str = ""
+    # A form body, only for a read-only call that its API takes as a POST
+    # (sts:GetCallerIdentity); never data of the credential's owner.
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,25 @@ class Response:
     status: int
     headers: dict[str, str]  # lower-case names
     body: bytes  # at most MAX_BODY bytes
+
+
+def aimed(request: Request, endpoints: tuple[tuple[str, str], ...]) -> Request:
+    """The request as it will be sent: a named endpoint replaced by the user's
+    ``--verify-endpoint`` URL (its path kept below the new base)."""
+    if request.endpoint is None:
+        return request
+    name, default = request.endpoint
+    base = dict(endpoints).get(name)
+    if base is None or not request.url.startswith(default):
+        return request
+    base = base.rstrip("/")
+    return replace(
+        request,
+        url=base + request.url[len(default) :],
+        shown_url=base + request.shown_url[len(default) :]
+        if request.shown_url.startswith(default)
+        else request.shown_url,
+    )
 
 
 class NotSent(Exception):
@@ -135,6 +172,7 @@ class Transport:
 
     def send(self, request: Request, credential: str = "") -> Response:
         """Send one request, or raise NotSent. ``credential`` (a fingerprint) is logged."""
+        request = aimed(request, self.options.endpoints)
         fields = {
             "credential": credential,
             "probe": request.probe,
@@ -243,9 +281,14 @@ class Transport:
                 conn = http.client.HTTPConnection(host, port, timeout=timeout)
             conn.sock = sock
             try:
-                conn.request(request.method, target, headers=headers)
+                conn.request(request.method, target, body=request.body or None, headers=headers)
                 resp = conn.getresponse()
-                body = _read_body(resp, 3 * timeout) if request.method != "HEAD" else b""
+                limit = MAX_BODY
+                if request.keep is not None and 200 <= resp.status < 300:
+                    limit = min(MAX_BODY, request.keep)
+                body = b""
+                if request.method != "HEAD" and limit > 0:
+                    body = _read_body(resp, 3 * timeout, limit)
                 self.sent += 1
                 return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
             finally:
@@ -262,16 +305,16 @@ class Transport:
             raise NotSent("unreachable", f"{host}:{port}: {type(exc).__name__}") from None
 
 
-def _read_body(resp: http.client.HTTPResponse, seconds: float) -> bytes:
-    """At most MAX_BODY bytes, within ``seconds`` in all: a server that trickles its
+def _read_body(resp: http.client.HTTPResponse, seconds: float, limit: int = MAX_BODY) -> bytes:
+    """At most ``limit`` bytes, within ``seconds`` in all: a server that trickles its
     answer byte by byte cannot hold a check for long."""
     deadline = time.monotonic() + seconds
     chunks: list[bytes] = []
     size = 0
-    while size < MAX_BODY:
+    while size < limit:
         if time.monotonic() > deadline:
             raise TimeoutError
-        chunk = resp.read1(min(8192, MAX_BODY - size))
+        chunk = resp.read1(min(8192, limit - size))
         if not chunk:
             break
         chunks.append(chunk)

@@ -5,7 +5,7 @@ object, Region, signer and lifetime."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -61,6 +61,7 @@ class AwsPresignedUrl:
     method: str  # implied; the method is signed but not written in the URL
     method_known: bool
     params: dict[str, str] = field(default_factory=dict)  # the rest of the query
+    url: str = field(default="", repr=False)  # as read (secret): what --verify requests
 
 
 def parse_presigned(text: str) -> AwsPresignedUrl:
@@ -86,9 +87,9 @@ def _parse(text: str) -> AwsPresignedUrl:
     for name, value in parse_qsl(query.split("#", 1)[0], keep_blank_values=True):
         params.setdefault(name.lower(), value)
     if "x-amz-credential" in params:
-        return _v4(params, location)
+        return replace(_v4(params, location), url=text)
     if "awsaccesskeyid" in params:
-        return _v2(params, location)
+        return replace(_v2(params, location), url=text)
     raise ParseError("no X-Amz-Credential or AWSAccessKeyId parameter")
 
 

@@ -5,7 +5,7 @@ expiry as the URL itself says them."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -53,6 +53,7 @@ class GcpSignedUrl:
     signed_headers: tuple[str, ...]
     method: str  # implied: signed, not written in the URL
     params: dict[str, str] = field(default_factory=dict)
+    url: str = field(default="", repr=False)  # as read (secret): what --verify requests
 
 
 def parse_signed(text: str) -> GcpSignedUrl:
@@ -66,7 +67,8 @@ def parse_signed(text: str) -> GcpSignedUrl:
 def _parse(text: str) -> GcpSignedUrl:
     scheme = _SCHEME.search(text)
     if scheme is not None:
-        parts = urlsplit(text[scheme.start() :])
+        text = text[scheme.start() :]
+        parts = urlsplit(text)
         location = gcs_location(parts.scheme.lower(), (parts.hostname or "").lower() or None,
                                 unquote(parts.path))
         query = parts.query
@@ -77,9 +79,9 @@ def _parse(text: str) -> GcpSignedUrl:
     for name, value in parse_qsl(query.split("#", 1)[0], keep_blank_values=True):
         params.setdefault(name.lower(), value)
     if "x-goog-credential" in params:
-        return _v4(params, location)
+        return replace(_v4(params, location), url=text)
     if "googleaccessid" in params:
-        return _v2(params, location)
+        return replace(_v2(params, location), url=text)
     raise ParseError("no X-Goog-Credential or GoogleAccessId parameter")
 
 
