@@ -40,7 +40,18 @@ _ACCOUNT_CONTEXT = (
         r"(?:account_?name\s*[:=]\s*)?[\"']([a-z0-9]{3,24})[\"']"
     ),
     # a storage host, with or without scheme (URLs, //host/share mounts, cmdkey /add:host)
-    re.compile(r"(?i)(?<![a-z0-9.-])([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
+    re.compile(r"(?i)(?<![a-z0-9.$%{_-])([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
+)
+_HOST_CONTEXT = _ACCOUNT_CONTEXT[-1]
+# What an account name written in code is when it is no literal: an object or module
+# (``self.account_name``, ``var.x``), a longer identifier (``account_name``), a call or index.
+_IDENTIFIER_AFTER = frozenset("._-([{}>$")
+_TEMPLATE_BEFORE = frozenset("$%{_@")
+# Unquoted words that name a value instead of being one (``account_name = name``).
+_NOT_NAMES = frozenset(
+    "self this cls var vars local locals each module data env process config settings "
+    "args kwargs params props options opts input inputs os none null nil undefined true false "
+    "name account storage accountname storageaccount storageaccountname string str".split()
 )
 _ENDPOINT = re.compile(
     r"(?i)\bhttps?://(?P<account>[a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\."
@@ -213,15 +224,36 @@ def _line_above(context: str, value: str) -> str:
 
 
 def account_near(context: str) -> str | None:
-    """The account name closest to the middle of ``context`` (key lines ± a few)."""
+    """The account name closest to the middle of ``context`` (key lines ± a few), taken
+    only from literal text: ``account_name=self.account_name``, ``${var.account}`` or
+    ``%s`` name none."""
     middle = len(context) // 2
     best: tuple[int, str] | None = None
     for pattern in _ACCOUNT_CONTEXT:
         for m in pattern.finditer(context):
+            if not literal_name(context, m.start(1), m.end(1), host=pattern is _HOST_CONTEXT):
+                continue
             distance = abs(m.start(1) - middle)
             if best is None or distance < best[0]:
                 best = (distance, m.group(1).lower())
     return best[1] if best else None
+
+
+def literal_name(text: str, start: int, end: int, host: bool = False) -> bool:
+    """``text[start:end]`` is an account name written out, not an identifier or a
+    template's placeholder: not part of ``self.x``, ``this.x``, ``var.x``, ``x_name``,
+    ``f(x)``, ``${x}``, ``{{ x }}``, ``%s``, ``$VAR``; unquoted, not a word such as
+    ``self`` or ``name``. ``host``: the name is a host's first label (``x.blob.core…``)."""
+    before = text[start - 1 : start]
+    if before in _TEMPLATE_BEFORE:
+        return False
+    if host:
+        return True
+    after = text[end : end + 1]
+    if after in _IDENTIFIER_AFTER or (after.isalnum() and after.isascii()):
+        return False
+    quoted = before in ("'", '"') and after == before
+    return quoted or text[start:end].lower() not in _NOT_NAMES
 
 
 def trim_sas(value: str) -> str:
