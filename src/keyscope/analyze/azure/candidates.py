@@ -42,7 +42,8 @@ _ACCOUNT_CONTEXT = (
     # a storage host, with or without scheme (URLs, //host/share mounts, cmdkey /add:host)
     re.compile(r"(?i)(?<![a-z0-9.$%{_-])([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
 )
-_HOST_CONTEXT = _ACCOUNT_CONTEXT[-1]
+# the name followed by a host's labels (Hadoop's setting, a storage host), not by nothing
+_HOST_CONTEXT = (_ACCOUNT_CONTEXT[3], _ACCOUNT_CONTEXT[5])
 # What an account name written in code is when it is no literal: an object or module
 # (``self.account_name``, ``var.x``), a longer identifier (``account_name``), a call or index.
 _IDENTIFIER_AFTER = frozenset("._-([{}>$")
@@ -231,7 +232,7 @@ def account_near(context: str) -> str | None:
     best: tuple[int, str] | None = None
     for pattern in _ACCOUNT_CONTEXT:
         for m in pattern.finditer(context):
-            if not literal_name(context, m.start(1), m.end(1), host=pattern is _HOST_CONTEXT):
+            if not literal_name(context, m.start(1), m.end(1), host=pattern in _HOST_CONTEXT):
                 continue
             distance = abs(m.start(1) - middle)
             if best is None or distance < best[0]:
