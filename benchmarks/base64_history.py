@@ -23,6 +23,7 @@ import io
 import json
 import os
 import pstats
+import re
 import subprocess
 import sys
 import time
@@ -80,9 +81,14 @@ def findings(tool: str, report: Path) -> list[Any]:
     return list(doc or [])
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9+/%]+")
+
+
 def planted_found(items: list[Any], plants: list[corpus.Plant]) -> int:
-    text = "\n".join(json.dumps(f) for f in items)
-    return sum(any(m in text for m in p.markers) for p in plants)
+    """Plants one of whose markers (account name, key, signature) is a whole token of
+    the findings (a set look-up: the dense corpus has 10,000 plants)."""
+    tokens = set(_TOKEN.findall("\n".join(json.dumps(f) for f in items)))
+    return sum(any(m.rstrip("=") in tokens for m in p.markers) for p in plants)
 
 
 def one_run(tool: str, target: str, manifest: corpus.Manifest, tag: str) -> dict[str, Any]:
