@@ -37,7 +37,7 @@ class Level(enum.IntEnum):
     LOW = 1
 
 
-class Name(str, enum.Enum):
+class Name(enum.StrEnum):
     A = "a"
 
 
@@ -52,7 +52,7 @@ class Name(str, enum.Enum):
         {"nested": {"empty": {}, "list": [[], [{}], [1, [2, [3]]]], "t": (1, "x")}},
         [None, True, False, 0, -1, 10**30, 1.5, -0.0, 1e-7, 1e22, float("nan")],
         [float("inf"), -float("inf")],
-        {1: "int key", 2.5: "float key", True: "bool key", None: "none key"},
+        {3: "int key", 2.5: "float key", True: "bool key", False: "no", None: "none key"},
         {"intenum": Level.LOW, "strenum": Name.A},
     ],
     ids=lambda v: type(v).__name__,
