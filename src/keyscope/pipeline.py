@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,8 @@ UTF16_MARKERS = tuple(
     for word in ("sig", "SIG", "AccountKey", "SharedAccessSignature")
 )
 _BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9+/]{86}==")
+_B64_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 
@@ -119,6 +122,11 @@ class BlobScanner:
         hits = self.engine.hits(data)
         if not hits:
             return
+        if any(h.vetoed for h in hits):  # ruled out by the engine: counted, nothing more
+            for h in hits:
+                if h.vetoed:
+                    result.rejected[self.engine.rules[h.rule].veto_reason] += 1
+            hits = [h for h in hits if not h.vetoed]
         matches = self.capturer.matches(data, hits)
         found: list[tuple[Match, Candidate]] = []
         rejected: list[tuple[Match, Rejected]] = []
@@ -134,7 +142,7 @@ class BlobScanner:
                     rejected.append((match, c))
                 else:
                     found.append((match, c))
-        found = _outermost(found + _seen_again(found, rejected, result))
+        found = _outermost(found + _seen_again(found, rejected, result) + _repeated(data, found))
         secrets = _Secrets([(m.start, m.end, c.secret) for m, c in found], everywhere=bool(outer))
         for match, c in found:
             where_data, where = outer if outer else (data, match)
@@ -211,6 +219,29 @@ def _seen_again(
         else:
             result.rejected[r.reason] += 1
     return again
+
+
+def _repeated(data: bytes, found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candidate]]:
+    """A key-shaped secret (88 Base64 characters) found in the blob and written again
+    elsewhere in it, unlabelled (``credential=KEY`` further down): another location of
+    that key. The key rule's anchor needs a label, so the engine does not hit there."""
+    out: list[tuple[Match, Candidate]] = []
+    seen: set[str] = set()
+    for match, c in found:
+        if c.secret in seen or not _KEY_SHAPE.fullmatch(c.secret):
+            continue
+        seen.add(c.secret)
+        secret = c.secret.encode()
+        at = data.find(secret)
+        while at >= 0:
+            end = at + len(secret)
+            alone = (at == 0 or data[at - 1] not in _B64_BYTES) and (
+                end == len(data) or data[end] not in _B64_BYTES
+            )
+            if alone:
+                out.append((Match(rule=match.rule, start=at, end=end, value=secret), c))
+            at = data.find(secret, end)
+    return out
 
 
 def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candidate]]:

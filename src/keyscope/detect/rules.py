@@ -44,6 +44,11 @@ class Rule:
     # split over string literals or wrapped by a mail client); None: never.
     complete: str | None = None
     builtin: bool = False  # a user's rule (--rules) runs its capture under a guard
+    # Patterns of contexts in which an anchor hit cannot be a credential (a digest after
+    # `sha512-`): a hit where one of them ends is dropped by the engine, before any Python
+    # runs on it, and counted under ``veto_reason``.
+    veto: tuple[str, ...] = ()
+    veto_reason: str = ""
 
     def compiled_capture(self) -> re.Pattern[bytes]:
         return re.compile(self.capture.encode(), re.MULTILINE)
@@ -116,7 +121,13 @@ def _rule(entry: object, path: Path, builtin: bool) -> Rule:
     if not pattern:
         raise ConfigError(f"{where}: missing 'pattern' (or 'base64_of')")
     complete = entry.get("complete")
-    for key, text in (("pattern", pattern), ("capture", entry["capture"]), ("complete", complete)):
+    veto = entry.get("veto", [])
+    if not isinstance(veto, list) or not all(isinstance(v, str) and v for v in veto):
+        raise ConfigError(f"{where}: veto must be a list of patterns")
+    if veto and not entry.get("veto_reason"):
+        raise ConfigError(f"{where}: a veto needs a veto_reason (what is set aside, and why)")
+    checked = [("pattern", pattern), ("capture", entry["capture"]), ("complete", complete)]
+    for key, text in [*checked, *(("veto", v) for v in veto)]:
         if text is None:
             continue
         try:
@@ -145,6 +156,8 @@ def _rule(entry: object, path: Path, builtin: bool) -> Rule:
         source=str(path),
         complete=str(complete) if complete else None,
         builtin=builtin,
+        veto=tuple(veto),
+        veto_reason=" ".join(str(entry.get("veto_reason", "")).split()),
     )
 
 

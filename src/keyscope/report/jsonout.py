@@ -12,6 +12,7 @@ from keyscope.analyze.timefmt import iso
 from keyscope.model import Explanation, Finding
 from keyscope.redact import redacted
 from keyscope.report.interface import Format, shown
+from keyscope.report.jsontext import indented
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -33,14 +34,25 @@ class JsonFormat(Format):
         self.out.write(render_explain(explanations, now))
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def to_data(value: Any) -> Any:
     """Dataclasses, enums, datetimes and tuples → JSON-ready values."""
+    cls = type(value)
+    if cls in _PLAIN:
+        return value
+    names = _FIELDS.get(cls)
+    if names is not None:
+        return {name: to_data(getattr(value, name)) for name in names}
     if isinstance(value, enum.Enum):
         return value.name.lower()
     if isinstance(value, datetime):
         return iso(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(value))
+        return {name: to_data(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {str(k): to_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -61,7 +73,7 @@ def explain_document(explanations: list[Explanation], now: datetime) -> dict[str
 
 
 def render_explain(explanations: list[Explanation], now: datetime, *, color: bool = False) -> str:
-    return json.dumps(explain_document(explanations, now), indent=2, ensure_ascii=False) + "\n"
+    return indented(explain_document(explanations, now)) + "\n"
 
 
 SCAN_SCHEMA = "https://keyscope.dev/schemas/scan-v1.json"
@@ -134,7 +146,7 @@ def history_cut(result: ScanResult) -> list[dict[str, Any]]:
 
 
 def render_scan(result: ScanResult) -> str:
-    return json.dumps(scan_document(result), indent=2, ensure_ascii=False) + "\n"
+    return indented(scan_document(result)) + "\n"
 
 
 def jsonl_finding(raw: RawFinding) -> str:

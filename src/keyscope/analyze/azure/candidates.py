@@ -39,8 +39,33 @@ _ACCOUNT_CONTEXT = (
         r"(?:StorageCredentials|SharedKeyCredential|NamedKeyCredential)\s*\(\s*"
         r"(?:account_?name\s*[:=]\s*)?[\"']([a-z0-9]{3,24})[\"']"
     ),
-    # a storage host, with or without scheme (URLs, //host/share mounts, cmdkey /add:host)
-    re.compile(r"(?i)(?<![a-z0-9.-])([a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\.core\."),
+)
+# Each pattern runs only on a context holding its word (lower case): a key's context is
+# read for every key candidate, and a pattern without a literal start is slow in ``re``.
+_ACCOUNT_WORDS = ("accountname", "--account-name", "account", "fs.azure.account.key.", "credential")
+# a storage host, with or without scheme (URLs, //host/share mounts, cmdkey /add:host):
+# found by its suffix, then the name just before it
+_HOST_SUFFIX = re.compile(r"(?i)\.(?:blob|dfs|file|queue|table)\.core\.")
+_HOST_NAME = re.compile(r"(?i)(?<![a-z0-9.$%{_-])[a-z0-9]{3,24}\Z")
+# the name followed by a host's labels (Hadoop's setting), not by nothing
+_HOST_CONTEXT = (_ACCOUNT_CONTEXT[3],)
+# The case-insensitive patterns for lower-case text (None: the pattern is case-sensitive,
+# or has an upper-case escape such as \S that lower case would change).
+_FOLDED = tuple(
+    re.compile(p.pattern.removeprefix("(?i)").lower())
+    if p.flags & re.IGNORECASE and not re.search(r"\\[A-Z]", p.pattern)
+    else None
+    for p in _ACCOUNT_CONTEXT
+)
+# What an account name written in code is when it is no literal: an object or module
+# (``self.account_name``, ``var.x``), a longer identifier (``account_name``), a call or index.
+_IDENTIFIER_AFTER = frozenset("._-([{}>$")
+_TEMPLATE_BEFORE = frozenset("$%{_@")
+# Unquoted words that name a value instead of being one (``account_name = name``).
+_NOT_NAMES = frozenset(
+    "self this cls var vars local locals each module data env process config settings "
+    "args kwargs params props options opts input inputs os none null nil undefined true false "
+    "name account storage accountname storageaccount storageaccountname string str".split()
 )
 _ENDPOINT = re.compile(
     r"(?i)\bhttps?://(?P<account>[a-z0-9]{3,24})\.(?:blob|dfs|file|queue|table)\."
@@ -213,15 +238,55 @@ def _line_above(context: str, value: str) -> str:
 
 
 def account_near(context: str) -> str | None:
-    """The account name closest to the middle of ``context`` (key lines ± a few)."""
+    """The account name closest to the middle of ``context`` (key lines ± a few), taken
+    only from literal text: ``account_name=self.account_name``, ``${var.account}`` or
+    ``%s`` name none."""
     middle = len(context) // 2
     best: tuple[int, str] | None = None
-    for pattern in _ACCOUNT_CONTEXT:
-        for m in pattern.finditer(context):
-            distance = abs(m.start(1) - middle)
-            if best is None or distance < best[0]:
-                best = (distance, m.group(1).lower())
+    for start, end in _names(context):
+        distance = abs(start - middle)
+        if best is None or distance < best[0]:
+            best = (distance, context[start:end].lower())
     return best[1] if best else None
+
+
+def _names(context: str) -> list[tuple[int, int]]:
+    """Where account names are written out in ``context``."""
+    lower = context.lower()
+    # the same offsets in lower case (ASCII): there a pattern can run case-sensitively,
+    # which ``re`` does several times faster
+    folded = len(lower) == len(context)
+    spans: list[tuple[int, int]] = []
+    for word, pattern, fast in zip(_ACCOUNT_WORDS, _ACCOUNT_CONTEXT, _FOLDED, strict=True):
+        if word in lower:
+            host = pattern in _HOST_CONTEXT
+            found = fast.finditer(lower) if folded and fast else pattern.finditer(context)
+            spans.extend(
+                m.span(1) for m in found if literal_name(context, m.start(1), m.end(1), host=host)
+            )
+    if ".core." in lower:
+        for m in _HOST_SUFFIX.finditer(context):
+            name = _HOST_NAME.search(context, max(0, m.start() - 24), m.start())
+            if name is not None:
+                spans.append(name.span())
+    return spans
+
+
+def literal_name(text: str, start: int, end: int, host: bool = False) -> bool:
+    """``text[start:end]`` is an account name written out, not an identifier or a
+    template's placeholder: not part of ``self.x``, ``this.x``, ``var.x``, ``x_name``,
+    ``f(x)``, ``${x}``, ``{{ x }}``, ``%s``, ``$VAR``; unquoted, not a word such as
+    ``self`` or ``name``. ``host``: the name is a host's first label (``x.blob.core…``)."""
+    before = text[start - 1 : start]
+    if before in _TEMPLATE_BEFORE:
+        return False
+    if host:
+        return True
+    after = text[end : end + 1]
+    if after in _IDENTIFIER_AFTER or (after.isalnum() and after.isascii()):
+        return False
+    quoted = before in ("'", '"') and after == before
+    return quoted or text[start:end].lower() not in _NOT_NAMES
 
 
 def trim_sas(value: str) -> str:

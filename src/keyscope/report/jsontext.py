@@ -1,0 +1,108 @@
+"""JSON text with two-space indentation, written fast.
+
+``json.dumps(value, indent=2, ensure_ascii=False)`` runs Python's pure-Python encoder
+(the C one does not indent): about a tenth of a millisecond per finding of a scan
+document. ``indented`` writes the same text, byte for byte, in one recursive pass that
+appends pieces to a list, with the C string encoder.
+"""
+
+from __future__ import annotations
+
+from json.encoder import encode_basestring
+from typing import Any
+
+_INDENT = "  "
+
+
+def indented(value: Any) -> str:
+    """The text ``json.dumps(value, indent=2, ensure_ascii=False)`` gives."""
+    out: list[str] = []
+    _write(value, out, "\n")
+    return "".join(out)
+
+
+def _float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == float("inf"):
+        return "Infinity"
+    if value == -float("inf"):
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return _float(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def _write(value: Any, out: list[str], newline: str) -> None:
+    cls = type(value)
+    if cls is str:
+        out.append(encode_basestring(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif cls is int:
+        out.append(int.__repr__(value))
+    elif cls is float:
+        out.append(_float(value))
+    elif cls is dict:
+        _object(value, out, newline)
+    elif cls is list or cls is tuple:
+        _array(value, out, newline)
+    # subclasses, in the order json's encoder tries them
+    elif isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_float(value))
+    elif isinstance(value, (list, tuple)):
+        _array(value, out, newline)
+    elif isinstance(value, dict):
+        _object(value, out, newline)
+    else:
+        raise TypeError(f"Object of type {cls.__name__} is not JSON serializable")
+
+
+def _object(value: dict[Any, Any], out: list[str], newline: str) -> None:
+    if not value:
+        out.append("{}")
+        return
+    inner = newline + _INDENT
+    sep = "{" + inner
+    for key, item in value.items():
+        out.append(sep)
+        out.append(encode_basestring(_key(key)))
+        out.append(": ")
+        _write(item, out, inner)
+        sep = "," + inner
+    out.append(newline + "}")
+
+
+def _array(value: list[Any] | tuple[Any, ...], out: list[str], newline: str) -> None:
+    if not value:
+        out.append("[]")
+        return
+    inner = newline + _INDENT
+    sep = "[" + inner
+    for item in value:
+        out.append(sep)
+        _write(item, out, inner)
+        sep = "," + inner
+    out.append(newline + "]")

@@ -1,0 +1,68 @@
+"""``report/jsontext.indented`` writes what ``json.dumps(indent=2, ensure_ascii=False)``
+writes, byte for byte: on a real scan document and on every JSON value kind."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyscope.report import jsonout
+from keyscope.report.jsontext import indented
+from keyscope.scan import ScanOptions, scan
+from tests.sdk import NOW, incident_url, new_key
+
+
+def _same(value: Any) -> None:
+    assert indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def test_a_scan_document_is_written_as_json_writes_it(tmp_path: Path) -> None:
+    key = new_key()
+    (tmp_path / "README.md").write_text(f"Download: {incident_url('contosoresearch', key)}\n")
+    cs = f"DefaultEndpointsProtocol=https;AccountName=contosodata;AccountKey={key}"
+    (tmp_path / "app.env").write_text(f"STORAGE={cs}\n")
+    (tmp_path / "ünïcode ✓.txt").write_text(f'k = "{cs}"\n')
+    result = scan([tmp_path], ScanOptions(jobs=1, now=NOW, git=False, engine="re"))
+    assert len(result.findings) == 2
+    doc = jsonout.scan_document(result)
+    _same(doc)
+    assert jsonout.render_scan(result) == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Name(enum.StrEnum):
+    A = "a"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {},
+        [],
+        (),
+        "",
+        "tab\t, quote \", backslash \\, control \x01, line\u2028, emoji 🗝, accents é",
+        {"nested": {"empty": {}, "list": [[], [{}], [1, [2, [3]]]], "t": (1, "x")}},
+        [None, True, False, 0, -1, 10**30, 1.5, -0.0, 1e-7, 1e22, float("nan")],
+        [float("inf"), -float("inf")],
+        {3: "int key", 2.5: "float key", True: "bool key", False: "no", None: "none key"},
+        {"intenum": Level.LOW, "strenum": Name.A},
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_every_kind_of_value(value: Any) -> None:
+    _same(value)
+
+
+def test_what_json_refuses_is_refused() -> None:
+    with pytest.raises(TypeError):
+        indented({"x": object()})
+    with pytest.raises(TypeError):
+        indented({(1, 2): "tuple key"})
