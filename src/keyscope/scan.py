@@ -351,7 +351,8 @@ class _WorkerState:
         # or a pickle: its walk reads the checkpoints it holds as bytes (a zip found at
         # its end is torch.storage._load_from_bytes' argument, already judged there)
         kind = sniff(blob.data)
-        inner_walked = walks_members(kind) or kind == "pickle"
+        # a web archive's records are judged one by one (the walk reads the stream whole)
+        inner_walked = (walks_members(kind) or kind == "pickle") and not expander.independent
         opened = False
         try:
             for member in expander.expand(blob, budget):
@@ -362,7 +363,11 @@ class _WorkerState:
                     yield Skipped(member_path(member), f"{reason}, not unpacked again")
                 else:
                     opened = True
-                    yield from self._unpacked(member, budget, depth + 1, inner_walked)
+                    # an independent member (a web archive's record) has a budget of its own
+                    inner = budget
+                    if expander.independent:
+                        inner = Budget(self.limits, len(member.data))
+                    yield from self._unpacked(member, inner, depth + 1, inner_walked)
         except Exception as exc:  # a hostile container: what was read stays
             reason = f"{expander.name}: could not be unpacked ({type(exc).__name__})"
             yield Skipped(member_path(blob), reason)

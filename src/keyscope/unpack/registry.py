@@ -20,11 +20,13 @@ from keyscope.unpack.macho import MachOExpander
 from keyscope.unpack.notebooks import NotebookExpander
 from keyscope.unpack.plists import PlistExpander
 from keyscope.unpack.sevenzip import SevenZipExpander
+from keyscope.unpack.warc import WarcExpander
 
 EXPANDERS: list[Expander] = [
     ZipExpander(),
     ImageExpander(),  # a saved image or OCI layout is a tar: before TarExpander
     TarExpander(),
+    WarcExpander(),  # a .warc.gz is gzip: before CompressedExpander
     CompressedExpander(),
     SevenZipExpander(),
     ArExpander(),
