@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -91,13 +91,15 @@ def scan(
     on_finding: Callable[[RawFinding], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     stdin: bytes | None = None,
+    extra: Sequence[Source] = (),
 ) -> ScanResult:
     """Scan files, directories and git repositories (``-`` is standard input, given as
     ``stdin``). A directory that is a repository's top level is scanned as its whole
     history (every unique blob once) plus uncommitted changes, unless ``git=False``.
 
     ``on_finding`` sees each credential as soon as it is found (for streaming
-    output); ``on_progress`` sees running totals.
+    output); ``on_progress`` sees running totals. ``extra``: sources asked before
+    the registry's (``keyscope crawl``'s).
     """
     started = time.monotonic()
     now = resolve_now(options.now)
@@ -126,8 +128,9 @@ def scan(
 
     return_large_buffers()  # large members freed go back to the system (keyscope.heap)
     state = _WorkerState(rules, engine_name, now, options)
-    sources = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
-    sources.insert(0, ImageSource(options))  # unpack/: sources/ may not import it
+    registered = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
+    # unpack/: sources/ may not import it
+    sources = [*extra, ImageSource(options), *registered]
     for root in paths:
         claim(str(root), sources)
     jobs = min(options.jobs or os.cpu_count() or 1, max_jobs())

@@ -56,6 +56,8 @@ class VerifyOptions:
     max_per_host: int = 200  # requests to one host per run: a file full of URLs for one
     # host must not turn keyscope into a flood (the rest are refused, and logged)
     audit_log: Path | None = None  # JSON lines; None: no log file
+    # plain HTTP to public hosts too (the crawler reads public pages; it sends no secret)
+    plain_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     # Called right before sending, for signatures that include the time (Shared Key).
     authorize: Callable[[Request, str], dict[str, str]] | None = field(default=None, compare=False)
+    max_body: int = MAX_BODY  # bytes of the answer read (the crawler reads pages)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,8 @@ class Transport:
         if isinstance(where, str):
             raise NotSent("refused-by-keyscope", where)
         scheme, host, port, parts = where.scheme, where.host, where.port, where.parts
-        if scheme == "http" and not loopback_name(host):
+        plain = self.options.plain_http
+        if scheme == "http" and not plain and not loopback_name(host):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         addresses = self.resolver(host, port)
         if not addresses:
@@ -194,7 +198,7 @@ class Transport:
                 f"{host} resolves to {internal[0]}, a private, loopback or link-local address; "
                 f"keyscope does not probe internal addresses without {hint}",
             )
-        if scheme == "http" and not all(is_loopback(a) for a in addresses):
+        if scheme == "http" and not plain and not all(is_loopback(a) for a in addresses):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         self._wait_turn(host)
         with self._slots:
@@ -245,7 +249,9 @@ class Transport:
             try:
                 conn.request(request.method, target, headers=headers)
                 resp = conn.getresponse()
-                body = _read_body(resp, 3 * timeout) if request.method != "HEAD" else b""
+                body = b""
+                if request.method != "HEAD":
+                    body = _read_body(resp, 3 * timeout, request.max_body)
                 self.sent += 1
                 return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
             finally:
@@ -262,16 +268,16 @@ class Transport:
             raise NotSent("unreachable", f"{host}:{port}: {type(exc).__name__}") from None
 
 
-def _read_body(resp: http.client.HTTPResponse, seconds: float) -> bytes:
-    """At most MAX_BODY bytes, within ``seconds`` in all: a server that trickles its
+def _read_body(resp: http.client.HTTPResponse, seconds: float, limit: int = MAX_BODY) -> bytes:
+    """At most ``limit`` bytes, within ``seconds`` in all: a server that trickles its
     answer byte by byte cannot hold a check for long."""
     deadline = time.monotonic() + seconds
     chunks: list[bytes] = []
     size = 0
-    while size < MAX_BODY:
+    while size < limit:
         if time.monotonic() > deadline:
             raise TimeoutError
-        chunk = resp.read1(min(8192, MAX_BODY - size))
+        chunk = resp.read1(min(65536, limit - size))
         if not chunk:
             break
         chunks.append(chunk)
