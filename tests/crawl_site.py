@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -271,3 +272,19 @@ def _huge(h: BaseHTTPRequestHandler, secret: str) -> None:
         chunk = (line * 64)[:left]
         h.wfile.write(chunk)
         left -= len(chunk)
+
+
+@dataclass
+class CrawlSite:
+    """The running site, the out-of-scope origin and the token of each place."""
+
+    site: SiteServer
+    other: SiteServer
+    tokens: dict[str, str]
+
+    def clear(self) -> None:
+        """Forget the requests logged so far (each test reads its own)."""
+        for server in (self.site, self.other):
+            server.log.clear()
+            server.agents.clear()
+            server.encodings.clear()

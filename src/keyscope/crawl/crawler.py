@@ -89,9 +89,11 @@ class Crawler:
         self._queue: deque[tuple[str, int]] = deque()
         self._https: set[str] = set()  # hosts answered over HTTPS: their http links upgraded
         self._last: dict[str, float] = {}
+        self._out: list[Skipped] = []  # where entries not fetched go (``pages``' list)
 
     def pages(self, skipped: list[Skipped], progress: Progress | None = None) -> Iterator[Page]:
         """Fetch breadth first; every URL not fetched becomes one entry in ``skipped``."""
+        self._out = skipped
         for url in self.starts:
             self._enqueue(url, 0, skipped, front=False)
         while self._queue:
@@ -216,14 +218,14 @@ class Crawler:
         if robots is None:
             robots = robots_of(site_origin, self._get)
             self._robots[site_origin] = robots
+            # the sitemaps it names, and the usual one, are one link away from the start
             for sitemap in robots.sitemaps():
                 target = normalized(sitemap, site_origin + "/")
                 if target is not None:
-                    self._enqueue(target, 1, [], front=False)
-            root_map = site_origin + "/sitemap.xml"
-            if root_map not in self._seen and robots.allows(root_map):
-                self._seen.add(root_map)
-                self._queue.append((root_map, 1))
+                    self._enqueue(target, 1, self._out, front=False)
+            usual = site_origin + "/sitemap.xml"  # asked for only where it may be
+            if self.scope.admits(usual) and robots.allows(usual):
+                self._enqueue(usual, 1, self._out, front=False)
         return robots
 
     def _get(self, url: str, cap: int) -> Fetched | str:

@@ -9,7 +9,7 @@ named by the target URI and the capture date (``https://x/app.js @ 2024-05-01Tâ€
 Every other record (request, resource, metadata, warcinfo, revisit) is one member
 with its block and headers. Each record is a document of its own: the worker unpacks
 it with a budget of its own (``independent``); the archive's decompressed stream may
-grow to at most ``ratio`` times its size (past ``RATIO_FLOOR``).
+grow to at most ``ratio`` times its size past the unpack budget's bytes (1 GiB).
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ class WarcExpander(Expander):
 
     def expand(self, blob: Blob, budget: Budget) -> Iterator[Blob | Skipped]:
         compressed = bytes(blob.data[:2]) == GZIP[:2]
-        limit = max(RATIO_FLOOR, budget.limits.ratio * len(blob.data)) if compressed else None
+        # a stream is linear work: a whole unpack budget's bytes, or the ratio past it
+        floor = max(RATIO_FLOOR, budget.limits.total_bytes)
+        limit = max(floor, budget.limits.ratio * len(blob.data)) if compressed else None
         try:
             with view_reader(blob.data) as raw:
                 stream: IO[bytes] = (
