@@ -23,6 +23,8 @@ python -m pip install --quiet -e '.[test,lint]'
 # The Azurite storage emulator (pinned in tests/azurite/package.json) for the verify tests;
 # tests/azurite.py runs the same step itself when it is missing.
 npm install --prefix tests/azurite --no-audit --no-fund
+# esbuild (pinned in tests/site/package-lock.json) bundles the crawl tests' website
+npm ci --prefix tests/site --no-audit --no-fund
 
 ruff check .
 mypy
