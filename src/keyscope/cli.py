@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 from keyscope import __version__
 from keyscope.config import load_policy
-from keyscope.crawl.crawler import CrawlOptions
-from keyscope.crawl.scope import SCOPES, normalized
+from keyscope.crawl.options import SCOPES, CrawlOptions
 from keyscope.errors import KeyscopeError
 from keyscope.explain import resolve_now
 from keyscope.report.interface import FormatOptions
@@ -640,6 +639,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _crawl(args: argparse.Namespace) -> int:
+    from keyscope.crawl.scope import normalized
     from keyscope.model import Severity
     from keyscope.scan import fails
     from keyscope.verify.guard import allowed_internal

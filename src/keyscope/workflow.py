@@ -28,7 +28,7 @@ from keyscope.runtime import ReportFile
 
 if TYPE_CHECKING:
     from keyscope.analyze.policy import Policy
-    from keyscope.crawl.crawler import CrawlOptions
+    from keyscope.crawl.options import CrawlOptions
     from keyscope.model import RawFinding, ScanResult
     from keyscope.scan import ScanOptions
     from keyscope.sources.interface import Source

@@ -13,32 +13,16 @@ from dataclasses import dataclass
 
 from keyscope.crawl.fetch import Fetched, Fetcher
 from keyscope.crawl.links import kind_of, links, source_mapping_url
+from keyscope.crawl.options import CrawlOptions
 from keyscope.crawl.robots import Robots, robots_of
 from keyscope.crawl.scope import Scope, normalized, origin
 from keyscope.model import Skipped
-from keyscope.verify.guard import InternalHost
 
 # linked files that are model weights: not downloaded unless --fetch-models
 MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".safetensors", ".joblib",
                   ".h5", ".hdf5", ".keras", ".onnx", ".gguf", ".tflite", ".pb", ".npy", ".npz",
                   ".mar", ".nemo")  # fmt: skip
 FOLLOWED = ("html", "css", "js", "json", "sitemap")  # kinds whose links are read
-
-
-@dataclass(frozen=True)
-class CrawlOptions:
-    """How a crawl goes: how far, how much, how fast, and where."""
-
-    scope: str = "same-site"
-    depth: int = 5  # links away from a start URL
-    max_pages: int = 500  # answers fetched (maps and redirects count)
-    max_bytes: int = 256 * 1024 * 1024  # downloaded, over the whole crawl
-    max_response: int = 64 * 1024 * 1024  # read of one answer (--max-file-size)
-    rate: float = 1.0  # seconds between two requests to one host
-    timeout: float = 10.0
-    contact: str | None = None
-    fetch_models: bool = False
-    allow_internal: bool | tuple[InternalHost, ...] = False
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
+from keyscope.crawl.options import SCOPES
 from keyscope.verify.guard import ip_of
 
-SCOPES = ("same-site", "same-origin", "prefix")
 # second-level labels under which a registrable domain has three labels (co.uk, com.au …);
 # an approximation of the Public Suffix List, which keyscope does not ship
 _SHARED_SECOND = {"co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go"}

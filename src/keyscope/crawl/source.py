@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from keyscope.crawl.crawler import Crawler, CrawlOptions, CrawlStats, Page
+from keyscope.crawl.crawler import Crawler, CrawlStats, Page
 from keyscope.crawl.links import data_uris
+from keyscope.crawl.options import CrawlOptions
 from keyscope.crawl.scope import normalized
 from keyscope.crawl.sourcemaps import SourceMap, parse_map
 from keyscope.model import RawFinding, Skipped
