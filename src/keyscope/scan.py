@@ -51,6 +51,7 @@ from keyscope.unpack.archives import ZipExpander
 from keyscope.unpack.image_roots import ImageSource
 from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits, member_path
 from keyscope.unpack.registry import expander_for
+from keyscope.unpack.warc import is_warc
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -252,8 +253,9 @@ class _WorkerState:
             head = blob.data[:512]
             # a model format, or a pickle opcode first (a header-less pickle:
             # the parser decides, through the map, reading only what it needs);
-            # analyze_model sniffs the whole map, not just this head
-            if model_kind(head, partial=True) is None:
+            # analyze_model sniffs the whole map, not just this head; a web archive
+            # is no model file (the unit that unpacks it judges its records)
+            if model_kind(head, partial=True) is None or is_warc(bytes(blob.data[:4096])):
                 return [], None
             from keyscope.modelfiles.analyzer import analyze_model
 
@@ -342,7 +344,9 @@ class _WorkerState:
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
                 yield Skipped(member_path(blob), reason)
             name = member_path(blob) if blob.origin else None
-            yield self.scanner.scan(blob, secrets=expander is None, models=not walked, name=name)
+            # a web archive is no model file: its records are judged one by one
+            models = not walked and not (expander is not None and expander.independent)
+            yield self.scanner.scan(blob, secrets=expander is None, models=models, name=name)
         except Exception as exc:  # one hostile blob never ends the scan: it is skipped
             yield Skipped(member_path(blob), f"could not be scanned ({type(exc).__name__})")
             return

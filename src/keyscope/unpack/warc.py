@@ -14,11 +14,10 @@ grow to at most ``ratio`` times its size past the unpack budget's bytes (1 GiB).
 
 from __future__ import annotations
 
-import gzip
 import io
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from keyscope.model import Skipped
 from keyscope.modelfiles.containers import view_reader
@@ -38,6 +37,9 @@ from keyscope.unpack.interface import Budget, Expander, member_path
 MAGIC = b"WARC/1."
 HEADER_LINES = 512  # lines in one record's WARC header block
 SKIP_CHUNK = 1024 * 1024
+# compressed bytes read at once: each gzip member's leftover is copied to start the
+# next one, so it stays small
+INPUT_CHUNK = 64 * 1024
 
 
 def is_warc(head: bytes) -> bool:
@@ -72,11 +74,8 @@ class WarcExpander(Expander):
         limit = max(floor, budget.limits.ratio * len(blob.data)) if compressed else None
         try:
             with view_reader(blob.data) as raw:
-                stream: IO[bytes] = (
-                    gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
-                    if compressed
-                    else io.BufferedReader(raw, SKIP_CHUNK)
-                )
+                inner: Any = _Inflated(raw) if compressed else raw
+                stream = io.BufferedReader(inner, SKIP_CHUNK)
                 yield from _records(blob, _Counted(stream, limit))
         except _TooLarge:
             yield Skipped(
@@ -86,13 +85,51 @@ class WarcExpander(Expander):
             )
         except OutOfTime as exc:
             yield Skipped(member_path(blob), str(exc))
-        except (*DAMAGED, gzip.BadGzipFile) as exc:
+        except DAMAGED as exc:
             reason = f"web archive cannot be read any further ({type(exc).__name__}: {exc})"
             yield Skipped(member_path(blob), reason)
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _Inflated(io.RawIOBase):
+    """gzip members one after the other (a WARC compresses each record alone), inflated
+    from 64 KiB reads of ``raw``; bytes after the last member that are no gzip member
+    raise ``zlib.error``, a member cut short ``EOFError``."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._fresh = True  # the current member has not started
+        self._input = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        while True:
+            if self._inflate.eof:  # the next member starts in what this one left over
+                self._input = self._inflate.unused_data + self._input
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._fresh = True
+            if not self._input:
+                self._input = self._raw.read(INPUT_CHUNK)
+                if not self._input:
+                    if not self._fresh:
+                        raise EOFError("the last gzip member is cut short")
+                    return 0
+            if self._fresh and self._input[:1] == b"\0" and not self._input.strip(b"\0"):
+                self._input = b""  # zero padding after the last member
+                continue
+            data = self._inflate.decompress(self._input, len(out))
+            self._input = self._inflate.unconsumed_tail
+            self._fresh = False
+            if data:
+                out[: len(data)] = data
+                return len(data)
 
 
 class _Counted:
