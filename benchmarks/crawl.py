@@ -123,10 +123,9 @@ def texts() -> Iterator[tuple[str, bytes]]:
 def build_archive(target: int) -> dict[str, Any]:
     """``site.warc``, ``site.warc.gz`` and ``files/`` holding the same bodies, about
     ``target`` bytes of archive; cached by target size."""
+    from tests.crawl_site import token
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
-
-    from tests.crawl_site import token
 
     stamp = WORK / f"archive-{target}.json"
     if stamp.exists():
@@ -263,8 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     m = machine()
     results = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"nproc": m.nproc, "cpu": m.cpu, "ram_bytes": m.ram_bytes, "os": m.os,
-                    "python": m.python},  # fmt: skip
+        "machine": {
+            "nproc": m.nproc, "cpu": m.cpu, "ram_bytes": m.ram_bytes, "os": m.os,
+            "python": m.python,
+        },
         "crawl": crawl,
         "archive": {**info, "forms": forms},
         "quick": args.quick,

@@ -242,3 +242,17 @@ def test_links_read_statically() -> None:
     assert source_mapping_url(js + b"//# sourceMappingURL=app.js.map\n") == "app.js.map"
     assert data_uris(b'src="data:text/plain;base64,aGVsbG8="', 100) == [("text/plain", b"hello")]
     assert data_uris(b"href='data:,a%20b'", 100) == [("text/plain", b"a b")]
+
+
+def test_progress_line_shows_requests_bytes_and_queue() -> None:
+    import io
+
+    from keyscope.crawl.crawler import CrawlStats
+    from keyscope.report.progress import CrawlLine
+
+    out = io.StringIO()
+    line = CrawlLine(out)
+    line.update(CrawlStats(pages=12, bytes=3 * 1024 * 1024, queued=40))
+    line.close()
+    assert "crawling: 12 requests, 3.0 MB, 40 queued" in out.getvalue()
+    assert out.getvalue().endswith("\r\033[K")  # wiped at the end

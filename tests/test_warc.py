@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keyscope.model import Skipped
 from keyscope.sources.interface import Blob
@@ -236,3 +238,23 @@ def test_each_record_is_unpacked_with_a_budget_of_its_own() -> None:
     where = finding.location.origin
     assert where[0].startswith("https://a.example/b.zip @ ") and where[1] == "config/settings.json"
     assert batch.skipped == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048), st.booleans())
+def test_any_bytes_after_the_magic_never_raise(tail: bytes, compress: bool) -> None:
+    data = b"WARC/1.0\r\n" + tail
+    items = _expand(gzip.compress(data) if compress else data)
+    assert all(isinstance(i, Blob | Skipped) for i in items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.integers(0, 5), st.integers(0, 200))
+def test_any_source_map_never_raises(mappings: str, line: int, column: int) -> None:
+    from keyscope.crawl.sourcemaps import parse_map
+
+    doc = json.dumps({"version": 3, "sources": ["a.js", "b.js"], "mappings": mappings})
+    smap = parse_map(doc.encode())
+    assert not isinstance(smap, str)
+    where = smap.original(line, column)
+    assert where is None or where.source in ("a.js", "b.js")
