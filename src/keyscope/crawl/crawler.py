@@ -123,8 +123,6 @@ class Crawler:
                 target = normalized(link, base or url)
                 if target is not None:
                     self._enqueue(target, depth + 1, skipped, front=False)
-        elif kind in FOLLOWED and not answer.truncated:
-            pass  # at --depth: its links are not followed
         map_url = map_body = None
         if kind in ("js", "css"):
             named = answer.headers.get("sourcemap") or answer.headers.get("x-sourcemap")
