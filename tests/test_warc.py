@@ -258,3 +258,23 @@ def test_any_source_map_never_raises(mappings: str, line: int, column: int) -> N
     assert not isinstance(smap, str)
     where = smap.original(line, column)
     assert where is None or where.source in ("a.js", "b.js")
+
+
+def test_gzip_members_read_in_any_sizes_equal_gzip() -> None:
+    """Many members, each leftover carried to the next, output cut at any size."""
+    import random
+
+    from keyscope.unpack.warc import _Inflated
+
+    rnd = random.Random(7)
+    members = [gzip.compress(rnd.randbytes(rnd.randrange(1, 300_000)) * 2) for _ in range(60)]
+    data = b"".join(members)
+    reader = _Inflated(io.BytesIO(data))
+    out = bytearray()
+    while True:
+        buffer = bytearray(rnd.choice([1, 7, 100, 5000, 1 << 16, 1 << 20]))
+        n = reader.readinto(buffer)
+        if not n:
+            break
+        out += buffer[:n]
+    assert bytes(out) == gzip.decompress(data)

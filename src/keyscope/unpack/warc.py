@@ -110,9 +110,12 @@ class _Inflated(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         out = memoryview(buffer).cast("B")
+        if not len(out):  # max_length 0 would mean no limit
+            return 0
         while True:
             if self._inflate.eof:  # the next member starts in what this one left over
-                self._input = self._inflate.unused_data + self._input
+                # (zlib repeats it in unconsumed_tail: unused_data alone holds it once)
+                self._input = self._inflate.unused_data
                 self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 self._fresh = True
             if not self._input:
