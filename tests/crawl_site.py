@@ -49,7 +49,7 @@ def token(account: str) -> str:
 # each place on the site holds its own token, named by its storage account
 PLACES = ("ksindex", "ksabout", "ksupload", "ksplayer", "kscomment", "kswidget", "ksconfig",
           "kscss", "kssrcset", "ksembed", "kssitemap", "ksredirect", "ksdatauri", "kshuge",
-          "ksprivate", "ksother", "ksoutside", "ksslow", "ksdeep")  # fmt: skip
+          "ksprivate", "ksother", "ksoutside", "ksslow", "ksdeep", "ksbroken")  # fmt: skip
 
 
 def esbuild() -> Path:
@@ -215,6 +215,12 @@ class SiteServer:
         if path == "/slow":
             time.sleep(SLOW_SECONDS)
             return _send(h, 200, f"<html>{self.tokens['ksslow']}</html>".encode(), "text/html")
+        if path == "/broken/app.js":  # hostile: a map that is no JSON, a page of junk
+            body = (f'var u="{self.tokens["ksbroken"]}";\n<a href="\x00\udcff:/%%">'
+                    "<![CDATA[<script src=//[::1>\n//# sourceMappingURL=app.js.map\n")
+            return _send(h, 200, body.encode("utf-8", "surrogateescape"), "text/javascript")
+        if path == "/broken/app.js.map":
+            return _send(h, 200, b'{"version": 3, "sources": [', "application/json")
         if path == "/huge.txt":
             return _huge(h, self.tokens["kshuge"])
         if (m := re.fullmatch(r"/chain/(\d+)\.html", path)) is not None:

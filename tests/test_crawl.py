@@ -10,10 +10,12 @@ import json
 import os
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jsonschema
 import pytest
 
 from tests.crawl_site import CrawlSite
@@ -66,7 +68,10 @@ def test_every_token_on_the_site_is_found_at_its_url(
 ) -> None:
     result, _, _, _ = full_crawl
     assert result.returncode == 1, result.stderr
-    found = located(json.loads(result.stdout))
+    doc = json.loads(result.stdout)
+    schema = json.loads(files("keyscope").joinpath("schemas/scan-v1.json").read_text())
+    jsonschema.validate(doc, schema)  # scan's JSON document, as scan writes it
+    found = located(doc)
     t, url = crawl_site.tokens, crawl_site.site.url
 
     def paths(place: str) -> set[str]:
@@ -195,10 +200,10 @@ def test_rate_spaces_requests_to_one_host(crawl_site: CrawlSite) -> None:
     crawl_site.clear()
     started = time.monotonic()
     crawl(crawl_site.site.url + "/about.html", "--allow-internal", "--rate", "0.5",
-          "--depth", "0", "--format", "json")  # fmt: skip
-    # robots.txt, sitemap.xml, about.html: two waits of --rate
-    assert len(crawl_site.site.log) == 3
-    assert time.monotonic() - started >= 1.0
+          "--depth", "1", "--format", "json")  # fmt: skip
+    # the sitemap is one link away too: three waits of --rate
+    assert crawl_site.site.log == ["/robots.txt", "/sitemap.xml", "/about.html", "/"]
+    assert time.monotonic() - started >= 1.5
 
 
 def test_text_and_sarif_reports_name_the_url_and_original_file(crawl_site: CrawlSite) -> None:
@@ -256,3 +261,17 @@ def test_progress_line_shows_requests_bytes_and_queue() -> None:
     line.close()
     assert "crawling: 12 requests, 3.0 MB, 40 queued" in out.getvalue()
     assert out.getvalue().endswith("\r\033[K")  # wiped at the end
+
+
+def test_hostile_bundle_and_map_end_in_skipped_entries(crawl_site: CrawlSite) -> None:
+    crawl_site.clear()
+    url = crawl_site.site.url + "/broken/app.js"
+    result = crawl(url, "--allow-internal", "--rate", "0", "--depth", "0", "--format", "json",
+                   "--show-secrets")  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert crawl_site.site.log == ["/robots.txt", "/broken/app.js", "/broken/app.js.map"]
+    doc = json.loads(result.stdout)
+    [finding] = doc["findings"]
+    assert finding["locations"][0]["path"] == url  # the bundle, as it is
+    skipped = {s["path"]: s["reason"] for s in doc["skipped"]}
+    assert skipped[url + ".map"] == "source map is not JSON"

@@ -200,6 +200,8 @@ class Crawler:
         if robots is None:
             robots = robots_of(site_origin, self._get)
             self._robots[site_origin] = robots
+            if self.options.depth < 1:
+                return robots
             # the sitemaps it names, and the usual one, are one link away from the start
             for sitemap in robots.sitemaps():
                 target = normalized(sitemap, site_origin + "/")
