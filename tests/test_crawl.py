@@ -249,7 +249,7 @@ def test_links_read_statically() -> None:
     assert data_uris(b"href='data:,a%20b'", 100) == [("text/plain", b"a b")]
 
 
-def test_progress_line_shows_requests_bytes_and_queue() -> None:
+def test_progress_line_shows_pages_bytes_and_queue() -> None:
     import io
 
     from keyscope.crawl.crawler import CrawlStats
@@ -259,7 +259,7 @@ def test_progress_line_shows_requests_bytes_and_queue() -> None:
     line = CrawlLine(out)
     line.update(CrawlStats(pages=12, bytes=3 * 1024 * 1024, queued=40))
     line.close()
-    assert "crawling: 12 requests, 3.0 MB, 40 queued" in out.getvalue()
+    assert "crawling: 12 pages, 3.0 MB, 40 queued" in out.getvalue()
     assert out.getvalue().endswith("\r\033[K")  # wiped at the end
 
 
@@ -275,3 +275,15 @@ def test_hostile_bundle_and_map_end_in_skipped_entries(crawl_site: CrawlSite) ->
     assert finding["locations"][0]["path"] == url  # the bundle, as it is
     skipped = {s["path"]: s["reason"] for s in doc["skipped"]}
     assert skipped[url + ".map"] == "source map is not JSON"
+
+
+def test_usage_errors_and_https_first() -> None:
+    result = crawl()
+    assert result.returncode == 2 and "give at least one URL" in result.stderr
+    result = crawl("ftp://example.com/")
+    assert result.returncode == 2 and "not an http:// or https:// URL" in result.stderr
+    # a bare host name is crawled over HTTPS (here it does not resolve: nothing sent)
+    result = crawl("nothing.invalid", "--format", "json", "--rate", "0")
+    [entry] = json.loads(result.stdout)["skipped"]
+    assert entry["path"] == "https://nothing.invalid/" and "does not resolve" in entry["reason"]
+    assert "1 where robots.txt could not be read" in result.stderr

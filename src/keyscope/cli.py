@@ -644,6 +644,10 @@ def _crawl(args: argparse.Namespace) -> int:
     from keyscope.scan import fails
     from keyscope.verify.guard import allowed_internal
 
+    if args.paths == ["."]:  # no URL given (scan's default path)
+        raise KeyscopeError("crawl: give at least one URL to start from")
+    # a bare host name is crawled over HTTPS
+    args.paths = [u if "://" in u else f"https://{u}" for u in args.paths]
     bad = [u for u in args.paths if normalized(u) is None]
     if bad:
         raise KeyscopeError(f"{bad[0]}: not an http:// or https:// URL to crawl")

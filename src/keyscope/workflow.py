@@ -157,7 +157,8 @@ def crawl_and_report(
         stats = source.crawler.stats
         reasons = ", ".join(f"{n} {why}" for why, n in (stats.skipped or {}).items())
         print(
-            f"keyscope: crawled {stats.pages} requests, {stats.bytes} bytes"
+            f"keyscope: crawled {stats.pages} answers to {stats.requests} requests, "
+            f"{stats.bytes} bytes"
             + (f"; not fetched or cut: {reasons} (-v lists them)" if reasons else ""),
             file=sys.stderr,
         )

@@ -40,7 +40,8 @@ class Page:
 class CrawlStats:
     """What a crawl did, for the progress line and the summary."""
 
-    pages: int = 0
+    pages: int = 0  # answers received
+    requests: int = 0  # requests tried (refused and failed ones too): --max-pages counts these
     bytes: int = 0
     queued: int = 0
     skipped: Counter[str] | None = None
@@ -83,7 +84,7 @@ class Crawler:
         while self._queue:
             url, depth = self._queue.popleft()
             self.stats.queued = len(self._queue)
-            if self.stats.pages >= self.options.max_pages:
+            if self.stats.requests >= self.options.max_pages:
                 self._skip(skipped, url, f"--max-pages {self.options.max_pages} reached")
                 continue
             left = self.options.max_bytes - self.stats.bytes
@@ -145,7 +146,7 @@ class Crawler:
             self._skip(skipped, url, reason)
             return None
         left = self.options.max_bytes - self.stats.bytes
-        if self.stats.pages >= self.options.max_pages or left <= 0:
+        if self.stats.requests >= self.options.max_pages or left <= 0:
             self._skip(skipped, url, "source map not fetched: --max-pages or --max-bytes reached")
             return None
         answer = self._get(url, min(left, self.options.max_response))
@@ -224,8 +225,9 @@ class Crawler:
                 time.sleep(min(wait, 60.0))
         answer = self.fetcher.get(url, cap)
         self._last[host] = time.monotonic()
-        self.stats.pages += 1
+        self.stats.requests += 1
         if not isinstance(answer, str):
+            self.stats.pages += 1
             self.stats.bytes += len(answer.body)
         return answer
 
@@ -248,6 +250,8 @@ def _inline_map(named: str) -> bytes | None:
 
 def _reason_kind(reason: str) -> str:
     """The summary's line for a reason: its text before any detail."""
+    if "robots.txt could not be read" in reason or "robots.txt answered" in reason:
+        return "where robots.txt could not be read"
     for key in ("robots.txt", "--scope", "--max-pages", "--max-bytes", "model file",
                 "larger than", "did not answer", "HTTP", "source map"):  # fmt: skip
         if key in reason:

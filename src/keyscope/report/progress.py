@@ -61,7 +61,7 @@ class CountLine(_StatusLine):
 
 
 class CrawlLine(_StatusLine):
-    """``crawling: 12 requests, 3.4 MiB, 40 queued`` on one terminal line."""
+    """``crawling: 12 pages, 3.4 MB, 40 queued`` on one terminal line."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
@@ -73,7 +73,7 @@ class CrawlLine(_StatusLine):
             return
         self._last = now
         self.show(
-            f"crawling: {stats.pages} requests, {human_bytes(stats.bytes)}, "
+            f"crawling: {stats.pages} pages, {human_bytes(stats.bytes)}, "
             f"{stats.queued} queued"
         )
 
