@@ -26,6 +26,8 @@ npm install --prefix tests/azurite --no-audit --no-fund
 # The S3 server that checks presigned URLs' signatures (pinned in tests/s3rver/package.json
 # and its lock file); tests/awsservers.py runs the same step itself when it is missing.
 npm ci --prefix tests/s3rver --no-audit --no-fund
+# esbuild (pinned in tests/site/package-lock.json) bundles the crawl tests' website
+npm ci --prefix tests/site --no-audit --no-fund
 
 ruff check .
 mypy

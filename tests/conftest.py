@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.azurite import Azurite, AzuriteError, Seed
+from tests.crawl_site import CrawlSite, SiteServer, build_site
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +34,16 @@ def azurite_seed(azurite: Azurite) -> Seed:
     """What ``azurite`` was seeded with (container, blob, policy, queue, table names)."""
     assert azurite.seeded is not None
     return azurite.seeded
+
+
+@pytest.fixture(scope="session")
+def crawl_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrawlSite]:
+    """The crawl tests' website (``tests/crawl_site.py``) on loopback, with a second,
+    out-of-scope origin; the servers' request logs are cleared by each test that
+    reads them (``CrawlSite.clear``)."""
+    root = tmp_path_factory.mktemp("site")
+    with SiteServer(None, {}) as other:
+        tokens = build_site(root, other.url)
+        other.tokens = tokens
+        with SiteServer(root / "www", tokens, other.url) as site:
+            yield CrawlSite(site, other, tokens)

@@ -36,12 +36,14 @@ ALLOWED: dict[str, set[str]] = {
     # archives read through modelfiles/' copy-free reader (view_reader)
     "unpack/": {"model", "sources/", "modelfiles/"},
     "report/": {"keyscope", "model", "redact", "analyze/"},
+    # the crawler fetches through verify/'s guarded transport, decodes bodies with unpack/
+    "crawl/": {"keyscope", "model", "sources/", "unpack/", "verify/"},
     "baseline": {"keyscope", "errors", "model", "analyze/"},
     "runtime": {"errors", "redact"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
-                 "analyze/", "report/", "sources/", "verify/"},
+                 "analyze/", "report/", "sources/", "verify/", "crawl/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/"},
+            "report/", "sources/", "verify/", "crawl/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

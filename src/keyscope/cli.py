@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from keyscope import __version__
 from keyscope.config import load_policy
+from keyscope.crawl.options import SCOPES, CrawlOptions
 from keyscope.errors import KeyscopeError
 from keyscope.explain import resolve_now
 from keyscope.report.interface import FormatOptions
@@ -32,6 +33,7 @@ from keyscope.sources.git import Selection
 from keyscope.workflow import (
     Report,
     check_paths,
+    crawl_and_report,
     create_baseline,
     explain_and_report,
     scan_and_report,
@@ -198,6 +200,56 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="FILE",
         help="do not report findings accepted in this baseline file",
     )
+    _add_crawl_parser(sub)
+
+
+CRAWL_EPILOG = """\
+examples:
+  keyscope crawl https://example.com/                 same-site, polite defaults
+  keyscope crawl --scope prefix https://example.com/docs/ --max-pages 50
+  keyscope crawl --format sarif -o site.sarif https://example.com/
+
+Only what a browser is shown is read: pages, scripts, styles, JSON, sitemaps and the
+source maps scripts name (findings in a bundle name the original file and line).
+robots.txt is honoured; one request at a time per host, --rate seconds apart.
+Private, loopback and link-local addresses are refused unless --allow-internal.
+A web archive (.warc, .warc.gz) is scanned with 'keyscope scan'.
+
+""" + EXIT_CODES_HELP + "\n"
+
+
+def _add_crawl_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "crawl",
+        help="crawl a website (same site, polite) and scan its pages, bundles and source maps",
+        description="Crawl from each URL within the --scope and scan what is fetched, "
+        "with scan's output options and exit status.",
+        epilog=CRAWL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_scan_arguments(p, paths_help="URLs to start from (https:// preferred)")
+    _add_verify_arguments(p)
+    g = p.add_argument_group("crawl")
+    g.add_argument("--scope", choices=SCOPES, default="same-site",
+                   help="same-site (default): the start's site; same-origin: scheme, host "
+                   "and port; prefix: URLs under the start URL's folder")  # fmt: skip
+    g.add_argument("--depth", type=_depth, default=CrawlOptions.depth, metavar="N",
+                   help=f"links away from a start URL (default: {CrawlOptions.depth})")
+    g.add_argument("--max-pages", type=_depth, default=CrawlOptions.max_pages, metavar="N",
+                   help=f"requests in all (default: {CrawlOptions.max_pages})")
+    g.add_argument("--max-bytes", default="256M", metavar="SIZE",
+                   help="bytes downloaded in all (default: 256M); one answer is read to "
+                   "--max-file-size")  # fmt: skip
+    g.add_argument("--rate", type=float, default=CrawlOptions.rate, metavar="SECONDS",
+                   help="least time between two requests to one host (default: 1; "
+                   "a longer robots.txt Crawl-delay wins)")  # fmt: skip
+    g.add_argument("--timeout", type=float, default=CrawlOptions.timeout, metavar="SECONDS",
+                   help="per connection and per answer (default: 10)")
+    g.add_argument("--contact", metavar="URL",
+                   help="put in the User-Agent, for site owners (default: the project page)")
+    g.add_argument("--fetch-models", action="store_true",
+                   help="download linked model files (.pt, .ckpt, .pkl, .bin, .safetensors …) "
+                   "within --max-bytes and judge them (default: listed as skipped)")  # fmt: skip
 
 
 VERIFY_HELP = """\
@@ -511,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     commands = {"explain": _explain, "scan": _scan, "models": _scan, "baseline": _baseline}
     commands["hook"] = _hook
+    commands["crawl"] = _crawl
     return run_guarded(lambda: commands[args.command](args))
 
 
@@ -607,14 +660,54 @@ def _scan(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK
 
 
-def parse_size(text: str) -> int:
+def _crawl(args: argparse.Namespace) -> int:
+    from keyscope.crawl.scope import normalized
+    from keyscope.model import Severity
+    from keyscope.scan import fails
+    from keyscope.verify.guard import allowed_internal
+
+    if args.paths == ["."]:  # no URL given (scan's default path)
+        raise KeyscopeError("crawl: give at least one URL to start from")
+    # a bare host name is crawled over HTTPS
+    args.paths = [u if "://" in u else f"https://{u}" for u in args.paths]
+    bad = [u for u in args.paths if normalized(u) is None]
+    if bad:
+        raise KeyscopeError(f"{bad[0]}: not an http:// or https:// URL to crawl")
+    if args.rate < 0 or args.timeout <= 0:
+        raise KeyscopeError("--rate must be >= 0 and --timeout > 0")
+    try:
+        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
+    except ValueError as exc:
+        raise KeyscopeError(f"--allow-internal: {exc}") from None
+    options = _scan_options(args)
+    crawl = CrawlOptions(
+        scope=args.scope,
+        depth=args.depth,
+        max_pages=args.max_pages,
+        max_bytes=parse_size(args.max_bytes, "--max-bytes"),
+        max_response=options.max_file_size,
+        rate=args.rate,
+        timeout=args.timeout,
+        contact=args.contact,
+        fetch_models=args.fetch_models,
+        allow_internal=allow,
+    )
+    result = crawl_and_report(
+        args.paths, crawl, options, _report(args), verify=_verify_options(args), config=args.config
+    )
+    if args.fail_on == "never":
+        return EXIT_OK
+    return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK
+
+
+def parse_size(text: str, option: str = "--max-file-size") -> int:
     """``64M`` → bytes. Accepts K, M, G (powers of 1024) or a plain number."""
     units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     unit = t[-1] if t and t[-1] in "KMG" else ""
     number = t[:-1] if unit else t
     if not number.isdigit():
-        raise KeyscopeError(f"--max-file-size: {text!r} is not a size such as 64M or 1G")
+        raise KeyscopeError(f"{option}: {text!r} is not a size such as 64M or 1G")
     return int(number) * units[unit]
 
 

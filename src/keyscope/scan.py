@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ from keyscope.unpack.archives import ZipExpander
 from keyscope.unpack.image_roots import ImageSource
 from keyscope.unpack.interface import DEFAULT_DEPTH, Budget, UnpackLimits, member_path
 from keyscope.unpack.registry import expander_for
+from keyscope.unpack.warc import is_warc
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -95,13 +96,15 @@ def scan(
     on_finding: Callable[[RawFinding], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     stdin: bytes | None = None,
+    extra: Sequence[Source] = (),
 ) -> ScanResult:
     """Scan files, directories and git repositories (``-`` is standard input, given as
     ``stdin``). A directory that is a repository's top level is scanned as its whole
     history (every unique blob once) plus uncommitted changes, unless ``git=False``.
 
     ``on_finding`` sees each credential as soon as it is found (for streaming
-    output); ``on_progress`` sees running totals.
+    output); ``on_progress`` sees running totals. ``extra``: sources asked before
+    the registry's (``keyscope crawl``'s).
     """
     started = time.monotonic()
     now = resolve_now(options.now)
@@ -130,8 +133,9 @@ def scan(
 
     return_large_buffers()  # large members freed go back to the system (keyscope.heap)
     state = _WorkerState(rules, engine_name, now, options)
-    sources = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
-    sources.insert(0, ImageSource(options))  # unpack/: sources/ may not import it
+    registered = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
+    # unpack/: sources/ may not import it
+    sources = [*extra, ImageSource(options), *registered]
     for root in paths:
         claim(str(root), sources)
     jobs = min(options.jobs or os.cpu_count() or 1, max_jobs())
@@ -253,8 +257,9 @@ class _WorkerState:
             head = blob.data[:512]
             # a model format, or a pickle opcode first (a header-less pickle:
             # the parser decides, through the map, reading only what it needs);
-            # analyze_model sniffs the whole map, not just this head
-            if model_kind(head, partial=True) is None:
+            # analyze_model sniffs the whole map, not just this head; a web archive
+            # is no model file (the unit that unpacks it judges its records)
+            if model_kind(head, partial=True) is None or is_warc(bytes(blob.data[:4096])):
                 return [], None
             from keyscope.modelfiles.analyzer import analyze_model
 
@@ -343,7 +348,9 @@ class _WorkerState:
                 reason = f"{deeper.name}: nested deeper than {depth} containers, not unpacked"
                 yield Skipped(member_path(blob), reason)
             name = member_path(blob) if blob.origin else None
-            yield self.scanner.scan(blob, secrets=expander is None, models=not walked, name=name)
+            # a web archive is no model file: its records are judged one by one
+            models = not walked and not (expander is not None and expander.independent)
+            yield self.scanner.scan(blob, secrets=expander is None, models=models, name=name)
         except Exception as exc:  # one hostile blob never ends the scan: it is skipped
             yield Skipped(member_path(blob), f"could not be scanned ({type(exc).__name__})")
             return
@@ -355,7 +362,8 @@ class _WorkerState:
         # or a pickle: its walk reads the checkpoints it holds as bytes (a zip found at
         # its end is torch.storage._load_from_bytes' argument, already judged there)
         kind = sniff(blob.data)
-        inner_walked = walks_members(kind) or kind == "pickle"
+        # a web archive's records are judged one by one (the walk reads the stream whole)
+        inner_walked = (walks_members(kind) or kind == "pickle") and not expander.independent
         opened = False
         try:
             for member in expander.expand(blob, budget):
@@ -366,7 +374,11 @@ class _WorkerState:
                     yield Skipped(member_path(member), f"{reason}, not unpacked again")
                 else:
                     opened = True
-                    yield from self._unpacked(member, budget, depth + 1, inner_walked)
+                    # an independent member (a web archive's record) has a budget of its own
+                    inner = budget
+                    if expander.independent:
+                        inner = Budget(self.limits, len(member.data))
+                    yield from self._unpacked(member, inner, depth + 1, inner_walked)
         except Exception as exc:  # a hostile container: what was read stays
             reason = f"{expander.name}: could not be unpacked ({type(exc).__name__})"
             yield Skipped(member_path(blob), reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,8 +28,10 @@ from keyscope.runtime import ReportFile
 
 if TYPE_CHECKING:
     from keyscope.analyze.policy import Policy
+    from keyscope.crawl.options import CrawlOptions
     from keyscope.model import RawFinding, ScanResult
     from keyscope.scan import ScanOptions
+    from keyscope.sources.interface import Source
     from keyscope.verify.transport import VerifyOptions
 
 
@@ -65,11 +68,14 @@ def scan_and_report(
     verify: VerifyOptions | None = None,
     baseline: Path | None = None,
     config: Path | None = None,
+    extra: Sequence[Source] = (),
+    progress_line: bool = True,
 ) -> ScanResult:
     """Scan ``paths`` and report through ``report.format``: findings the ``baseline``
     file accepts are dropped (counted in ``stats.rejected``), ``verify`` checks the rest
-    live. ``config`` is only an input ``-o`` must not overwrite. Returns the result
-    as reported."""
+    live. ``config`` is only an input ``-o`` must not overwrite; ``extra``: sources
+    asked first (the crawl), which may show a progress line of their own instead
+    (``progress_line=False``). Returns the result as reported."""
     from keyscope.report.progress import ProgressLine
     from keyscope.scan import scan
 
@@ -82,7 +88,7 @@ def scan_and_report(
     try:
         if "-" in paths:
             stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
-        if not report.quiet and sys.stderr.isatty():
+        if progress_line and not report.quiet and sys.stderr.isatty():
             progress = ProgressLine(sys.stderr)
         on_finding = None
         if fmt.streams:
@@ -97,6 +103,7 @@ def scan_and_report(
             on_finding=on_finding,
             on_progress=progress.update if progress else None,
             stdin=stdin,
+            extra=extra,
         )
         if progress:
             progress.close()
@@ -118,6 +125,43 @@ def scan_and_report(
         out_file.discard()
     if report.output and not report.quiet:
         print(summary_line(result), file=sys.stderr)
+    return result
+
+
+def crawl_and_report(
+    urls: list[str],
+    crawl: CrawlOptions,
+    options: ScanOptions,
+    report: Report,
+    *,
+    verify: VerifyOptions | None = None,
+    config: Path | None = None,
+) -> ScanResult:
+    """``keyscope crawl``: crawl from ``urls`` and scan every page as ``scan`` scans a
+    file, reported the same way; a progress line (pages, bytes, queue) on a terminal
+    and, unless quiet, a summary of what was not fetched and why on stderr."""
+    from keyscope.crawl.source import CrawlSource
+    from keyscope.report.progress import CrawlLine
+
+    line = CrawlLine(sys.stderr) if not report.quiet and sys.stderr.isatty() else None
+    source = CrawlSource(options, crawl, line.update if line else None)
+    try:
+        result = scan_and_report(
+            urls, options, report, verify=verify, config=config, extra=[source],
+            progress_line=False,
+        )  # fmt: skip
+    finally:
+        if line:
+            line.close()
+    if not report.quiet and source.crawler is not None:
+        stats = source.crawler.stats
+        reasons = ", ".join(f"{n} {why}" for why, n in (stats.skipped or {}).items())
+        print(
+            f"keyscope: crawled {stats.pages} answers to {stats.requests} requests, "
+            f"{stats.bytes} bytes"
+            + (f"; not fetched or cut: {reasons} (-v lists them)" if reasons else ""),
+            file=sys.stderr,
+        )
     return result
 
 

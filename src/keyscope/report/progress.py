@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from keyscope.model import Progress
 from keyscope.redact import terminal_safe
@@ -58,3 +58,32 @@ class CountLine(_StatusLine):
 
     def update(self, done: int, total: int) -> None:
         self.show(f"{self.what}: {done}/{total}")
+
+
+class CrawlLine(_StatusLine):
+    """``crawling: 12 pages, 3.4 MB, 40 queued`` on one terminal line."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._last = 0.0
+
+    def update(self, stats: CrawlProgress) -> None:
+        now = time.monotonic()
+        if now - self._last < MIN_INTERVAL:
+            return
+        self._last = now
+        self.show(
+            f"crawling: {stats.pages} pages, {human_bytes(stats.bytes)}, "
+            f"{stats.queued} queued"
+        )
+
+
+class CrawlProgress(Protocol):
+    """What the crawl line shows (``crawl.crawler.CrawlStats``)."""
+
+    @property
+    def pages(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def queued(self) -> int: ...

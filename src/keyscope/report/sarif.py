@@ -367,6 +367,8 @@ def _artifact(path: str, base: str) -> dict[str, str]:
     """Relative to ``base``; standard input by its name, never an absolute path."""
     if path.startswith("<"):  # <stdin>
         return {"uri": _quote(path)}
+    if path.startswith(("https://", "http://")):  # a crawled page: its URL as it is
+        return {"uri": path}
     rel = os.path.relpath(os.path.abspath(path), base)
     return {"uri": _quote(rel.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
 

@@ -17,10 +17,11 @@ MAP_BYTES = 8 * 1024 * 1024  # archives from this size on are read as a memory m
 
 
 # what the archive expanders read from a map as a stream or through their index (zip,
-# gzip, bzip2, xz, zstd, 7z, ar); a tar by its magic at 257. Other large files (a
-# notebook, a log) are read as bytes: their readers want bytes.
+# gzip, bzip2, xz, zstd, 7z, ar, an uncompressed web archive); a tar by its magic at 257.
+# Other large files (a notebook, a log) are read as bytes: their readers want bytes.
 ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00",
-                 b"\x28\xb5\x2f\xfd", b"7z\xbc\xaf\x27\x1c", b"!<arch>\n")  # fmt: skip
+                 b"\x28\xb5\x2f\xfd", b"7z\xbc\xaf\x27\x1c", b"!<arch>\n",
+                 b"WARC/1.")  # fmt: skip
 
 
 def is_archive(path: str) -> bool:

@@ -101,6 +101,9 @@ class Expander(ABC):
     # Claims only blobs with a NUL byte in their first 512 bytes or their last 64 KiB
     # (a tar header, a zip's central directory): the registry does not ask it for text.
     binary: bool = False
+    # Members are separate documents (a web archive's records): the worker unpacks
+    # each with a budget of its own, and the expander bounds the container itself.
+    independent: bool = False
 
     @abstractmethod
     def claims(self, blob: Blob) -> bool:

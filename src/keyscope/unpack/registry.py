@@ -41,6 +41,8 @@ EXPANDERS: list[Expander | Lazy] = [
     # a saved image or OCI layout is a tar: before TarExpander
     Lazy("keyscope.unpack.images:ImageExpander", binary=True),
     TarExpander(),
+    # a .warc.gz is gzip: before CompressedExpander
+    Lazy("keyscope.unpack.warc:WarcExpander", first=b"W\x1f"),
     CompressedExpander(),
     Lazy("keyscope.unpack.sevenzip:SevenZipExpander", first=b"7"),
     Lazy("keyscope.unpack.ar:ArExpander", first=b"!"),

@@ -60,6 +60,8 @@ class VerifyOptions:
     # of the service's own (a credential without a URL: an AWS key pair, a token). The
     # user chooses it, never a scanned file; every rail above still applies.
     endpoints: tuple[tuple[str, str], ...] = ()
+    # plain HTTP to public hosts too (the crawler reads public pages; it sends no secret)
+    plain_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Request:
     # A form body, only for a read-only call that its API takes as a POST
     # (sts:GetCallerIdentity); never data of the credential's owner.
     body: bytes = b""
+    max_body: int = MAX_BODY  # bytes of the answer read (the crawler reads pages)
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,8 @@ class Transport:
         if isinstance(where, str):
             raise NotSent("refused-by-keyscope", where)
         scheme, host, port, parts = where.scheme, where.host, where.port, where.parts
-        if scheme == "http" and not loopback_name(host):
+        plain = self.options.plain_http
+        if scheme == "http" and not plain and not loopback_name(host):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         addresses = self.resolver(host, port)
         if not addresses:
@@ -232,7 +236,7 @@ class Transport:
                 f"{host} resolves to {internal[0]}, a private, loopback or link-local address; "
                 f"keyscope does not probe internal addresses without {hint}",
             )
-        if scheme == "http" and not all(is_loopback(a) for a in addresses):
+        if scheme == "http" and not plain and not all(is_loopback(a) for a in addresses):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         self._wait_turn(host)
         with self._slots:
@@ -283,9 +287,9 @@ class Transport:
             try:
                 conn.request(request.method, target, body=request.body or None, headers=headers)
                 resp = conn.getresponse()
-                limit = MAX_BODY
+                limit = request.max_body
                 if request.keep is not None and 200 <= resp.status < 300:
-                    limit = min(MAX_BODY, request.keep)
+                    limit = min(limit, request.keep)
                 body = b""
                 if request.method != "HEAD" and limit > 0:
                     body = _read_body(resp, 3 * timeout, limit)
@@ -314,7 +318,7 @@ def _read_body(resp: http.client.HTTPResponse, seconds: float, limit: int = MAX_
     while size < limit:
         if time.monotonic() > deadline:
             raise TimeoutError
-        chunk = resp.read1(min(8192, limit - size))
+        chunk = resp.read1(min(65536, limit - size))
         if not chunk:
             break
         chunks.append(chunk)
