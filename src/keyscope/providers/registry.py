@@ -19,11 +19,18 @@ from keyscope.providers.aws import Aws, AwsCredential
 from keyscope.providers.azure import AzureCredential, AzureStorage
 from keyscope.providers.gcp import Gcp, GcpCredential
 from keyscope.providers.interface import Provider, ScanParser
+from keyscope.providers.jwt import Jwt, JwtTokens
+from keyscope.providers.platforms import Platforms, PlatformToken
+from keyscope.providers.privatekeys import PrivateKey, PrivateKeys
 
 # Every parsed credential a finding may hold (``Finding.credential``).
-Credential = AzureCredential | AwsCredential | GcpCredential
+Credential = (
+    AzureCredential | AwsCredential | GcpCredential | PlatformToken | PrivateKey | Jwt
+)
 
-PROVIDERS: list[Provider[Any]] = [AzureStorage(), Aws(), Gcp()]
+PROVIDERS: list[Provider[Any]] = [
+    AzureStorage(), Aws(), Gcp(), Platforms(), PrivateKeys(), JwtTokens(),
+]
 
 _parsers: dict[str, ScanParser] = {}
 _by_type: dict[type, Provider[Any]] = {}
