@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from keyscope.analyze.fixtures import installed_test_fixture
 from keyscope.analyze.jwt.claims import Jwt
 from keyscope.analyze.jwt.explainer import PROVIDER, RULES, jwt_candidates, read_text
 from keyscope.analyze.policy import Policy, RuleTable
@@ -26,6 +27,9 @@ NO_LIVE_CHECK = (
 
 
 def _jwt(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
     return jwt_candidates(site.value, site.now, site.policy)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from keyscope.analyze.fixtures import installed_test_fixture
 from keyscope.analyze.platforms.explainer import (
     kaggle_candidates,
     read_text,
@@ -36,18 +37,30 @@ NO_LIVE_CHECK = (
 
 
 def _token(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
     return token_candidates(site.value, site.lines, site.now, site.policy)
 
 
 def _webhook(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
     return webhook_candidates(site.value, site.now, site.policy)
 
 
 def _wandb(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
     return wandb_candidates(site.value, site.now, site.policy)
 
 
 def _kaggle(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
     return kaggle_candidates(site.value, site.lines, site.now, site.policy)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from keyscope.analyze.fixtures import installed_test_fixture
 from keyscope.analyze.policy import Policy, RuleTable
 from keyscope.analyze.privatekeys.explainer import (
     PROVIDER,
@@ -32,10 +33,16 @@ NO_LIVE_CHECK = (
 
 
 def _pem(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
     return pem_candidates(site.value, site.lines, site.now, site.policy)
 
 
 def _putty(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
     return putty_candidates(site.value, site.now, site.policy)
 
 
