@@ -40,10 +40,10 @@ from keyscope.providers import registry
 from keyscope.providers.aws import Aws
 from keyscope.providers.azure import AzureStorage
 from keyscope.providers.gcp import Gcp
+from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
 from keyscope.providers.jwt import JwtTokens
 from keyscope.providers.platforms import Platforms
 from keyscope.providers.privatekeys import PrivateKeys
-from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
 from keyscope.sources.interface import Blob
 from keyscope.verify.transport import Request, Response, VerifyOptions
 
