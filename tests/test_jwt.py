@@ -19,7 +19,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from keyscope.analyze.jwt.explainer import jwt_candidates
 from keyscope.cli import main
 from keyscope.explain import explain
 from keyscope.model import Explanation
@@ -131,3 +134,17 @@ def test_jwts_masked_in_every_format(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     jsonschema.validate(json.loads(out), schema)
     assert token.split(".")[2] not in out
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.dictionaries(st.sampled_from(["iss", "sub", "aud", "exp", "iat", "nbf", "scp", "alg"]),
+                       st.one_of(st.integers(-2**70, 2**70), st.text(max_size=8), st.none(),
+                                 st.lists(st.integers(), max_size=2), st.floats())),
+       st.binary(max_size=30))
+def test_hostile_claims_never_raise(values: dict[str, object], junk: bytes) -> None:
+    """Any claims (huge or negative times, lists, nulls, NaN) and any junk segment: the
+    parser answers Candidate or Rejected."""
+    token = sign(values, "HS256")
+    assert jwt_candidates(token, NOW) is not None
+    junky = f"eyJ{_b64(junk)}.eyJ{_b64(junk[::-1])}.{_b64(junk)}"
+    assert jwt_candidates(junky, NOW) is not None

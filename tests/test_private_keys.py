@@ -19,7 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from keyscope.analyze.privatekeys.explainer import pem_candidates, putty_candidates
 from keyscope.analyze.privatekeys.reader import read_pem
 from keyscope.errors import ParseError
 from keyscope.explain import explain
@@ -214,3 +217,24 @@ def test_key_bodies_masked_in_every_format(tmp_path: Path) -> None:
     assert_hidden([line[4:] for line in lines if len(line) > 20], outs)
     masked = mask("\n".join(texts))
     assert all(line[4:] not in masked for line in lines if len(line) > 20)
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    seeds = [base64.b64decode("".join(PEMS[n][0].splitlines()[1:-1]))
+             for n in ("rsa-pkcs1", "ec-sec1", "rsa-pkcs8", "ed25519-pkcs8", "dsa")]
+    seed = st.sampled_from(seeds)
+    return st.tuples(seed, st.integers(0, 400), st.binary(max_size=6), st.integers(0, 8)).map(
+        lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + t[3]:])
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(_mutations(), st.sampled_from(["RSA ", "EC ", "DSA ", "", "ENCRYPTED ", "OPENSSH "]))
+def test_hostile_key_bodies_never_raise(body: bytes, label: str) -> None:
+    """Whatever bytes a PEM block holds, the parser answers Candidate or Rejected."""
+    text = (f"-----BEGIN {label}PRIVATE KEY-----\n{base64.b64encode(body).decode()}\n"
+            f"-----END {label}PRIVATE KEY-----")
+    assert pem_candidates(text, lambda: text, NOW) is not None
+    putty = ("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: c\n"
+             f"Public-Lines: 1\n{base64.b64encode(body[:60]).decode()}\nPrivate-Lines: 1\n"
+             f"{base64.b64encode(body[60:120]).decode() or 'AAAA'}\nPrivate-MAC: {'0' * 64}")
+    assert putty_candidates(putty, NOW) is not None
