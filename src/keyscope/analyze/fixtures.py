@@ -1,12 +1,13 @@
 """Test data shipped inside installed packages: the private keys, tokens and JWTs of a
 library's own test suite (``site-packages/Cryptodome/SelfTest/…``,
-``site-packages/aiosmtpd/tests/certs/…``) are published test vectors, not leaks."""
+``site-packages/aiosmtpd/tests/certs/…``, the standard library's ``lib/python3.11/test/…``)
+are published test vectors, not leaks."""
 
 from __future__ import annotations
 
 import re
 
-_INSTALLED = re.compile(r"(?:^|[/\\])(?:site|dist)-packages[/\\]")
+_INSTALLED = re.compile(r"(?:site|dist)-packages[/\\]|[/\\]lib[/\\]python3(?:\.\d+)?[/\\]")
 _TEST_DIR = re.compile(
     r"(?i)[/\\](?:tests?|testing|testdata|test_data|selftest|fixtures|testcerts|test_certs)[/\\]"
 )

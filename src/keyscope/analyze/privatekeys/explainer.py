@@ -96,7 +96,8 @@ def key_access(key: PrivateKey) -> Access:
     """Where a private key works: wherever its public half is trusted."""
     size = f", {key.bits} bits" if key.bits else ""
     curve = f", {key.curve}" if key.curve else ""
-    label = (f"{'encrypted ' if key.encrypted else ''}{key.algorithm.upper()} private key "
+    algorithm = "" if key.algorithm == "unknown" else key.algorithm.upper() + " "
+    label = (f"{'encrypted ' if key.encrypted else ''}{algorithm}private key "
              f"({_FORMATS[key.format]}{size}{curve})")
     find = RevocationStep("Find where its public key is trusted: search authorized_keys, "
                           "GitHub/GitLab SSH and deploy keys, cloud instance metadata and "
