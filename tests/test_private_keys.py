@@ -238,3 +238,23 @@ def test_hostile_key_bodies_never_raise(body: bytes, label: str) -> None:
              f"Public-Lines: 1\n{base64.b64encode(body[:60]).decode()}\nPrivate-Lines: 1\n"
              f"{base64.b64encode(body[60:120]).decode() or 'AAAA'}\nPrivate-MAC: {'0' * 64}")
     assert putty_candidates(putty, NOW) is not None
+
+
+def test_installed_packages_test_keys_are_not_reported(tmp_path: Path) -> None:
+    """A key in a test folder of an installed package (pycryptodome's SelfTest, the
+    standard library's test/certdata) is a published test vector; the same key in a
+    project's own files, or shipped as package data, is reported."""
+    key = PEMS["ec-pkcs8"][0]
+    site = tmp_path / "lib/python3.11/site-packages"
+    for rel in ("Cryptodome/SelfTest/PublicKey/test_import_ECC.py", "somelib/tests/certs/a.key"):
+        (site / rel).parent.mkdir(parents=True, exist_ok=True)
+        (site / rel).write_text(key)
+    (tmp_path / "lib/python3.11/test/certdata").mkdir(parents=True)
+    (tmp_path / "lib/python3.11/test/certdata/keycert.pem").write_text(key)
+    (site / "proxy").mkdir()
+    (site / "proxy/ca.key").write_text(key)
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy/tls.key").write_text(key)
+    found = scan([tmp_path], ScanOptions(jobs=1, now=NOW, git=False)).findings
+    assert [sorted(Path(loc.path).relative_to(tmp_path).as_posix() for loc in f.locations)
+            for f in found] == [["deploy/tls.key", "lib/python3.11/site-packages/proxy/ca.key"]]
