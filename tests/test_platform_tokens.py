@@ -59,6 +59,8 @@ EXPECTED = {
     "gitlab-trigger-token": ("gitlab", "critical"),
     "slack-bot-token": ("slack", "high"),
     "slack-user-token": ("slack", "high"),
+    "wandb-api-key": ("wandb", "high"),
+    "kaggle-api-token": ("kaggle", "high"),
 }
 
 

@@ -79,6 +79,8 @@ def tokens() -> dict[str, str]:
         f"{RNG.randrange(10**12, 10**13)}-" + rand(ALNUM, 24),
         "slack-user-token": f"xoxp-{RNG.randrange(10**11, 10**12)}-"
         f"{RNG.randrange(10**11, 10**12)}-{RNG.randrange(10**12, 10**13)}-" + rand(HEX, 32),
+        "wandb-api-key": "wandb_v1_" + rand(ALNUM, 27) + "_" + rand(ALNUM, 49),
+        "kaggle-api-token": "KGAT_" + rand(HEX, 32),
     }
 
 

@@ -42,7 +42,8 @@ _PEM_BODY = re.compile(
 # Platform tokens (their prefix shown), the secret part of Slack and Teams webhook URLs,
 # JWTs, PuTTY private lines, and W&B / Kaggle keys by their label.
 _TOKEN = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:hf_|api_org_|sk-ant-|r8_|dapi|gh[pousr]_|github_pat_|GR1348941"
+    r"(?<![A-Za-z0-9_-])(?:hf_|api_org_|sk-ant-|r8_|dapi|gh[pousr]_|github_pat_|GR1348941|KGAT_"
+    r"|wandb_v1_"
     r"|gl(?:pat|dt|rt|ptt|ft|imt|agent|oas|soat|cbt)-|xox[bpare]-|xoxe\.xox[bp]-|xapp-)"
     r"([A-Za-z0-9_.-]{16,400})"
     r"|(?<![A-Za-z0-9_-])sk-([A-Za-z0-9_-]{0,220}T3BlbkFJ[A-Za-z0-9_-]*)"
@@ -56,7 +57,7 @@ _TOKEN = re.compile(
 )
 _TOKEN_HINTS = ("hf_", "api_org_", "sk-", "r8_", "dapi", "gh", "github_", "gl", "gr13", "xox",
                 "xapp", "hooks.slack", "incomingwebhook", "eyj", "private-lines", "wandb",
-                "kaggle", '"key"')
+                "kaggle", '"key"', "kgat_")
 _API_KEY = re.compile(r"AIza[0-9A-Za-z_-]{35}")
 # An account key: 64 bytes in Base64, also URL-encoded.
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")

@@ -38,7 +38,8 @@ from keyscope.providers.interface import Candidate, Rejected
 TOKEN = re.compile(
     r"(?<![A-Za-z0-9_-])(?:hf_[A-Za-z]{34}|api_org_[A-Za-z]{34}|sk-ant-(?:api03|admin01)-"
     r"[A-Za-z0-9_-]{93}AA|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,200}T3BlbkFJ"
-    r"[A-Za-z0-9_-]{20,200}|r8_[A-Za-z0-9_-]{37}|dapi[0-9a-f]{32}(?:-[0-9])?"
+    r"[A-Za-z0-9_-]{20,200}|r8_[A-Za-z0-9_-]{37}|dapi[0-9a-f]{32}(?:-[0-9])?|KGAT_[0-9a-f]{32}"
+    r"|wandb_v1_[A-Za-z0-9]{27}_[A-Za-z0-9]{49}"
     r"|gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}"
     r"|(?:glpat|gldt|glrt|glptt|glft|glimt|glagent|gloas|glsoat|glcbt)-[A-Za-z0-9_-]{20,300}"
     r"(?:(?:\.[0-9a-z]{2})?\.[0-9a-z]{9})?|GR1348941[A-Za-z0-9_-]{20}"
@@ -62,7 +63,8 @@ _DATABRICKS_HOST = re.compile(
     r"azuredatabricks\.net|gcp\.databricks\.com))"
 )
 _PREFIX = re.compile(
-    r"sk-(?:proj|svcacct|admin|ant)-|github_pat_|api_org_|xoxe\.xox[bp]-|[a-z]+[_-]|[A-Za-z0-9]{4}"
+    r"sk-(?:proj|svcacct|admin|ant)-|github_pat_|api_org_|xoxe\.xox[bp]-|wandb_v1_|KGAT_"
+    r"|[a-z]+[_-]|[A-Za-z0-9]{4}"
 )
 _NOT_SIGNED = SignatureCheck("not-checked", "a token is not a signature")
 _ANY_IP = "any IP address, unless the platform's settings restrict it"

@@ -162,6 +162,15 @@ KINDS: dict[str, TokenKind] = {k.kind: k for k in (
         "USERNAME:KEY; Kaggle documents no who-am-I)", services=("api",),
     ),
     TokenKind(
+        "kaggle-api-token", "kaggle", "Kaggle", "Kaggle API token (KGAT_)", "platform-token",
+        "principal",
+        "acts as its user on Kaggle (sent as a Bearer token, no username needed): downloads "
+        "competition and private datasets, publishes datasets, models and notebooks",
+        "expire it at https://www.kaggle.com/settings (API tokens)",
+        whoami="GET https://www.kaggle.com/api/v1/competitions/list (Authorization: Bearer; "
+        "Kaggle documents no who-am-I)", services=("api",),
+    ),
+    TokenKind(
         "replicate-api-token", "replicate", "Replicate", "Replicate API token", "platform-token",
         "principal",
         "runs models, trainings and deployments on Replicate as its account, billed to it, and "

@@ -22,6 +22,8 @@ _SHAPES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
         ("sk-admin-", "openai-admin-key", rf"sk-admin-{_OPENAI}"),
         ("sk-", "openai-user-key", r"sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}"),
         ("r8_", "replicate-api-token", r"r8_[A-Za-z0-9_-]{37}"),
+        ("wandb_v1_", "wandb-api-key", r"wandb_v1_[A-Za-z0-9]{27}_[A-Za-z0-9]{49}"),
+        ("KGAT_", "kaggle-api-token", r"KGAT_[0-9a-f]{32}"),
         ("dapi", "databricks-token", r"dapi[0-9a-f]{32}(?:-[0-9])?"),
         ("ghp_", "github-classic-token", r"ghp_[A-Za-z0-9]{36}"),
         ("gho_", "github-oauth-token", r"gho_[A-Za-z0-9]{36}"),
