@@ -37,6 +37,7 @@ WANDB = mint.rand(mint.HEX, 40)
 KAGGLE = mint.rand(mint.HEX, 32)
 SLACK_HOOK = mint.slack_webhook()
 TEAMS_HOOK = mint.teams_webhook()
+FLOW_HOOK = mint.flow_webhook()
 # kind → (platform, severity)
 EXPECTED = {
     "hf-user-token": ("huggingface", "high"),
@@ -144,6 +145,10 @@ def test_webhooks_are_explained() -> None:
     teams = one(TEAMS_HOOK)
     assert (teams.access.provider, teams.access.kind) == ("microsoft-teams", "teams-webhook")
     assert teams.access.account == TEAMS_HOOK.split("@")[1].split("/")[0]
+    flow = one(f"<a href='{FLOW_HOOK.replace('&', '&amp;')}'>post</a>")
+    assert (flow.access.kind, flow.severity.label) == ("power-automate-webhook", "medium")
+    assert flow.access.account == FLOW_HOOK.split("/workflows/")[1][:32]
+    assert FLOW_HOOK.split("sig=")[1] not in flow.redacted + flow.sentence
 
 
 def test_databricks_workspace_from_nearby_host() -> None:
@@ -166,9 +171,11 @@ def _planted(root: Path) -> set[tuple[str, str]]:
         expected.add((f"env/{kind}.env", kind))
     _write(root, "wandb.env", f"WANDB_API_KEY={WANDB}\n")
     _write(root, "kaggle.json", json.dumps({"username": "mlresearcher", "key": KAGGLE}))
-    _write(root, "notify.py", f'HOOK = "{SLACK_HOOK}"\nTEAMS = "{TEAMS_HOOK}"\n')
+    _write(root, "notify.py",
+           f'HOOK = "{SLACK_HOOK}"\nTEAMS = "{TEAMS_HOOK}"\nFLOW = "{FLOW_HOOK}"\n')
     expected |= {("wandb.env", "wandb-api-key"), ("kaggle.json", "kaggle-api-key"),
-                 ("notify.py", "slack-webhook"), ("notify.py", "teams-webhook")}
+                 ("notify.py", "slack-webhook"), ("notify.py", "teams-webhook"),
+                 ("notify.py", "power-automate-webhook")}
     return expected
 
 
@@ -229,7 +236,8 @@ def test_secrets_masked_in_every_format(tmp_path: Path) -> None:
     _planted(tmp_path)
     outs = outputs(tmp_path)
     secrets = [t[len(t) // 4:] for t in TOKENS.values()]
-    secrets += [WANDB[4:], KAGGLE[4:], SLACK_HOOK.rsplit("/", 1)[1], TEAMS_HOOK.split("/")[-2]]
+    secrets += [WANDB[4:], KAGGLE[4:], SLACK_HOOK.rsplit("/", 1)[1], TEAMS_HOOK.split("/")[-2],
+                FLOW_HOOK.split("sig=")[1]]
     assert_hidden(secrets, outs)
     assert "huggingface" in outs["json"] and "hf-user-token" in outs["jsonl"]
 
@@ -258,7 +266,7 @@ def test_sarif_carries_the_rules_metadata(tmp_path: Path) -> None:
 
 def test_explain_json_validates_and_verify_is_honest(capsys: pytest.CaptureFixture[str]) -> None:
     schema = json.loads(files("keyscope").joinpath("schemas/explain-v1.json").read_text())
-    for value in (*TOKENS.values(), SLACK_HOOK, TEAMS_HOOK, f"WANDB_API_KEY={WANDB}"):
+    for value in (*TOKENS.values(), SLACK_HOOK, TEAMS_HOOK, FLOW_HOOK, f"WANDB_API_KEY={WANDB}"):
         assert main(["explain", "--format", "json", value]) == 0
         out = capsys.readouterr().out
         jsonschema.validate(json.loads(out), schema)

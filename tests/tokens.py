@@ -90,6 +90,14 @@ def slack_webhook() -> str:
             + rand(ALNUM, 24))
 
 
+def flow_webhook() -> str:
+    """A Teams Workflows (Power Automate) trigger URL: the sig= is 32 random bytes."""
+    sig = base64.urlsafe_b64encode(RNG.randbytes(32)).decode().rstrip("=")
+    return (f"https://prod-12.westeurope.logic.azure.com:443/workflows/{rand(HEX, 32)}/triggers/"
+            "manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0"
+            f"&sig={sig}")
+
+
 def teams_webhook() -> str:
     def guid() -> str:
         h = rand(HEX, 32)

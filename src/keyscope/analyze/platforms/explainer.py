@@ -13,6 +13,7 @@ from keyscope.analyze.fingerprint import fingerprint
 from keyscope.analyze.platforms.policy import evaluate
 from keyscope.analyze.platforms.table import KINDS, TokenKind
 from keyscope.analyze.platforms.tokens import (
+    FLOW_WEBHOOK,
     SLACK_WEBHOOK,
     TEAMS_WEBHOOK,
     PlatformToken,
@@ -142,7 +143,7 @@ def read_text(text: str, now: datetime, policy: Policy) -> list[tuple[Explanatio
 def _pasted(text: str, now: datetime, policy: Policy) -> Iterator[Candidate | Rejected]:
     for m in TOKEN.finditer(text):
         yield from token_candidates(m.group(), lambda: text, now, policy)
-    for pattern in (SLACK_WEBHOOK, TEAMS_WEBHOOK):
+    for pattern in (SLACK_WEBHOOK, TEAMS_WEBHOOK, FLOW_WEBHOOK):
         for m in pattern.finditer(text):
             yield from webhook_candidates(m.group(), now, policy)
     for m in WANDB.finditer(text):
@@ -184,7 +185,8 @@ def _account(facts: dict[str, str]) -> tuple[str | None, str | None]:
                        ("user_id", "the user id in the routable token's payload"),
                        ("team_id", "the Slack team (workspace) id in the URL"),
                        ("tenant_id", "the Microsoft Entra tenant id in the URL"),
-                       ("workspace", "the Databricks workspace named nearby")):
+                       ("workspace", "the Databricks workspace named nearby"),
+                       ("flow_id", "the flow's id in the URL")):
         if name in facts:
             return facts[name], note
     return None, "the token does not name its owner offline (the who-am-I request does)"
@@ -213,6 +215,8 @@ def redact(token: PlatformToken) -> str:
     value = token.token
     if token.kind == "slack-webhook":
         return value.rsplit("/", 1)[0] + "/…(redacted)"
+    if token.kind == "power-automate-webhook":
+        return value.split("sig=")[0] + "sig=…(redacted)"
     if token.kind == "teams-webhook":
         return value.split("/IncomingWebhook/")[0] + "/IncomingWebhook/…(redacted)"
     head = _PREFIX.match(value)

@@ -302,6 +302,16 @@ KINDS: dict[str, TokenKind] = {k.kind: k for k in (
         services=("incoming-webhook",),
     ),
     TokenKind(
+        "power-automate-webhook", "microsoft-power-automate", "Microsoft Power Automate",
+        "Power Automate / Logic Apps HTTP trigger URL (Teams Workflows webhook)",
+        "webhook-url", "channel",
+        "runs its flow with any request body: a Teams Workflows webhook posts the message to "
+        "its channel as the flow's owner; other flows do whatever they were built to do",
+        "delete the flow, or change its trigger so the URL (its sig=) is regenerated",
+        whoami="none: any request to it that is accepted runs the flow",
+        services=("incoming-webhook",),
+    ),
+    TokenKind(
         "teams-webhook", "microsoft-teams", "Microsoft Teams",
         "Microsoft Teams incoming webhook URL (Office 365 connector)", "webhook-url", "channel",
         "posts cards and messages to the one Teams channel it was created for; it cannot "

@@ -72,6 +72,14 @@ TEAMS_WEBHOOK = re.compile(
     rf"/(?P<owner>{_GUID})(?:/V2[A-Za-z0-9_-]{{20,80}})?"
 )
 
+# A Power Automate (Teams Workflows) or Logic Apps HTTP trigger: its sig= is the secret.
+FLOW_WEBHOOK = re.compile(
+    r"https://(?P<host>[a-z0-9-]{1,80}(?:\.[a-z0-9-]{1,63}){0,4}\.(?:logic\.azure\.com|"
+    r"environment\.api\.powerplatform\.com))(?::443)?/(?:powerautomate/automations/direct/)?"
+    r"workflows/(?P<flow>[0-9a-f]{32})/triggers/[A-Za-z0-9_%-]{1,80}/paths/invoke\?"
+    r"(?P<query>[A-Za-z0-9_%=&;.-]{10,800})"
+)
+
 
 @dataclass(frozen=True)
 class PlatformToken:
@@ -176,4 +184,17 @@ def read_webhook(value: str) -> PlatformToken | str:
             return reason or "placeholder tenant"
         return PlatformToken("teams-webhook", value, (("tenant_id", m.group("tenant")),
                                                        ("group_id", m.group("group"))))
-    return "not a Slack or Teams incoming webhook URL"
+    m = FLOW_WEBHOOK.fullmatch(value)
+    if m:
+        query = dict(
+            part.partition("=")[::2] for part in m.group("query").replace("&amp;", "&").split("&")
+        )
+        sig = query.get("sig", "")
+        if re.fullmatch(r"[A-Za-z0-9_-]{40,50}", sig) is None:
+            return "Power Automate trigger URL without a sig= signature"
+        reason = placeholder(sig)
+        if reason:
+            return reason
+        return PlatformToken("power-automate-webhook", value, (("flow_id", m.group("flow")),
+                                                                ("host", m.group("host"))))
+    return "not a Slack, Teams or Power Automate webhook URL"
