@@ -41,6 +41,9 @@ from keyscope.providers.aws import Aws
 from keyscope.providers.azure import AzureStorage
 from keyscope.providers.gcp import Gcp
 from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+from keyscope.providers.jwt import JwtTokens
+from keyscope.providers.platforms import Platforms
+from keyscope.providers.privatekeys import PrivateKeys
 from keyscope.sources.interface import Blob
 from keyscope.verify.transport import Request, Response, VerifyOptions
 
@@ -167,9 +170,12 @@ def rules_dir(tmp_path: Path) -> Path:
 
 def test_rule_parsers_are_the_registrys(rules_dir: Path) -> None:
     """A rule may name only a parser of a registered provider (or the pipeline's own
-    base64 layer); the built-in rules name Azure's, AWS's and Google Cloud's."""
+    base64 layer); the built-in rules name Azure's, AWS's, Google Cloud's, the platform
+    tokens', private keys' and JWTs'."""
     assert registry.parser_names() == (
         frozenset(AzureStorage.parsers) | frozenset(Aws.parsers) | frozenset(Gcp.parsers)
+        | frozenset(Platforms.parsers) | frozenset(PrivateKeys.parsers)
+        | frozenset(JwtTokens.parsers)
     )
     builtin = {r.parser for path in builtin_rule_files() for r in load_rule_file(path, True)}
     assert builtin <= registry.parser_names() | LAYER_PARSERS

@@ -36,6 +36,8 @@ from azure.storage.blob import (
 from azure.storage.filedatalake import FileSystemSasPermissions, generate_file_system_sas
 from azure.storage.fileshare import ShareSasPermissions, generate_share_sas
 from azure.storage.queue import QueueSasPermissions, generate_queue_sas
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keyscope.analyze.azure.filters import placeholder_secret
 from keyscope.model import Finding, Location, ScanResult
@@ -43,6 +45,10 @@ from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, incident_url, new_key
 from tests.test_aws import ACCOUNT, key_id, presign, secret
 from tests.test_gcp import PROJECT, mint_key_info, signed_url
+from tests.test_jwt import claims, sign
+from tests.test_platform_tokens import NEGATIVES as TOKEN_NEGATIVES
+from tests.tokens import HEX, github, gitlab_routable, rand, slack_webhook
+from tests.tokens import tokens as mint_tokens
 
 SAS = "azure-storage-sas"
 CONN = "azure-storage-connection-string"
@@ -51,6 +57,14 @@ AWS_KEY = "aws-access-key"
 AWS_URL = "aws-s3-presigned-url"
 GCP_KEY = "gcp-service-account-key"
 GCP_URL = "gcp-storage-signed-url"
+HF_TOKEN = "huggingface-token"
+OPENAI = "openai-api-key"
+GITHUB = "github-token"
+GITLAB = "gitlab-token"
+SLACK_HOOK = "slack-webhook"
+WANDB = "wandb-api-key"
+PRIVATE_KEY = "private-key"
+JWT = "jwt"
 
 START = NOW - timedelta(days=1)
 EXPIRY = NOW + timedelta(days=90)
@@ -553,6 +567,30 @@ def build_corpus(root: Path) -> Corpus:
     c.secrets.append(parse_qs(gcs.split("?", 1)[1])["X-Goog-Signature"][0])
     c.write("scripts/gcs.sh", ["#!/bin/sh", f"curl -o w.bin '{gcs}'"], {2: (GCP_URL, gcs[:40])})
 
+    # 18. ML platform and code-host tokens in an env file, an SSH key, a session's JWT.
+    minted = mint_tokens()
+    hf, openai, gh, gl = (minted["hf-user-token"], minted["openai-project-key"], github(),
+                          gitlab_routable())
+    hook, wandb = slack_webhook(), rand(HEX, 40)
+    c.secrets.extend([hf, openai, gh, gl, hook.rsplit("/", 1)[1], wandb])
+    c.write(
+        "config/ml-tokens.env",
+        ["# tokens the training jobs use", f"HF_TOKEN={hf}", f"OPENAI_API_KEY={openai}",
+         f"GITHUB_TOKEN={gh}", f"GITLAB_TOKEN={gl}", f"SLACK_WEBHOOK_URL={hook}",
+         f"WANDB_API_KEY={wandb}"],
+        {2: (HF_TOKEN, hf), 3: (OPENAI, openai), 4: (GITHUB, gh), 5: (GITLAB, gl),
+         6: (SLACK_HOOK, hook), 7: (WANDB, wandb)},
+    )
+    ssh_key = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption()).decode()
+    c.secrets.extend(ssh_key.splitlines()[2:-1])  # the first line is the format's header
+    c.write("deploy/keys/id_ed25519", ssh_key.splitlines(),
+            {1: (PRIVATE_KEY, "-----BEGIN OPENSSH PRIVATE KEY-----")})
+    session = sign(claims())
+    c.secrets.append(session)
+    c.write("web/session.json", [json.dumps({"id_token": session})], {1: (JWT, session)})
+
     _negatives(root)
     for i in range(FILLER_FILES):
         (root / "assets" / "icons").mkdir(parents=True, exist_ok=True)
@@ -673,6 +711,8 @@ def _negatives(root: Path) -> None:
         + "\n",
     )
     put("checksums.txt", "".join(f"sha512 = {d}\n" for d in digests))
+    # Token placeholders and documentation samples.
+    put("docs/tokens.md", TOKEN_NEGATIVES)
 
 
 @pytest.fixture(scope="module")
@@ -744,7 +784,7 @@ def test_every_positive_at_its_line_and_no_false_positive(
     extra = sorted(set(found) - corpus.expected)
     assert (missing, extra) == ([], []), f"missing: {missing}\nextra: {extra}"
     assert len(found) == len(set(found)), "a location reported twice"
-    assert len(corpus.expected) == 27
+    assert len(corpus.expected) == 35
 
 
 def test_one_secret_in_two_files_is_one_finding_with_two_locations(
@@ -781,6 +821,13 @@ CREDENTIALS = {
     ("scripts/fetch.sh", 2): ("presigned-url", ACCOUNT),
     ("deploy/gcp/trainer.json", 4): ("service-account-key", PROJECT),
     ("scripts/gcs.sh", 2): ("signed-url", PROJECT),
+    ("config/ml-tokens.env", 2): ("hf-user-token", None),
+    ("config/ml-tokens.env", 3): ("openai-project-key", None),
+    ("config/ml-tokens.env", 4): ("github-classic-token", None),
+    ("config/ml-tokens.env", 5): ("gitlab-access-token", "5907"),  # the routable payload
+    ("config/ml-tokens.env", 7): ("wandb-api-key", None),
+    ("deploy/keys/id_ed25519", 1): ("private-key", None),
+    ("web/session.json", 1): ("jwt", "ml-pipeline"),
     ("docs/install.md", 4): ("service-sas", "contosoredir"),
     ("infra/main.tf", 8): ("account-key", "contosotfstate"),
     ("k8s/storage-secret.yaml", 8): ("account-key", "contosok8s"),
@@ -803,13 +850,16 @@ CREDENTIALS = {
 def test_each_finding_is_the_right_credential(corpus: Corpus, result: ScanResult) -> None:
     """Rule ids and lines can line up by chance; the decoded kind and account cannot.
     (Missing and extra findings are the first test's business.)"""
-    assert set(CREDENTIALS) | {("scripts/publish.sh", 6)} == {
+    assert set(CREDENTIALS) | {("scripts/publish.sh", 6), ("config/ml-tokens.env", 6)} == {
         (path, line) for path, line, _ in corpus.expected
     }
     root = str(corpus.root) + "/"
     for f in result.findings:
         where = (_member(f.locations[0], root), f.locations[0].line)
         a = f.explanation.access
+        if where == ("config/ml-tokens.env", 6):  # the Slack team id is in the URL
+            assert (a.kind, a.account) == ("slack-webhook", a.details["team_id"]), where
+            continue
         assert (a.kind, a.account) == CREDENTIALS.get(where), where
 
 
@@ -853,7 +903,7 @@ def test_negatives_are_set_aside_with_reasons(result: ScanResult) -> None:
 
 def test_stats_count_every_file(corpus: Corpus, result: ScanResult) -> None:
     files = [p for p in corpus.root.rglob("*") if p.is_file()]
-    assert result.stats.files == len(files) == 19 + 7 + FILLER_FILES
+    assert result.stats.files == len(files) == 19 + 7 + 4 + FILLER_FILES
     assert result.stats.bytes == sum(p.stat().st_size for p in files)
 
 

@@ -137,7 +137,7 @@ class BlobScanner:
                     if decoded is not None:
                         self._scan_bytes(blob, decoded, depth + 1, result, outer or (data, match))
                 continue
-            for c in self._candidates(data, match):
+            for c in self._candidates(data, match, blob.path):
                 if isinstance(c, Rejected):
                     rejected.append((match, c))
                 else:
@@ -166,7 +166,7 @@ class BlobScanner:
             kept = c.credential if self.keep_credentials else None
             result.findings.append(RawFinding(match.rule.id, c.explanation, loc, kept))
 
-    def _candidates(self, data: bytes, match: Match) -> list[Candidate | Rejected]:
+    def _candidates(self, data: bytes, match: Match, path: str) -> list[Candidate | Rejected]:
         parse = parser(match.rule.parser)
         if parse is None:
             return [Rejected(f"no parser {match.rule.parser!r}")]
@@ -181,7 +181,7 @@ class BlobScanner:
             return data[max(line_start, match.start - 256) : match.start].decode("latin-1")
 
         value = match.value.decode("latin-1")
-        return parse(Site(value, self.now, self.policy, lines, line_prefix))
+        return parse(Site(value, self.now, self.policy, lines, line_prefix, path))
 
 
 IGNORE = b"keyscope:ignore"

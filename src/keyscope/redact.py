@@ -36,8 +36,28 @@ _GCP_FIELD = re.compile(
     r"([A-Za-z0-9%+/=\\]{8,})"
 )
 _PEM_BODY = re.compile(
-    r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----((?:\\+[rn]|[\r\n]|[A-Za-z0-9+/=]){8,})"
+    r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"
+    r"((?:(?:Proc-Type|DEK-Info):[^\r\n\\]*|\\+[rn]|[\r\n]|[A-Za-z0-9+/=]){8,})"
 )
+# Platform tokens (their prefix shown), the secret part of Slack and Teams webhook URLs,
+# JWTs, PuTTY private lines, and W&B / Kaggle keys by their label.
+_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:hf_|api_org_|sk-ant-|r8_|dapi|gh[pousr]_|github_pat_|GR1348941|KGAT_"
+    r"|wandb_v1_"
+    r"|gl(?:pat|dt|rt|ptt|ft|imt|agent|oas|soat|cbt)-|xox[bpare]-|xoxe\.xox[bp]-|xapp-)"
+    r"([A-Za-z0-9_.-]{16,400})"
+    r"|(?<![A-Za-z0-9_-])sk-([A-Za-z0-9_-]{0,220}T3BlbkFJ[A-Za-z0-9_-]*)"
+    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Z0-9]+/[A-Z0-9]+/([A-Za-z0-9/]{8,})"
+    r"|/IncomingWebhook/([0-9a-f]{32}/[0-9a-f-]{36}(?:/V2[A-Za-z0-9_-]+)?)"
+    r"|(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)"
+    r"|Private-Lines: \d+\r?\n"
+    r"([A-Za-z0-9+/=]{1,80}(?:\r?\n[A-Za-z0-9+/=]{1,80}(?![A-Za-z0-9+/=-]))*)"
+    r"|(?i:wandb[_-]?api[_-]?key|kaggle[_-]?key|\"key\"|api\.wandb\.ai\s+login\s+\S+\s+password)"
+    r"[\"']?[ \t]*[=:]?[ \t]*[\"']?([0-9a-fA-F]{32,40})"
+)
+_TOKEN_HINTS = ("hf_", "api_org_", "sk-", "r8_", "dapi", "gh", "github_", "gl", "gr13", "xox",
+                "xapp", "hooks.slack", "incomingwebhook", "eyj", "private-lines", "wandb",
+                "kaggle", '"key"', "kgat_")
 _API_KEY = re.compile(r"AIza[0-9A-Za-z_-]{35}")
 # An account key: 64 bytes in Base64, also URL-encoded.
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
@@ -96,6 +116,11 @@ def _spans(text: str, forms: Collection[str], depth: int = 0) -> list[tuple[int,
         found.extend(m.span(1) for m in _GCP_FIELD.finditer(text))
     if "private key" in lower:
         found.extend(m.span(1) for m in _PEM_BODY.finditer(text))
+    if any(hint in lower for hint in _TOKEN_HINTS):
+        found.extend(
+            next(m.span(i) for i in range(1, 8) if m.start(i) >= 0)
+            for m in _TOKEN.finditer(text)
+        )
     if "AIza" in text:
         found.extend(m.span() for m in _API_KEY.finditer(text))
     if "==" in text:

@@ -36,6 +36,8 @@ class Site:
     lines: Callable[[], str]
     # What precedes the value on its line, at most 256 characters (its label).
     line_prefix: Callable[[], str]
+    # The blob's path (an installed package's test data is told apart by it).
+    path: str = ""
 
 
 @dataclass(frozen=True)

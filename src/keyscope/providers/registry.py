@@ -28,9 +28,14 @@ if TYPE_CHECKING:
     from keyscope.providers.aws import AwsCredential
     from keyscope.providers.azure import AzureCredential
     from keyscope.providers.gcp import GcpCredential
+    from keyscope.providers.jwt import Jwt
+    from keyscope.providers.platforms import PlatformToken
+    from keyscope.providers.privatekeys import PrivateKey
 
     # Every parsed credential a finding may hold (``Finding.credential``).
-    Credential: TypeAlias = AzureCredential | AwsCredential | GcpCredential
+    Credential: TypeAlias = (
+        AzureCredential | AwsCredential | GcpCredential | PlatformToken | PrivateKey | Jwt
+    )
 else:
     Credential = object  # at run time a name to import; the union is for the type checker
 
@@ -61,6 +66,12 @@ PROVIDERS: list[Provider[Any] | Lazy] = [
         "keyscope.providers.gcp:Gcp",
         ("gcp-signed-url", "gcp-service-account-key", "gcp-hmac-key", "gcp-api-key"),
     ),
+    Lazy(
+        "keyscope.providers.platforms:Platforms",
+        ("platform-token", "chat-webhook", "wandb-api-key", "kaggle-api-key"),
+    ),
+    Lazy("keyscope.providers.privatekeys:PrivateKeys", ("pem-private-key", "putty-private-key")),
+    Lazy("keyscope.providers.jwt:JwtTokens", ("jwt",)),
 ]
 
 _owners: dict[str, Provider[Any] | Lazy] = {}  # parser name → the entry that offers it

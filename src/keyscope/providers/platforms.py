@@ -1,0 +1,94 @@
+"""Platform tokens as a provider: binds ``analyze/platforms/*`` (Hugging Face, OpenAI,
+Anthropic, Weights & Biases, Kaggle, Replicate, Databricks, GitHub, GitLab and Slack
+tokens; Slack and Teams webhook URLs) to the provider contract. One provider for the
+whole table: its explanations' ``Access.provider`` is each token's platform
+(``huggingface``, ``github``, …). Live checks are not implemented yet: each kind's
+who-am-I request is kept in ``analyze/platforms/table.py`` for them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from keyscope.analyze.fixtures import installed_test_fixture
+from keyscope.analyze.platforms.explainer import (
+    kaggle_candidates,
+    read_text,
+    token_candidates,
+    wandb_candidates,
+    webhook_candidates,
+)
+from keyscope.analyze.platforms.policy import RULES
+from keyscope.analyze.platforms.tokens import PlatformToken
+from keyscope.analyze.policy import Policy, RuleTable
+from keyscope.model import Explanation
+from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+
+__all__ = ["NO_LIVE_CHECK", "PlatformToken", "Platforms"]
+
+if TYPE_CHECKING:
+    from keyscope.verify.transport import Request
+
+NO_LIVE_CHECK = (
+    "keyscope has no live check for platform tokens yet (each platform's read-only "
+    "who-am-I request is planned); nothing was sent"
+)
+
+
+def _token(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
+    return token_candidates(site.value, site.lines, site.now, site.policy)
+
+
+def _webhook(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
+    return webhook_candidates(site.value, site.now, site.policy)
+
+
+def _wandb(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
+    return wandb_candidates(site.value, site.now, site.policy)
+
+
+def _kaggle(site: Site) -> list[Candidate | Rejected]:
+    fixture = installed_test_fixture(site.path)
+    if fixture:
+        return [Rejected(fixture)]
+    return kaggle_candidates(site.value, site.lines, site.now, site.policy)
+
+
+class Platforms(Provider[PlatformToken]):
+    """Tokens of ML platforms, code hosts and chat, and chat webhook URLs."""
+
+    name: ClassVar[str] = "platforms"
+    credential_types: ClassVar[tuple[type, ...]] = (PlatformToken,)
+    parsers: ClassVar[Mapping[str, ScanParser]] = {
+        "platform-token": _token,
+        "chat-webhook": _webhook,
+        "wandb-api-key": _wandb,
+        "kaggle-api-key": _kaggle,
+    }
+    rules: ClassVar[RuleTable] = RULES
+
+    def explain(
+        self,
+        text: str,
+        now: datetime,
+        *,
+        account: str | None,
+        keys: tuple[str, ...],
+        policy: Policy,
+    ) -> list[tuple[Explanation, PlatformToken]]:
+        return read_text(text, now, policy)
+
+    def plan(
+        self, credential: PlatformToken, account: str | None, deep: bool
+    ) -> list[Request] | str:
+        return NO_LIVE_CHECK
