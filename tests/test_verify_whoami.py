@@ -30,6 +30,7 @@ from keyscope.verify.transport import Request, Response, VerifyOptions, aimed
 from keyscope.verify.whoami import WHOAMI, whoami_judge, whoami_requests
 from tests.gcsserver import certificate_of
 from tests.test_providers import TOKEN, ToyProvider, ToyToken
+from tests.tokens import slack_webhook, tokens
 
 IDENTITY = {"name": "alice", "type": "user",
             "auth": {"accessToken": {"role": "write", "displayName": "ci-upload"}}}
@@ -39,6 +40,7 @@ class _Platform(http.server.BaseHTTPRequestHandler):
     """Answers GET /api/whoami-v2: 200 with an identity for TOKEN, 401 otherwise."""
 
     seen: ClassVar[list[tuple[str, str, str | None]]] = []
+    accepted: ClassVar[str] = TOKEN
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -47,7 +49,7 @@ class _Platform(http.server.BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization")
         type(self).seen.append((self.command, self.path, auth))
         good = self.command == "GET" and self.path == "/api/whoami-v2" and \
-            auth == f"Bearer {TOKEN}"
+            auth == f"Bearer {type(self).accepted}"
         body = json.dumps(IDENTITY if good else {"error": "Invalid credentials"}).encode()
         self.send_response(200 if good else 401)
         self.send_header("Content-Type", "application/json")
@@ -61,6 +63,7 @@ class _Platform(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def platform() -> Iterator[str]:
     _Platform.seen.clear()
+    _Platform.accepted = TOKEN
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Platform)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -124,6 +127,28 @@ def test_the_notice_names_the_endpoint_never_the_token(hub: HubProvider, platfor
     aimed_notice = verify.plan_notice(
         [target], VerifyOptions(endpoints=(("huggingface", platform),)))
     assert f"GET {platform}/api/whoami-v2" in aimed_notice
+
+
+def test_a_real_hugging_face_token_is_checked_by_the_built_in_provider(
+    platform: str, tmp_path: Path
+) -> None:
+    """The platform table's Hugging Face row and WHOAMI's agree: the built-in provider
+    sends the who-am-I request; a token the server refuses is dead. An OpenAI admin key
+    (whose row names another request) and a webhook URL send nothing."""
+    hf = tokens()["hf-user-token"]
+    _Platform.accepted = hf
+    [e] = keyscope.explain(hf, verify=options(platform, tmp_path))
+    v = e.verification
+    assert v is not None and (v.status, v.live) == ("live", True)
+    assert v.probes[0].facts["user"] == "alice"
+    other = tokens()["hf-user-token"]
+    [e] = keyscope.explain(other, verify=options(platform, tmp_path))
+    assert e.verification is not None and e.verification.status == "key-unknown"
+    assert [p for _, p, _ in _Platform.seen] == ["/api/whoami-v2"] * 2
+    for value in (tokens()["openai-admin-key"], slack_webhook()):
+        [e] = keyscope.explain(value, verify=options(platform, tmp_path))
+        assert e.verification is not None and e.verification.status == "not-verifiable"
+    assert len(_Platform.seen) == 2
 
 
 @pytest.mark.parametrize("name", sorted(WHOAMI))

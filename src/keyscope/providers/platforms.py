@@ -20,19 +20,20 @@ from keyscope.analyze.platforms.explainer import (
     webhook_candidates,
 )
 from keyscope.analyze.platforms.policy import RULES
+from keyscope.analyze.platforms.table import KINDS
 from keyscope.analyze.platforms.tokens import PlatformToken
 from keyscope.analyze.policy import Policy, RuleTable
-from keyscope.model import Explanation
+from keyscope.model import Explanation, ProbeResult
 from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
 
 __all__ = ["NO_LIVE_CHECK", "PlatformToken", "Platforms"]
 
 if TYPE_CHECKING:
-    from keyscope.verify.transport import Request
+    from keyscope.verify.transport import Request, Response
 
 NO_LIVE_CHECK = (
-    "keyscope has no live check for platform tokens yet (each platform's read-only "
-    "who-am-I request is planned); nothing was sent"
+    "keyscope has no read-only live check for this kind of token (its platform's "
+    "who-am-I request is in the explanation); nothing was sent"
 )
 
 
@@ -91,4 +92,29 @@ class Platforms(Provider[PlatformToken]):
     def plan(
         self, credential: PlatformToken, account: str | None, deep: bool
     ) -> list[Request] | str:
-        return NO_LIVE_CHECK
+        from keyscope.verify.whoami import whoami_requests  # only for --verify
+
+        name = whoami_name(credential)
+        return NO_LIVE_CHECK if name is None else whoami_requests(name, credential.token)
+
+    def judge(
+        self, credential: PlatformToken, request: Request, response: Response, now: datetime
+    ) -> ProbeResult:
+        from keyscope.verify.whoami import whoami_judge
+
+        name = whoami_name(credential)
+        assert name is not None  # plan sent a request: the token has a who-am-I check
+        return whoami_judge(name, request, response)
+
+
+def whoami_name(token: PlatformToken) -> str | None:
+    """The who-am-I check (``verify/whoami.WHOAMI``) of a token's kind: only when the
+    platform table names that very request for the kind (an OpenAI admin key, a GitHub
+    App's installation token or a webhook URL answer other requests, or none)."""
+    from keyscope.verify.whoami import WHOAMI
+
+    row = KINDS[token.kind]
+    entry = WHOAMI.get(row.platform)
+    if entry is None or row.whoami is None:
+        return None
+    return entry.name if row.whoami.startswith(f"GET {entry.base}{entry.path} ") else None
