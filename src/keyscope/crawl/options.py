@@ -4,8 +4,10 @@ code."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from keyscope.verify.guard import InternalHost
+if TYPE_CHECKING:  # the verify package loads the network code
+    from keyscope.verify.guard import InternalHost
 
 SCOPES = ("same-site", "same-origin", "prefix")
 
