@@ -38,10 +38,13 @@ ALLOWED: dict[str, set[str]] = {
     "report/": {"keyscope", "model", "redact", "analyze/"},
     "baseline": {"keyscope", "errors", "model", "analyze/"},
     "runtime": {"errors", "redact"},
+    # the inventory database: names sources and members as reports do
+    "inventory/": {"keyscope", "errors", "model", "redact", "config", "analyze/", "report/",
+                   "sources/"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
-                 "analyze/", "report/", "sources/", "verify/"},
+                 "analyze/", "report/", "sources/", "verify/", "inventory/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/"},
+            "report/", "sources/", "verify/", "inventory/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }
