@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.azurite import Azurite, AzuriteError, Seed
+from tests.postgres import Postgres, PostgresError
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +34,28 @@ def azurite_seed(azurite: Azurite) -> Seed:
     """What ``azurite`` was seeded with (container, blob, policy, queue, table names)."""
     assert azurite.seeded is not None
     return azurite.seeded
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A running PostgreSQL server (the OS package) for the whole session; each test
+    asks it for a database of its own (``postgres.database()``)."""
+    server = Postgres()
+    try:
+        server.start()
+    except PostgresError as exc:
+        server.stop()
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty inventory database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path_factory.mktemp("inventory") / "inventory.sqlite3")
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.database()

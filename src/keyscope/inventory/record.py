@@ -176,12 +176,14 @@ class Recording:
                  verification.status, live, mask(verification.summary)),
             )
             was_live = old is not None and old["live"] == 1
-            times = int(row["times_live"]) + (1 if live == 1 and not was_live else 0)
+            # live after it was not, or after someone marked it revoked
+            became_live = live == 1 and (not was_live or status == "revoked")
+            times = int(row["times_live"]) + int(became_live)
             s.execute(
                 "UPDATE credentials SET live = ?, verified_at = ?, times_live = ? WHERE id = ?",
                 (live, verification.checked_at or stamp(self.now), times, cid),
             )
-            if live == 1 and not was_live:
+            if became_live:
                 if status == "revoked":
                     set_status(s, cid, "open", actor="keyscope", note=REOPENED, now=self.now)
                     status = "open"
