@@ -15,7 +15,7 @@ from keyscope.inventory.record import occurrences_of, set_status
 from keyscope.inventory.store import Row, Store, stamp
 from keyscope.model import Severity
 
-EXPORT_SCHEMA = "keyscope.inventory/1"
+EXPORT_SCHEMA = "https://keyscope.dev/schemas/inventory-v1.json"
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,9 @@ def export(store: Store, now: datetime) -> dict[str, Any]:
         scan["options"] = json.loads(scan["options"])
         scan["complete"] = bool(scan["complete"])
     return {
-        "schema": EXPORT_SCHEMA,
-        "keyscope_version": __version__,
+        "$schema": EXPORT_SCHEMA,
+        "schema_version": 1,
+        "tool": {"name": "keyscope", "version": __version__},
         "exported_at": stamp(now),
         "scans": scans,
         "credentials": credentials,
