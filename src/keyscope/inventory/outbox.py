@@ -62,6 +62,16 @@ def short_error(error: object) -> str:
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
 
 
+@dataclass(frozen=True)
+class NewAlert:
+    """An alert to enqueue."""
+
+    dedupe_key: str
+    trigger: str
+    fingerprint: str
+    payload: Mapping[str, object]
+
+
 def enqueue(
     store: Store,
     *,
@@ -72,12 +82,19 @@ def enqueue(
     now: datetime,
 ) -> bool:
     """Add an alert unless one with ``dedupe_key`` exists; whether it was added."""
-    added = store.execute(
-        'INSERT INTO alerts (dedupe_key, "trigger", fingerprint, payload, created_at) '
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-        (dedupe_key, trigger, fingerprint, json.dumps(payload, sort_keys=True), stamp(now)),
+    return enqueue_all(store, [NewAlert(dedupe_key, trigger, fingerprint, payload)], now) == 1
+
+
+def enqueue_all(store: Store, new: Sequence[NewAlert], now: datetime) -> int:
+    """:func:`enqueue` for many alerts at once; how many were added."""
+    unique = {a.dedupe_key: a for a in new}  # one statement may not add a key twice
+    done = store.insert(
+        'INSERT INTO alerts (dedupe_key, "trigger", fingerprint, payload, created_at)',
+        [(a.dedupe_key, a.trigger, a.fingerprint, json.dumps(a.payload, sort_keys=True),
+          stamp(now)) for a in unique.values()],
+        "ON CONFLICT (dedupe_key) DO NOTHING",
     )
-    return added == 1
+    return sum(int(r["count"]) for r in done)
 
 
 def due(store: Store, targets: Sequence[str], now: datetime) -> list[PendingDelivery]:

@@ -54,7 +54,8 @@ class Roots:
         return sorted({source for _, source in self.prefixes})
 
     def place(self, location: Location) -> tuple[str, str]:
-        """``(source, place)`` of a location."""
+        """``(source, place)`` of a location, unmasked: mask it (:func:`masked`)
+        before it is stored."""
         path = location.path
         source, inside = "", path
         for prefix, name in self.prefixes:
@@ -67,4 +68,16 @@ class Roots:
             if path.startswith(prefix.rstrip("/") + "/"):
                 source, inside = name, path[len(prefix.rstrip("/")) + 1 :]
                 break
-        return source, mask(member_place(inside, location.origin))
+        return source, member_place(inside, location.origin)
+
+
+def masked(texts: Sequence[str]) -> list[str]:
+    """``redact.mask`` of each text, in one pass over them all (joined by line breaks;
+    one by one if a masked span took a line break with it)."""
+    if not texts:
+        return []
+    if not any("\n" in t for t in texts):
+        joined = mask("\n".join(texts)).split("\n")
+        if len(joined) == len(texts):
+            return joined
+    return [mask(t) for t in texts]

@@ -20,7 +20,7 @@ from typing import Any
 from keyscope import __version__
 from keyscope.inventory import alerts, outbox
 from keyscope.inventory.alerts import AlertRules
-from keyscope.inventory.places import Roots
+from keyscope.inventory.places import Roots, masked
 from keyscope.inventory.store import Row, Store, stamp
 from keyscope.model import Explanation, Finding, Location
 from keyscope.redact import mask
@@ -105,10 +105,12 @@ class Recording:
             )
         fps = sorted(by_fp)
         old = {r["fingerprint"]: r for r in self._select(s, fps, lock=True)}
-        s.many(
+        rows = {r["fingerprint"]: r for r in s.insert(
             "INSERT INTO credentials (fingerprint, provider, kind, rule_id, account, scope, "
             "severity, expires, sentence, revocation, first_seen, last_seen, first_scan_id, "
-            "last_scan_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "last_scan_id)",
+            [(*_credential(by_fp[fp].explanation, by_fp[fp].rule_id), at, at, self.scan_id,
+              self.scan_id) for fp in fps],
             "ON CONFLICT (fingerprint) DO UPDATE SET provider = excluded.provider, "
             "kind = excluded.kind, rule_id = excluded.rule_id, account = excluded.account, "
             "scope = excluded.scope, severity = excluded.severity, "
@@ -117,25 +119,26 @@ class Recording:
             "last_seen = CASE WHEN excluded.last_seen > credentials.last_seen "
             "THEN excluded.last_seen ELSE credentials.last_seen END, "
             "last_scan_id = CASE WHEN excluded.last_scan_id > credentials.last_scan_id "
-            "THEN excluded.last_scan_id ELSE credentials.last_scan_id END",
-            [(*_credential(by_fp[fp].explanation, by_fp[fp].rule_id), at, at, self.scan_id,
-              self.scan_id) for fp in fps],
-        )
-        rows = {r["fingerprint"]: r for r in self._select(s, fps, lock=False)}
+            "THEN excluded.last_scan_id ELSE credentials.last_scan_id END RETURNING *",
+        )}
+        located = [(fp, loc, *self.roots.place(loc)) for fp in fps for loc in by_fp[fp].locations]
+        places = masked([place for _, _, _, place in located])
         occurrences: dict[tuple[int, str, str, int, str], tuple[object, ...]] = {}
+        placed: dict[str, list[dict[str, object]]] = {fp: [] for fp in fps}
         for fp in fps:
-            cid = int(rows[fp]["id"])
-            self._seen[fp] = cid
-            for loc in by_fp[fp].locations:
-                source, place = self.roots.place(loc)
-                commit, author, email, committer = _git(loc)
-                key = (cid, source, place, loc.line, commit)
-                occurrences[key] = (*key, author, email, committer, at, at, self.scan_id,
-                                    self.scan_id)
-        s.many(
+            self._seen[fp] = int(rows[fp]["id"])
+        for (fp, loc, source, _), place in zip(located, places, strict=True):
+            cid = self._seen[fp]
+            commit, author, email, committer = _git(loc)
+            key = (cid, source, place, loc.line, commit)
+            occurrences[key] = (*key, author, email, committer, at, at, self.scan_id,
+                                self.scan_id)
+            placed[fp].append({"source": source, "location": f"{place}:{loc.line}",
+                               "commit": commit or None, "author": _person(author, email)})
+        s.insert(
             "INSERT INTO occurrences (credential_id, source, place, line, commit_id, author, "
-            "author_email, committer, first_seen, last_seen, first_scan_id, last_scan_id, "
-            "present) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+            "author_email, committer, first_seen, last_seen, first_scan_id, last_scan_id)",
+            [occurrences[k] for k in sorted(occurrences)],
             "ON CONFLICT (credential_id, source, place, line, commit_id) DO UPDATE SET "
             "present = 1, author = coalesce(excluded.author, occurrences.author), "
             "author_email = coalesce(excluded.author_email, occurrences.author_email), "
@@ -144,13 +147,18 @@ class Recording:
             "THEN excluded.last_seen ELSE occurrences.last_seen END, "
             "last_scan_id = CASE WHEN excluded.last_scan_id > occurrences.last_scan_id "
             "THEN excluded.last_scan_id ELSE occurrences.last_scan_id END",
-            [occurrences[k] for k in sorted(occurrences)],
         )
         self.stats.credentials += len(fps)
         self.stats.new_credentials += sum(fp not in old for fp in fps)
         self.stats.occurrences += len(occurrences)
+        due: list[outbox.NewAlert] = []
         for fp in fps:
-            self._changes(s, by_fp[fp], old.get(fp), rows[fp])
+            for trigger, detail in self._changes(s, by_fp[fp], old.get(fp), rows[fp]):
+                body = alerts.payload(trigger, rows[fp], placed[fp], len(placed[fp]),
+                                      self.scan_id)
+                due.append(outbox.NewAlert(alerts.dedupe_key(trigger, fp, detail), trigger,
+                                           fp, body))
+        self.stats.alerts += outbox.enqueue_all(s, due, self.now)
 
     def _select(self, s: Store, fps: Sequence[str], *, lock: bool) -> list[Row]:
         marks = ", ".join("?" for _ in fps)
@@ -161,9 +169,12 @@ class Recording:
             fps,
         )
 
-    def _changes(self, s: Store, finding: Finding, old: Row | None, row: Row) -> None:
-        """Verification history, reopening, and the alerts this batch calls for."""
-        fp, cid = finding.fingerprint, int(row["id"])
+    def _changes(
+        self, s: Store, finding: Finding, old: Row | None, row: Row
+    ) -> list[tuple[str, str]]:
+        """Verification history and reopening; the alerts (trigger, dedupe detail) this
+        finding calls for."""
+        cid = int(row["id"])
         status = str(row["status"])
         triggers: list[tuple[str, str]] = []
         verification = finding.explanation.verification
@@ -189,34 +200,12 @@ class Recording:
                     status = "open"
                 if status != "accepted-risk":
                     triggers.append(("live", str(times)))
-        severity = int(row["severity"])
         if old is None:
             if not triggers:
                 triggers.append(("new", ""))
-        elif severity > int(old["severity"]) and status not in alerts.QUIET_STATUSES:
+        elif int(row["severity"]) > int(old["severity"]) and status not in alerts.QUIET_STATUSES:
             triggers.append(("severity-raised", finding.severity.label))
-        if not triggers:
-            return
-        current = s.one("SELECT * FROM credentials WHERE id = ?", (cid,))
-        assert current is not None
-        located = [self._location(loc) for loc in finding.locations]
-        for trigger, detail in triggers:
-            body = alerts.payload(trigger, current, located, len(located), self.scan_id)
-            if outbox.enqueue(
-                s, dedupe_key=alerts.dedupe_key(trigger, fp, detail), trigger=trigger,
-                fingerprint=fp, payload=body, now=self.now,
-            ):
-                self.stats.alerts += 1
-
-    def _location(self, loc: Location) -> dict[str, object]:
-        source, place = self.roots.place(loc)
-        commit, author, email, _ = _git(loc)
-        return {
-            "source": source,
-            "location": f"{place}:{loc.line}",
-            "commit": commit or None,
-            "author": _person(author, email),
-        }
+        return triggers
 
     # -- the end of the scan -----------------------------------------------------
 
@@ -313,14 +302,14 @@ def _credential(exp: Explanation, rule_id: str) -> tuple[object, ...]:
     access = exp.access
     validity = access.validity
     expiry = validity.effective_expiry or validity.expiry
-    steps = [
-        mask(step.description + (f": {step.command}" if step.command else ""))
-        for step in access.revocation.steps
-    ]
+    scope, sentence, *steps = masked([
+        access.scope.description, exp.sentence,
+        *(step.description + (f": {step.command}" if step.command else "")
+          for step in access.revocation.steps),
+    ])
     return (
-        exp.fingerprint, access.provider, access.kind, rule_id, access.account,
-        mask(access.scope.description), int(exp.severity),
-        stamp(expiry) if expiry else None, mask(exp.sentence), json.dumps(steps),
+        exp.fingerprint, access.provider, access.kind, rule_id, access.account, scope,
+        int(exp.severity), stamp(expiry) if expiry else None, sentence, json.dumps(steps),
     )
 
 

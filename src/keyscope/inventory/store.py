@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +25,7 @@ from keyscope.errors import KeyscopeError
 ENV = "KEYSCOPE_DB"
 BUSY_MS = 30_000  # SQLite: how long a writer waits for another one
 RETRIES = 5  # PostgreSQL: a transaction the server aborted (deadlock) is run again
+CHUNK_PARAMS = 30_000  # parameters per multi-row statement (SQLite allows 32766)
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -144,6 +146,38 @@ class Store:
             with self.connection.cursor() as cursor:
                 cursor.executemany(self._sql(sql), batch)
 
+    def insert(self, head: str, rows: Sequence[Sequence[object]], tail: str = "") -> list[Row]:
+        """``head VALUES (…), (…) … tail`` for many rows, a few statements for all of
+        them (one round trip per :data:`CHUNK_PARAMS` parameters); the rows a
+        ``RETURNING`` tail gave, else one ``{"count": n}`` per statement."""
+        if not rows:
+            return []
+        width = len(rows[0])
+        step = max(1, CHUNK_PARAMS // width)
+        out: list[Row] = []
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            params = [value for row in chunk for value in row]
+            if self.dialect == "sqlite":
+                marks = "(" + ", ".join("?" for _ in range(width)) + ")"
+                values = ", ".join(marks for _ in chunk)
+                cursor = self.connection.execute(f"{head} VALUES {values} {tail}", params)
+            else:  # PostgreSQL's own $n: psycopg need not parse a long statement
+                values = _numbered(width, len(chunk))
+                cursor = self._raw()
+                cursor.execute(f"{head} VALUES {values} {tail}", params)
+            if "RETURNING" in tail:
+                out.extend(dict(r) for r in cursor.fetchall())
+            else:
+                out.append({"count": int(cursor.rowcount)})
+        return out
+
+    def _raw(self) -> Any:
+        from psycopg import RawCursor
+        from psycopg.rows import dict_row
+
+        return RawCursor(self.connection, row_factory=dict_row)
+
     def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """The rows of one query, as dicts."""
         cursor = self.connection.execute(self._sql(sql), tuple(params))
@@ -156,6 +190,15 @@ class Store:
     def scalar(self, sql: str, params: Sequence[object] = ()) -> Any:
         row = self.one(sql, params)
         return None if row is None else next(iter(row.values()))
+
+
+@lru_cache(maxsize=16)
+def _numbered(width: int, count: int) -> str:
+    """``($1, $2), ($3, $4)`` for ``count`` rows of ``width`` values."""
+    return ", ".join(
+        "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")"
+        for i in range(count)
+    )
 
 
 def _retryable(exc: Exception) -> bool:
