@@ -73,7 +73,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             present INTEGER NOT NULL DEFAULT 1,
             UNIQUE (credential_id, source, place, line, commit_id)
         )""",
-        "CREATE INDEX occurrences_by_source ON occurrences (source, present)",
+        # not on "present": a rescan's updates then touch no index (PostgreSQL: HOT)
+        "CREATE INDEX occurrences_by_source ON occurrences (source)",
         """CREATE TABLE verifications (
             id {id},
             credential_id {big} NOT NULL REFERENCES credentials (id),
