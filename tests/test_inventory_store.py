@@ -101,3 +101,18 @@ def test_sqlite_is_opened_in_wal_mode(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "inv.sqlite3")) as store:
         assert store.scalar("PRAGMA journal_mode") == "wal"
         assert int(store.scalar("PRAGMA busy_timeout")) >= 10_000
+
+
+def test_a_scan_without_db_loads_no_database_code(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "a.txt").write_text("nothing here\n")
+    code = ("import sys\nfrom keyscope.cli import main\n"
+            f"main(['scan', '-q', '-j', '1', {str(tmp_path)!r}])\n"
+            "print('\\n'.join(sys.modules))\n")
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True, timeout=120).stdout.split())
+    assert "keyscope.inventory.arguments" in loaded  # the CLI knows the command
+    assert not loaded & {"sqlite3", "keyscope.inventory.store", "keyscope.inventory.record",
+                         "psycopg"}

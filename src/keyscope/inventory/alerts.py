@@ -5,7 +5,8 @@ see the same state: ``new`` (first time in the inventory), ``severity-raised`` (
 level not alerted before), ``live`` (a live check accepted it, after it was not
 live), ``expiring`` (its expiry is within ``expiring_days``; once per expiry),
 ``revoked-still-present`` (marked revoked ``revoked_grace_days`` ago and still
-found; once per marking). The payload (schema ``keyscope.alert/1``) never holds the
+found; once per marking). A credential new and live in the same scan alerts once,
+as ``live``. The payload (schema ``keyscope.alert/1``) never holds the
 secret: the fingerprint, the explanation, where it was seen, how to revoke it.
 """
 
