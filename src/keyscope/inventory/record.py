@@ -148,9 +148,6 @@ class Recording:
             "last_scan_id = CASE WHEN excluded.last_scan_id > occurrences.last_scan_id "
             "THEN excluded.last_scan_id ELSE occurrences.last_scan_id END",
         )
-        self.stats.credentials += len(fps)
-        self.stats.new_credentials += sum(fp not in old for fp in fps)
-        self.stats.occurrences += len(occurrences)
         due: list[outbox.NewAlert] = []
         for fp in fps:
             for trigger, detail in self._changes(s, by_fp[fp], old.get(fp), rows[fp]):
@@ -158,7 +155,12 @@ class Recording:
                                       self.scan_id)
                 due.append(outbox.NewAlert(alerts.dedupe_key(trigger, fp, detail), trigger,
                                            fp, body))
-        self.stats.alerts += outbox.enqueue_all(s, due, self.now)
+        added = outbox.enqueue_all(s, due, self.now)
+        # counted last: a batch PostgreSQL aborted (deadlock) runs again from the start
+        self.stats.credentials += len(fps)
+        self.stats.new_credentials += sum(fp not in old for fp in fps)
+        self.stats.occurrences += len(occurrences)
+        self.stats.alerts += added
 
     def _select(self, s: Store, fps: Sequence[str], *, lock: bool) -> list[Row]:
         marks = ", ".join("?" for _ in fps)
@@ -257,8 +259,9 @@ class Recording:
 
 
 def describe(options: object) -> dict[str, object]:
-    """The plain settings of an options dataclass (nested ones too), for the scan row:
-    numbers, flags, strings and lists of them; no policy object, no secret."""
+    """The plain settings of an options dataclass, nested ones (the selection, the
+    policy's thresholds) too, for the scan row: numbers, flags, strings (masked) and
+    lists of them; anything else is left out."""
     described: dict[str, object] = {}
     for f in fields(options) if is_dataclass(options) else ():
         value = getattr(options, f.name)
