@@ -8,6 +8,7 @@ import pytest
 
 from tests.azurite import Azurite, AzuriteError, Seed
 from tests.crawl_site import CrawlSite, SiteServer, build_site
+from tests.postgres import Postgres, PostgresError
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,25 @@ def crawl_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrawlSite]:
         other.tokens = tokens
         with SiteServer(root / "www", tokens, other.url) as site:
             yield CrawlSite(site, other, tokens)
+def postgres() -> Iterator[Postgres]:
+    """A running PostgreSQL server (the OS package) for the whole session; each test
+    asks it for a database of its own (``postgres.database()``)."""
+    server = Postgres()
+    try:
+        server.start()
+    except PostgresError as exc:
+        server.stop()
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty inventory database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path_factory.mktemp("inventory") / "inventory.sqlite3")
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.database()

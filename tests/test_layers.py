@@ -40,10 +40,13 @@ ALLOWED: dict[str, set[str]] = {
     "crawl/": {"keyscope", "model", "sources/", "unpack/", "verify/"},
     "baseline": {"keyscope", "errors", "model", "analyze/"},
     "runtime": {"errors", "redact"},
+    # the inventory database: names sources and members as reports do
+    "inventory/": {"keyscope", "errors", "model", "redact", "config", "analyze/", "report/",
+                   "sources/"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
-                 "analyze/", "report/", "sources/", "verify/", "crawl/"},
+                 "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/", "crawl/"},
+            "report/", "sources/", "verify/", "crawl/", "inventory/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

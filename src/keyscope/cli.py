@@ -18,6 +18,7 @@ from keyscope.config import load_policy
 from keyscope.crawl.options import SCOPES, CrawlOptions
 from keyscope.errors import KeyscopeError
 from keyscope.explain import resolve_now
+from keyscope.inventory.arguments import add_parser as add_inventory_parser
 from keyscope.report.interface import FormatOptions
 from keyscope.report.registry import explain_formats, scan_formats
 from keyscope.runtime import (
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_verify_arguments(p)
     _add_scan_parser(sub)
+    add_inventory_parser(sub)
     return parser
 
 
@@ -153,6 +155,12 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=Path,
         metavar="FILE",
         help="do not report findings accepted in this baseline file",
+    )
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="record this scan in the inventory: --db (the default: $KEYSCOPE_DB, else "
+        "$XDG_DATA_HOME/keyscope/inventory.sqlite3), --db=FILE, --db=postgresql://…",
     )
 
     m = sub.add_parser(
@@ -548,6 +556,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             argv[i] = "--verify-deep" if level == "deep" else "--verify"
         elif arg.startswith("--allow-internal="):  # not "--allow-internal LIST": a path
             argv[i] = "--allow-internal-only=" + arg.split("=", 1)[1]
+        elif arg == "--db" and argv[:1] == ["scan"]:  # bare: the default inventory
+            from keyscope.inventory.store import is_database_url
+
+            taken = i + 1 < len(argv) and is_database_url(argv[i + 1])
+            argv[i] = "--db=" + (argv.pop(i + 1) if taken else "")
     args, extra = parser.parse_known_args(argv)
     if hasattr(args, "paths"):
         # Paths may come after options (scan -j 1 A B, baseline create FILE -j 1 A).
@@ -564,6 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"explain": _explain, "scan": _scan, "models": _scan, "baseline": _baseline}
     commands["hook"] = _hook
     commands["crawl"] = _crawl
+    commands["inventory"] = _inventory
     return run_guarded(lambda: commands[args.command](args))
 
 
@@ -627,6 +641,12 @@ def _baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _inventory(args: argparse.Namespace) -> int:
+    from keyscope.inventory.commands import run
+
+    return run(args, resolve_now(args.now))
+
+
 def _hook(args: argparse.Namespace) -> int:
     """pre-commit: the pushed range in the pre-push stage, else the files given."""
     start, end = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
@@ -654,6 +674,7 @@ def _scan(args: argparse.Namespace) -> int:
         verify=verify,
         baseline=getattr(args, "baseline", None),
         config=args.config,
+        db=getattr(args, "db", None),
     )
     if args.fail_on == "never":
         return EXIT_OK

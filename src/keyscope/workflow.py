@@ -25,10 +25,12 @@ from keyscope.report.interface import FormatOptions
 from keyscope.report.registry import FORMATS
 from keyscope.report.text import summary_line
 from keyscope.runtime import ReportFile
+from keyscope.sources.git import Selection
 
 if TYPE_CHECKING:
     from keyscope.analyze.policy import Policy
     from keyscope.crawl.options import CrawlOptions
+    from keyscope.inventory.record import Recording
     from keyscope.model import RawFinding, ScanResult
     from keyscope.scan import ScanOptions
     from keyscope.sources.interface import Source
@@ -70,12 +72,14 @@ def scan_and_report(
     config: Path | None = None,
     extra: Sequence[Source] = (),
     progress_line: bool = True,
+    db: str | None = None,
 ) -> ScanResult:
     """Scan ``paths`` and report through ``report.format``: findings the ``baseline``
     file accepts are dropped (counted in ``stats.rejected``), ``verify`` checks the rest
     live. ``config`` is only an input ``-o`` must not overwrite; ``extra``: sources
     asked first (the crawl), which may show a progress line of their own instead
-    (``progress_line=False``). Returns the result as reported."""
+    (``progress_line=False``). ``db``: record the scan in this inventory (``""``: the
+    default one), baseline-accepted findings included. Returns the result as reported."""
     from keyscope.report.progress import ProgressLine
     from keyscope.scan import scan
 
@@ -85,6 +89,7 @@ def scan_and_report(
     fmt = FORMATS[report.format](out_file.stream, report.options)
     progress = None
     stdin = None
+    recording = _start_recording(db, paths, options, verify) if db is not None else None
     try:
         if "-" in paths:
             stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
@@ -108,6 +113,7 @@ def scan_and_report(
         if progress:
             progress.close()
             progress = None
+        found = list(result.findings)  # the inventory keeps what the baseline accepts
         apply_baseline(result, accepted)
         if verify is not None:
             _verify(result, verify, quiet=report.quiet)
@@ -123,6 +129,11 @@ def scan_and_report(
         if progress:
             progress.close()
         out_file.discard()
+    if recording is not None:
+        with recording.store:
+            recording.record(found)
+            # a partial selection of history does not say what is gone
+            recording.finish(complete=options.selection == Selection())
     if report.output and not report.quiet:
         print(summary_line(result), file=sys.stderr)
     return result
@@ -163,6 +174,22 @@ def crawl_and_report(
             file=sys.stderr,
         )
     return result
+def _start_recording(
+    db: str, paths: list[str], options: ScanOptions, verify: VerifyOptions | None
+) -> Recording:
+    """Open the inventory and write this scan's row (unfinished) before scanning."""
+    from keyscope.explain import resolve_now
+    from keyscope.inventory.record import Recording, describe
+    from keyscope.inventory.store import open_store
+
+    store = open_store(db or None)
+    settings = {**describe(options), "verify": None if verify is None else
+                ("deep" if verify.deep else "basic")}
+    try:
+        return Recording.start(store, paths, settings, resolve_now(options.now))
+    except BaseException:
+        store.close()
+        raise
 
 
 def _verify(result: ScanResult, options: VerifyOptions, *, quiet: bool) -> None:

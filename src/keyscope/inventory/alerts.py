@@ -1,0 +1,71 @@
+"""When a credential deserves an alert, and what the alert says.
+
+Five triggers, each with a dedupe key so that it is enqueued once however many scans
+see the same state: ``new`` (first time in the inventory), ``severity-raised`` (to a
+level not alerted before), ``live`` (a live check accepted it, after it was not
+live), ``expiring`` (its expiry is within ``expiring_days``; once per expiry),
+``revoked-still-present`` (marked revoked ``revoked_grace_days`` ago and still
+found; once per marking). A credential new and live in the same scan alerts once,
+as ``live``. The payload (schema ``keyscope.alert/1``) never holds the
+secret: the fingerprint, the explanation, where it was seen, how to revoke it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keyscope.model import Severity
+
+SCHEMA = "keyscope.alert/1"
+TRIGGERS = ("new", "severity-raised", "live", "expiring", "revoked-still-present")
+MAX_LOCATIONS = 20
+# No alert for a credential the security team already judged (but "live" still
+# alerts for false positives: a live credential is no false positive).
+QUIET_STATUSES = ("false-positive", "accepted-risk")
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """The time-based triggers' thresholds."""
+
+    expiring_days: int = 30
+    revoked_grace_days: int = 7
+
+
+def dedupe_key(trigger: str, fingerprint: str, detail: str = "") -> str:
+    """``trigger:fingerprint[:detail]``: the same key is never enqueued twice."""
+    return f"{trigger}:{fingerprint}" + (f":{detail}" if detail else "")
+
+
+def payload(
+    trigger: str,
+    credential: Mapping[str, Any],
+    locations: Sequence[Mapping[str, object]],
+    total: int,
+    scan_id: int,
+) -> dict[str, object]:
+    """The alert's JSON body from a ``credentials`` row and its locations (each
+    ``{"source", "location", "commit", "author"}``; ``total``: how many there are)."""
+    shown = [dict(loc) for loc in locations[:MAX_LOCATIONS]]
+    body: dict[str, object] = {
+        "schema": SCHEMA,
+        "trigger": trigger,
+        "fingerprint": credential["fingerprint"],
+        "provider": credential["provider"],
+        "kind": credential["kind"],
+        "account": credential["account"],
+        "severity": Severity(int(credential["severity"])).label,
+        "sentence": credential["sentence"],
+        "expires": credential["expires"],
+        "first_seen": credential["first_seen"],
+        "scan_id": scan_id,
+        "locations": shown,
+        "revocation": list(json.loads(credential["revocation"])),
+        "owners": [],
+    }
+    if total > len(shown):
+        body["more"] = total - len(shown)
+    return body
