@@ -48,6 +48,9 @@ def crawl_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrawlSite]:
         other.tokens = tokens
         with SiteServer(root / "www", tokens, other.url) as site:
             yield CrawlSite(site, other, tokens)
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A running PostgreSQL server (the OS package) for the whole session; each test
     asks it for a database of its own (``postgres.database()``)."""
