@@ -36,10 +36,14 @@ ALLOWED: dict[str, set[str]] = {
     # archives read through modelfiles/' copy-free reader (view_reader)
     "unpack/": {"model", "sources/", "modelfiles/"},
     "report/": {"keyscope", "model", "redact", "analyze/"},
+    # owners: CODEOWNERS read through sources/' safe git; the [owners] table of config
+    "owners/": {"errors", "model", "config", "sources/"},
+    # alerts: sent through verify/' guarded transport; the [[notify]] table of config
+    "notify/": {"keyscope", "errors", "model", "redact", "config", "verify/"},
     "baseline": {"keyscope", "errors", "model", "analyze/"},
     "runtime": {"errors", "redact"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
-                 "analyze/", "report/", "sources/", "verify/"},
+                 "analyze/", "report/", "sources/", "verify/", "owners/", "notify/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
             "report/", "sources/", "verify/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},

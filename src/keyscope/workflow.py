@@ -68,12 +68,16 @@ def scan_and_report(
 ) -> ScanResult:
     """Scan ``paths`` and report through ``report.format``: findings the ``baseline``
     file accepts are dropped (counted in ``stats.rejected``), ``verify`` checks the rest
-    live. ``config`` is only an input ``-o`` must not overwrite. Returns the result
-    as reported."""
+    live; each finding gets its owners (``owners/``, with the ``[owners]`` map of
+    ``config`` or the config file found). ``config`` is also an input ``-o`` must not
+    overwrite. Returns the result as reported."""
+    from keyscope.owners.assign import OwnerResolver, assign_owners, with_owners
+    from keyscope.owners.config import load_owners
     from keyscope.report.progress import ProgressLine
     from keyscope.scan import scan
 
     accepted = load_baseline(baseline) if baseline else frozenset()
+    owners = OwnerResolver(load_owners(config), paths)
     inputs: list[str | Path] = [*paths, *(p for p in (baseline, config) if p)]
     out_file = ReportFile(report.output, inputs)
     fmt = FORMATS[report.format](out_file.stream, report.options)
@@ -89,7 +93,7 @@ def scan_and_report(
 
             def on_finding(raw: RawFinding) -> None:
                 if raw.explanation.fingerprint not in accepted:
-                    fmt.finding(raw)
+                    fmt.finding(with_owners(raw, owners))
 
         result = scan(
             paths,
@@ -102,6 +106,7 @@ def scan_and_report(
             progress.close()
             progress = None
         apply_baseline(result, accepted)
+        assign_owners(result, owners)
         if verify is not None:
             _verify(result, verify, quiet=report.quiet)
             fmt.verified(result.findings)
