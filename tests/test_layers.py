@@ -39,13 +39,14 @@ ALLOWED: dict[str, set[str]] = {
     # owners: CODEOWNERS read through sources/' safe git; the [owners] table of config
     "owners/": {"errors", "model", "config", "sources/"},
     # alerts: sent through verify/' guarded transport; the [[notify]] table of config
-    "notify/": {"keyscope", "errors", "model", "redact", "config", "verify/"},
+    "notify/": {"keyscope", "errors", "model", "redact", "config", "analyze/", "report/",
+                "verify/"},
     "baseline": {"keyscope", "errors", "model", "analyze/"},
     "runtime": {"errors", "redact"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
                  "analyze/", "report/", "sources/", "verify/", "owners/", "notify/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/"},
+            "report/", "sources/", "verify/", "notify/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

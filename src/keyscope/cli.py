@@ -117,7 +117,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_verify_arguments(p)
     _add_scan_parser(sub)
+    _add_notify_parser(sub)
     return parser
+
+
+def _add_notify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    n = sub.add_parser(
+        "notify",
+        help="check the alert destinations of the config file ([[notify]])",
+        description="Alert destinations are [[notify]] entries of keyscope.toml (or "
+        "[[tool.keyscope.notify]] in pyproject.toml); see README.",
+    )
+    nsub = n.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
+    t = nsub.add_parser(
+        "test",
+        help="send a sample alert (no credential in it) to each destination",
+        description="Send a sample alert to each configured destination (or those named "
+        "with --only) and say which received it. Exit status: 0 all delivered, 1 one or "
+        "more not delivered, 2 a configuration error (a missing environment variable).",
+    )
+    t.add_argument("--config", type=Path, metavar="FILE", help="config file (see explain)")
+    t.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="only this destination"
+    )
+    t.add_argument(
+        "--allow-internal",
+        action="store_true",
+        help="also send to private, loopback and link-local addresses; "
+        "--allow-internal=HOST[:PORT],... only those",
+    )
+    t.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
+    t.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="timeout per connection and per answer (default: 10)",
+    )
 
 
 SCAN_EPILOG = """\
@@ -489,6 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     commands = {"explain": _explain, "scan": _scan, "models": _scan, "baseline": _baseline}
     commands["hook"] = _hook
+    commands["notify"] = _notify
     return run_guarded(lambda: commands[args.command](args))
 
 
@@ -583,6 +620,22 @@ def _scan(args: argparse.Namespace) -> int:
     if args.fail_on == "never":
         return EXIT_OK
     return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK
+
+
+def _notify(args: argparse.Namespace) -> int:
+    from keyscope.notify.interface import NotifyOptions
+    from keyscope.verify.guard import allowed_internal
+    from keyscope.workflow import test_notifications
+
+    if args.timeout <= 0:
+        raise KeyscopeError("--timeout must be > 0")
+    try:
+        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
+    except ValueError as exc:
+        raise KeyscopeError(f"--allow-internal: {exc}") from None
+    options = NotifyOptions(allow_internal=allow, timeout=args.timeout)
+    delivered = test_notifications(options, config=args.config, only=tuple(args.only))
+    return EXIT_OK if delivered else EXIT_FINDINGS
 
 
 def parse_size(text: str) -> int:

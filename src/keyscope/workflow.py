@@ -2,8 +2,9 @@
 
 ``scan_and_report``: scan, drop what the baseline accepts, verify on request, and tell
 the chosen ``Format`` (report/interface.py) as it goes; ``create_baseline`` and
-``explain_and_report`` do the same for ``baseline create`` and ``explain``. The CLI
-only parses arguments into the options these take.
+``explain_and_report`` do the same for ``baseline create`` and ``explain``;
+``test_notifications`` sends ``keyscope notify test``'s sample alert. The CLI only
+parses arguments into the options these take.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from keyscope.runtime import ReportFile
 if TYPE_CHECKING:
     from keyscope.analyze.policy import Policy
     from keyscope.model import RawFinding, ScanResult
+    from keyscope.notify.interface import NotifyOptions
     from keyscope.scan import ScanOptions
     from keyscope.verify.transport import VerifyOptions
 
@@ -189,3 +191,42 @@ def explain_and_report(
         value, now, account=account, keys=keys, policy=policy, verify=verify, notify=notify
     )
     FORMATS[report.format](sys.stdout, report.options).explain(explanations, now)
+
+
+def test_notifications(
+    options: NotifyOptions,
+    *,
+    config: Path | None = None,
+    only: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> bool:
+    """``keyscope notify test``: a sample alert (no credential in it) to each
+    configured destination, or to those named in ``only``; one line per destination on
+    standard output. True when every one was delivered."""
+    from datetime import UTC
+
+    from keyscope.notify.config import build, load_targets
+    from keyscope.notify.interface import DeliveryError
+    from keyscope.notify.payload import sample_payload
+
+    targets = load_targets(config)
+    if not targets:
+        raise KeyscopeError("no [[notify]] destination in the config file (see README)")
+    unknown = sorted(set(only) - {t.name for t in targets})
+    if unknown:
+        names = ", ".join(t.name for t in targets)
+        raise KeyscopeError(f"no destination named {', '.join(unknown)} (configured: {names})")
+    notifiers = [build(t, options) for t in targets if not only or t.name in only]
+    payload = sample_payload(now or datetime.now(UTC))
+    delivered = True
+    for n in notifiers:
+        try:
+            n.send(payload)
+        except DeliveryError as exc:
+            delivered = False
+            later = "will be retried" if exc.retryable else "not retryable"
+            print(f"{n.name} ({n.kind}): NOT delivered: {exc.reason} ({later})")
+            continue
+        print(f"{n.name} ({n.kind}): delivered")
+    sys.stdout.flush()
+    return delivered

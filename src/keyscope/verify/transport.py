@@ -67,6 +67,7 @@ class Request:
     url: str
     shown_url: str
     headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None  # an alert's JSON (notify/); probes send none
     # Called right before sending, for signatures that include the time (Shared Key).
     authorize: Callable[[Request, str], dict[str, str]] | None = field(default=None, compare=False)
 
@@ -176,7 +177,16 @@ class Transport:
         if isinstance(where, str):
             raise NotSent("refused-by-keyscope", where)
         scheme, host, port, parts = where.scheme, where.host, where.port, where.parts
-        if scheme == "http" and not loopback_name(host):
+        addresses = self.addresses(host, port, plain=scheme == "http")
+        self._wait_turn(host)
+        with self._slots:
+            return self._exchange(request, scheme, host, port, addresses[0], parts)
+
+    def addresses(self, host: str, port: int, *, plain: bool) -> list[str]:
+        """Where ``host`` may be reached: resolved once, every address checked against
+        the internal-address rail, and ``plain`` (unencrypted) traffic only to
+        loopback; NotSent otherwise. Connect to the first (also for SMTP, notify/)."""
+        if plain and not loopback_name(host):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         addresses = self.resolver(host, port)
         if not addresses:
@@ -194,11 +204,9 @@ class Transport:
                 f"{host} resolves to {internal[0]}, a private, loopback or link-local address; "
                 f"keyscope does not probe internal addresses without {hint}",
             )
-        if scheme == "http" and not all(is_loopback(a) for a in addresses):
+        if plain and not all(is_loopback(a) for a in addresses):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
-        self._wait_turn(host)
-        with self._slots:
-            return self._exchange(request, scheme, host, port, addresses[0], parts)
+        return addresses
 
     def _wait_turn(self, host: str) -> None:
         interval = self.options.per_host_interval
@@ -243,7 +251,7 @@ class Transport:
                 conn = http.client.HTTPConnection(host, port, timeout=timeout)
             conn.sock = sock
             try:
-                conn.request(request.method, target, headers=headers)
+                conn.request(request.method, target, body=request.body, headers=headers)
                 resp = conn.getresponse()
                 body = _read_body(resp, 3 * timeout) if request.method != "HEAD" else b""
                 self.sent += 1
