@@ -29,6 +29,7 @@ class _GuardedSMTP(smtplib.SMTP):
         super().__init__(timeout=timeout)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        self._host = host  # the name STARTTLS checks the certificate against
         return socket.create_connection((self._address, port), timeout)
 
 
