@@ -35,9 +35,11 @@ from keyscope.workflow import (
     create_baseline,
     explain_and_report,
     scan_and_report,
+    send_test_alerts,
 )
 
 if TYPE_CHECKING:
+    from keyscope.verify.guard import InternalHost
     from keyscope.verify.transport import VerifyOptions
 
 __all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "EXIT_OK", "build_parser", "main"]
@@ -140,13 +142,7 @@ def _add_notify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     t.add_argument(
         "--only", action="append", default=[], metavar="NAME", help="only this destination"
     )
-    t.add_argument(
-        "--allow-internal",
-        action="store_true",
-        help="also send to private, loopback and link-local addresses; "
-        "--allow-internal=HOST[:PORT],... only those",
-    )
-    t.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
+    _add_allow_internal(t, "also send to private, loopback and link-local addresses")
     t.add_argument(
         "--timeout",
         type=float,
@@ -263,13 +259,11 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--verify-deep", dest="verify", action="store_const", const="deep", help=argparse.SUPPRESS
     )
-    g.add_argument(
-        "--allow-internal",
-        action="store_true",
-        help="also probe private, loopback and link-local addresses; "
-        "--allow-internal=HOST[:PORT],... only those (e.g. a local Azurite: 127.0.0.1:10000)",
+    _add_allow_internal(
+        g,
+        "also probe private, loopback and link-local addresses",
+        " (e.g. a local Azurite: 127.0.0.1:10000)",
     )
-    g.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
     g.add_argument(
         "--audit-log",
         type=Path,
@@ -293,21 +287,38 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_allow_internal(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str, example: str = ""
+) -> None:
+    """``--allow-internal`` and ``--allow-internal=HOST[:PORT],…`` (rewritten by
+    ``main`` to ``--allow-internal-only``)."""
+    p.add_argument(
+        "--allow-internal",
+        action="store_true",
+        help=f"{what}; --allow-internal=HOST[:PORT],... only those{example}",
+    )
+    p.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
+
+
+def _allow_internal(args: argparse.Namespace) -> bool | tuple[InternalHost, ...]:
+    from keyscope.verify.guard import allowed_internal
+
+    try:
+        return allowed_internal(args.allow_internal, args.allow_internal_only)
+    except ValueError as exc:
+        raise KeyscopeError(f"--allow-internal: {exc}") from None
+
+
 def _verify_options(args: argparse.Namespace) -> VerifyOptions | None:
     if getattr(args, "verify", None) is None:
         return None
-    from keyscope.verify.guard import allowed_internal
     from keyscope.verify.transport import VerifyOptions
 
     if args.verify_timeout <= 0 or args.verify_interval < 0:
         raise KeyscopeError("--verify-timeout must be > 0 and --verify-interval >= 0")
-    try:
-        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
-    except ValueError as exc:
-        raise KeyscopeError(f"--allow-internal: {exc}") from None
     return VerifyOptions(
         deep=args.verify == "deep",
-        allow_internal=allow,
+        allow_internal=_allow_internal(args),
         timeout=args.verify_timeout,
         per_host_interval=args.verify_interval,
         audit_log=args.audit_log or default_audit_log(),
@@ -624,17 +635,11 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _notify(args: argparse.Namespace) -> int:
     from keyscope.notify.interface import NotifyOptions
-    from keyscope.verify.guard import allowed_internal
-    from keyscope.workflow import test_notifications
 
     if args.timeout <= 0:
         raise KeyscopeError("--timeout must be > 0")
-    try:
-        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
-    except ValueError as exc:
-        raise KeyscopeError(f"--allow-internal: {exc}") from None
-    options = NotifyOptions(allow_internal=allow, timeout=args.timeout)
-    delivered = test_notifications(options, config=args.config, only=tuple(args.only))
+    options = NotifyOptions(allow_internal=_allow_internal(args), timeout=args.timeout)
+    delivered = send_test_alerts(options, config=args.config, only=tuple(args.only))
     return EXIT_OK if delivered else EXIT_FINDINGS
 
 

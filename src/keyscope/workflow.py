@@ -3,7 +3,7 @@
 ``scan_and_report``: scan, drop what the baseline accepts, verify on request, and tell
 the chosen ``Format`` (report/interface.py) as it goes; ``create_baseline`` and
 ``explain_and_report`` do the same for ``baseline create`` and ``explain``;
-``test_notifications`` sends ``keyscope notify test``'s sample alert. The CLI only
+``send_test_alerts`` sends ``keyscope notify test``'s sample alert. The CLI only
 parses arguments into the options these take.
 """
 
@@ -193,7 +193,7 @@ def explain_and_report(
     FORMATS[report.format](sys.stdout, report.options).explain(explanations, now)
 
 
-def test_notifications(
+def send_test_alerts(
     options: NotifyOptions,
     *,
     config: Path | None = None,

@@ -6,13 +6,16 @@ receiver's answer as success or :class:`DeliveryError`."""
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from urllib.parse import urlsplit
 
 from keyscope import __version__
-from keyscope.notify.interface import DeliveryError, NotifyOptions
+from keyscope.model import Severity
+from keyscope.notify.interface import DeliveryError, Notifier, NotifyOptions, Payload
 from keyscope.verify.transport import NotSent, Request, Response, Transport, VerifyOptions
 
 USER_AGENT = f"keyscope/{__version__} (alerts)"
+JSON = {"Content-Type": "application/json"}
 _TOKEN = re.compile(rb"[A-Za-z0-9_.-]{1,64}")  # Slack's error codes: invalid_payload, …
 
 
@@ -70,3 +73,20 @@ def post(
 def _retry_after(response: Response) -> float | None:
     value = response.headers.get("retry-after", "").strip()
     return float(value) if value.isdigit() else None
+
+
+class JsonPostNotifier(Notifier):
+    """A destination that takes one JSON document per alert at a secret URL (Slack,
+    Teams): subclasses render the body."""
+
+    def __init__(self, name: str, min_severity: Severity, url: str, via: Transport) -> None:
+        super().__init__(name, min_severity)
+        self._url = url
+        self._via = via
+
+    @abstractmethod
+    def body(self, payload: Payload) -> bytes:
+        """The JSON document for one alert (checked and masked by the subclass)."""
+
+    def send(self, payload: Payload) -> None:
+        post(self._via, self.name, self._url, self.body(payload), JSON)

@@ -176,20 +176,23 @@ def owner_addresses(p: Payload) -> list[str]:
     return out
 
 
+def facts(p: Payload) -> list[tuple[str, str]]:
+    """What every destination shows beside the sentence, as (label, value)."""
+    return [
+        ("Severity", str(p["severity"])),
+        ("Kind", f"{p['kind']} ({p['provider']})"),
+        ("Account", str(p.get("account") or "unknown")),
+        ("Expires", str(p.get("expires") or "not known / until revoked")),
+        ("First seen", str(p["first_seen"])),
+        ("Fingerprint", str(p["fingerprint"])),
+        ("Scan", str(p["scan_id"])),
+    ]
+
+
 def plain_text(p: Payload) -> str:
     """The alert as plain text (e-mail body; every destination carries the same)."""
     lines = [title(p), "", str(p["sentence"]), ""]
-    facts = [
-        ("severity", p["severity"]),
-        ("provider", p["provider"]),
-        ("kind", p["kind"]),
-        ("account", p.get("account") or "unknown"),
-        ("expires", p.get("expires") or "not known / until revoked"),
-        ("first seen", p["first_seen"]),
-        ("fingerprint", p["fingerprint"]),
-        ("scan", p["scan_id"]),
-    ]
-    lines += [f"{k:<12} {v}" for k, v in facts]
+    lines += [f"{k.lower():<12} {v}" for k, v in facts(p)]
     lines += ["", "Where:"] + [f"  - {x}" for x in location_lines(p)]
     steps = [str(s) for s in p["revocation"]]
     if steps:

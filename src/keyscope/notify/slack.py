@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from keyscope.model import Severity
-from keyscope.notify.http import post
-from keyscope.notify.interface import Notifier, Payload
-from keyscope.notify.payload import checked, location_lines, owner_names, title
-from keyscope.verify.transport import Transport
+from keyscope.notify.http import JsonPostNotifier
+from keyscope.notify.interface import Payload
+from keyscope.notify.payload import checked, facts, location_lines, owner_names, title
 
 SECTION_CHARS = 3000  # Block Kit: a section's text
 HEADER_CHARS = 150  # Block Kit: a header's plain text
@@ -36,14 +34,6 @@ def slack_message(p: Payload) -> dict[str, Any]:
     def section(text: str) -> dict[str, Any]:
         return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_CHARS)}}
 
-    facts = [
-        ("Severity", p["severity"]),
-        ("Kind", f"{p['kind']} ({p['provider']})"),
-        ("Account", p.get("account") or "unknown"),
-        ("Expires", p.get("expires") or "not known / until revoked"),
-        ("First seen", p["first_seen"]),
-        ("Fingerprint", p["fingerprint"]),
-    ]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": cut(title(p), HEADER_CHARS)}},
         section(escaped(str(p["sentence"]))),
@@ -51,7 +41,7 @@ def slack_message(p: Payload) -> dict[str, Any]:
             "type": "section",
             "fields": [
                 {"type": "mrkdwn", "text": cut(f"*{k}*\n{escaped(str(v))}", FIELD_CHARS)}
-                for k, v in facts
+                for k, v in facts(p)
             ],
         },
         section("*Where*\n" + "\n".join(f"• {escaped(x)}" for x in location_lines(p))),
@@ -67,14 +57,8 @@ def slack_message(p: Payload) -> dict[str, Any]:
     return {"text": escaped(cut(fallback, SECTION_CHARS)), "blocks": blocks}
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier(JsonPostNotifier):
     kind = "slack"
 
-    def __init__(self, name: str, min_severity: Severity, url: str, via: Transport) -> None:
-        super().__init__(name, min_severity)
-        self._url = url
-        self._via = via
-
-    def send(self, payload: Payload) -> None:
-        body = json.dumps(slack_message(checked(payload)), ensure_ascii=False).encode()
-        post(self._via, self.name, self._url, body, {"Content-Type": "application/json"})
+    def body(self, payload: Payload) -> bytes:
+        return json.dumps(slack_message(checked(payload)), ensure_ascii=False).encode()

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from keyscope.model import Severity
-from keyscope.notify.http import post
-from keyscope.notify.interface import Notifier, Payload
-from keyscope.notify.payload import checked, location_lines, owner_names, title
-from keyscope.verify.transport import Transport
+from keyscope.notify.http import JsonPostNotifier
+from keyscope.notify.interface import Payload
+from keyscope.notify.payload import checked, facts, location_lines, owner_names, title
 
 MAX_BYTES = 27 * 1024  # Teams refuses a message over ~28 KB
 TEXT_CHARS = 2000
@@ -33,17 +31,7 @@ def adaptive_card(p: Payload, locations: list[str] | None = None) -> dict[str, A
         _text(str(p["sentence"])),
         {
             "type": "FactSet",
-            "facts": [
-                {"title": k, "value": str(v)}
-                for k, v in (
-                    ("Severity", p["severity"]),
-                    ("Kind", f"{p['kind']} ({p['provider']})"),
-                    ("Account", p.get("account") or "unknown"),
-                    ("Expires", p.get("expires") or "not known / until revoked"),
-                    ("First seen", p["first_seen"]),
-                    ("Fingerprint", p["fingerprint"]),
-                )
-            ],
+            "facts": [{"title": k, "value": v} for k, v in facts(p)],
         },
         _text("Where", weight="Bolder"),
         *(_text(f"- {x}") for x in where),
@@ -86,14 +74,8 @@ def teams_body(p: Payload) -> bytes:
         shown //= 2
 
 
-class TeamsNotifier(Notifier):
+class TeamsNotifier(JsonPostNotifier):
     kind = "teams"
 
-    def __init__(self, name: str, min_severity: Severity, url: str, via: Transport) -> None:
-        super().__init__(name, min_severity)
-        self._url = url
-        self._via = via
-
-    def send(self, payload: Payload) -> None:
-        body = teams_body(checked(payload))
-        post(self._via, self.name, self._url, body, {"Content-Type": "application/json"})
+    def body(self, payload: Payload) -> bytes:
+        return teams_body(checked(payload))
