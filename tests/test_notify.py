@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import jsonschema
 import pytest
 
 from keyscope.cli import main
@@ -61,6 +63,19 @@ def test_payload_has_the_agreed_shape(leaked: tuple[dict[str, Any], list[bytes]]
     assert payload["account"] == "alertsacct" and payload["expires"] == "2051-10-06T07:09:59Z"
     assert payload["locations"][0]["location"].endswith("settings.py:1")
     assert payload["revocation"] and all(isinstance(s, str) for s in payload["revocation"])
+
+
+def test_webhook_bodies_follow_the_alert_schema(
+    receiver: HttpReceiver, leaked: tuple[dict[str, Any], list[bytes]]
+) -> None:
+    schema = json.loads(files("keyscope").joinpath("schemas/alert-v1.json").read_text())
+    hook = WebhookNotifier("siem", 1, receiver.base, HOOK_SECRET, via())
+    hook.send(leaked[0])
+    hook.send(sample_payload(NOW))
+    for got in receiver.requests:
+        jsonschema.validate(json.loads(got.body), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**sample_payload(NOW), "trigger": "other"}, schema)
 
 
 def test_webhook_is_signed_and_carries_no_secret(
