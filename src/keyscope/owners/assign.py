@@ -43,6 +43,7 @@ class OwnerResolver:
         # longest first: a location belongs to the most specific root
         self.roots = sorted({r for r in roots if r != "-"}, key=len, reverse=True)
         self._trees: dict[str, Tree] = {}
+        self._tops: dict[tuple[str, str], Path] = {}  # (folder, root) → its tree's top
         self._paths: dict[tuple[str, str], tuple[Owner, ...]] = {}
 
     def finding(self, f: Finding) -> tuple[Owner, ...]:
@@ -111,7 +112,10 @@ class OwnerResolver:
         return tree
 
     def _disk_tree(self, path: str, root: str) -> tuple[Tree, str]:
-        top = _work_tree(Path(path).parent, Path(root))
+        folder = os.path.dirname(path)
+        top = self._tops.get((folder, root))
+        if top is None:
+            top = self._tops[folder, root] = _work_tree(Path(folder), Path(root))
         key = "disk:" + str(top)
         tree = self._trees.get(key)
         if tree is None:

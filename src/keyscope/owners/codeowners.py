@@ -14,7 +14,7 @@ contents only with the trailing ``/``. A file with a section header, or in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # GitHub's first, then GitLab's: the first one present is the repository's file.
 LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS")
@@ -35,8 +35,13 @@ class Glob:
     tokens: tuple[Token, ...]  # lit c | one | class re | star | any | dirs (``**/``)
     itself: bool  # matches a path that is the pattern (not only a directory above it)
     below: bool  # matches every path below a directory that is the pattern
+    prefix: str = ""  # the literal start of an anchored pattern: a path must start so
+    literals: tuple[str, ...] = ()  # every literal run: a path must hold each of them
+    first: str | None = None  # the first path segment, when the pattern spells it out
 
     def matches(self, path: str) -> bool:
+        if not path.startswith(self.prefix) or not all(x in path for x in self.literals):
+            return False  # cheap, and true of every directory above it too
         states = self._closure({(0, False)})
         end = len(self.tokens)
         for i, c in enumerate(path):
@@ -99,6 +104,23 @@ class Rule:
 class Section:
     name: str  # "" for the rules before any header
     rules: tuple[Rule, ...]
+    # rule positions by the first path segment their pattern spells out (None: any)
+    index: dict[str | None, tuple[int, ...]] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, name: str, rules: list[Rule]) -> Section:
+        index: dict[str | None, list[int]] = {}
+        for i, rule in enumerate(rules):
+            index.setdefault(rule.glob.first, []).append(i)
+        return cls(name, tuple(rules), {k: tuple(v) for k, v in index.items()})
+
+    def candidates(self, path: str) -> list[Rule]:
+        """The rules that may match ``path``, last first: those anchored at its first
+        segment and those that are not anchored at one (so a file of thousands of
+        rules costs a few of them per path)."""
+        first = self.index.get(path.split("/", 1)[0], ())
+        picked = sorted((*first, *self.index.get(None, ())), reverse=True)
+        return [self.rules[i] for i in picked]
 
 
 @dataclass(frozen=True)
@@ -123,15 +145,16 @@ class CodeOwners:
         path = path.lstrip("/")
         out: list[Match] = []
         for section in self.sections:
-            rule = _last_match(section.rules, path)
+            rule = _last_match(section.candidates(path), path)
             if rule is not None and not rule.exclusion and rule.owners:
                 out.append(Match(rule.owners, rule.line, rule.pattern, section.name))
         return out
 
 
-def _last_match(rules: tuple[Rule, ...], path: str) -> Rule | None:
+def _last_match(rules: list[Rule], path: str) -> Rule | None:
+    """``rules`` last first."""
     excluded = None
-    for rule in reversed(rules):
+    for rule in rules:
         if not rule.glob.matches(path):
             continue
         if rule.exclusion:
@@ -179,7 +202,7 @@ def parse_codeowners(text: str, file: str) -> CodeOwners:
         if rule is not None:
             sections[current][2].append(rule)
     return CodeOwners(
-        file, tuple(Section(name, tuple(rules)) for name, _, rules in sections if rules), gitlab
+        file, tuple(Section.of(name, rules) for name, _, rules in sections if rules), gitlab
     )
 
 
@@ -280,4 +303,12 @@ def compile_pattern(pattern: str, *, gitlab: bool = False) -> Glob | None:
         below = directory or body.endswith("**")
     else:
         below = directory or (not body.endswith("/*") and body != "*")
-    return Glob(tuple(tokens), not directory, below)
+    runs = "".join(str(a) if k == "lit" else "\0" for k, a in tokens)
+    prefix = runs.split("\0", 1)[0] if anchored else ""
+    literals = tuple(sorted({r for r in runs.split("\0") if r}, key=len, reverse=True))
+    first = None
+    if "/" in prefix:
+        first = prefix.split("/", 1)[0]
+    elif anchored and prefix == runs:  # no wildcard at all: "/README.md"
+        first = prefix
+    return Glob(tuple(tokens), not directory, below, prefix, literals, first)
