@@ -17,8 +17,10 @@ import pytest
 
 from keyscope.cli import main
 from keyscope.errors import ConfigError
+from keyscope.owners.assign import OwnerResolver, assign_owners
 from keyscope.owners.codeowners import compile_pattern, parse_codeowners
 from keyscope.owners.config import load_owners, owners_from_mapping
+from keyscope.scan import ScanOptions, scan
 from tests.sdk import new_key
 from tests.test_git_history import sas_url
 
@@ -239,3 +241,17 @@ def test_config_errors_name_the_entry(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[tool.keyscope.owners.accounts]\nacct = "@team"\n')
     assert load_owners(start=tmp_path).for_account("ACCT")[0].name == "@team"
+
+
+def test_remote_repository_gets_committers_and_the_config_map(repo: Path, tmp_path: Path) -> None:
+    url = f"file://{repo}"
+    result = scan([url], ScanOptions(jobs=1, cache_dir=tmp_path / "cache"))
+    owners_map = owners_from_mapping(
+        {"paths": {"deploy/**": "platform"}, "repositories": {f"*{repo.name}": "@acme/repo"}},
+        "k.toml",
+    )
+    assign_owners(result, OwnerResolver(owners_map, [url]))
+    (finding,) = result.findings
+    names = [o.name for o in finding.owners]
+    assert names[:2] == ["Alice Author", "Carl Committer"]
+    assert "platform" in names and "@acme/repo" in names

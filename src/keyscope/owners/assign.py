@@ -6,7 +6,9 @@ CODEOWNERS is read as data from the scanned repository: for a history finding, t
 file in HEAD's tree (``git ls-tree`` / ``cat-file``: nothing checked out, nothing
 run); for a file on disk, the file in the work tree of the repository around it (a
 regular file, never a link). The first of ``.github/``, the top level, ``docs/`` and
-``.gitlab/`` is the one used; a file over 3 MiB is ignored, as GitHub does.
+``.gitlab/`` is the one used; a file over 3 MiB is ignored, as GitHub does. A remote
+URL's mirror is not read for it (its findings still get their committers, and the
+``[owners]`` map by repository URL, path and account).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from keyscope.owners.codeowners import LOCATIONS, MAX_BYTES, CodeOwners, parse_c
 from keyscope.owners.config import OwnersMap
 from keyscope.owners.people import merged, owner_from_text, person
 from keyscope.sources.git import GitError, find_repository, git
-from keyscope.sources.remote import is_remote
+from keyscope.sources.remote import is_remote, remote_label
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,11 @@ class OwnerResolver:
 
     def _place(self, loc: Location) -> tuple[Tree | None, str]:
         """The tree a location is in, and its path there."""
-        root = next((r for r in self.roots if _under(loc.path, r)), None)
+        root = next((r for r in self.roots if _under(loc.path, _shown(r))), None)
         if root is None:
             return None, ""
-        inside = loc.path[len(root) :].lstrip("/") if root not in (".", "") else loc.path
+        shown = _shown(root)
+        inside = loc.path[len(shown) :].lstrip("/") if shown not in (".", "") else loc.path
         if loc.git is not None:  # read from history: the root is the repository
             return self._history_tree(root), inside
         return self._disk_tree(loc.path, root)
@@ -137,6 +140,11 @@ def assign_owners(result: ScanResult, resolver: OwnerResolver) -> None:
 
 def with_owners(raw: RawFinding, resolver: OwnerResolver) -> RawFinding:
     return replace(raw, owners=resolver.raw(raw))
+
+
+def _shown(root: str) -> str:
+    """How reports name the paths under ``root`` (a remote URL: ``host/org/repo``)."""
+    return remote_label(root) if is_remote(root) else root
 
 
 def _under(path: str, root: str) -> bool:
