@@ -57,6 +57,7 @@ def test_the_registry_gives_every_format_choice() -> None:
         "models": scan_formats(),
         "baseline": None,
         "hook": scan_formats(),
+        "notify": None,
     }
 
 
