@@ -38,15 +38,21 @@ ALLOWED: dict[str, set[str]] = {
     "report/": {"keyscope", "model", "redact", "analyze/"},
     # the crawler fetches through verify/'s guarded transport, decodes bodies with unpack/
     "crawl/": {"keyscope", "model", "sources/", "unpack/", "verify/"},
+    # owners: CODEOWNERS read through sources/' safe git; the [owners] table of config
+    "owners/": {"errors", "model", "config", "sources/"},
+    # alerts: sent through verify/' guarded transport; the [[notify]] table of config
+    "notify/": {"keyscope", "errors", "model", "redact", "config", "analyze/", "report/",
+                "verify/"},
     "baseline": {"keyscope", "errors", "model", "analyze/"},
     "runtime": {"errors", "redact"},
     # the inventory database: names sources and members as reports do
     "inventory/": {"keyscope", "errors", "model", "redact", "config", "analyze/", "report/",
                    "sources/"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
-                 "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/"},
+                 "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/", "owners/",
+                 "notify/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/", "crawl/", "inventory/"},
+            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from keyscope.cli import main
@@ -175,6 +175,18 @@ def place(kind: str, key: str) -> tuple[str, list[str]]:
     lead=fillers,
     placed=st.lists(items, min_size=1, max_size=5),
     reported_key=keys,
+)
+# A URL-encoded SAS run into a connection string: its "setting name" was the encoded URL,
+# quoted whole in the reason the candidate was set aside (--verbose, JSON not_reported).
+@example(
+    lead="",
+    placed=[
+        ("sas", "wGDXeJGAIowO+RKV29eIWXia+t0fWqM7M1McLQETjm1/Z52MpEihWrnfCSMOm1zMJ8SDNIy2raBjI6sq"
+                "TzNI9A==", "/cx", "\t"),
+        ("url-encoded-sas", "A" * 43 + "BAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fIA==", "", ""),
+        ("connection-string", "A" * 43 + "BAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fIA==", "", ""),
+    ],
+    reported_key="AAAAAAAAAAAAAAAAAAAAAAAAAAABAgMEAAAHd3yIjI8AAJaeAAAAAAAArrW6vsIAANDR19jZ2tve3+Po9vz+/w==",
 )
 def test_no_run_of_any_secret_is_shown_in_any_format(
     lead: str, placed: list[tuple[str, str, str, str]], reported_key: str

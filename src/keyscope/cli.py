@@ -38,9 +38,11 @@ from keyscope.workflow import (
     create_baseline,
     explain_and_report,
     scan_and_report,
+    send_test_alerts,
 )
 
 if TYPE_CHECKING:
+    from keyscope.verify.guard import InternalHost
     from keyscope.verify.transport import VerifyOptions
 
 __all__ = ["EXIT_ERROR", "EXIT_FINDINGS", "EXIT_OK", "build_parser", "main"]
@@ -121,7 +123,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_arguments(p)
     _add_scan_parser(sub)
     add_inventory_parser(sub)
+    _add_notify_parser(sub)
     return parser
+
+
+def _add_notify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    n = sub.add_parser(
+        "notify",
+        help="check the alert destinations of the config file ([[notify]])",
+        description="Alert destinations are [[notify]] entries of keyscope.toml (or "
+        "[[tool.keyscope.notify]] in pyproject.toml); see README.",
+    )
+    nsub = n.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
+    t = nsub.add_parser(
+        "test",
+        help="send a sample alert (no credential in it) to each destination",
+        description="Send a sample alert to each configured destination (or those named "
+        "with --only) and say which received it. Exit status: 0 all delivered, 1 one or "
+        "more not delivered, 2 a configuration error (a missing environment variable).",
+    )
+    t.add_argument("--config", type=Path, metavar="FILE", help="config file (see explain)")
+    t.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="only this destination"
+    )
+    _add_allow_internal(t, "also send to private, loopback and link-local addresses")
+    t.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="timeout per connection and per answer (default: 10)",
+    )
 
 
 SCAN_EPILOG = """\
@@ -291,13 +323,11 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--verify-deep", dest="verify", action="store_const", const="deep", help=argparse.SUPPRESS
     )
-    g.add_argument(
-        "--allow-internal",
-        action="store_true",
-        help="also probe private, loopback and link-local addresses; "
-        "--allow-internal=HOST[:PORT],... only those (e.g. a local Azurite: 127.0.0.1:10000)",
+    _add_allow_internal(
+        g,
+        "also probe private, loopback and link-local addresses",
+        " (e.g. a local Azurite: 127.0.0.1:10000)",
     )
-    g.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
     g.add_argument(
         "--audit-log",
         type=Path,
@@ -330,18 +360,35 @@ def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_allow_internal(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str, example: str = ""
+) -> None:
+    """``--allow-internal`` and ``--allow-internal=HOST[:PORT],…`` (rewritten by
+    ``main`` to ``--allow-internal-only``)."""
+    p.add_argument(
+        "--allow-internal",
+        action="store_true",
+        help=f"{what}; --allow-internal=HOST[:PORT],... only those{example}",
+    )
+    p.add_argument("--allow-internal-only", action="append", default=[], help=argparse.SUPPRESS)
+
+
+def _allow_internal(args: argparse.Namespace) -> bool | tuple[InternalHost, ...]:
+    from keyscope.verify.guard import allowed_internal
+
+    try:
+        return allowed_internal(args.allow_internal, args.allow_internal_only)
+    except ValueError as exc:
+        raise KeyscopeError(f"--allow-internal: {exc}") from None
+
+
 def _verify_options(args: argparse.Namespace) -> VerifyOptions | None:
     if getattr(args, "verify", None) is None:
         return None
-    from keyscope.verify.guard import allowed_internal
     from keyscope.verify.transport import VerifyOptions
 
     if args.verify_timeout <= 0 or args.verify_interval < 0:
         raise KeyscopeError("--verify-timeout must be > 0 and --verify-interval >= 0")
-    try:
-        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
-    except ValueError as exc:
-        raise KeyscopeError(f"--allow-internal: {exc}") from None
     endpoints: tuple[tuple[str, str], ...] = ()
     if args.verify_endpoint:
         from keyscope.verify.endpoints import parse_endpoint
@@ -352,7 +399,7 @@ def _verify_options(args: argparse.Namespace) -> VerifyOptions | None:
             raise KeyscopeError(f"--verify-endpoint: {exc}") from None
     return VerifyOptions(
         deep=args.verify == "deep",
-        allow_internal=allow,
+        allow_internal=_allow_internal(args),
         endpoints=endpoints,
         timeout=args.verify_timeout,
         per_host_interval=args.verify_interval,
@@ -578,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands["hook"] = _hook
     commands["crawl"] = _crawl
     commands["inventory"] = _inventory
+    commands["notify"] = _notify
     return run_guarded(lambda: commands[args.command](args))
 
 
@@ -685,7 +733,6 @@ def _crawl(args: argparse.Namespace) -> int:
     from keyscope.crawl.scope import normalized
     from keyscope.model import Severity
     from keyscope.scan import fails
-    from keyscope.verify.guard import allowed_internal
 
     if args.paths == ["."]:  # no URL given (scan's default path)
         raise KeyscopeError("crawl: give at least one URL to start from")
@@ -696,10 +743,7 @@ def _crawl(args: argparse.Namespace) -> int:
         raise KeyscopeError(f"{bad[0]}: not an http:// or https:// URL to crawl")
     if args.rate < 0 or args.timeout <= 0:
         raise KeyscopeError("--rate must be >= 0 and --timeout > 0")
-    try:
-        allow = allowed_internal(args.allow_internal, args.allow_internal_only)
-    except ValueError as exc:
-        raise KeyscopeError(f"--allow-internal: {exc}") from None
+    allow = _allow_internal(args)
     options = _scan_options(args)
     crawl = CrawlOptions(
         scope=args.scope,
@@ -719,6 +763,16 @@ def _crawl(args: argparse.Namespace) -> int:
     if args.fail_on == "never":
         return EXIT_OK
     return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK
+
+
+def _notify(args: argparse.Namespace) -> int:
+    from keyscope.notify.interface import NotifyOptions
+
+    if args.timeout <= 0:
+        raise KeyscopeError("--timeout must be > 0")
+    options = NotifyOptions(allow_internal=_allow_internal(args), timeout=args.timeout)
+    delivered = send_test_alerts(options, config=args.config, only=tuple(args.only))
+    return EXIT_OK if delivered else EXIT_FINDINGS
 
 
 def parse_size(text: str, option: str = "--max-file-size") -> int:

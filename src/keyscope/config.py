@@ -1,7 +1,9 @@
-"""The config file: ``keyscope.toml`` (``[policy]``) or ``pyproject.toml``
-(``[tool.keyscope.policy]``), found upwards from the working directory or named by
-``--config``. It holds the severity policy only (see README); rule codes in its
-``[severity]`` table are checked against every registered provider's rules.
+"""The config file: ``keyscope.toml`` or ``pyproject.toml`` (under ``[tool.keyscope]``),
+found upwards from the working directory or named by ``--config``. It holds the
+severity policy (``[policy]``; rule codes in its ``[severity]`` table are checked
+against every registered provider's rules), the owners map (``[owners]``, read by
+``owners/config.py``) and the alert destinations (``[[notify]]``, read by
+``notify/config.py``); see README.
 """
 
 from __future__ import annotations
@@ -90,12 +92,33 @@ def policy_from_mapping(data: dict[str, Any], source: str) -> Policy:
     return replace(policy, severity=overrides)
 
 
+# The tables a config file may hold; anything else would be silently ignored.
+SECTIONS = ("policy", "owners", "notify")
+
+
 def load_policy(path: Path | None = None, start: Path | None = None) -> Policy:
     """Read the policy from ``path``, or from the first keyscope.toml or pyproject.toml
     with a keyscope section found upwards from ``start`` (default: the working
     directory, stopping at a repository root). No such file: the default policy."""
+    found = config_table(path, start)
+    if found is None:
+        return DEFAULT_POLICY
+    where, table = found
+    section = table.get("policy", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: [policy] must be a table")
+    return policy_from_mapping(section, str(where))
+
+
+def config_table(
+    path: Path | None = None, start: Path | None = None
+) -> tuple[Path, dict[str, Any]] | None:
+    """The keyscope table of ``path``, or of the first keyscope.toml or pyproject.toml
+    with a keyscope section found upwards from ``start`` (see :func:`load_policy`),
+    with the file it came from; ``None`` when there is none."""
     if path is not None:
-        return _read(path) or DEFAULT_POLICY
+        table = _read(path)
+        return (path, table) if table is not None else None
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         for name in ("keyscope.toml", "pyproject.toml"):
@@ -103,14 +126,15 @@ def load_policy(path: Path | None = None, start: Path | None = None) -> Policy:
             if candidate.is_file():
                 found = _read(candidate)
                 if found is not None:
-                    return found
+                    return candidate, found
         if (folder / ".git").exists():
             break
-    return DEFAULT_POLICY
+    return None
 
 
-def _read(path: Path) -> Policy | None:
-    """The policy in one file; ``None`` for a pyproject.toml without [tool.keyscope]."""
+def _read(path: Path) -> dict[str, Any] | None:
+    """The keyscope table of one file; ``None`` for a pyproject.toml without
+    [tool.keyscope]."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -129,14 +153,10 @@ def _read(path: Path) -> Policy | None:
         name = "[tool.keyscope]"
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: {name} must be a table")
-    # Only the policy is read from a file; anything else would be silently ignored.
     for key in table:
-        if key != "policy":
+        if key not in SECTIONS:
             raise ConfigError(
-                f"{path}: unknown setting {key!r} in {name} (only [policy] is read from a "
-                "config file; give scan options such as --exclude on the command line)"
+                f"{path}: unknown setting {key!r} in {name} (a config file holds "
+                f"{', '.join(SECTIONS)}; give scan options such as --exclude on the command line)"
             )
-    section = table.get("policy", {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: [policy] must be a table")
-    return policy_from_mapping(section, str(path))
+    return table

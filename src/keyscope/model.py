@@ -217,6 +217,7 @@ class GitProvenance:
     date: str | None = None  # author date, ISO-8601
     committer: str | None = None
     message: str | None = None  # first line
+    committer_email: str | None = None
     removed_in: str | None = None  # commit that took the blob away from this path
     removed_date: str | None = None
     removed_by: str | None = None
@@ -243,6 +244,16 @@ class ImageProvenance:
     overwritten: bool = False  # removed_in replaced the file rather than deleting it
 
 
+@dataclass(frozen=True)
+class Owner:
+    """Who answers for a credential: a person, a team or an address, and why
+    (``owners/``)."""
+
+    name: str  # "@org/team", "@user", "Alice Example", or the address itself
+    email: str | None = None
+    via: tuple[str, ...] = ()  # "author of 1a2b3c4d5e", ".github/CODEOWNERS:3 /src/", …
+
+
 @dataclass
 class Finding:
     """One secret, explained, with every place it was seen."""
@@ -251,6 +262,7 @@ class Finding:
     rule_id: str
     explanation: Explanation
     locations: list[Location]
+    owners: tuple[Owner, ...] = ()  # filled after the scan (owners/assign.py)
     # The parsed credential, kept in memory only when a live check was asked for;
     # never written to any output.
     credential: Credential | None = field(default=None, repr=False, compare=False)
@@ -268,6 +280,7 @@ class RawFinding:
     explanation: Explanation
     location: Location
     credential: Credential | None = None  # the parsed credential, only for --verify
+    owners: tuple[Owner, ...] = ()  # filled before a streaming format sees it
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 ``scan_and_report``: scan, drop what the baseline accepts, verify on request, and tell
 the chosen ``Format`` (report/interface.py) as it goes; ``create_baseline`` and
-``explain_and_report`` do the same for ``baseline create`` and ``explain``. The CLI
-only parses arguments into the options these take.
+``explain_and_report`` do the same for ``baseline create`` and ``explain``;
+``send_test_alerts`` sends ``keyscope notify test``'s sample alert. The CLI only
+parses arguments into the options these take.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from keyscope.crawl.options import CrawlOptions
     from keyscope.inventory.record import Recording
     from keyscope.model import RawFinding, ScanResult
+    from keyscope.notify.interface import NotifyOptions
     from keyscope.scan import ScanOptions
     from keyscope.sources.interface import Source
     from keyscope.verify.transport import VerifyOptions
@@ -76,14 +78,19 @@ def scan_and_report(
 ) -> ScanResult:
     """Scan ``paths`` and report through ``report.format``: findings the ``baseline``
     file accepts are dropped (counted in ``stats.rejected``), ``verify`` checks the rest
-    live. ``config`` is only an input ``-o`` must not overwrite; ``extra``: sources
-    asked first (the crawl), which may show a progress line of their own instead
-    (``progress_line=False``). ``db``: record the scan in this inventory (``""``: the
-    default one), baseline-accepted findings included. Returns the result as reported."""
+    live; each finding gets its owners (``owners/``, with the ``[owners]`` map of
+    ``config`` or the config file found). ``config`` is also an input ``-o`` must not
+    overwrite; ``extra``: sources asked first (the crawl), which may show a progress
+    line of their own instead (``progress_line=False``). ``db``: record the scan in this
+    inventory (``""``: the default one), baseline-accepted findings included. Returns
+    the result as reported."""
+    from keyscope.owners.assign import OwnerResolver, assign_owners, with_owners
+    from keyscope.owners.config import load_owners
     from keyscope.report.progress import ProgressLine
     from keyscope.scan import scan
 
     accepted = load_baseline(baseline) if baseline else frozenset()
+    owners = OwnerResolver(load_owners(config), paths)
     inputs: list[str | Path] = [*paths, *(p for p in (baseline, config) if p)]
     out_file = ReportFile(report.output, inputs)
     fmt = FORMATS[report.format](out_file.stream, report.options)
@@ -100,7 +107,7 @@ def scan_and_report(
 
             def on_finding(raw: RawFinding) -> None:
                 if raw.explanation.fingerprint not in accepted:
-                    fmt.finding(raw)
+                    fmt.finding(with_owners(raw, owners))
 
         result = scan(
             paths,
@@ -113,6 +120,7 @@ def scan_and_report(
         if progress:
             progress.close()
             progress = None
+        assign_owners(result, owners)
         found = list(result.findings)  # the inventory keeps what the baseline accepts
         apply_baseline(result, accepted)
         if verify is not None:
@@ -255,3 +263,42 @@ def explain_and_report(
         value, now, account=account, keys=keys, policy=policy, verify=verify, notify=notify
     )
     FORMATS[report.format](sys.stdout, report.options).explain(explanations, now)
+
+
+def send_test_alerts(
+    options: NotifyOptions,
+    *,
+    config: Path | None = None,
+    only: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> bool:
+    """``keyscope notify test``: a sample alert (no credential in it) to each
+    configured destination, or to those named in ``only``; one line per destination on
+    standard output. True when every one was delivered."""
+    from datetime import UTC
+
+    from keyscope.notify.config import build, load_targets
+    from keyscope.notify.interface import DeliveryError
+    from keyscope.notify.payload import sample_payload
+
+    targets = load_targets(config)
+    if not targets:
+        raise KeyscopeError("no [[notify]] destination in the config file (see README)")
+    unknown = sorted(set(only) - {t.name for t in targets})
+    if unknown:
+        names = ", ".join(t.name for t in targets)
+        raise KeyscopeError(f"no destination named {', '.join(unknown)} (configured: {names})")
+    notifiers = [build(t, options) for t in targets if not only or t.name in only]
+    payload = sample_payload(now or datetime.now(UTC))
+    delivered = True
+    for n in notifiers:
+        try:
+            n.send(payload)
+        except DeliveryError as exc:
+            delivered = False
+            later = "will be retried" if exc.retryable else "not retryable"
+            print(f"{n.name} ({n.kind}): NOT delivered: {exc.reason} ({later})")
+            continue
+        print(f"{n.name} ({n.kind}): delivered")
+    sys.stdout.flush()
+    return delivered

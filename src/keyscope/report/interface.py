@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, ClassVar, TextIO
 from keyscope.redact import for_terminal, redacted
 
 if TYPE_CHECKING:
-    from keyscope.model import Explanation, Finding, ImageProvenance, RawFinding, ScanResult
+    from keyscope.model import (
+        Explanation,
+        Finding,
+        ImageProvenance,
+        Owner,
+        RawFinding,
+        ScanResult,
+    )
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,13 @@ def image_story(p: ImageProvenance) -> str:
         return f"{added}, in the final file system"
     how = "overwritten" if p.overwritten else "deleted"
     return f"{added}, {how} in {step(p.removed_in, p.removed_by)}: still in the image"
+
+
+def owner_text(owner: Owner) -> str:
+    """``Alice <alice@example.com>``, ``@acme/web``: an owner as one line shows it."""
+    if owner.email and owner.email != owner.name:
+        return f"{owner.name} <{owner.email}>"
+    return owner.name
 
 
 def member_place(path: str, origin: tuple[str, ...]) -> str:

@@ -90,6 +90,7 @@ def finding_data(f: Finding) -> dict[str, Any]:
         "redacted": e.redacted,
         "explanation": to_data(e),
         "locations": [to_data(loc) for loc in f.locations],
+        "owners": [to_data(o) for o in f.owners],
     }
 
 
@@ -161,6 +162,7 @@ def jsonl_finding(raw: RawFinding) -> str:
         "sentence": e.sentence,
         "redacted": e.redacted,
         "location": to_data(raw.location),
+        "owners": [to_data(o) for o in raw.owners],
     }
     return json.dumps(record, ensure_ascii=False) + "\n"
 

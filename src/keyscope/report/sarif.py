@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from keyscope.model import Explanation, Finding, Location, ModelFinding, RuleInfo, Severity
-from keyscope.report.interface import Format, image_story, shown, split_origin
+from keyscope.report.interface import Format, image_story, owner_text, shown, split_origin
 
 if TYPE_CHECKING:
     from keyscope.model import ScanResult
@@ -177,6 +177,7 @@ def _result(f: Finding, loc: Location, index: int, base: str) -> dict[str, Any]:
             "reasons": [f"{r.code}: {r.message}" for r in e.reasons],
             "revocation": e.access.revocation.summary,
             "redacted": e.redacted,
+            **({"owners": [owner_text(o) for o in f.owners]} if f.owners else {}),
             **_verification_properties(e),
             **_git_properties(loc),
             **_image_properties(loc),

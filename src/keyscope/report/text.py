@@ -8,9 +8,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from keyscope.analyze.timefmt import instant
-from keyscope.model import Explanation, Finding, GitProvenance, Location, Severity, Verification
+from keyscope.model import (
+    Explanation,
+    Finding,
+    GitProvenance,
+    Location,
+    Owner,
+    Severity,
+    Verification,
+)
 from keyscope.redact import for_terminal, terminal_safe
-from keyscope.report.interface import Format, image_story, member_place, shown, split_origin
+from keyscope.report.interface import (
+    Format,
+    image_story,
+    member_place,
+    owner_text,
+    shown,
+    split_origin,
+)
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -169,6 +184,8 @@ def render_scan(
             if e.verification is not None:
                 lines.extend(f"    {line}" for line in verification_lines(e.verification, paint))
             lines.extend(location_lines(f.locations, every))
+            if f.owners:
+                lines.append(f"    {paint(_DIM, 'owners:')} {owners_line(f.owners)}")
         lines.append("")
     if result.model_findings:
         lines.append(paint(_BOLD, f"Model files ({len(result.model_findings)})"))
@@ -225,6 +242,17 @@ def render_scan(
         for reason, n in result.stats.rejected.most_common():
             lines.append(f"  {n:6d}  {terminal_safe(reason)}")
     return "\n".join(lines) + "\n"
+
+
+OWNERS_SHOWN = 6
+
+
+def owners_line(owners: tuple[Owner, ...]) -> str:
+    """The first few owners of a finding, on one line (the JSON formats list all)."""
+    text = ", ".join(owner_text(o) for o in owners[:OWNERS_SHOWN])
+    if len(owners) > OWNERS_SHOWN:
+        text += f" and {len(owners) - OWNERS_SHOWN} more"
+    return text
 
 
 def location_lines(locations: list[Location], every: bool = False) -> list[str]:

@@ -21,8 +21,8 @@ from pathlib import Path
 from keyscope.model import GitProvenance
 from keyscope.sources.git import git, git_argv, git_env
 
-_FORMAT = "%x01%H%x00%an%x00%ae%x00%aI%x00%cn%x00%s"
-_FIELDS = 6
+_FORMAT = "%x01%H%x00%an%x00%ae%x00%aI%x00%cn%x00%s%x00%ce"
+_FIELDS = 7
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Commit:
     date: str
     committer: str
     subject: str
+    committer_email: str
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class ProvenanceIndex:
                 date=c.date,
                 committer=c.committer,
                 message=c.subject,
+                committer_email=c.committer_email,
                 removed_in=gone.id if gone else None,
                 removed_date=gone.date if gone else None,
                 removed_by=gone.author if gone else None,
@@ -225,7 +227,7 @@ def _tokens(stream: object) -> Iterator[bytes]:
 
 def _parse(tokens: Iterator[bytes]) -> Iterator[tuple[Commit, str, str, str]]:
     """(commit, old blob, new blob, path) from ``git log -z --raw`` with ``_FORMAT``:
-    a header of six fields starting with \\x01, then ``:meta`` and path token pairs."""
+    a header of seven fields starting with \\x01, then ``:meta`` and path token pairs."""
     commit: Commit | None = None
     for token in tokens:
         token = token.lstrip(b"\n")

@@ -86,8 +86,8 @@ class Request:
     fallback: bool = False
     # Printed with the request in the notice before anything is sent (who logs it).
     notice: str = ""
-    # A form body, only for a read-only call that its API takes as a POST
-    # (sts:GetCallerIdentity); never data of the credential's owner.
+    # A body: an alert's JSON (notify/), or a form only for a read-only call that its
+    # API takes as a POST (sts:GetCallerIdentity); never data of the credential's owner.
     body: bytes = b""
     max_body: int = MAX_BODY  # bytes of the answer read (the crawler reads pages)
 
@@ -217,8 +217,18 @@ class Transport:
         if isinstance(where, str):
             raise NotSent("refused-by-keyscope", where)
         scheme, host, port, parts = where.scheme, where.host, where.port, where.parts
-        plain = self.options.plain_http
-        if scheme == "http" and not plain and not loopback_name(host):
+        # plain HTTP only to loopback, unless the crawler reads public pages
+        plain = scheme == "http" and not self.options.plain_http
+        addresses = self.addresses(host, port, plain=plain)
+        self._wait_turn(host)
+        with self._slots:
+            return self._exchange(request, scheme, host, port, addresses[0], parts)
+
+    def addresses(self, host: str, port: int, *, plain: bool) -> list[str]:
+        """Where ``host`` may be reached: resolved once, every address checked against
+        the internal-address rail, and ``plain`` (unencrypted) traffic only to
+        loopback; NotSent otherwise. Connect to the first (also for SMTP, notify/)."""
+        if plain and not loopback_name(host):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
         addresses = self.resolver(host, port)
         if not addresses:
@@ -236,11 +246,9 @@ class Transport:
                 f"{host} resolves to {internal[0]}, a private, loopback or link-local address; "
                 f"keyscope does not probe internal addresses without {hint}",
             )
-        if scheme == "http" and not plain and not all(is_loopback(a) for a in addresses):
+        if plain and not all(is_loopback(a) for a in addresses):
             raise NotSent("refused-by-keyscope", PLAIN_HTTP)
-        self._wait_turn(host)
-        with self._slots:
-            return self._exchange(request, scheme, host, port, addresses[0], parts)
+        return addresses
 
     def _wait_turn(self, host: str) -> None:
         interval = self.options.per_host_interval

@@ -115,6 +115,16 @@ def looks_like_connection_string(text: str) -> bool:
     return bool(_CONNSTR_HINT.search(text))
 
 
+_SETTING_NAME = re.compile(r"[A-Za-z][A-Za-z ]{0,31}")
+
+
+def _quoted(name: str) -> str:
+    """A setting name as an error may quote it: scanned text that is no name (it may
+    hold a piece of a secret, as a URL run into a connection string does) is not."""
+    name = name.strip()
+    return repr(name) if _SETTING_NAME.fullmatch(name) else "(a part that is no setting name)"
+
+
 def parse_connection_string(text: str) -> ConnectionString:
     """Parse ``Key=Value;…`` in any key order and case, trailing ``;``, split over lines."""
     flat = _join_lines(text).strip().strip("\"'")
@@ -125,10 +135,10 @@ def parse_connection_string(text: str) -> ConnectionString:
             continue
         name, sep, value = part.partition("=")
         if not sep:
-            raise ParseError(f"connection string: {name[:30]!r} has no '='")
+            raise ParseError(f"connection string: {_quoted(name)} has no '='")
         setting = name.strip().lower()
         if setting not in CONNSTR_KEYS:
-            raise ParseError(f"connection string: unknown setting {name.strip()!r}")
+            raise ParseError(f"connection string: unknown setting {_quoted(name)}")
         settings[setting] = value.strip()
     if not settings:
         raise ParseError("connection string: empty")
