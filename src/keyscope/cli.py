@@ -42,6 +42,7 @@ from keyscope.workflow import (
 )
 
 if TYPE_CHECKING:
+    from keyscope.notify.interface import NotifyOptions
     from keyscope.verify.guard import InternalHost
     from keyscope.verify.transport import VerifyOptions
 
@@ -192,7 +193,8 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--db",
         metavar="URL",
         help="record this scan in the inventory: --db (the default: $KEYSCOPE_DB, else "
-        "$XDG_DATA_HOME/keyscope/inventory.sqlite3), --db=FILE, --db=postgresql://…",
+        "$XDG_DATA_HOME/keyscope/inventory.sqlite3), --db=FILE, --db=postgresql://…; "
+        "its new alerts go to the config's [[notify]] destinations",
     )
 
     m = sub.add_parser(
@@ -723,10 +725,19 @@ def _scan(args: argparse.Namespace) -> int:
         baseline=getattr(args, "baseline", None),
         config=args.config,
         db=getattr(args, "db", None),
+        notify=_notify_options(args) if getattr(args, "db", None) is not None else None,
     )
     if args.fail_on == "never":
         return EXIT_OK
     return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK
+
+
+def _notify_options(args: argparse.Namespace) -> NotifyOptions:
+    """A --db scan sends the inventory's new alerts to the ``[[notify]]`` destinations,
+    through the --verify guard (--allow-internal for a receiver on loopback)."""
+    from keyscope.notify.interface import NotifyOptions
+
+    return NotifyOptions(allow_internal=_allow_internal(args))
 
 
 def _crawl(args: argparse.Namespace) -> int:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keyscope.baseline import apply_baseline, baseline_text, load_baseline
 from keyscope.errors import KeyscopeError
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from keyscope.crawl.options import CrawlOptions
     from keyscope.inventory.record import Recording
     from keyscope.model import RawFinding, ScanResult
-    from keyscope.notify.interface import NotifyOptions
+    from keyscope.notify.interface import Notifier, NotifyOptions
     from keyscope.scan import ScanOptions
     from keyscope.sources.interface import Source
     from keyscope.verify.transport import VerifyOptions
@@ -75,6 +75,7 @@ def scan_and_report(
     extra: Sequence[Source] = (),
     progress_line: bool = True,
     db: str | None = None,
+    notify: NotifyOptions | None = None,
 ) -> ScanResult:
     """Scan ``paths`` and report through ``report.format``: findings the ``baseline``
     file accepts are dropped (counted in ``stats.rejected``), ``verify`` checks the rest
@@ -82,8 +83,9 @@ def scan_and_report(
     ``config`` or the config file found). ``config`` is also an input ``-o`` must not
     overwrite; ``extra``: sources asked first (the crawl), which may show a progress
     line of their own instead (``progress_line=False``). ``db``: record the scan in this
-    inventory (``""``: the default one), baseline-accepted findings included. Returns
-    the result as reported."""
+    inventory (``""``: the default one), baseline-accepted findings included, and with
+    ``notify`` send its pending alerts to the config's ``[[notify]]`` destinations.
+    Returns the result as reported."""
     from keyscope.owners.assign import OwnerResolver, assign_owners, with_owners
     from keyscope.owners.config import load_owners
     from keyscope.report.progress import ProgressLine
@@ -142,9 +144,39 @@ def scan_and_report(
             recording.record(found)
             # a partial selection of history does not say what is gone
             recording.finish(complete=options.selection == Selection())
+            if notify is not None:
+                _deliver_alerts(recording, notify, config, quiet=report.quiet)
     if report.output and not report.quiet:
         print(summary_line(result), file=sys.stderr)
     return result
+
+
+def _deliver_alerts(
+    recording: Recording, options: NotifyOptions, config: Path | None, *, quiet: bool
+) -> None:
+    """Send the inventory's due alerts (this scan's and those a receiver did not take
+    before) to each ``[[notify]]`` destination; a failure is retried on a later run."""
+    from keyscope.inventory.outbox import drain
+    from keyscope.notify.config import load_notifiers
+
+    notifiers = load_notifiers(options, config)
+    if not notifiers:
+        return
+
+    def sender(notifier: Notifier) -> Callable[[Mapping[str, Any]], None]:
+        def send(payload: Mapping[str, Any]) -> None:
+            if notifier.wants(payload):  # below its min-severity: nothing to send
+                notifier.send(payload)
+
+        return send
+
+    result = drain(recording.store, {n.name: sender(n) for n in notifiers}, recording.now)
+    if not quiet and (result.delivered or result.failed):
+        print(
+            f"keyscope: alerts: {len(result.delivered)} delivered, {len(result.failed)} "
+            "failed (sent again on a later run: keyscope inventory outbox)",
+            file=sys.stderr,
+        )
 
 
 def crawl_and_report(

@@ -102,6 +102,7 @@ class HyperscanEngine:
         self._db = self._load_or_compile(cache_dir, anchors)
         vetoes = [(i, v) for i, r in enumerate(self.rules) for v in r.veto]
         self._veto_db = self._load_or_compile(cache_dir, vetoes) if vetoes else None
+        self._has_veto = [bool(r.veto) for r in self.rules]
 
     def hits(self, data: bytes) -> list[Hit]:
         if not data:
@@ -112,8 +113,8 @@ class HyperscanEngine:
             found.add(Hit(end=end, rule=rule))
 
         self._db.scan(data, match_event_handler=on_match)
-        if self._veto_db is not None:
-            found = {self._vetoed(data, h) if self.rules[h.rule].veto else h for h in found}
+        if self._veto_db is not None and any(self._has_veto[h.rule] for h in found):
+            found = {self._vetoed(data, h) if self._has_veto[h.rule] else h for h in found}
         return sorted(found, key=_order)
 
     def _vetoed(self, data: bytes, hit: Hit) -> Hit:

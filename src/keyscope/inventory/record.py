@@ -153,6 +153,10 @@ class Recording:
             for trigger, detail in self._changes(s, by_fp[fp], old.get(fp), rows[fp]):
                 body = alerts.payload(trigger, rows[fp], placed[fp], len(placed[fp]),
                                       self.scan_id)
+                body["owners"] = [  # as the finding has them (owners/); time-based alerts
+                    {"name": o.name, "email": o.email, "via": list(o.via)}  # have none
+                    for o in by_fp[fp].owners
+                ]
                 due.append(outbox.NewAlert(alerts.dedupe_key(trigger, fp, detail), trigger,
                                            fp, body))
         added = outbox.enqueue_all(s, due, self.now)
