@@ -64,3 +64,11 @@ def test_a_new_secret_alerts_its_owners_once_and_a_failed_delivery_is_retried(
 
     _scan(capsys, db_url, repo, config, now="2026-12-08T12:00:00+00:00")  # nothing new
     assert len(receiver.requests) == 2
+
+    # the inventory keeps the owners: `inventory show` names them, the export holds them
+    [row] = rows(db_url, "SELECT fingerprint, owners FROM credentials")
+    assert {o["name"] for o in json.loads(row["owners"])} >= {"@acme/storage-team", "Alice"}
+    capsys.readouterr()
+    assert main(["inventory", "show", f"--db={db_url}", row["fingerprint"]]) == 0
+    shown = capsys.readouterr().out
+    assert "owners: " in shown and "@acme/storage-team" in shown

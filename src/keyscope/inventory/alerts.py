@@ -64,7 +64,7 @@ def payload(
         "scan_id": scan_id,
         "locations": shown,
         "revocation": list(json.loads(credential["revocation"])),
-        "owners": [],
+        "owners": list(json.loads(credential.get("owners") or "[]")),
     }
     if total > len(shown):
         body["more"] = total - len(shown)

@@ -106,6 +106,8 @@ def _write_story(story: dict[str, Any], fmt: str, out: TextIO) -> None:
     w(f"  {story['provider']} {story['kind']}, account {_cell(story['account'])}, "
       f"scope {_cell(story['scope'])}, expires {_cell(story['expires'])}\n")
     w(f"  first seen {story['first_seen']}, last seen {story['last_seen']}\n")
+    if story["owners"]:
+        w("  owners: " + ", ".join(_cell(o["name"]) for o in story["owners"]) + "\n")
     w("occurrences:\n")
     for o in story["occurrences"]:
         mark = "present" if o["present"] else "gone"

@@ -161,6 +161,7 @@ def credential_view(row: Row) -> dict[str, Any]:
         "expires": row["expires"],
         "sentence": row["sentence"],
         "revocation": json.loads(row["revocation"]),
+        "owners": json.loads(row["owners"]),
         "first_seen": row["first_seen"],
         "last_seen": row["last_seen"],
         "status": row["status"],

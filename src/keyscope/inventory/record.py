@@ -108,14 +108,16 @@ class Recording:
         rows = {r["fingerprint"]: r for r in s.insert(
             "INSERT INTO credentials (fingerprint, provider, kind, rule_id, account, scope, "
             "severity, expires, sentence, revocation, first_seen, last_seen, first_scan_id, "
-            "last_scan_id)",
+            "last_scan_id, owners)",
             [(*_credential(by_fp[fp].explanation, by_fp[fp].rule_id), at, at, self.scan_id,
-              self.scan_id) for fp in fps],
+              self.scan_id, _owners(by_fp[fp])) for fp in fps],
             "ON CONFLICT (fingerprint) DO UPDATE SET provider = excluded.provider, "
             "kind = excluded.kind, rule_id = excluded.rule_id, account = excluded.account, "
             "scope = excluded.scope, severity = excluded.severity, "
             "expires = excluded.expires, sentence = excluded.sentence, "
             "revocation = excluded.revocation, "
+            "owners = CASE WHEN excluded.owners <> '[]' THEN excluded.owners "
+            "ELSE credentials.owners END, "
             "last_seen = CASE WHEN excluded.last_seen > credentials.last_seen "
             "THEN excluded.last_seen ELSE credentials.last_seen END, "
             "last_scan_id = CASE WHEN excluded.last_scan_id > credentials.last_scan_id "
@@ -153,10 +155,6 @@ class Recording:
             for trigger, detail in self._changes(s, by_fp[fp], old.get(fp), rows[fp]):
                 body = alerts.payload(trigger, rows[fp], placed[fp], len(placed[fp]),
                                       self.scan_id)
-                body["owners"] = [  # as the finding has them (owners/); time-based alerts
-                    {"name": o.name, "email": o.email, "via": list(o.via)}  # have none
-                    for o in by_fp[fp].owners
-                ]
                 due.append(outbox.NewAlert(alerts.dedupe_key(trigger, fp, detail), trigger,
                                            fp, body))
         added = outbox.enqueue_all(s, due, self.now)
@@ -318,6 +316,12 @@ def _credential(exp: Explanation, rule_id: str) -> tuple[object, ...]:
         exp.fingerprint, access.provider, access.kind, rule_id, access.account, scope,
         int(exp.severity), stamp(expiry) if expiry else None, sentence, json.dumps(steps),
     )
+
+
+def _owners(finding: Finding) -> str:
+    """The finding's owners (``owners/``) as the ``owners`` column's JSON."""
+    return json.dumps([{"name": o.name, "email": o.email, "via": list(o.via)}
+                       for o in finding.owners])
 
 
 def _git(loc: Location) -> tuple[str, str | None, str | None, str | None]:

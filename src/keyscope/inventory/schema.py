@@ -117,6 +117,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at)",
     ),
+    # each credential's owners (owners/: commit authors, CODEOWNERS, the [owners] map)
+    # as the latest scan that named any saw them: JSON [{"name", "email", "via"}]
+    3: ("ALTER TABLE credentials ADD COLUMN owners TEXT NOT NULL DEFAULT '[]'",),
 }
 LATEST = max(MIGRATIONS)
 
