@@ -34,7 +34,9 @@ async function snapshot() {
     links: [...document.querySelectorAll("ul.locations a")].map((a) => a.getAttribute("href")),
     focused: document.activeElement ? document.activeElement.id : null,
     checked: [...document.querySelectorAll("ol.checklist input:checked")].map((c) => c.id),
-    report: window.keyscopeReport ? { renderMs: window.keyscopeReport.renderMs, interactiveAt: window.keyscopeReport.interactiveAt } : null,
+    background: getComputedStyle(document.body).backgroundColor,
+    outline: document.activeElement ? getComputedStyle(document.activeElement).outlineStyle : null,
+    report: window.keyscopeReport ? { renderMs: window.keyscopeReport.renderMs, interactiveAt: window.keyscopeReport.interactiveAt, applyMs: window.keyscopeReport.applyMs ?? null } : null,
   }));
 }
 

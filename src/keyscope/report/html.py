@@ -19,13 +19,14 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from keyscope.report.interface import Format
-from keyscope.report.jsonout import scan_document
+from keyscope.analyze.timefmt import iso
+from keyscope.report.interface import Format, shown, split_origin
+from keyscope.report.jsonout import history_cut, stats_data, timeline_data, to_data
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from keyscope.model import ScanResult
+    from keyscope.model import Finding, Location, ScanResult
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -67,8 +68,8 @@ def location_link(
         return path
     if path.startswith("<"):  # <stdin>
         return ""
-    for shown, base, prefix in web:
-        root = shown.rstrip("/")
+    for named, base, prefix in web:
+        root = named.rstrip("/")
         if root in (".", ""):
             rel = path.removeprefix("./") if not os.path.isabs(path) else None
         elif path.startswith(root + "/"):
@@ -85,18 +86,91 @@ def location_link(
         return ""
 
 
+class _Shared:
+    """Values many findings repeat (an account key's capabilities and revocation steps),
+    stored once in the page and named by their index."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[str, int] = {}
+
+    def ref(self, value: Any) -> int:
+        key = json.dumps(value, sort_keys=True)
+        if key not in self._index:
+            self._index[key] = len(self.values)
+            self.values.append(value)
+        return self._index[key]
+
+
+def _location(loc: Location, web: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    g, im = loc.git, loc.image
+    commit = g.commit if g else None
+    return {
+        "path": loc.path,
+        "line": loc.line,
+        "origin": list(split_origin(loc.origin)[0]),
+        "snippet": loc.snippet,
+        "href": location_link(loc.path, loc.line, bool(loc.origin), commit, web),
+        "git": None if g is None else {
+            "commit": g.commit, "date": g.date, "author": g.author,
+            "removed_in": g.removed_in, "removed_date": g.removed_date,
+            "removed_from_head": g.removed_from_head, "present_at_head": g.present_at_head,
+        },
+        "image": None if im is None else {
+            "layer": im.layer, "removed_in": im.removed_in, "overwritten": im.overwritten,
+        },
+    }
+
+
+def _finding(f: Finding, shared: _Shared, web: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    e = f.explanation
+    a = e.access
+    v = a.validity
+    return {
+        "fingerprint": f.fingerprint,
+        "rule_id": f.rule_id,
+        "severity": e.severity.label,
+        "sentence": e.sentence,
+        "redacted": e.redacted,
+        "provider": a.provider,
+        "kind_label": a.kind_label,
+        "account": a.account,
+        "services": list(a.services),
+        "scope": a.scope.description,
+        "permissions": a.permissions,
+        "capabilities": shared.ref(to_data(a.capabilities)),
+        "destructive": list(a.destructive),
+        "validity": {
+            "start": iso(v.start), "expiry": iso(v.effective_expiry),
+            "expired": v.expired, "summary": v.summary,
+        },
+        "network": a.network.summary,
+        "revocation": shared.ref(to_data(a.revocation)),
+        "verification": e.verification.summary if e.verification else None,
+        "locations": [_location(loc, web) for loc in f.locations],
+        "owners": [to_data(o) for o in f.owners],
+    }
+
+
 def page_data(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) -> dict[str, Any]:
-    """The JSON document of the scan, each location with its ``href``."""
-    doc = scan_document(result)
-    for f in doc["findings"]:
-        for loc in f["locations"]:
-            git = loc.get("git") or {}
-            loc["href"] = location_link(
-                loc["path"], loc["line"], bool(loc.get("origin")), git.get("commit"), web
-            )
-    for m in doc["model_findings"]:
+    """What the page draws: the scan as ``shown`` (every string masked), each location
+    with its ``href``, the timelines of ``report/timeline.py``; repeated values once, in
+    ``shared``."""
+    result = shown(result)
+    shared = _Shared()
+    models = [to_data(m) for m in result.model_findings]
+    for m in models:
         m["href"] = location_link(m["path"], 1, True, None, web)
-    return doc
+    return {
+        "now": iso(result.now),
+        "stats": stats_data(result),
+        "findings": [_finding(f, shared, web) for f in result.findings],
+        "shared": shared.values,
+        "model_findings": models,
+        "timeline": timeline_data(result.findings),
+        "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
+        "history_cut": history_cut(result),
+    }
 
 
 def render_scan(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) -> str:

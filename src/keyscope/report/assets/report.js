@@ -37,7 +37,7 @@
 
   // ---- the model: one group per account (else per credential) ----
   const findings = D.findings.map((f, i) => {
-    const a = f.explanation.access;
+    const a = { ...f, capabilities: D.shared[f.capabilities], revocation: D.shared[f.revocation] };
     const text = [f.sentence, f.redacted, f.rule_id, a.kind_label, a.account || "", a.provider,
       ...f.locations.map(place), ...f.owners.map((o) => o.name + " " + (o.email || ""))].join("\n").toLowerCase();
     return { i, f, a, sev: f.severity, text, paths: f.locations.map(place).join("\n").toLowerCase() };
@@ -107,21 +107,21 @@
   // ---- pieces of a card ----
   function validityBar(v) {
     const start = v.start ? Date.parse(v.start) : null;
-    const end = v.effective_expiry ? Date.parse(v.effective_expiry) : null;
+    const end = v.expiry ? Date.parse(v.expiry) : null;
     const W = 600, L = 10, R = 590;
     const lo = Math.min(start ?? NOW, NOW), hi = Math.max(end ?? NOW, NOW);
     const span = Math.max(hi - lo, 1);
     const x = (t) => L + ((t - lo) / span) * (R - L);
     const x0 = start === null ? L : x(start), x1 = end === null ? R : x(end);
     const label = `valid from ${start === null ? "an unknown start" : day(v.start)} until ` +
-      `${end === null ? "revoked (no expiry)" : day(v.effective_expiry)}; now is ${day(D.now)}` + (v.expired ? " (expired)" : "");
+      `${end === null ? "revoked (no expiry)" : day(v.expiry)}; now is ${day(D.now)}` + (v.expired ? " (expired)" : "");
     const nx = x(NOW);
     return s("svg", { viewBox: `0 0 ${W} 46`, width: W, height: 46, role: "img", "aria-label": label, class: "validity" },
       s("title", {}, label),
       s("line", { class: "axis", x1: L, x2: R, y1: 20, y2: 20 }),
       s("rect", { class: "valid" + (v.expired ? " expired" : ""), x: x0, y: 13, width: Math.max(x1 - x0, 2), height: 14, rx: 3 }),
       s("text", { x: x0, y: 42, "text-anchor": "start" }, start === null ? "start ?" : day(v.start)),
-      s("text", { x: x1, y: 42, "text-anchor": "end" }, end === null ? "no expiry" : day(v.effective_expiry)),
+      s("text", { x: x1, y: 42, "text-anchor": "end" }, end === null ? "no expiry" : day(v.expiry)),
       s("line", { class: "now", x1: nx, x2: nx, y1: 4, y2: 32 }),
       s("text", { x: Math.min(Math.max(nx, 20), W - 20), y: 10, "text-anchor": "middle" }, "now"));
   }
@@ -194,15 +194,15 @@
     const add = (k, ...v) => facts.append(h("dt", null, k), h("dd", null, ...v));
     add("Credential", `${a.kind_label} `, h("code", null, f.redacted), " ", sevBadge(x.sev));
     if (a.services && a.services.length) add("Services", a.services.join(", "));
-    if (a.scope) add("Scope", a.scope.description);
+    if (a.scope) add("Scope", a.scope);
     if (a.capabilities && a.capabilities.length) {
       add("Permissions", a.permissions ? h("code", null, a.permissions) : null,
         h("ul", { class: "perm" }, a.capabilities.map((c) => h("li", null, h("strong", null, `${c.letter} ${c.name}`), `: ${c.meaning}`))));
     } else if (a.permissions) add("Permissions", a.permissions);
     if (a.destructive && a.destructive.length) add("Destructive", h("span", { class: "destructive" }, a.destructive.join(", ")));
     if (a.validity) add("Validity", a.validity.summary, validityBar(a.validity));
-    if (a.network && a.network.summary) add("Network", a.network.summary);
-    if (f.explanation.verification) add("Live check", f.explanation.verification.summary);
+    if (a.network) add("Network", a.network);
+    if (f.verification) add("Live check", f.verification);
     return h("div", { class: "cred" },
       h("p", null, f.sentence), facts,
       h("h4", null, `Where (${f.locations.length})`),
@@ -245,6 +245,7 @@
   // ---- the list: rendered a page at a time ----
   let cardsEl, countEl, moreBtn, sentinel;
   function apply() {
+    const t = performance.now();
     shown = allGroups.filter((g) => g.items.some(matches));
     rendered = 0;
     cardsEl.replaceChildren();
@@ -252,6 +253,7 @@
     const n = findings.filter(matches).length;
     countEl.textContent = `showing ${n} of ${findings.length} credentials, ${shown.length} accounts`;
     renderModels();
+    if (window.keyscopeReport) window.keyscopeReport.applyMs = performance.now() - t;
   }
   function renderMore(all) {
     const stop = all ? shown.length : Math.min(shown.length, rendered + PAGE);
