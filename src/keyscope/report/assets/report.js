@@ -47,7 +47,7 @@
     const key = x.a.account ? x.a.provider + ":" + x.a.account : "fp:" + x.f.fingerprint;
     let g = groups.get(key);
     if (!g) {
-      g = { key, id: "acct-" + groups.size, account: x.a.account, provider: x.a.provider, items: [],
+      g = { key, account: x.a.account, provider: x.a.provider, items: [],
         subject: x.a.account ? "storage account '" + x.a.account + "'" : "credential " + x.f.fingerprint };
       groups.set(key, g);
     }
@@ -61,6 +61,7 @@
     g.title = g.account ? g.account : g.items[0].a.kind_label;
   }
   allGroups.sort((a, b) => b.rank - a.rank || String(a.title).localeCompare(String(b.title)));
+  allGroups.forEach((g, n) => { g.id = "acct-" + n; });
 
   // ---- filters ----
   const state = { sev: new Set(SEVERITIES), provider: "", account: "", path: "", q: "" };
@@ -129,11 +130,16 @@
     const evs = timelines.get(g.subject) || [];
     const seen = new Set();
     let gone = false;
-    const out = evs.map((ev) => {
+    // a rename: the same credential removed from one path and added at another in one commit
+    const moved = (ev, other) => evs.some((o) => o.event === other && o.commit === ev.commit && o.fingerprint === ev.fingerprint && o.path !== ev.path);
+    const out = evs.filter((ev) => !(ev.event === "removed" && moved(ev, "introduced"))).map((ev) => {
       let kind = ev.event;
-      if (kind === "introduced" && seen.size && !seen.has(ev.fingerprint)) kind = "re-issued";
+      if (kind === "introduced" && moved(ev, "removed")) kind = "moved";
+      else if (kind === "introduced" && seen.size && !seen.has(ev.fingerprint)) kind = "re-issued";
       if (kind === "introduced" || kind === "at-boundary") seen.add(ev.fingerprint);
-      if (kind === "removed") kind = "deleted";
+      if (kind === "removed") {
+        kind = evs.some((o) => o.event === "introduced" && o.commit === ev.commit && o.fingerprint !== ev.fingerprint) ? "replaced" : "deleted";
+      }
       return { ...ev, kind };
     });
     for (const x of g.items) for (const loc of x.f.locations) if (loc.git && loc.git.removed_from_head) gone = true;
@@ -146,24 +152,32 @@
     const lo = Math.min(...times), hi = Math.max(...times, NOW);
     const W = 600, L = 20, R = 580, span = Math.max(hi - lo, 1);
     const x = (t) => L + ((t - lo) / span) * (R - L);
-    const cls = { introduced: "ev-introduced", "re-issued": "ev-reissued", deleted: "ev-removed", "at-boundary": "ev-boundary" };
-    const svg = s("svg", { viewBox: `0 0 ${W} 70`, width: W, height: 70, role: "img", class: "timeline",
+    const cls = { introduced: "ev-introduced", "re-issued": "ev-reissued", deleted: "ev-removed", replaced: "ev-removed", moved: "ev-boundary", "at-boundary": "ev-boundary" };
+    const svg = s("svg", { viewBox: `0 0 ${W} 62`, width: W, height: 62, role: "img", class: "timeline",
       "aria-label": `timeline of ${g.subject}: ` + events.map((e) => `${e.kind} ${day(e.date)}`).join(", ") + (stillInHistory ? "; still in history" : "") });
     svg.append(s("line", { class: "axis", x1: L, x2: R, y1: 30, y2: 30 }));
     if (stillInHistory) {
       const lastDel = Math.max(...events.filter((e) => e.kind === "deleted").map((e) => Date.parse(e.date)), lo);
       svg.append(s("rect", { class: "history", x: x(lastDel), y: 20, width: Math.max(x(NOW) - x(lastDel), 3), height: 20 }));
-      svg.append(s("text", { x: R, y: 14, "text-anchor": "end" }, "still in history"));
+      svg.append(s("text", { x: (x(lastDel) + x(NOW)) / 2, y: 56, "text-anchor": "middle" }, "still in history"));
     }
+    // numbered markers (the list below tells each one); markers that would overlap stack
+    const placed = [];
     events.forEach((e, n) => {
       const cx = x(Date.parse(e.date));
-      const mark = e.kind === "deleted" ? s("rect", { class: cls[e.kind], x: cx - 6, y: 24, width: 12, height: 12 })
-        : e.kind === "re-issued" ? s("path", { class: cls[e.kind], d: `M${cx} 22 l8 8 l-8 8 l-8 -8 z` })
-        : s("circle", { class: cls[e.kind] || "ev-boundary", cx, cy: 30, r: 7 });
-      mark.append(s("title", {}, `${e.kind} ${day(e.date)} in ${String(e.commit).slice(0, 10)} by ${e.author}: ${e.path}:${e.line}`));
+      const lane = placed.filter((p) => Math.abs(p - cx) < 16).length;
+      placed.push(cx);
+      const cy = 30, ty = 16;
+      const lx = cx + lane * 16;
+      const mark = e.kind === "deleted" || e.kind === "replaced" ? s("rect", { class: cls[e.kind], x: lx - 6, y: cy - 6, width: 12, height: 12 })
+        : e.kind === "re-issued" ? s("path", { class: cls[e.kind], d: `M${lx} ${cy - 8} l8 8 l-8 8 l-8 -8 z` })
+        : s("circle", { class: cls[e.kind] || "ev-boundary", cx: lx, cy, r: 7 });
+      mark.append(s("title", {}, `${n + 1}: ${e.kind} ${day(e.date)} in ${String(e.commit).slice(0, 10)} by ${e.author}: ${e.path}:${e.line}`));
       svg.append(mark);
-      svg.append(s("text", { x: cx, y: n % 2 ? 64 : 52, "text-anchor": cx < 60 ? "start" : cx > W - 60 ? "end" : "middle" }, `${e.kind} ${day(e.date)}`));
+      svg.append(s("text", { x: lx, y: ty, "text-anchor": "middle" }, String(n + 1)));
     });
+    svg.append(s("text", { x: L, y: 56, "text-anchor": "start" }, day(new Date(lo).toISOString())));
+    svg.append(s("text", { x: R, y: 56, "text-anchor": "end" }, "now " + day(D.now)));
     svg.append(s("line", { class: "now", x1: x(NOW), x2: x(NOW), y1: 18, y2: 42 }));
     const list = h("ol", { class: "events" }, events.map((e) => h("li", null,
       h("strong", null, e.kind), ` ${day(e.date)} · `, h("code", null, String(e.commit).slice(0, 10)),
