@@ -13,7 +13,7 @@ const context = await chromium.launchPersistentContext(profile, {
   headless: true,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run"],
-  viewport: { width: 1280, height: 900 },
+  viewport: spec.viewport || { width: 1280, height: 900 },
   colorScheme: spec.colorScheme || "light",
 });
 const requests = [];
