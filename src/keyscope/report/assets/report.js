@@ -149,6 +149,7 @@
     const { events, stillInHistory } = eventsOf(g);
     if (!events.length) return null;
     const times = events.map((e) => Date.parse(e.date)).filter((t) => !isNaN(t));
+    if (!times.length) times.push(NOW);
     const lo = Math.min(...times), hi = Math.max(...times, NOW);
     const W = 600, L = 20, R = 580, span = Math.max(hi - lo, 1);
     const x = (t) => L + ((t - lo) / span) * (R - L);
@@ -157,13 +158,14 @@
       "aria-label": `timeline of ${g.subject}: ` + events.map((e) => `${e.kind} ${day(e.date)}`).join(", ") + (stillInHistory ? "; still in history" : "") });
     svg.append(s("line", { class: "axis", x1: L, x2: R, y1: 30, y2: 30 }));
     if (stillInHistory) {
-      const lastDel = Math.max(...events.filter((e) => e.kind === "deleted").map((e) => Date.parse(e.date)), lo);
+      const lastDel = Math.max(...events.filter((e) => e.kind === "deleted").map((e) => Date.parse(e.date)).filter((t) => !isNaN(t)), lo);
       svg.append(s("rect", { class: "history", x: x(lastDel), y: 20, width: Math.max(x(NOW) - x(lastDel), 3), height: 20 }));
       svg.append(s("text", { x: (x(lastDel) + x(NOW)) / 2, y: 56, "text-anchor": "middle" }, "still in history"));
     }
     // numbered markers (the list below tells each one); markers that would overlap stack
     const placed = [];
     events.forEach((e, n) => {
+      if (isNaN(Date.parse(e.date))) return;
       const cx = x(Date.parse(e.date));
       const lane = placed.filter((p) => Math.abs(p - cx) < 16).length;
       placed.push(cx);
@@ -185,6 +187,36 @@
       (e.expiry ? ` · expires ${day(e.expiry)}` : ""))));
     if (stillInHistory) list.append(h("li", null, h("strong", null, "still in history"), " · deleting the file did not revoke the credential: anyone with a clone can read it"));
     return h("div", { class: "timeline-block" }, h("h4", null, "Timeline"), svg, list);
+  }
+  // a container image: where each file holding the credential was added and hidden, by layer
+  function layerChart(g) {
+    const evs = [];
+    for (const x of g.items) for (const loc of x.f.locations) {
+      const im = loc.image;
+      if (!im) continue;
+      evs.push({ layer: im.layer, kind: "added", where: place(loc) });
+      if (im.removed_in) evs.push({ layer: im.removed_in, kind: im.overwritten ? "overwritten" : "deleted", where: place(loc), still: true });
+    }
+    if (!evs.length) return null;
+    evs.sort((a, b) => a.layer - b.layer);
+    const top = Math.max(...evs.map((e) => e.layer));
+    const still = evs.some((e) => e.still);
+    const W = 600, L = 20, R = 580;
+    const x = (n) => (top <= 1 ? L : L + ((n - 1) / (top - 1)) * (R - L));
+    const label = `layers of ${g.subject}: ` + evs.map((e) => `${e.kind} in layer ${e.layer}`).join(", ") + (still ? "; still in the image" : "");
+    const svg = s("svg", { viewBox: `0 0 ${W} 62`, width: W, height: 62, role: "img", class: "layers", "aria-label": label },
+      s("line", { class: "axis", x1: L, x2: R, y1: 30, y2: 30 }));
+    if (still) svg.append(s("rect", { class: "history", x: x(Math.min(...evs.filter((e) => e.still).map((e) => e.layer))), y: 20, width: 3 + R - x(Math.min(...evs.filter((e) => e.still).map((e) => e.layer))), height: 20 }));
+    for (let n = 1; n <= top; n++) svg.append(s("text", { x: x(n), y: 56, "text-anchor": "middle" }, "layer " + n));
+    for (const e of evs) {
+      const mark = e.kind === "added" ? s("circle", { class: "ev-introduced", cx: x(e.layer), cy: 30, r: 7 })
+        : s("rect", { class: "ev-removed", x: x(e.layer) - 6, y: 24, width: 12, height: 12 });
+      mark.append(s("title", {}, `${e.kind} in layer ${e.layer}: ${e.where}`));
+      svg.append(mark);
+    }
+    return h("div", { class: "timeline-block" }, h("h4", null, "Image layers"), svg,
+      h("ol", { class: "events" }, evs.map((e) => h("li", null, h("strong", null, e.kind), ` in layer ${e.layer} · ${e.where}`)),
+        still ? h("li", null, h("strong", null, "still in the image"), " · a later layer hides the file, but anyone who pulls the image can read it") : null));
   }
   function locationItem(loc) {
     const where = place(loc) + (loc.origin && loc.origin.length ? "" : ":" + loc.line);
@@ -251,6 +283,7 @@
         h("span", { class: "muted" }, `${g.provider} · ${g.items.length} credential${g.items.length > 1 ? "s" : ""}`)),
       owners.size ? h("p", null, h("strong", null, "Owners: "), [...owners.values()].map((o) => (o.email && o.email !== o.name ? `${o.name} <${o.email}>` : o.name)).join(", ")) : null,
       timelineChart(g),
+      layerChart(g),
       items.map(credential),
       checklist(g));
     return el;
