@@ -63,6 +63,10 @@ def test_the_incident_page_shows_its_timeline_and_card_with_no_request(
     load = run["load"]
     assert load["report"]["interactiveAt"] > 0
     assert load["accounts"] == ["robustdata", "robustmodels"]  # worst first, then by name
+    # landmarks and headings a screen reader can jump between
+    assert load["landmarks"] == ["header", "main", "section", "section", "search"]
+    assert load["headings"] == ["h1 keyscope report", "h2 Summary", "h2 Accounts and credentials",
+                                "h3 Account robustdata", "h3 Account robustmodels"]
     [models] = [t for t in load["timelines"] if "robustmodels" in t]
     assert models == ("timeline of storage account 'robustmodels': introduced 2020-07-20, "
                       "re-issued 2021-10-05, replaced 2021-10-05, deleted 2023-06-24; "

@@ -157,3 +157,31 @@ def test_model_findings_say_what_would_run(tmp_path: Path) -> None:
     assert m["verdict"] == "executes-code"
     assert any("system" in d for d in m["details"])
     assert m["href"].endswith("/model.pkl")
+
+
+def _luminance(hex_color: str) -> float:
+    if len(hex_color) == 4:  # #abc
+        hex_color = "#" + "".join(c * 2 for c in hex_color[1:])
+    rgb = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_text_colours_have_enough_contrast_in_light_and_dark() -> None:
+    """WCAG AA (4.5:1) for every text colour on the page and panel backgrounds, in the
+    light scheme, the dark one (prefers-color-scheme) and print."""
+    from importlib.resources import files
+
+    css = files("keyscope.report").joinpath("assets", "report.css").read_text()
+    schemes = [dict(re.findall(r"--([\w-]+):\s*(#[0-9a-f]{6}|#[0-9a-f]{3})\b", block))
+               for block in re.findall(r":root\s*\{(.*?)\}", css, re.S)]
+    assert len(schemes) == 3  # light, dark, print
+    for colours in schemes:
+        for text in ("fg", "muted", "link", "critical", "high", "medium", "low", "info"):
+            for ground in ("bg", "panel"):
+                assert contrast(colours[text], colours[ground]) >= 4.5, (text, ground, colours)

@@ -29,6 +29,8 @@ async function snapshot() {
     accounts: [...document.querySelectorAll("article.card")].map((c) => c.dataset.account),
     cards: document.querySelectorAll("article.card").length,
     timelines: [...document.querySelectorAll("svg.timeline")].map((s) => s.getAttribute("aria-label")),
+    landmarks: [...document.querySelectorAll("body > header, main, [role=search], section[aria-labelledby]")].map((e) => e.getAttribute("role") || e.tagName.toLowerCase()),
+    headings: [...document.querySelectorAll("h1, h2, h3")].map((e) => e.tagName.toLowerCase() + " " + e.textContent),
     layers: [...document.querySelectorAll("svg.layers")].map((s) => s.getAttribute("aria-label")),
     validity: [...document.querySelectorAll("svg.validity")].map((s) => s.getAttribute("aria-label")),
     text: document.getElementById("app")?.innerText ?? "",
