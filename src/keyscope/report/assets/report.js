@@ -316,7 +316,7 @@
     const n = cards.indexOf(ev.target) + (ev.key === "ArrowDown" || ev.key === "j" ? 1 : -1);
     if (n >= cards.length && rendered < shown.length) { renderMore(); }
     const next = cardsEl.querySelectorAll("article.card")[n];
-    if (next) { ev.preventDefault(); next.focus(); }
+    if (next) { ev.preventDefault(); next.focus({ preventScroll: true }); next.scrollIntoView({ block: "start" }); }
   }
 
   // ---- model files ----
