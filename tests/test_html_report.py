@@ -90,6 +90,12 @@ def test_a_finding_cannot_break_out_of_the_embedded_data(tmp_path: Path) -> None
     paths = [loc["path"] for f in page_json(page)["findings"]  # type: ignore[attr-defined]
              for loc in f["locations"]]
     assert paths == [str(tmp_path / "x<!--<script>.env")]
+    # a path that reads as a URL scheme still links to the file
+    (tmp_path / "x<!--<script>.env").rename(tmp_path / "javascript:alert(1)")
+    result = scan([str(tmp_path)], ScanOptions(jobs=1, now=NOW))
+    [f] = page_json(render_scan(result))["findings"]  # type: ignore[misc]
+    [href] = [loc["href"] for loc in f["locations"]]
+    assert href == (tmp_path / "javascript:alert(1)").as_uri() and href.startswith("file:///")
     assert key not in page
     strict_parse(page)
     assert json.loads(embedded_json({"a": "</x>&\u2029"})) == {"a": "</x>&\u2029"}
