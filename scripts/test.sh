@@ -28,6 +28,9 @@ npm install --prefix tests/azurite --no-audit --no-fund
 npm ci --prefix tests/s3rver --no-audit --no-fund
 # esbuild (pinned in tests/site/package-lock.json) bundles the crawl tests' website
 npm ci --prefix tests/site --no-audit --no-fund
+# playwright-core (pinned in tests/browser/package-lock.json) drives Debian's chromium in
+# the HTML report tests; tests/browser.py runs the same step itself when it is missing.
+npm ci --prefix tests/browser --no-audit --no-fund
 
 ruff check .
 mypy

@@ -15,7 +15,7 @@ import pytest
 
 from keyscope.cli import build_parser, main
 from keyscope.model import Explanation, Finding, RawFinding, ScanResult
-from keyscope.report import jsonout, sarif, text
+from keyscope.report import html, jsonout, sarif, text
 from keyscope.report.interface import Format, FormatOptions, shown
 from keyscope.report.registry import FORMATS, explain_formats, scan_formats
 from keyscope.scan import ScanOptions, scan
@@ -49,7 +49,7 @@ def _format_choices(parser: argparse.ArgumentParser) -> dict[str, tuple[str, ...
 
 
 def test_the_registry_gives_every_format_choice() -> None:
-    assert scan_formats() == ("text", "json", "jsonl", "sarif") == tuple(FORMATS)
+    assert scan_formats() == ("text", "json", "jsonl", "sarif", "html") == tuple(FORMATS)
     assert explain_formats() == ("text", "json")
     assert _format_choices(build_parser()) == {
         "explain": explain_formats(),
@@ -209,7 +209,7 @@ def test_an_interrupted_scan_on_stdout_tells_the_format_instead_of_finishing(
 
 
 def test_the_built_in_formats_write_what_their_modules_render(tree: Path) -> None:
-    """The registry's classes are the renderers of text, json, jsonl and sarif, unchanged."""
+    """The registry's classes are the renderers of text, json, jsonl, sarif and html, unchanged."""
     streamed: list[RawFinding] = []
     result = scan([str(tree)], ScanOptions(jobs=1, now=NOW), on_finding=streamed.append)
     options = FormatOptions(color=True, verbose=True, every=True, roots=(str(tree),))
@@ -220,6 +220,7 @@ def test_the_built_in_formats_write_what_their_modules_render(tree: Path) -> Non
         + jsonout.jsonl_model_findings(result)
         + jsonout.jsonl_summary(result),
         "sarif": sarif.render_scan(result, [str(tree)]),
+        "html": html.render_scan(result),
     }
     for name, cls in FORMATS.items():
         out = io.StringIO()

@@ -680,8 +680,18 @@ def _report(args: argparse.Namespace) -> Report:
         verbose=args.verbose,
         every=args.all_locations,
         roots=tuple(args.paths),
+        web=_web_roots(args),
     )
     return Report(args.format, options, output=args.output, quiet=args.quiet)
+
+
+def _web_roots(args: argparse.Namespace) -> tuple[tuple[str, str, str], ...]:
+    """The scanned repositories' web addresses, for the formats that link (html)."""
+    if args.format != "html":
+        return ()
+    from keyscope.sources.weburl import web_roots
+
+    return tuple((w.shown, w.web, w.prefix) for w in web_roots(args.paths))
 
 
 def _baseline(args: argparse.Namespace) -> int:

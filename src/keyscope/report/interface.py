@@ -39,6 +39,9 @@ class FormatOptions:
     verbose: bool = False  # every skipped file, why candidates were set aside
     every: bool = False  # every location of a secret (--all-locations)
     roots: tuple[str, ...] = ()  # the scanned paths as given (SARIF URIs are relative)
+    # (paths shown under, https address of the repository, folder inside it): the
+    # scanned repositories' web addresses, for links (html; sources/weburl.py)
+    web: tuple[tuple[str, str, str], ...] = ()
 
 
 class Format(ABC):

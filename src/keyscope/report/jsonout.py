@@ -98,47 +98,57 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
     from keyscope import __version__
 
     result = shown(result)
-    s = result.stats
     return {
         "$schema": SCAN_SCHEMA,
         "schema_version": SCAN_VERSION,
         "tool": {"name": "keyscope", "version": __version__},
         "now": iso(result.now),
         "engine": result.engine,
-        "stats": {
-            "files": s.files,
-            "bytes": s.bytes,
-            "seconds": round(s.seconds, 3),
-            "not_reported": dict(s.rejected.most_common()),
-        },
+        "stats": stats_data(result),
         "findings": [finding_data(f) for f in result.findings],
         "model_findings": [to_data(m) for m in result.model_findings],
-        "timeline": [
-            {
-                "subject": t.subject,
-                "events": [
-                    {
-                        "date": ev.date,
-                        "event": ev.event,
-                        "commit": ev.commit,
-                        "author": ev.author,
-                        "path": ev.path,
-                        "origin": list(ev.origin),
-                        "line": ev.line,
-                        "lines": list(ev.lines),
-                        "fingerprint": ev.finding.fingerprint,
-                        "kind": ev.finding.explanation.access.kind,
-                        "severity": ev.finding.severity.label,
-                        "expiry": iso(ev.finding.explanation.access.validity.effective_expiry),
-                    }
-                    for ev in t.events
-                ],
-            }
-            for t in timelines(result.findings)
-        ],
+        "timeline": timeline_data(result.findings),
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
         "history_cut": history_cut(result),
     }
+
+
+def stats_data(result: ScanResult) -> dict[str, Any]:
+    """A scan's counts, as the JSON document's ``stats``."""
+    s = result.stats
+    return {
+        "files": s.files,
+        "bytes": s.bytes,
+        "seconds": round(s.seconds, 3),
+        "not_reported": dict(s.rejected.most_common()),
+    }
+
+
+def timeline_data(findings: list[Finding]) -> list[dict[str, Any]]:
+    """The timelines of ``report/timeline.py``, as the JSON document's ``timeline``."""
+    return [
+        {
+            "subject": t.subject,
+            "events": [
+                {
+                    "date": ev.date,
+                    "event": ev.event,
+                    "commit": ev.commit,
+                    "author": ev.author,
+                    "path": ev.path,
+                    "origin": list(ev.origin),
+                    "line": ev.line,
+                    "lines": list(ev.lines),
+                    "fingerprint": ev.finding.fingerprint,
+                    "kind": ev.finding.explanation.access.kind,
+                    "severity": ev.finding.severity.label,
+                    "expiry": iso(ev.finding.explanation.access.validity.effective_expiry),
+                }
+                for ev in t.events
+            ],
+        }
+        for t in timelines(findings)
+    ]
 
 
 def history_cut(result: ScanResult) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ below (see docs/architecture.md, "How to add an output format").
 
 from __future__ import annotations
 
+from keyscope.report.html import HtmlFormat
 from keyscope.report.interface import Format
 from keyscope.report.jsonl import JsonLinesFormat
 from keyscope.report.jsonout import JsonFormat
@@ -18,6 +19,7 @@ FORMATS: dict[str, type[Format]] = {
     "json": JsonFormat,
     "jsonl": JsonLinesFormat,
     "sarif": SarifFormat,
+    "html": HtmlFormat,
 }
 
 
