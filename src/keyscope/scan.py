@@ -60,7 +60,7 @@ JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 # Workers start once this many units wait, or once the parent has read units for this
 # long (and two wait): below that, starting them costs more than they save.
 READY_UNITS = 8
-PARENT_SECONDS = 0.1
+PARENT_SECONDS = 0.25
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ Content-Security-Policy meta tag forbids every load but the inline style and scr
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from functools import cache
-from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -43,7 +42,7 @@ class HtmlFormat(Format):
 
 @cache
 def _asset(name: str) -> str:
-    return files("keyscope.report").joinpath("assets", name).read_text(encoding="utf-8")
+    return (Path(__file__).parent / "assets" / name).read_text(encoding="utf-8")
 
 
 def embedded_json(value: Any) -> str:
@@ -175,6 +174,8 @@ def page_data(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) -> d
 
 def render_scan(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) -> str:
     """The whole page."""
+    import html  # html.entities is large: only for this format
+
     from keyscope import __version__
 
     data = page_data(result, web)
