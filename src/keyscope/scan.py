@@ -58,9 +58,10 @@ if TYPE_CHECKING:
 
 JOBS_PER_CORE = 4  # --jobs is capped at this many worker processes per core
 # Workers start once this many units wait, or once the parent has read units for this
-# long (and two wait): below that, starting them costs more than they save.
+# long and three wait: below that, starting them (and their imports) costs more than
+# they save.
 READY_UNITS = 8
-PARENT_SECONDS = 0.25
+PARENT_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -482,8 +483,8 @@ def _in_parent_or_parallel(
     parallel: Callable[[Iterator[tuple[Source, Unit]]], None],
 ) -> None:
     """Worker processes only when the work is worth them. The parent reads units itself
-    while fewer than ``READY_UNITS`` are waiting and it has spent less than
-    ``PARENT_SECONDS`` on them: a small scan (a few files, a folder of model files)
+    while fewer than ``READY_UNITS`` are waiting, and fewer than three or it has spent
+    less than ``PARENT_SECONDS`` on them: a small scan (a few files, a folder of model files)
     never starts workers, and when they do start they are forked from a parent whose
     imports (the model analyzer, an archive reader) are already done. A unit read here
     may reveal more (a large zip's pieces): those go to the workers."""
@@ -499,7 +500,7 @@ def _in_parent_or_parallel(
                 break
             else:
                 pending.append(item)
-        if len(pending) >= READY_UNITS or (len(pending) >= 2 and spent >= PARENT_SECONDS):
+        if len(pending) >= READY_UNITS or (len(pending) >= 3 and spent >= PARENT_SECONDS):
             parallel(itertools.chain(pending, units))
             return
         if not pending:
