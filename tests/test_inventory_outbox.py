@@ -216,3 +216,19 @@ def test_skipped_and_a_send_that_drains_again_sends_once(
         assert outbox.due(store, ["mail"], NOW + timedelta(days=1)) == []
     finally:
         store.close()
+
+
+def test_a_target_that_does_not_want_an_alert_marks_it_skipped_not_delivered(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A send that answers False (a destination below whose min-severity the alert
+    is) leaves the delivery skipped: `inventory outbox` never calls it delivered."""
+    tree = tmp_path / "tree"
+    leak(tree / "a.env", "acmea")
+    scan(capsys, db_url, "--no-git", "--now", AT, str(tree))
+    with open_store(db_url) as store:
+        result = outbox.drain(store, {"pager": lambda payload: False}, NOW)
+        assert result.delivered == [] and result.failed == []
+        assert outbox.due(store, ["pager"], NOW + timedelta(days=1)) == []
+    [row] = rows(db_url, "SELECT status FROM deliveries")
+    assert row["status"] == "skipped"

@@ -163,10 +163,12 @@ def _deliver_alerts(
     if not notifiers:
         return
 
-    def sender(notifier: Notifier) -> Callable[[Mapping[str, Any]], None]:
-        def send(payload: Mapping[str, Any]) -> None:
-            if notifier.wants(payload):  # below its min-severity: nothing to send
-                notifier.send(payload)
+    def sender(notifier: Notifier) -> Callable[[Mapping[str, Any]], bool]:
+        def send(payload: Mapping[str, Any]) -> bool:
+            if not notifier.wants(payload):  # below its min-severity: marked skipped
+                return False
+            notifier.send(payload)
+            return True
 
         return send
 

@@ -26,7 +26,9 @@ MAX_RETRY = 6 * 3600
 LEASE = 300  # a claimed delivery is someone's for this long
 ERROR_CHARS = 200
 
-Send = Callable[[Mapping[str, object]], None]
+# Sends one alert; False: the target does not want it (below its minimum severity), so
+# the delivery is marked skipped rather than delivered.
+Send = Callable[[Mapping[str, object]], bool | None]
 
 
 @dataclass(frozen=True)
@@ -192,10 +194,13 @@ def drain(store: Store, targets: Mapping[str, Send], now: datetime) -> DrainResu
         if not _claim(store, delivery, now):
             continue
         try:
-            targets[delivery.target](delivery.payload)
+            wanted = targets[delivery.target](delivery.payload)
         except Exception as exc:
             failed(store, delivery.alert_id, delivery.target, now, exc)
             result.failed.append((delivery.alert_id, delivery.target, short_error(exc)))
+            continue
+        if wanted is False:
+            skipped(store, delivery.alert_id, delivery.target, now, "not wanted by the target")
             continue
         delivered(store, delivery.alert_id, delivery.target, now)
         result.delivered.append((delivery.alert_id, delivery.target))
