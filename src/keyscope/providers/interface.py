@@ -60,6 +60,18 @@ class Rejected:
 ScanParser = Callable[[Site], list[Candidate | Rejected]]
 
 
+def outside_installed_tests(parse: ScanParser) -> ScanParser:
+    """``parse``, except in an installed package's test data (``analyze/fixtures.py``:
+    published test vectors), where the value is rejected with that reason."""
+    from keyscope.analyze.fixtures import installed_test_fixture
+
+    def parser(site: Site) -> list[Candidate | Rejected]:
+        fixture = installed_test_fixture(site.path)
+        return [Rejected(fixture)] if fixture else parse(site)
+
+    return parser
+
+
 class Provider(ABC, Generic[C]):
     """One credential family. ``C`` is the type of its parsed credentials."""
 

@@ -8,12 +8,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from keyscope.analyze.fixtures import installed_test_fixture
 from keyscope.analyze.jwt.claims import Jwt
 from keyscope.analyze.jwt.explainer import PROVIDER, RULES, jwt_candidates, read_text
 from keyscope.analyze.policy import Policy, RuleTable
 from keyscope.model import Explanation
-from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+from keyscope.providers.interface import (
+    Candidate,
+    Provider,
+    Rejected,
+    ScanParser,
+    Site,
+    outside_installed_tests,
+)
 
 __all__ = ["NO_LIVE_CHECK", "Jwt", "JwtTokens"]
 
@@ -26,10 +32,8 @@ NO_LIVE_CHECK = (
 )
 
 
+@outside_installed_tests
 def _jwt(site: Site) -> list[Candidate | Rejected]:
-    fixture = installed_test_fixture(site.path)
-    if fixture:
-        return [Rejected(fixture)]
     return jwt_candidates(site.value, site.now, site.policy)
 
 

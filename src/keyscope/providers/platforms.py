@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from keyscope.analyze.fixtures import installed_test_fixture
 from keyscope.analyze.platforms.explainer import (
     kaggle_candidates,
     read_text,
@@ -24,7 +23,14 @@ from keyscope.analyze.platforms.table import KINDS
 from keyscope.analyze.platforms.tokens import PlatformToken
 from keyscope.analyze.policy import Policy, RuleTable
 from keyscope.model import Explanation, ProbeResult
-from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+from keyscope.providers.interface import (
+    Candidate,
+    Provider,
+    Rejected,
+    ScanParser,
+    Site,
+    outside_installed_tests,
+)
 
 __all__ = ["NO_LIVE_CHECK", "PlatformToken", "Platforms"]
 
@@ -37,31 +43,23 @@ NO_LIVE_CHECK = (
 )
 
 
+@outside_installed_tests
 def _token(site: Site) -> list[Candidate | Rejected]:
-    fixture = installed_test_fixture(site.path)
-    if fixture:
-        return [Rejected(fixture)]
     return token_candidates(site.value, site.lines, site.now, site.policy)
 
 
+@outside_installed_tests
 def _webhook(site: Site) -> list[Candidate | Rejected]:
-    fixture = installed_test_fixture(site.path)
-    if fixture:
-        return [Rejected(fixture)]
     return webhook_candidates(site.value, site.now, site.policy)
 
 
+@outside_installed_tests
 def _wandb(site: Site) -> list[Candidate | Rejected]:
-    fixture = installed_test_fixture(site.path)
-    if fixture:
-        return [Rejected(fixture)]
     return wandb_candidates(site.value, site.now, site.policy)
 
 
+@outside_installed_tests
 def _kaggle(site: Site) -> list[Candidate | Rejected]:
-    fixture = installed_test_fixture(site.path)
-    if fixture:
-        return [Rejected(fixture)]
     return kaggle_candidates(site.value, site.lines, site.now, site.policy)
 
 

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from keyscope.analyze.fixtures import installed_test_fixture
 from keyscope.analyze.policy import Policy, RuleTable
 from keyscope.analyze.privatekeys.explainer import (
     PROVIDER,
@@ -19,7 +18,14 @@ from keyscope.analyze.privatekeys.explainer import (
 )
 from keyscope.analyze.privatekeys.reader import PrivateKey
 from keyscope.model import Explanation
-from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+from keyscope.providers.interface import (
+    Candidate,
+    Provider,
+    Rejected,
+    ScanParser,
+    Site,
+    outside_installed_tests,
+)
 
 __all__ = ["NO_LIVE_CHECK", "PrivateKey", "PrivateKeys"]
 
@@ -32,17 +38,13 @@ NO_LIVE_CHECK = (
 )
 
 
+@outside_installed_tests
 def _pem(site: Site) -> list[Candidate | Rejected]:
-    fixture = installed_test_fixture(site.path)
-    if fixture:
-        return [Rejected(fixture)]
     return pem_candidates(site.value, site.lines, site.now, site.policy)
 
 
+@outside_installed_tests
 def _putty(site: Site) -> list[Candidate | Rejected]:
-    fixture = installed_test_fixture(site.path)
-    if fixture:
-        return [Rejected(fixture)]
     return putty_candidates(site.value, site.now, site.policy)
 
 
