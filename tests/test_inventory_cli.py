@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from keyscope.cli import main
 from tests.inventory_support import keyscope, leak, rows, scan
 from tests.sdk import NOW, account_sas, new_key
 
@@ -156,3 +157,40 @@ def test_outbox_lists_alerts_no_target_has_taken(
     triggers = sorted(r["trigger"] for r in json.loads(out))
     assert triggers == ["expiring", "new", "new", "new"]
     assert len(rows(url, "SELECT * FROM alerts")) == 4
+
+
+def test_alert_thresholds_come_from_the_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[alerts] expiring-days``: a SAS expiring in ten days alerts as ``expiring``
+    under the default 30 days, and not when the config says 5; a wrong setting is a
+    clear error before anything is recorded."""
+    sas = account_sas("acmesas", new_key(), services="b", permission="r",
+                      expiry=NOW + timedelta(days=10), start=NOW - timedelta(hours=1))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "notebook.py").write_text(
+        f"URL = 'https://acmesas.blob.core.windows.net/models/w.bin?{sas}'\n")
+
+    def triggers(name: str, config: str | None) -> list[str]:
+        url = f"sqlite:///{tmp_path / name}"
+        extra = []
+        if config is not None:
+            cfg = tmp_path / f"{name}.toml"
+            cfg.write_text(config)
+            extra = ["--config", str(cfg)]
+        scan(capsys, url, "--no-git", "--now", AT, *extra, str(tree))
+        return sorted(r["trigger"] for r in rows(url, "SELECT trigger FROM alerts"))
+
+    assert triggers("default.db", None) == ["expiring", "new"]
+    assert triggers("five.db", "[alerts]\nexpiring-days = 5\n") == ["new"]
+    assert triggers("twelve.db", "[alerts]\nexpiring-days = 12\n") == ["expiring", "new"]
+    bad = tmp_path / "bad.toml"
+    for text in ("[alerts]\nexpiring-dayz = 5\n", "[alerts]\nexpiring-days = -1\n",
+                 "[alerts]\nexpiring-days = '5'\n"):
+        bad.write_text(text)
+        capsys.readouterr()
+        code = main(["scan", "-q", "--no-git", f"--db=sqlite:///{tmp_path}/b.db",
+                     "--config", str(bad), str(tree)])
+        assert code == 2 and "alerts.expiring-day" in capsys.readouterr().err
+    assert not (tmp_path / "b.db").exists()

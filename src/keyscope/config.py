@@ -93,7 +93,7 @@ def policy_from_mapping(data: dict[str, Any], source: str) -> Policy:
 
 
 # The tables a config file may hold; anything else would be silently ignored.
-SECTIONS = ("policy", "owners", "notify")
+SECTIONS = ("policy", "owners", "notify", "alerts")
 
 
 def load_policy(path: Path | None = None, start: Path | None = None) -> Policy:

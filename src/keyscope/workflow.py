@@ -98,7 +98,9 @@ def scan_and_report(
     fmt = FORMATS[report.format](out_file.stream, report.options)
     progress = None
     stdin = None
-    recording = _start_recording(db, paths, options, verify) if db is not None else None
+    recording = (
+        _start_recording(db, paths, options, verify, config) if db is not None else None
+    )
     try:
         if "-" in paths:
             stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
@@ -217,18 +219,25 @@ def crawl_and_report(
         )
     return result
 def _start_recording(
-    db: str, paths: list[str], options: ScanOptions, verify: VerifyOptions | None
+    db: str,
+    paths: list[str],
+    options: ScanOptions,
+    verify: VerifyOptions | None,
+    config: Path | None,
 ) -> Recording:
-    """Open the inventory and write this scan's row (unfinished) before scanning."""
+    """Open the inventory and write this scan's row (unfinished) before scanning, with
+    the ``[alerts]`` thresholds of the config file."""
     from keyscope.explain import resolve_now
+    from keyscope.inventory.alerts import load_alert_rules
     from keyscope.inventory.record import Recording, describe
     from keyscope.inventory.store import open_store
 
+    rules = load_alert_rules(config)
     store = open_store(db or None)
     settings = {**describe(options), "verify": None if verify is None else
                 ("deep" if verify.deep else "basic")}
     try:
-        return Recording.start(store, paths, settings, resolve_now(options.now))
+        return Recording.start(store, paths, settings, resolve_now(options.now), rules)
     except BaseException:
         store.close()
         raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from keyscope.model import Severity
@@ -29,10 +30,45 @@ QUIET_STATUSES = ("false-positive", "accepted-risk")
 
 @dataclass(frozen=True)
 class AlertRules:
-    """The time-based triggers' thresholds."""
+    """The time-based triggers' thresholds (the config file's ``[alerts]`` table:
+    ``expiring-days``, ``revoked-grace-days``)."""
 
     expiring_days: int = 30
     revoked_grace_days: int = 7
+
+
+_SETTINGS = {"expiring-days": "expiring_days", "revoked-grace-days": "revoked_grace_days"}
+MAX_DAYS = 3650
+
+
+def alert_rules_from_mapping(data: object, source: str) -> AlertRules:
+    """The ``[alerts]`` table as rules; ``ConfigError`` names a wrong key or value."""
+    from keyscope.errors import ConfigError
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: [alerts] must be a table")
+    values: dict[str, int] = {}
+    for key, value in data.items():
+        if key not in _SETTINGS:
+            known = ", ".join(_SETTINGS)
+            raise ConfigError(f"{source}: alerts.{key}: unknown setting (known: {known})")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+            raise ConfigError(
+                f"{source}: alerts.{key}: a whole number of days from 0 to {MAX_DAYS}"
+            )
+        values[_SETTINGS[key]] = value
+    return AlertRules(**values)
+
+
+def load_alert_rules(path: Path | None = None, start: Path | None = None) -> AlertRules:
+    """The ``[alerts]`` table of the config file (see ``config.config_table``); the
+    default thresholds without one."""
+    from keyscope.config import config_table
+
+    found = config_table(path, start)
+    if found is None or "alerts" not in found[1]:
+        return AlertRules()
+    return alert_rules_from_mapping(found[1]["alerts"], str(found[0]))
 
 
 def dedupe_key(trigger: str, fingerprint: str, detail: str = "") -> str:
