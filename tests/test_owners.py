@@ -255,3 +255,20 @@ def test_remote_repository_gets_committers_and_the_config_map(repo: Path, tmp_pa
     names = [o.name for o in finding.owners]
     assert names[:2] == ["Alice Author", "Carl Committer"]
     assert "platform" in names and "@acme/repo" in names
+    assert "@acme/ops" not in names  # no mirror given: no CODEOWNERS
+
+
+def test_remote_repository_reads_codeowners_from_its_mirror(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``keyscope scan URL``: the CODEOWNERS of HEAD in the mirror the scan made names
+    the owners, as for a local history scan; the mirror's own config is not read for
+    anything else."""
+    url = f"file://{repo}"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    doc = scan_json([url], capsys)
+    by_name = {o["name"]: o for o in owners_of(doc)}
+    assert by_name["@acme/ops"]["via"] == [".github/CODEOWNERS:2 /deploy/"]
+    assert by_name["ops@contoso.example"]["email"] == "ops@contoso.example"
+    assert "Alice Author" in by_name and "@acme/everyone" not in by_name

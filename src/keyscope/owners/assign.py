@@ -6,9 +6,9 @@ CODEOWNERS is read as data from the scanned repository: for a history finding, t
 file in HEAD's tree (``git ls-tree`` / ``cat-file``: nothing checked out, nothing
 run); for a file on disk, the file in the work tree of the repository around it (a
 regular file, never a link). The first of ``.github/``, the top level, ``docs/`` and
-``.gitlab/`` is the one used; a file over 3 MiB is ignored, as GitHub does. A remote
-URL's mirror is not read for it (its findings still get their committers, and the
-``[owners]`` map by repository URL, path and account).
+``.gitlab/`` is the one used; a file over 3 MiB is ignored, as GitHub does. For a
+remote URL it is read from HEAD of the scan's mirror in the cache (``mirrors``, the
+folder ``sources/remote.py`` keeps them in), as data, like any history.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from keyscope.owners.codeowners import LOCATIONS, MAX_BYTES, CodeOwners, parse_c
 from keyscope.owners.config import OwnersMap
 from keyscope.owners.people import merged, owner_from_text, person
 from keyscope.sources.git import GitError, find_repository, git
-from keyscope.sources.remote import is_remote, remote_label
+from keyscope.sources.remote import is_remote, mirror_path, remote_label
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,11 @@ class OwnerResolver:
     """Answers "who owns this?" for one scan's findings; reads each repository's
     CODEOWNERS once."""
 
-    def __init__(self, owners_map: OwnersMap, roots: Sequence[str]) -> None:
+    def __init__(
+        self, owners_map: OwnersMap, roots: Sequence[str], mirrors: Path | None = None
+    ) -> None:
         self.map = owners_map
+        self.mirrors = mirrors  # where remote repositories' mirrors are (cache/repos)
         # longest first: a location belongs to the most specific root
         self.roots = sorted({r for r in roots if r != "-"}, key=len, reverse=True)
         self._trees: dict[str, Tree] = {}
@@ -108,11 +111,18 @@ class OwnerResolver:
         key = "git:" + root
         tree = self._trees.get(key)
         if tree is None:
-            repo = None if is_remote(root) else _repository(Path(root))
+            repo = self._mirror(root) if is_remote(root) else _repository(Path(root))
             names = _names(root, repo)
             tree = Tree(root, _codeowners_at_head(repo) if repo else None, names)
             self._trees[key] = tree
         return tree
+
+    def _mirror(self, url: str) -> Path | None:
+        """The scan's bare mirror of a remote repository, when the cache has it."""
+        if self.mirrors is None:
+            return None
+        path = mirror_path(url, self.mirrors)
+        return path if (path / "HEAD").is_file() else None
 
     def _disk_tree(self, path: str, root: str) -> tuple[Tree, str]:
         folder = os.path.dirname(path)

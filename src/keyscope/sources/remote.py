@@ -63,13 +63,24 @@ def remote_label(url: str) -> str:
     return text.removesuffix(".git").rstrip("/")
 
 
+def mirrors_in(cache: Path) -> Path:
+    """The folder of keyscope's cache that holds the mirrors."""
+    return cache / "repos"
+
+
+def mirror_path(url: str, cache: Path) -> Path:
+    """Where :func:`mirror` keeps ``url``'s mirror under ``cache`` (named after the URL
+    without its credentials)."""
+    bare, _ = split_credentials(url)
+    return cache / f"{hashlib.sha256(bare.encode()).hexdigest()[:16]}.git"
+
+
 def mirror(url: str, cache: Path) -> Path:
     """Clone ``url`` as a bare mirror under ``cache``, or fetch into the existing one.
     The cache directory is private (0700)."""
     bare, credentials = split_credentials(url)
     env = _auth_env(credentials)
-    name = hashlib.sha256(bare.encode()).hexdigest()[:16]
-    target = cache / f"{name}.git"
+    target = mirror_path(url, cache)
     cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(cache, 0o700)
     if credentials is not None:
@@ -133,7 +144,7 @@ class RemoteSource(Source):
     def __init__(self, options: SourceOptions, git: GitSource, cache: Path) -> None:
         super().__init__(options)
         self.git = git
-        self.cache = cache  # mirrors go to cache/repos
+        self.cache = cache  # mirrors go to mirrors_in(cache)
 
     def claim(self, root: str) -> bool:
         if not is_remote(root):
@@ -142,7 +153,7 @@ class RemoteSource(Source):
         return True
 
     def _mirrored(self, url: str) -> tuple[Path | None, str]:
-        mirrored = mirror(url, self.cache / "repos")
+        mirrored = mirror(url, mirrors_in(self.cache))
         # with git=False there is no repository to scan it as: an error, after the fetch
         repo = None if self.options.git is False else find_repository(mirrored)
         return repo, remote_label(url)
