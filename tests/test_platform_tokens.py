@@ -7,6 +7,7 @@ dropped, masked in every output format."""
 from __future__ import annotations
 
 import json
+import string
 from importlib.resources import files
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keyscope.analyze.gcp.credentials import placeholder as gcp_placeholder
 from keyscope.analyze.platforms.explainer import read_text as read_platforms
 from keyscope.analyze.platforms.explainer import token_candidates
 from keyscope.analyze.platforms.table import KINDS
@@ -222,6 +224,24 @@ sha = "5286091f8257f1b7ce2710dc2e55756a8d0b53b6"
 def test_placeholders_docs_examples_and_bare_hex_are_not_reported(tmp_path: Path) -> None:
     _write(tmp_path, "README.md", NEGATIVES)
     assert _scan(tmp_path) == []
+
+
+def test_a_word_that_random_characters_spell_by_chance_does_not_hide_a_token() -> None:
+    """Random tokens hold ``yoUr``, ``XxXx`` or one word inside by chance (3 of the
+    10,000 of benchmarks/dense_tokens.py were lost that way): they are real tokens. A
+    placeholder starts with its word, or repeats words, as typed."""
+    hf_body = mint.rand(string.ascii_letters, 12) + "EyoUrR" + mint.rand(string.ascii_letters, 16)
+    openai = ("sk-proj-" + mint.rand(mint.ALNUM, 70) + "UUT3BlbkFJCXXXXI15"
+              + mint.rand(mint.ALNUM, 60))  # fmt: skip
+    inside = "glpat-" + mint.rand(mint.ALNUM, 8) + "token" + mint.rand(mint.ALNUM, 7)
+    for token in (f"hf_{hf_body}", openai, inside):
+        assert not isinstance(read_token(token), str), (token, read_token(token))
+    for placeholder in ("hf_YOURTOKENHEREabcdefghijklmnopqrst", "glpat-yourTokenGoesHere1",
+                        "glpat-a1B2c3YOUR_TOKENd4", "sk-proj-" + "x" * 40 + "T3BlbkFJ" + "x" * 40):
+        assert isinstance(read_token(placeholder), str), placeholder
+    key = "AIza" + mint.rand(mint.ALNUM, 4) + "xXxX" + mint.rand(mint.ALNUM, 27)
+    assert gcp_placeholder(key) is None
+    assert gcp_placeholder("AIzaSyYOUR_API_KEY_xxxxxxxxxxxxxxxxxxx") is not None
 
 
 def test_installed_packages_test_data_is_not_reported(tmp_path: Path) -> None:

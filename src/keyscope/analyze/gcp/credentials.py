@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from keyscope.analyze.azure.filters import placeholder_secret
+from keyscope.analyze.placeholders import word_pattern
 from keyscope.analyze.textforms import unescape_json
 from keyscope.errors import ParseError
 
@@ -29,7 +30,9 @@ DOC_VALUES = frozenset({
     "GOOGTS7C7FUP3AIRVJTE2BCDKINBTES3HC2GY5CBFJDCQ2SYHV6A6XXVTJFSA",
     "bGoa+V7g/yqDXvKRqq+JTFn4uQZbPiQJo4pf9RzJ",
 })
-_PLACEHOLDER = re.compile(r"(?i)example|placeholder|your|xxxx|redacted|dummy|fake|sample|0{8}")
+_PLACEHOLDER = word_pattern(
+    "example", "placeholder", "your", "xxxx", "redacted", "dummy", "fake", "sample", "0{8}"
+)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from keyscope.analyze.placeholders import stands_in, word_pattern
 from keyscope.analyze.platforms.checksums import github_checksum_ok, gitlab_routable
 
 _OPENAI = "[A-Za-z0-9_-]{20,200}T3BlbkFJ[A-Za-z0-9_-]{20,200}"  # T3BlbkFJ: Base64 of "OpenAI"
@@ -56,10 +57,11 @@ _SHAPES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
 _GITLAB_ROUTABLE = re.compile(
     r"(?P<prefix>gl[a-z]+-)[A-Za-z0-9_-]{27,300}(?:\.[0-9a-z]{2})?\.[0-9a-z]{9}"
 )
-_WORDS = re.compile(
-    r"(?i)example|placeholder|your|xxxx|redacted|dummy|sample|replace|insert|changeme|secret"
-    r"|token|abcdef|fedcba|123456|qwerty"
+_WORDS = word_pattern(
+    "example", "placeholder", "your", "xxxxx", "redacted", "dummy", "sample", "replace",
+    "insert", "changeme", "secret", "token", "abcdef", "fedcba", "123456", "qwerty",
 )
+_HF_WORDS = word_pattern("xxxxx", "your", "example", "placeholder", "dummy", "redacted", "abcdef")
 SLACK_WEBHOOK = re.compile(
     r"https://hooks\.slack\.com/(?:services/(?P<team>T[A-Z0-9]{8,12})/(?P<hook>B[A-Z0-9]{8,12})"
     r"/(?P<s>[A-Za-z0-9]{24})|(?:workflows|triggers)/(?P<team2>T[A-Z0-9]{8,12})/"
@@ -94,7 +96,7 @@ class PlatformToken:
 def placeholder(body: str) -> str | None:
     """Why a token's random part is a stand-in (a word, a pattern, too few distinct
     characters), else ``None``."""
-    if _WORDS.search(body):
+    if stands_in(body, _WORDS):
         return "placeholder token (a word or a pattern in its random part)"
     if len(set(body)) < min(12, len(body) // 3):
         return "placeholder token (too few distinct characters)"
@@ -141,7 +143,7 @@ def _checked(kind: str, value: str, prefix: str) -> PlatformToken | str:
 
 
 def _hf_placeholder(body: str) -> str | None:
-    if re.search(r"(?i)xxxx|your|example|placeholder|dummy|redacted|abcdef", body):
+    if stands_in(body, _HF_WORDS):
         return "placeholder token (a word or a pattern in its random part)"
     if len(set(body)) < 14 or not (re.search("[a-z]", body) and re.search("[A-Z]", body)):
         return "placeholder token (too few distinct letters, or one case only)"
