@@ -79,7 +79,9 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str, str
 
 def _open(path: str, is_gzip: bool) -> IO[bytes]:
     raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller
-    return gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip else raw
+    if is_gzip:
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
 
 
 def sniff(path: Path) -> LogFile | str:
