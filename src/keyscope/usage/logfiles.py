@@ -88,10 +88,12 @@ def sniff(path: Path) -> LogFile | str:
     """The file's format from its first bytes, or why it is not a storage log."""
     try:
         with open(path, "rb") as f:
-            is_gzip = f.read(2) == b"\x1f\x8b"
-        with _open(str(path), is_gzip) as f:
             head = f.read(SNIFF)
-    except (OSError, EOFError, zlib.error) as exc:
+            is_gzip = head[:2] == b"\x1f\x8b"
+            if is_gzip:  # the first bytes, even of a truncated stream
+                head = head + f.read(SNIFF * 4)
+                head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, SNIFF)
+    except (OSError, zlib.error) as exc:
         return f"unreadable: {exc}"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     name = str(path)
@@ -152,19 +154,21 @@ def blocks(log: LogFile, counts: Counts) -> Iterator[bytes]:
         dropping = False  # inside an oversize line
         while log.end is None or pos < log.end:
             data = f.read(CHUNK)
-            counts.bytes += len(data)
             if not data:
                 if carry and not dropping:
                     counts.lines += 1
+                    counts.bytes += len(carry)
                     yield carry + b"\n"
                 return
             if dropping:
                 nl = data.find(b"\n")
                 if nl < 0:
                     pos += len(data)
+                    counts.bytes += len(data)
                     continue
                 dropping = False
                 pos += nl + 1
+                counts.bytes += nl + 1
                 data = data[nl + 1 :]
             buf = carry + data
             cut = buf.rfind(b"\n")
@@ -172,6 +176,7 @@ def blocks(log: LogFile, counts: Counts) -> Iterator[bytes]:
                 if len(buf) > MAX_LINE:
                     counts.oversize += 1
                     counts.lines += 1
+                    counts.bytes += len(buf)
                     pos += len(buf)
                     carry, dropping = b"", True
                 else:
@@ -183,14 +188,17 @@ def blocks(log: LogFile, counts: Counts) -> Iterator[bytes]:
                 last = block.find(b"\n", max(log.end - pos - 1, 0))
                 block = block[: last + 1]
                 counts.lines += block.count(b"\n")
+                counts.bytes += len(block)
                 yield block
                 return
             counts.lines += block.count(b"\n")
+            counts.bytes += len(block)
             yield block
             pos += len(block)
             if len(carry) > MAX_LINE:
                 counts.oversize += 1
                 counts.lines += 1
+                counts.bytes += len(carry)
                 pos += len(carry)
                 carry, dropping = b"", True
 

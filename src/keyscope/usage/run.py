@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keyscope.usage.logfiles import Counts, LogFile, blocks, json_records, plan
+from keyscope.usage.logfiles import MAX_LINE, Counts, LogFile, blocks, json_records, plan
 from keyscope.usage.matching import match
 from keyscope.usage.needles import Finder
 from keyscope.usage.records import (
@@ -112,6 +112,9 @@ def read_log(log: LogFile, watched: Sequence[Watched],
             return counts, tallies
         for block in blocks(log, counts):
             for start, (end, who) in sorted(finder.lines(block).items()):
+                if end - start > MAX_LINE:
+                    counts.oversize += 1
+                    continue
                 counts.candidates += 1
                 try:
                     records = parse_line(block[start:end], log)
