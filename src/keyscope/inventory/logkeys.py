@@ -112,6 +112,7 @@ def record_check(s: Store, credential_id: int, summary: Mapping[str, object],
                   "commit": o["commit_id"] or None, "author": o["author"]}
                  for o in located[: alerts.MAX_LOCATIONS]]
         body = alerts.payload(TRIGGER, row, shown, len(located), int(row["last_scan_id"]))
+        body["scan_id"] = str(row["last_scan_id"])  # a string, as alert-v1.json says
         callers = summary.get("callers")
         body["usage"] = {
             "leaked_at": summary.get("leaked_at"),
