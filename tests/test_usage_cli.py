@@ -41,21 +41,21 @@ def _repo_with_leak(root: Path, url: str) -> Path:
     return repo
 
 
-def _logs(world: World, root: Path) -> Path:
+def _logs(scenario: World, root: Path) -> Path:
     logs = root / "logs"
     (logs / "insights-logs-storageread").mkdir(parents=True)
     (logs / "$logs").mkdir()
     (logs / "insights-logs-storageread" / "PT1H.json").write_text(
-        "".join(resource_line(r) + "\n" for r in world.requests))
-    (logs / "$logs" / "000000.log").write_text(_classic(world))
+        "".join(resource_line(r) + "\n" for r in scenario.requests))
+    (logs / "$logs" / "000000.log").write_text(_classic(scenario))
     return logs
 
 
-def _classic(world: World) -> str:
+def _classic(scenario: World) -> str:
     """The SAS requests as $logs lines, but C's: it shares A's parameters, and only the
     hash (absent from $logs) could tell them apart."""
-    return "".join(classic_line(r) + "\n" for r, made in zip(world.requests, world.made_by,
-                                                             strict=True)
+    return "".join(classic_line(r) + "\n" for r, made in zip(scenario.requests,
+                                                             scenario.made_by, strict=True)
                    if r.auth_type == "SAS" and "C" not in made)
 
 
