@@ -362,3 +362,14 @@ def test_ranges_in_parallel_give_the_serial_answer(
     assert parallel == serial
     assert serial["logs"]["lines"] == len(every) * 40
     assert serial["credentials"][0]["requests"] == 9 * 40
+
+
+def test_lines_are_counted_the_same_without_numpy(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _forms(world, tmp_path)["classic-2.0"][0]
+    with_numpy = find_usage([path], world.watched, jobs=1)
+    monkeypatch.setattr(logfiles, "_np", None)
+    without = find_usage([path], world.watched, jobs=1)
+    assert with_numpy.counts.lines == without.counts.lines == len(path.read_text().splitlines())
+    assert logfiles.count_lines(b"a\nb\nc", 2, 5) == 1

@@ -30,16 +30,19 @@ class Finder:
             )
             self._db = db
 
-    def lines(self, block: bytes) -> dict[int, tuple[int, set[int]]]:
-        """Each line of ``block`` holding a needle: its start → (end, who may match)."""
+    def lines(self, block: bytes, lo: int = 0,
+              hi: int | None = None) -> dict[int, tuple[int, set[int]]]:
+        """Each line of ``block[lo:hi]`` holding a needle: its start → (end, who may
+        match), as offsets in ``block``."""
+        hi = len(block) if hi is None else hi
         found: dict[int, tuple[int, set[int]]] = {}
 
         def hit(end_of_match: int, index: int) -> None:
-            start = block.rfind(b"\n", 0, end_of_match) + 1
+            start = block.rfind(b"\n", lo, end_of_match) + 1 or lo
             entry = found.get(start)
             if entry is None:
-                stop = block.find(b"\n", end_of_match)
-                found[start] = (len(block) if stop < 0 else stop, {index})
+                stop = block.find(b"\n", end_of_match, hi)
+                found[start] = (hi if stop < 0 else stop, {index})
             else:
                 entry[1].add(index)
 
@@ -47,13 +50,13 @@ class Finder:
             needles = self.needles
 
             def on_match(nid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-                hit(to, needles[nid][1])
+                hit(lo + to, needles[nid][1])
 
-            self._db.scan(block, match_event_handler=on_match)
+            self._db.scan(memoryview(block)[lo:hi], match_event_handler=on_match)
             return found
         for needle, index in self.needles:
-            i = block.find(needle)
+            i = block.find(needle, lo, hi)
             while i >= 0:
                 hit(i + len(needle), index)
-                i = block.find(needle, i + len(needle))
+                i = block.find(needle, i + len(needle), hi)
         return found

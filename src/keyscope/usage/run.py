@@ -110,8 +110,8 @@ def read_log(log: LogFile, watched: Sequence[Watched],
         if log.form == "json":
             json_records(log, counts, element)
             return counts, tallies
-        for block in blocks(log, counts):
-            for start, (end, who) in sorted(finder.lines(block).items()):
+        for block, lo, hi in blocks(log, counts):
+            for start, (end, who) in sorted(finder.lines(block, lo, hi).items()):
                 if end - start > MAX_LINE:
                     counts.oversize += 1
                     continue
