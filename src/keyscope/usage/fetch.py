@@ -25,7 +25,7 @@ from keyscope.verify.transport import NotSent, Request, Transport, VerifyOptions
 CONTAINERS = ("$logs", "insights-logs-storageread", "insights-logs-storagewrite",
               "insights-logs-storagedelete")
 LIST_BYTES = 8 << 20  # one List Blobs page (5000 names at most)
-MAX_BLOB = 512 << 20  # one log blob; a larger one is skipped, never cut
+MAX_BLOB = 256 << 20  # one log blob (held in memory once); a larger one is skipped
 MAX_BLOBS = 100_000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -108,7 +108,10 @@ def fetch_logs(credential: str, directory: Path, options: VerifyOptions,
             if resp.status != 200 or len(resp.body) > MAX_BLOB:
                 out.skipped.append((where, f"Get Blob answered {resp.status}"))
                 continue
-            target = directory / _SAFE_NAME.sub("_", container) / _SAFE_NAME.sub("_", name)
+            # numbered: a name of dots or one that differs only by unsafe characters
+            # cannot reach outside the directory or overwrite another blob
+            target = (directory / _SAFE_NAME.sub("_", container)
+                      / f"{out.blobs:06d}-{_SAFE_NAME.sub('_', name)[-200:]}")
             target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as f:
