@@ -4,6 +4,7 @@ several processes share them. Only lines holding a needle are parsed."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import os
@@ -121,8 +122,6 @@ def sniff(path: Path) -> LogFile | str:
 
 
 def _csv_header(line: str) -> list[str]:
-    import csv
-
     return next(csv.reader([line.rstrip("\r")]))
 
 
