@@ -59,6 +59,7 @@ def test_the_registry_gives_every_format_choice() -> None:
         "hook": scan_formats(),
         "crawl": scan_formats(),
         "inventory": None,  # its actions print database rows, not reports
+        "usage": ("text", "json"),  # its own document (schemas/usage-v1.json), not a Format
         "notify": None,
     }
 

@@ -51,8 +51,11 @@ ALLOWED: dict[str, set[str]] = {
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
                  "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/", "owners/",
                  "notify/"},
+    # usage: storage logs matched to credentials; the inventory's keys; the $logs fetch
+    "usage/": {"keyscope", "errors", "model", "redact", "analyze/", "report/", "verify/",
+               "inventory/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/"},
+            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/", "usage/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

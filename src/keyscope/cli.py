@@ -31,6 +31,7 @@ from keyscope.runtime import (
 )
 from keyscope.scan import ScanOptions, max_jobs
 from keyscope.sources.git import Selection
+from keyscope.usage.arguments import add_parser as add_usage_parser
 from keyscope.workflow import (
     Report,
     check_paths,
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify_arguments(p)
     _add_scan_parser(sub)
     add_inventory_parser(sub)
+    add_usage_parser(sub)
     _add_notify_parser(sub)
     return parser
 
@@ -628,6 +630,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands["crawl"] = _crawl
     commands["inventory"] = _inventory
     commands["notify"] = _notify
+    commands["usage"] = _usage
     return run_guarded(lambda: commands[args.command](args))
 
 
@@ -705,6 +708,12 @@ def _inventory(args: argparse.Namespace) -> int:
     from keyscope.inventory.commands import run
 
     return run(args, resolve_now(args.now))
+
+
+def _usage(args: argparse.Namespace) -> int:
+    from keyscope.usage.command import run
+
+    return run(args, resolve_now(args.now), args.audit_log or default_audit_log())
 
 
 def _hook(args: argparse.Namespace) -> int:

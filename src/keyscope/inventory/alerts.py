@@ -6,7 +6,9 @@ level not alerted before), ``live`` (a live check accepted it, after it was not
 live), ``expiring`` (its expiry is within ``expiring_days``; once per expiry),
 ``revoked-still-present`` (marked revoked ``revoked_grace_days`` ago and still
 found; once per marking). A credential new and live in the same scan alerts once,
-as ``live``. The payload (schema ``keyscope.alert/1``) never holds the
+as ``live``. ``used-after-leak`` comes from ``keyscope usage --db`` (storage logs
+show the credential accepted after the commit that leaked it; once per first such
+use). The payload (schema ``keyscope.alert/1``) never holds the
 secret: the fingerprint, the explanation, where it was seen, how to revoke it.
 """
 
@@ -21,7 +23,8 @@ from typing import Any
 from keyscope.model import Severity
 
 SCHEMA = "keyscope.alert/1"
-TRIGGERS = ("new", "severity-raised", "live", "expiring", "revoked-still-present")
+TRIGGERS = ("new", "severity-raised", "live", "expiring", "revoked-still-present",
+            "used-after-leak")
 MAX_LOCATIONS = 20
 # No alert for a credential the security team already judged (but "live" still
 # alerts for false positives: a live credential is no false positive).

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from keyscope import __version__
-from keyscope.inventory import alerts, outbox
+from keyscope.inventory import alerts, logkeys, outbox
 from keyscope.inventory.alerts import AlertRules
 from keyscope.inventory.places import Roots, masked
 from keyscope.inventory.store import Row, Store, stamp
@@ -129,6 +129,7 @@ class Recording:
         placed: dict[str, list[dict[str, object]]] = {fp: [] for fp in fps}
         for fp in fps:
             self._seen[fp] = int(rows[fp]["id"])
+        logkeys.remember(s, [(self._seen[fp], by_fp[fp]) for fp in fps])
         for (fp, loc, source, _), place in zip(located, places, strict=True):
             cid = self._seen[fp]
             commit, author, email, committer = _git(loc)

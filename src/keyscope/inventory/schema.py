@@ -120,6 +120,33 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # each credential's owners (owners/: commit authors, CODEOWNERS, the [owners] map)
     # as the latest scan that named any saw them: JSON [{"name", "email", "via"}]
     3: ("ALTER TABLE credentials ADD COLUMN owners TEXT NOT NULL DEFAULT '[]'",),
+    # what `keyscope usage --db` matches storage logs with (never the secret: the log
+    # hashes Azure itself writes, the SAS's unsigned parameters), and its findings
+    4: (
+        """CREATE TABLE usage_keys (
+            credential_id {big} NOT NULL UNIQUE REFERENCES credentials (id),
+            sas_hash TEXT,
+            key_hash TEXT,
+            unsigned_parameters TEXT NOT NULL DEFAULT '',
+            resource_path TEXT,
+            leaked_at TEXT
+        )""",
+        """CREATE TABLE usage_checks (
+            id {id},
+            credential_id {big} NOT NULL REFERENCES credentials (id),
+            checked_at TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            accepted INTEGER NOT NULL,
+            refused INTEGER NOT NULL,
+            after_leak INTEGER NOT NULL,
+            writes INTEGER NOT NULL,
+            deletes INTEGER NOT NULL,
+            first_use TEXT,
+            last_use TEXT,
+            summary TEXT NOT NULL
+        )""",
+        "CREATE INDEX usage_checks_by_credential ON usage_checks (credential_id)",
+    ),
 }
 LATEST = max(MIGRATIONS)
 

@@ -3,7 +3,8 @@ destination (the inventory's outbox hands one over; :func:`alert_payload` makes 
 from a finding)::
 
     {"schema": "keyscope.alert/1",
-     "trigger": "new" | "severity-raised" | "live" | "expiring" | "revoked-still-present",
+     "trigger": "new" | "severity-raised" | "live" | "expiring" | "revoked-still-present"
+                | "used-after-leak",
      "fingerprint": "ks1:…", "provider": "azure-storage", "kind": "account-sas",
      "account": "acmeprod" | null, "severity": "high", "sentence": "…",
      "expires": ISO-8601 | null, "first_seen": ISO-8601, "scan_id": "…",
@@ -35,6 +36,7 @@ TRIGGERS = {
     "live": "verified live",
     "expiring": "expiring soon",
     "revoked-still-present": "marked revoked, still present",
+    "used-after-leak": "used after the leak (storage logs)",
 }
 REQUIRED = (
     "schema", "trigger", "fingerprint", "provider", "kind", "account", "severity",

@@ -104,7 +104,7 @@ def _one(e: Explanation, color: bool) -> str:
         rows.append(("overrides", ", ".join(f"{k}={v}" for k, v in overrides.items())))
     rows.append(("signature", e.signature.detail))
     for name, value in e.log_fingerprints.items():
-        if name != "kql":
+        if name not in ("kql", "unsigned_parameters", "resource_path"):
             rows.append(("log hash", value))
     rows.append(("token", e.redacted))
     rows.append(("fingerprint", e.fingerprint))

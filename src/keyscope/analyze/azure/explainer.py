@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from urllib.parse import quote
 
 from keyscope.analyze.azure.access import key_access, sas_access, sentence
 from keyscope.analyze.azure.hosts import DEV_ACCOUNT
@@ -175,10 +176,17 @@ def _finish(
 
 def _sas_fingerprints(sas: AzureSas) -> dict[str, str]:
     h = sas_log_hash(sas.signature)
-    return {
+    out = {
         "AuthenticationHash": f"SasSignature({h})",
         "kql": f'{LOG_TABLES} | where AuthenticationHash has "{h}"',
+        # classic $logs carry no hash: `keyscope usage` matches these instead
+        "unsigned_parameters": "&".join(
+            f"{k}={quote(v, safe='')}" for k, v in sas.params.items() if k != "sig"
+        ),
     }
+    if sas.location.path_segments and not sas.location.from_context:
+        out["resource_path"] = "/" + "/".join(sas.location.path_segments)
+    return out
 
 
 def _key_fingerprints(key: str) -> dict[str, str]:
