@@ -89,6 +89,10 @@ class ScanOptions:
 
 
 
+def cache_dir(options: ScanOptions) -> Path:
+    """keyscope's cache folder for this scan (compiled rules, remote mirrors)."""
+    return options.cache_dir or default_cache_dir()
+
 
 def scan(
     paths: Iterable[str | Path],
@@ -134,7 +138,7 @@ def scan(
 
     return_large_buffers()  # large members freed go back to the system (keyscope.heap)
     state = _WorkerState(rules, engine_name, now, options)
-    registered = make_sources(options, stdin=stdin, cache=options.cache_dir or default_cache_dir())
+    registered = make_sources(options, stdin=stdin, cache=cache_dir(options))
     # unpack/: sources/ may not import it
     sources = [*extra, ImageSource(options), *registered]
     for root in paths:
@@ -225,7 +229,7 @@ class _WorkerState:
     def __init__(
         self, rules: tuple[Rule, ...], engine_name: str, now: datetime, options: ScanOptions
     ) -> None:
-        cache = options.cache_dir or default_cache_dir()
+        cache = cache_dir(options)
         engine = make_engine(engine_name, rules, cache)
         self.scanner = BlobScanner(
             engine,

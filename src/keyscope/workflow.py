@@ -92,11 +92,10 @@ def scan_and_report(
     from keyscope.scan import scan
 
     accepted = load_baseline(baseline) if baseline else frozenset()
-    from keyscope.detect.engine import default_cache_dir
+    from keyscope.scan import cache_dir
     from keyscope.sources.remote import mirrors_in
 
-    cache = options.cache_dir or default_cache_dir()
-    owners = OwnerResolver(load_owners(config), paths, mirrors_in(cache))
+    owners = OwnerResolver(load_owners(config), paths, mirrors_in(cache_dir(options)))
     inputs: list[str | Path] = [*paths, *(p for p in (baseline, config) if p)]
     out_file = ReportFile(report.output, inputs)
     fmt = FORMATS[report.format](out_file.stream, report.options)
