@@ -89,12 +89,10 @@ def scan_and_report(
     from keyscope.owners.assign import OwnerResolver, assign_owners, with_owners
     from keyscope.owners.config import load_owners
     from keyscope.report.progress import ProgressLine
-    from keyscope.scan import scan
-
-    accepted = load_baseline(baseline) if baseline else frozenset()
-    from keyscope.scan import cache_dir
+    from keyscope.scan import cache_dir, scan
     from keyscope.sources.remote import mirrors_in
 
+    accepted = load_baseline(baseline) if baseline else frozenset()
     owners = OwnerResolver(load_owners(config), paths, mirrors_in(cache_dir(options)))
     inputs: list[str | Path] = [*paths, *(p for p in (baseline, config) if p)]
     out_file = ReportFile(report.output, inputs)
