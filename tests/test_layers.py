@@ -51,8 +51,11 @@ ALLOWED: dict[str, set[str]] = {
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
                  "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/", "owners/",
                  "notify/"},
+    # posture: the owner's accounts read through verify/' guarded transport, judged in
+    # analyze/azure's words, recorded in the inventory
+    "posture/": {"keyscope", "errors", "model", "redact", "analyze/", "verify/", "inventory/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/"},
+            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/", "posture/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

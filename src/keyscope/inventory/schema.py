@@ -120,6 +120,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # each credential's owners (owners/: commit authors, CODEOWNERS, the [owners] map)
     # as the latest scan that named any saw them: JSON [{"name", "email", "via"}]
     3: ("ALTER TABLE credentials ADD COLUMN owners TEXT NOT NULL DEFAULT '[]'",),
+    # keyscope posture --db: one row per account checked (settings and verdict as JSON;
+    # no secret: connection strings and tokens are never stored)
+    4: (
+        """CREATE TABLE posture_checks (
+            id {id},
+            checked_at TEXT NOT NULL,
+            account TEXT NOT NULL,
+            subscription TEXT,
+            sources TEXT NOT NULL,
+            severity INTEGER NOT NULL,
+            document TEXT NOT NULL
+        )""",
+        "CREATE INDEX posture_checks_by_account ON posture_checks (account)",
+    ),
 }
 LATEST = max(MIGRATIONS)
 
