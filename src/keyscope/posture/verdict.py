@@ -18,6 +18,7 @@ from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.analyze.timefmt import day, duration, join_words, parse_datetime
 from keyscope.errors import ParseError
 from keyscope.model import Severity
+from keyscope.posture.arm import STORAGE_API
 from keyscope.posture.types import KIND_LABELS, KINDS, AccountPosture, Check, Fix, KindVerdict
 
 ALL_ACCOUNT_LETTERS = "rwdxylacupfti"  # every letter an account SAS can carry
@@ -87,7 +88,7 @@ def judge(posture: AccountPosture, now: datetime, policy: Policy = DEFAULT_POLIC
             (Fix("Cannot be changed in place: create a new account with "
                  "--require-infrastructure-encryption true and copy the data over"),))
     _logging(s, add, acct, posture.resource_id)
-    _recovery(s, add, blob_update)
+    _recovery(s, add, blob_update, posture.resource_id or f"<resource-id of {acct}>")
     _cors(s, add, acct)
     _stored_policies(s, add, acct, now, policy)
     posture.checks = sorted(checks, key=lambda c: (-c.severity, c.code))
@@ -251,7 +252,7 @@ def logged(s: dict[str, Any]) -> bool:
     return analytics or bool(s.get("diagnostic_logs"))
 
 
-def _recovery(s: dict[str, Any], add: Any, blob_update: str) -> None:
+def _recovery(s: dict[str, Any], add: Any, blob_update: str, rid: str) -> None:
     retention = s.get("delete_retention")
     if isinstance(retention, dict) and not retention.get("enabled"):
         add("soft-delete-off", "deleteRetentionPolicy",
@@ -263,8 +264,11 @@ def _recovery(s: dict[str, Any], add: Any, blob_update: str) -> None:
         add("permanent-delete-allowed", "deleteRetentionPolicy.allowPermanentDelete",
             "permanent delete is allowed: a token with permanent delete (y) erases soft-deleted "
             "snapshots and versions at once",
-            (Fix("Turn soft delete off and on again without permanent delete",
-                 f"{blob_update} --enable-delete-retention true --delete-retention-days 14"),))
+            (Fix("Keep soft delete and forbid permanent delete (ARM, blobServices/default)",
+                 f"az rest --method patch --url https://management.azure.com{rid}/"
+                 f"blobServices/default?api-version={STORAGE_API} --body "
+                 "'{\"properties\":{\"deleteRetentionPolicy\":{\"enabled\":true,"
+                 "\"days\":14,\"allowPermanentDelete\":false}}}'"),))
     arm = s.get("arm_blob")
     if not isinstance(arm, dict):
         return
