@@ -60,6 +60,7 @@ def test_the_registry_gives_every_format_choice() -> None:
         "crawl": scan_formats(),
         "inventory": None,  # its actions print database rows, not reports
         "notify": None,
+        "posture": ("text", "json"),  # its own document (posture-v1.json), not a scan report
     }
 
 
