@@ -292,6 +292,9 @@ def test_accounts_are_read_over_pages_after_throttling_with_get_only(
     assert f"{update} --min-tls-version TLS1_2" in fixes["tls-below-1.2"]
     assert f"{update} --default-action Deny" in fixes["open-network"]
     assert fixes["no-infrastructure-encryption"] == [None]  # set only at creation
+    logging = next(c for c in weak["checks"] if c["code"] == "logging-off")
+    assert "no diagnostic setting" in logging["detail"] and logging["severity"] == "medium"
+    assert "Storage Analytics logging was not read" in logging["detail"]
     blob = f"az storage account blob-service-properties update --account-name weakacct " \
            f"--resource-group {RG}"
     assert f"{blob} --enable-versioning true" in fixes["versioning-off"]

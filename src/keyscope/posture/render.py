@@ -82,7 +82,8 @@ def text(report: PostureReport, verbose: bool = False) -> str:
             for limit in v.limited_by:
                 out.append(f"      limited: {limit}")
             if v.would_contain:
-                out.append(f"      would be contained by fixing: {', '.join(v.would_contain)}")
+                out.append(f"      fixing these would contain or limit it: "
+                           f"{', '.join(v.would_contain)}")
         if a.checks:
             out.append("  settings to change:")
         for c in a.checks:

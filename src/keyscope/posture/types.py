@@ -35,7 +35,7 @@ class Check:
     title: str
     detail: str
     fixes: tuple[Fix, ...]
-    contains: tuple[str, ...] = ()  # the credential kinds this setting, once fixed, contains
+    contains: tuple[str, ...] = ()  # the kinds this setting, once fixed, contains or limits
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class KindVerdict:
     summary: str
     can: tuple[str, ...]  # capabilities in explain's words ("write: create and overwrite …")
     limited_by: tuple[str, ...]  # settings in place that limit or contain it
-    would_contain: tuple[str, ...]  # codes of the checks whose fix would contain it
+    would_contain: tuple[str, ...]  # codes of the checks whose fix would contain or limit it
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ def judge(posture: AccountPosture, now: datetime, policy: Policy = DEFAULT_POLIC
     def add(code: str, setting: str, detail: str, fixes: tuple[Fix, ...],
             contains: tuple[str, ...] = (), severity: Severity | None = None) -> None:
         default, title = RULES[code]
-        checks.append(Check(code, severity or default, setting, title, detail, fixes, contains))
+        level = default if severity is None else severity
+        checks.append(Check(code, level, setting, title, detail, fixes, contains))
 
     shared_key = s.get("allow_shared_key_access")
     if "allow_shared_key_access" in s and shared_key is not False:
@@ -223,6 +224,9 @@ def _logging(s: dict[str, Any], add: Any, acct: str, resource_id: str | None) ->
                     else "Storage Analytics logging is off")
     if s.get("diagnostic_logs") == []:
         seen.append("no diagnostic setting sends blob resource logs anywhere")
+    unknown = "logging" not in s
+    if unknown:
+        seen.append("Storage Analytics logging was not read (give --connection-string)")
     rid = resource_id or f"<resource-id of {acct}>"
     add("logging-off", "logging",
         "; ".join(seen) + ": the use of a leaked token leaves no trace to match "
@@ -235,7 +239,8 @@ def _logging(s: dict[str, Any], add: Any, acct: str, resource_id: str | None) ->
              f"--resource {rid}/blobServices/default --workspace <workspace-id> "
              "--logs '[{\"category\":\"StorageRead\",\"enabled\":true},"
              "{\"category\":\"StorageWrite\",\"enabled\":true},"
-             "{\"category\":\"StorageDelete\",\"enabled\":true}]'")))
+             "{\"category\":\"StorageDelete\",\"enabled\":true}]'")),
+        severity=Severity.MEDIUM if unknown else None)
     metrics = s.get("hour_metrics")
     if isinstance(metrics, dict) and not metrics.get("enabled"):
         add("metrics-off", "hourMetrics",
