@@ -61,6 +61,7 @@ def test_the_registry_gives_every_format_choice() -> None:
         "inventory": None,  # its actions print database rows, not reports
         "usage": ("text", "json"),  # its own document (schemas/usage-v1.json), not a Format
         "notify": None,
+        "posture": ("text", "json"),  # its own document (posture-v1.json), not a scan report
     }
 
 

@@ -54,8 +54,12 @@ ALLOWED: dict[str, set[str]] = {
     # usage: storage logs matched to credentials; the inventory's keys; the $logs fetch
     "usage/": {"keyscope", "errors", "model", "redact", "analyze/", "report/", "verify/",
                "inventory/"},
+    # posture: the owner's accounts read through verify/' guarded transport, judged in
+    # analyze/azure's words, recorded in the inventory
+    "posture/": {"keyscope", "errors", "model", "redact", "analyze/", "verify/", "inventory/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/", "usage/"},
+            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/", "usage/",
+            "posture/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

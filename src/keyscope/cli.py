@@ -19,6 +19,7 @@ from keyscope.crawl.options import SCOPES, CrawlOptions
 from keyscope.errors import KeyscopeError
 from keyscope.explain import resolve_now
 from keyscope.inventory.arguments import add_parser as add_inventory_parser
+from keyscope.posture.arguments import add_parser as add_posture_parser
 from keyscope.report.interface import FormatOptions
 from keyscope.report.registry import explain_formats, scan_formats
 from keyscope.runtime import (
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_inventory_parser(sub)
     add_usage_parser(sub)
     _add_notify_parser(sub)
+    _add_allow_internal(add_posture_parser(sub), "also read an emulator on a loopback address")
     return parser
 
 
@@ -631,6 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands["inventory"] = _inventory
     commands["notify"] = _notify
     commands["usage"] = _usage
+    commands["posture"] = _posture
     return run_guarded(lambda: commands[args.command](args))
 
 
@@ -714,6 +717,13 @@ def _usage(args: argparse.Namespace) -> int:
     from keyscope.usage.command import run
 
     return run(args, resolve_now(args.now), args.audit_log or default_audit_log())
+
+
+def _posture(args: argparse.Namespace) -> int:
+    from keyscope.posture.command import run
+
+    audit = args.audit_log or default_audit_log()
+    return run(args, resolve_now(args.now), _allow_internal(args), audit)
 
 
 def _hook(args: argparse.Namespace) -> int:

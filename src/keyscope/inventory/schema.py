@@ -147,6 +147,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX usage_checks_by_credential ON usage_checks (credential_id)",
     ),
+    # keyscope posture --db: one row per account checked (settings and verdict as JSON;
+    # no secret: connection strings and tokens are never stored)
+    5: (
+        """CREATE TABLE posture_checks (
+            id {id},
+            checked_at TEXT NOT NULL,
+            account TEXT NOT NULL,
+            subscription TEXT,
+            sources TEXT NOT NULL,
+            severity INTEGER NOT NULL,
+            document TEXT NOT NULL
+        )""",
+        "CREATE INDEX posture_checks_by_account ON posture_checks (account)",
+    ),
 }
 LATEST = max(MIGRATIONS)
 

@@ -277,6 +277,11 @@ def _probe_service(sas: AzureSas, loc: AzureLocation) -> str:
     return "blob"
 
 
+def service_base(loc: AzureLocation, account: str | None) -> str | None:
+    """The service root URL for an account's location (``posture`` reads it too)."""
+    return _base(loc, account)
+
+
 def _base(loc: AzureLocation, account: str | None) -> str | None:
     """The service root: path-style endpoints keep their account segment; a DFS host
     is probed on its blob host (a DFS SAS is valid there too)."""
