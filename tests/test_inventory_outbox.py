@@ -79,7 +79,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
 
-def urllib_sender(url: str, timeout: float = 0.5) -> outbox.Send:
+def urllib_sender(url: str, timeout: float = 10.0) -> outbox.Send:
     """A plain webhook sender: POST the payload as JSON; any error raises."""
 
     def send(payload: Mapping[str, object]) -> None:
@@ -131,10 +131,14 @@ def test_an_outage_is_recovered_with_no_alert_lost_or_duplicated(
 
     assert drain(0.5).failed == [] and receiver.attempts == 3  # not due: backoff (1 min)
 
+    # a receiver that stalls: each send gives up after its timeout (short here; the
+    # generous default elsewhere keeps a loaded machine from failing good answers)
     receiver.mode = "stall"
+    send["hook"] = urllib_sender(receiver.url, timeout=0.5)
     started = time.monotonic()
     assert len(drain(1).failed) == 3
     assert time.monotonic() - started < 5 and state() == [("pending", 2)] * 3
+    send["hook"] = urllib_sender(receiver.url)
 
     receiver.stop()  # down: connection refused
     assert len(drain(2).failed) == 0  # the second retry waits 2 minutes
