@@ -118,6 +118,7 @@ def _location(loc: Location, web: Sequence[tuple[str, str, str]]) -> dict[str, A
         "image": None if im is None else {
             "layer": im.layer, "removed_in": im.removed_in, "overwritten": im.overwritten,
         },
+        "captured": loc.captured,
     }
 
 

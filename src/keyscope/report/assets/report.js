@@ -153,7 +153,7 @@
     const lo = Math.min(...times), hi = Math.max(...times, NOW);
     const W = 600, L = 20, R = 580, span = Math.max(hi - lo, 1);
     const x = (t) => L + ((t - lo) / span) * (R - L);
-    const cls = { introduced: "ev-introduced", "re-issued": "ev-reissued", deleted: "ev-removed", replaced: "ev-removed", moved: "ev-boundary", "at-boundary": "ev-boundary" };
+    const cls = { introduced: "ev-introduced", captured: "ev-introduced", "re-issued": "ev-reissued", deleted: "ev-removed", replaced: "ev-removed", moved: "ev-boundary", "at-boundary": "ev-boundary" };
     const svg = s("svg", { viewBox: `0 0 ${W} 62`, width: W, height: 62, role: "img", class: "timeline",
       "aria-label": `timeline of ${g.subject}: ` + events.map((e) => `${e.kind} ${day(e.date)}`).join(", ") + (stillInHistory ? "; still in history" : "") });
     svg.append(s("line", { class: "axis", x1: L, x2: R, y1: 30, y2: 30 }));
@@ -174,16 +174,19 @@
       const mark = e.kind === "deleted" || e.kind === "replaced" ? s("rect", { class: cls[e.kind], x: lx - 6, y: cy - 6, width: 12, height: 12 })
         : e.kind === "re-issued" ? s("path", { class: cls[e.kind], d: `M${lx} ${cy - 8} l8 8 l-8 8 l-8 -8 z` })
         : s("circle", { class: cls[e.kind] || "ev-boundary", cx: lx, cy, r: 7 });
-      mark.append(s("title", {}, `${n + 1}: ${e.kind} ${day(e.date)} in ${String(e.commit).slice(0, 10)} by ${e.author}: ${e.path}:${e.line}`));
+      const by = e.commit ? ` in ${String(e.commit).slice(0, 10)} by ${e.author}` : "";
+      mark.append(s("title", {}, `${n + 1}: ${e.kind} ${day(e.date)}${by}: ${e.path}:${e.line}`));
       svg.append(mark);
       svg.append(s("text", { x: lx, y: ty, "text-anchor": "middle" }, String(n + 1)));
     });
     svg.append(s("text", { x: L, y: 56, "text-anchor": "start" }, day(new Date(lo).toISOString())));
     svg.append(s("text", { x: R, y: 56, "text-anchor": "end" }, "now " + day(D.now)));
     svg.append(s("line", { class: "now", x1: x(NOW), x2: x(NOW), y1: 18, y2: 42 }));
+    // a web page (crawl, web archive) has a capture time, no commit and no author
     const list = h("ol", { class: "events" }, events.map((e) => h("li", null,
-      h("strong", null, e.kind), ` ${day(e.date)} · `, h("code", null, String(e.commit).slice(0, 10)),
-      ` · ${e.author} · ${e.path}${e.origin && e.origin.length ? "!/" + e.origin.join("!/") : ""}:${e.lines && e.lines.length ? e.lines.join(",") : e.line}` +
+      h("strong", null, e.kind), ` ${day(e.date)} · `,
+      e.commit ? h("code", null, String(e.commit).slice(0, 10)) : "page",
+      `${e.commit ? " · " + e.author : ""} · ${e.path}${e.origin && e.origin.length ? "!/" + e.origin.join("!/") : ""}:${e.lines && e.lines.length ? e.lines.join(",") : e.line}` +
       (e.expiry ? ` · expires ${day(e.expiry)}` : ""))));
     if (stillInHistory) list.append(h("li", null, h("strong", null, "still in history"), " · deleting the file did not revoke the credential: anyone with a clone can read it"));
     return h("div", { class: "timeline-block" }, h("h4", null, "Timeline"), svg, list);
@@ -232,6 +235,7 @@
       const im = loc.image;
       notes.push(` — added in layer ${im.layer}` + (im.removed_in ? `, ${im.overwritten ? "overwritten" : "deleted"} in layer ${im.removed_in}: still in the image` : ""));
     }
+    if (loc.captured) notes.push(` — page captured ${day(loc.captured)}`);
     return h("li", null, link, notes.join(""), loc.snippet ? h("div", null, h("code", null, loc.snippet)) : null);
   }
   function credential(x) {
