@@ -258,6 +258,7 @@ def test_scan_verify_through_the_cli_leaks_no_token(
     requests, each the platform's, no webhook post, and no token in any output."""
     base, accepts = platforms
     key, slack, dapi = rand(HEX, 32), tokens()["slack-bot-token"], tokens()["databricks-token"]
+    hook = slack_webhook()
     accepts.kaggle, accepts.slack, accepts.databricks = (KAGGLE_USER, key), slack, dapi
     tree = tmp_path / "repo"
     (tree / ".kaggle").mkdir(parents=True)
@@ -265,7 +266,7 @@ def test_scan_verify_through_the_cli_leaks_no_token(
         json.dumps({"username": KAGGLE_USER, "key": key}))
     (tree / ".databrickscfg").write_text(f"[DEFAULT]\nhost = https://{WORKSPACE}\n"
                                          f"token = {dapi}\n")
-    (tree / "notify.py").write_text(f'SLACK_BOT_TOKEN = "{slack}"\nHOOK = "{slack_webhook()}"\n')
+    (tree / "notify.py").write_text(f'SLACK_BOT_TOKEN = "{slack}"\nHOOK = "{hook}"\n')
     host = base.split("//")[1]
     args = ["scan", "--format", "json", "--verify", f"--allow-internal={host}",
             "--verify-interval", "0", "--audit-log", str(tmp_path / "a.jsonl")]
@@ -283,7 +284,8 @@ def test_scan_verify_through_the_cli_leaks_no_token(
         ("GET", "/api/2.0/preview/scim/v2/Me"), ("GET", "/api/v1/competitions/list"),
         ("POST", "/api/auth.test")]
     logged = (tmp_path / "a.jsonl").read_text()
-    for secret in (key, slack, dapi, slack_webhook().rsplit("/", 1)[1]):
+    basic = base64.b64encode(f"{KAGGLE_USER}:{key}".encode()).decode()
+    for secret in (key, slack, dapi, hook.rsplit("/", 1)[1], basic):
         assert secret not in out.out + out.err + logged
     assert f"POST {base}/api/auth.test" in out.err  # the notice names the request
 
