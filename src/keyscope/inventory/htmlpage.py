@@ -24,8 +24,7 @@ from keyscope.sources.remote import is_remote
 
 def inventory_page(store: Store, filters: queries.Filters, now: datetime) -> str:
     """The page of the credentials ``filters`` selects, worst first."""
-    rows = queries.list_credentials(store, filters, now)
-    stories = [queries.story(store, str(r["fingerprint"])) for r in rows]
+    stories = queries.stories(store, queries.list_credentials(store, filters, now))
     [count] = store.rows("SELECT COUNT(*) AS n FROM scans")
     data = page_data(stories, now, int(count["n"]))
     return render_page(data, f"keyscope inventory: {len(stories)} credentials",
