@@ -3,9 +3,13 @@ checking what Google checks, with public keys only.
 
 - Cloud Storage's XML API for signed URLs: a V4 (``GOOG4-RSA-SHA256``) or V2 signature
   is verified with the RSA *public* keys of the signing service account (the server
-  never holds a private key), the URL's validity window is enforced, then the object
-  is served (``Range`` honoured) or ``NoSuchKey`` / ``NoSuchBucket``; anything
-  unsigned or mis-signed is refused as Cloud Storage refuses it.
+  never holds a private key); a V4 ``GOOG4-HMAC-SHA256`` signature is recomputed with
+  the HMAC key's secret (Google's documented chain: ``"GOOG4" + secret`` → date →
+  location → ``storage`` → ``goog4_request``) from the request as received (an access
+  id it does not hold is ``InvalidAccessKeyId``). The URL's validity window is
+  enforced, then the object is served (``Range`` honoured) or ``NoSuchKey`` /
+  ``NoSuchBucket``; anything unsigned or mis-signed is refused as Cloud Storage
+  refuses it.
 - The anonymous public-key lookup, ``/robot/v1/metadata/x509/EMAIL``: the
   certificates of the account's current keys by key id (a deleted key is gone).
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import http.server
 import json
 import threading
@@ -53,6 +58,7 @@ class GcsServer:
 
     def __init__(self) -> None:
         self.keys: dict[str, dict[str, tuple[rsa.RSAPublicKey, str]]] = {}
+        self.hmac_keys: dict[str, str] = {}  # access id → secret
         self.objects: dict[str, dict[str, bytes]] = {}
         self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -75,6 +81,10 @@ class GcsServer:
         """Publish a service-account key (only its public half is kept)."""
         public, cert = certificate_of(info["private_key"], info["client_email"])
         self.keys.setdefault(info["client_email"], {})[info["private_key_id"]] = (public, cert)
+
+    def add_hmac_key(self, access_id: str, secret: str) -> None:
+        """An HMAC key (``gcloud storage hmac create``)."""
+        self.hmac_keys[access_id] = secret
 
     def delete_key(self, email: str, key_id: str) -> None:
         del self.keys[email][key_id]
@@ -162,7 +172,8 @@ class GcsServer:
 
     def _v4(self, method: str, path: str, params: list[tuple[str, str]],
             named: dict[str, str], headers: Any) -> tuple[int, str, str] | None:
-        if named.get("X-Goog-Algorithm") != "GOOG4-RSA-SHA256":
+        algorithm = named.get("X-Goog-Algorithm")
+        if algorithm not in ("GOOG4-RSA-SHA256", "GOOG4-HMAC-SHA256"):
             return 400, "InvalidArgument", "Unsupported algorithm."
         email, day, location, service, request = named["X-Goog-Credential"].split("/")
         signed_at = datetime.strptime(named["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -179,8 +190,11 @@ class GcsServer:
         canonical = "\n".join([method, path, canonical_query, canonical_headers,
                                named["X-Goog-SignedHeaders"], "UNSIGNED-PAYLOAD"])
         scope = f"{day}/{location}/{service}/{request}"
-        to_sign = "\n".join(["GOOG4-RSA-SHA256", named["X-Goog-Date"], scope,
+        to_sign = "\n".join([algorithm, named["X-Goog-Date"], scope,
                              hashlib.sha256(canonical.encode()).hexdigest()])
+        if algorithm == "GOOG4-HMAC-SHA256":
+            return self._verify_hmac(email, (day, location, service, request),
+                                     named["X-Goog-Signature"], to_sign)
         try:
             signature = binascii.unhexlify(named["X-Goog-Signature"])
         except (binascii.Error, ValueError):
@@ -196,6 +210,18 @@ class GcsServer:
         except (binascii.Error, ValueError):
             signature = b""
         return self._verify(named["GoogleAccessId"], signature, to_sign.encode())
+
+    def _verify_hmac(self, access_id: str, scope: tuple[str, ...], signature: str,
+                     to_sign: str) -> tuple[int, str, str] | None:
+        if access_id not in self.hmac_keys:
+            return 403, "InvalidAccessKeyId", "The access key you provided does not exist."
+        key = ("GOOG4" + self.hmac_keys[access_id]).encode()
+        for part in scope:
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature.lower()):
+            return 403, "SignatureDoesNotMatch", "The signature we calculated does not match."
+        return None
 
     def _verify(self, email: str, signature: bytes, message: bytes) -> tuple[int, str, str] | None:
         for public, _ in self.keys.get(email, {}).values():

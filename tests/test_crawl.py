@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,31 @@ def test_every_token_on_the_site_is_found_at_its_url(
     # the data: URI is decoded: its member names it
     where = {(p, o) for p, o, *_ in found[signature(t["ksdatauri"])]}
     assert (url + "/", ("data: URI 1 (text/plain)",)) in where
+
+
+def test_crawled_pages_are_dated_and_on_the_timeline(
+    crawl_site: CrawlSite, full_crawl: Any
+) -> None:
+    """The site sends no Last-Modified: each page is dated by its fetch, during the
+    crawl, and each credential's timeline has an event per page that holds it."""
+    result, _, _, _ = full_crawl
+    doc = json.loads(result.stdout)
+    url = crawl_site.site.url
+    pages: dict[str, set[str]] = {}
+    for f in doc["findings"]:
+        for loc in f["locations"]:
+            assert loc["captured"] is not None and loc["git"] is None, loc
+            pages.setdefault(f["fingerprint"], set()).add(loc["path"])
+    events: dict[str, set[str]] = {}
+    for t in doc["timeline"]:
+        for e in t["events"]:
+            assert (e["event"], e["commit"], e["author"]) == ("captured", "", "")
+            events.setdefault(e["fingerprint"], set()).add(e["path"])
+    assert events == pages and any(url + "/about.html" in p for p in events.values())
+    dates = {e["date"] for t in doc["timeline"] for e in t["events"]}
+    stamps = [datetime.strptime(d, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) for d in dates]
+    assert max(stamps) - min(stamps) < timedelta(minutes=5)
+    assert datetime.now(UTC) - min(stamps) < timedelta(hours=2)
 
 
 def test_bundle_findings_name_the_original_file_and_line(

@@ -1,23 +1,29 @@
 """The HTML report in a real headless browser (Debian's chromium, driven by playwright-core
 through tests/browser/drive.mjs): no request of any kind, the incident's timeline and
-blast-radius card, filters, search, keyboard, the dark scheme, and a 10,000-finding page
-that is interactive in under 2 s. Screenshots land in build/test-output/html-report/ for
+blast-radius card, filters, search, keyboard, the dark scheme, a 10,000-finding page
+that is interactive in under 2 s, the inventory drawn by the same page, and
+--show-secrets said and shown only then. Screenshots land in build/test-output/html-report/ for
 a person to look at."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from keyscope.cli import main
 from keyscope.report.html import render_scan
 from keyscope.scan import ScanOptions, scan
+from tests.azurite import Azurite
 from tests.browser import drive
-from tests.sdk import NOW
+from tests.inventory_support import commit_all, keyscope, leak, new_repo, rows
+from tests.inventory_support import scan as inventory_scan
+from tests.sdk import NOW, account_sas
 from tests.test_git_history import Story, story  # noqa: F401 (the incident-shaped repository)
 from tests.test_html_report import leaky_tree, strict_parse
 from tests.test_unpack_images import Images, images  # noqa: F401 (a real image, by umoci)
@@ -207,3 +213,83 @@ def test_ten_thousand_findings_are_interactive_in_under_two_seconds(
     assert s[2]["cards"] == 80  # scrolling draws the next page
     assert s[3]["count"] == "showing 0 of 10001 credentials, 0 accounts"  # all critical
     print("10,001 findings:", load["report"], "filter:", [x["report"]["applyMs"] for x in s])
+
+
+# --- the inventory as a page; --show-secrets said and shown only then ------------------------
+
+
+def test_the_inventory_page_shows_occurrences_history_and_owners(
+    azurite: Azurite, tmp_path: Path, shots: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A repository whose SAS (signed for the real Azurite) keyscope verified twice,
+    then triaged; a folder whose account key was deleted between two scans. ``inventory
+    list --format html`` draws both with the scan report's page: occurrences with commit,
+    author, first and last seen, the verification history, triage and owners, and a
+    timeline; no request, a strict parse, no secret."""
+    db = str(tmp_path / "inventory.sqlite3")
+    repo = new_repo(tmp_path / "models-repo")
+    sas = account_sas(azurite.account, azurite.key, services="b", permission="rl",
+                      expiry=datetime.now(UTC) + timedelta(hours=2))
+    (repo / "train.py").write_text(f"DATA = '{azurite.blob_url}/models?{sas}'\n")
+    commit = commit_all(repo, "training data", who="Alice")
+    verify = ("--verify", "--allow-internal=" + azurite.blob_url.split("/")[2],
+              "--verify-interval", "0", "--audit-log", str(tmp_path / "audit.jsonl"))
+    inventory_scan(capsys, db, *verify, str(repo))
+    inventory_scan(capsys, db, *verify, str(repo))
+    [cred] = rows(db, "SELECT fingerprint FROM credentials")
+    assert keyscope(capsys, "inventory", "triage", cred["fingerprint"], "--db", db,
+                    "--status", "accepted-risk", "--note", "expires in two hours",
+                    "--by", "sec-lead")[0] == 0
+    tree = tmp_path / "tree"
+    key = leak(tree / "settings.py", "acmeprod")
+    inventory_scan(capsys, db, "--no-git", str(tree))
+    (tree / "settings.py").unlink()
+    inventory_scan(capsys, db, "--no-git", str(tree))
+    page = tmp_path / "inventory.html"
+    code, _ = keyscope(capsys, "inventory", "list", "--db", db, "--format", "html",
+                       "-o", str(page))
+    assert code == 0
+    html = page.read_text()
+    strict_parse(html)
+    assert sas.rsplit("sig=", 1)[1] not in html and key not in html
+    run = drive({"url": page.as_uri(), "screenshot": str(shots / "inventory.png"),
+                 "fullPage": True})
+    only_the_page(run, page)
+    load = run["load"]
+    assert load["headings"][:3] == ["h1 keyscope inventory", "h2 Summary",
+                                    "h2 Accounts and credentials"]
+    assert sorted(load["accounts"]) == sorted(["acmeprod", azurite.account])
+    assert load["notice"].startswith("Secrets are redacted") and load["secrets"] == []
+    text = load["text"]
+    for fact in ("from the inventory (4 scans recorded)", "Verification history (2)",
+                 "accepted-risk", "by sec-lead: expires in two hours", "Owners: Alice",
+                 f"commit {commit[:10]}", "by Alice", "first seen", "(no longer there)",
+                 "Revocation checklist"):
+        assert fact in text, fact
+    timelines = sorted(load["timelines"])
+    assert timelines[0].startswith("timeline of storage account 'acmeprod': first-seen ")
+    assert ", gone " in timelines[0]
+    assert timelines[1].startswith(f"timeline of storage account '{azurite.account}': first-seen")
+
+
+def test_show_secrets_is_said_and_the_secrets_shown_only_then(
+    tmp_path: Path, shots: Path
+) -> None:
+    secrets = leaky_tree(tmp_path / "tree", 2)
+    pages = {}
+    for name, extra in (("redacted", []), ("shown", ["--show-secrets"])):
+        pages[name] = tmp_path / f"{name}.html"
+        assert main(["scan", "-j", "1", "--now", "2026-11-26T00:00:00Z", "--format", "html",
+                     *extra, "-o", str(pages[name]), str(tmp_path / "tree")]) == 1
+        strict_parse(pages[name].read_text())
+    hidden = drive({"url": pages["redacted"].as_uri()})
+    only_the_page(hidden, pages["redacted"])
+    assert hidden["load"]["notice"].startswith("Secrets are redacted in this page")
+    assert hidden["load"]["secrets"] == []
+    assert not any(s in pages["redacted"].read_text() for s in secrets)
+    shown = drive({"url": pages["shown"].as_uri(),
+                   "screenshot": str(shots / "show-secrets.png")})
+    only_the_page(shown, pages["shown"])
+    assert shown["load"]["notice"].startswith("This page shows the secrets themselves")
+    # each location's secret (a SAS's is its signature, decoded)
+    assert sorted(shown["load"]["secrets"]) == sorted(unquote(s) for s in secrets)

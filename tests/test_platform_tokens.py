@@ -294,7 +294,7 @@ def test_explain_json_validates_and_verify_is_honest(capsys: pytest.CaptureFixtu
     # a webhook URL has no side-effect-free check (a request to it that is accepted posts)
     e = explain(SLACK_HOOK, NOW, verify=VerifyOptions())[0]
     assert e.verification is not None and e.verification.status == "not-verifiable"
-    assert "no read-only live check for this kind of token" in e.verification.summary
+    assert "keyscope never posts to it" in e.verification.summary
 
 
 @settings(max_examples=300, deadline=None, database=None)

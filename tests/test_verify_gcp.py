@@ -1,16 +1,19 @@
 """``--verify`` for Google Cloud against a loopback server that checks what Google
 checks (tests/gcsserver.py): signed URLs made by google-cloud-storage, verified with
-the service account's public key only; service-account keys through the anonymous
+the service account's public key only, and V4 URLs signed with an HMAC key, checked
+with its secret; service-account keys through the anonymous
 public-key lookup. The server's log shows that only GET and HEAD were sent, and the
 key lookup without any credential.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +26,7 @@ from keyscope.model import Explanation
 from keyscope.verify.guard import parse_internal_hosts
 from keyscope.verify.transport import VerifyOptions
 from tests.gcsserver import GcsServer
-from tests.test_gcp import EMAIL, key_info, mint_key_info, signed_url
+from tests.test_gcp import EMAIL, hmac_pair, key_info, mint_key_info, signed_url
 
 BUCKET = "ml-artifacts"
 OBJECT = "models/run 7/w.bin"
@@ -181,3 +184,81 @@ def test_cli_lookup_through_verify_endpoint(
     assert "anonymous" in out.err and "nothing reaches the key's project" in out.err
     body = "".join(key_info()["private_key"].splitlines()[1:-1])
     assert body[10:50] not in out.out + out.err + (tmp_path / "a.jsonl").read_text()
+
+
+# --- V4 URLs signed with an HMAC key (GOOG4-HMAC-SHA256) -------------------------------------
+
+
+def hmac_signed_url(endpoint: str, access_id: str, secret: str, *, bucket: str = BUCKET,
+                    name: str = OBJECT, expires: int = 3600, signed_at: datetime | None = None,
+                    method: str = "GET") -> str:
+    """A V4 signed URL made with an HMAC key, written here from Google's documented
+    algorithm (google-cloud-storage signs V4 only with an RSA key): the canonical
+    request, the string to sign over its SHA-256, and the signing key chained from
+    ``"GOOG4" + secret`` through the credential scope."""
+    at = signed_at or datetime.now(UTC)
+    stamp, day = at.strftime("%Y%m%dT%H%M%SZ"), at.strftime("%Y%m%d")
+    scope = f"{day}/auto/storage/goog4_request"
+    path = f"/{bucket}/{quote(name, safe='/~')}"
+    params = {"X-Goog-Algorithm": "GOOG4-HMAC-SHA256",
+              "X-Goog-Credential": f"{access_id}/{scope}", "X-Goog-Date": stamp,
+              "X-Goog-Expires": str(expires), "X-Goog-SignedHeaders": "host"}
+    query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}"
+                     for k, v in sorted(params.items()))
+    host = endpoint.split("//", 1)[1]
+    canonical = "\n".join([method, path, query, f"host:{host}\n", "host", "UNSIGNED-PAYLOAD"])
+    to_sign = "\n".join(["GOOG4-HMAC-SHA256", stamp, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("GOOG4" + secret).encode()
+    for part in scope.split("/"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"{endpoint}{path}?{query}&X-Goog-Signature={signature}"
+
+
+def test_hmac_signed_url_is_live_and_checked_with_the_secret(
+    gcs: GcsServer, tmp_path: Path
+) -> None:
+    access_id, secret = hmac_pair()
+    gcs.add_hmac_key(access_id, secret)
+    signed = hmac_signed_url(gcs.endpoint, access_id, secret)
+    e, sent = check(signed, tmp_path, gcs)
+    assert e.access.kind == "signed-url" and "HMAC key" in e.sentence
+    v = e.verification
+    assert v is not None and (v.status, v.live) == ("live", True)
+    assert (v.probes[0].http_status, v.probes[0].facts["objectSize"]) == (206, str(len(DATA)))
+    assert [(r["method"], r["range"]) for r in sent] == [("GET", "bytes=0-0")]
+    signature = signed.rsplit("=", 1)[1]
+    logged = (tmp_path / "audit.jsonl").read_text()
+    assert signature not in logged + v.probes[0].url and secret not in logged
+
+
+def test_hmac_signed_url_with_a_wrong_secret_or_unknown_key(
+    gcs: GcsServer, tmp_path: Path
+) -> None:
+    access_id, secret = hmac_pair()
+    gcs.add_hmac_key(access_id, secret)
+    _, other = hmac_pair()
+    e, _ = check(hmac_signed_url(gcs.endpoint, access_id, other), tmp_path, gcs)
+    v = e.verification
+    assert v is not None and v.live is None and v.status.endswith("signature-rejected")
+    assert v.probes[0].error_code == "SignatureDoesNotMatch"
+    # A signed URL reaching another object is refused too: the path is signed.
+    good = hmac_signed_url(gcs.endpoint, access_id, secret)
+    moved = good.replace("/models/", "/other/", 1)
+    e, _ = check(moved, tmp_path, gcs)
+    assert e.verification is not None and e.verification.probes[0].error_code == (
+        "SignatureDoesNotMatch")
+    unknown, key = hmac_pair()  # deleted, or never created
+    e, _ = check(hmac_signed_url(gcs.endpoint, unknown, key), tmp_path, gcs)
+    v = e.verification
+    assert v is not None and (v.status, v.live) == ("key-unknown", False)
+
+
+def test_expired_hmac_signed_url(gcs: GcsServer, tmp_path: Path) -> None:
+    access_id, secret = hmac_pair()
+    gcs.add_hmac_key(access_id, secret)
+    old = datetime.now(UTC) - timedelta(hours=2)
+    e, _ = check(hmac_signed_url(gcs.endpoint, access_id, secret, signed_at=old), tmp_path, gcs)
+    v = e.verification
+    assert v is not None and (v.status, v.live) == ("expired", False)

@@ -152,16 +152,19 @@ def test_a_real_hugging_face_token_is_checked_by_the_built_in_provider(
 
 
 @pytest.mark.parametrize("name", sorted(WHOAMI))
-def test_every_table_entry_is_an_https_get_with_the_token_in_a_header(name: str) -> None:
-    [request] = whoami_requests(name, "tok-" + "9" * 30)
-    assert request.method == "GET" and request.url.startswith("https://")
+def test_every_table_entry_is_an_https_request_to_a_named_endpoint(name: str) -> None:
+    entry = WHOAMI[name]
+    facts = {"workspace": "dbc-1.cloud.databricks.com", "username": "u"}
+    [request] = whoami_requests(name, "tok-" + "9" * 30, facts)  # type: ignore[misc]
+    assert request.method in ("GET", "POST") and request.url.startswith("https://")
     assert "tok-" not in request.url + request.shown_url + request.notice
-    assert any("tok-" + "9" * 30 in value for _, value in request.headers)
-    assert request.endpoint == (name, WHOAMI[name].base) and name in endpoint_names()
+    base = entry.base.replace("WORKSPACE", facts["workspace"])
+    assert request.endpoint == (entry.endpoint_name, base)
+    assert entry.endpoint_name in endpoint_names()
 
 
 def test_judge_picks_fields_and_reads_statuses() -> None:
-    [request] = whoami_requests("github", "ghp_x")
+    [request] = whoami_requests("github", "ghp_x")  # type: ignore[misc]
     live = whoami_judge("github", request, Response(
         200, {"x-oauth-scopes": "repo, read:org"}, json.dumps({"login": "bob", "id": 7}).encode()))
     assert (live.status, live.facts) == ("live", {"user": "bob", "userId": "7",
@@ -169,7 +172,7 @@ def test_judge_picks_fields_and_reads_statuses() -> None:
     # GitHub's 403 is a rate limit, not a verdict; a 401 is.
     assert whoami_judge("github", request, Response(403, {}, b"")).status == "denied"
     assert whoami_judge("github", request, Response(401, {}, b"")).status == "key-unknown"
-    [hf] = whoami_requests("huggingface", "hf_x")
+    [hf] = whoami_requests("huggingface", "hf_x")  # type: ignore[misc]
     assert whoami_judge("huggingface", hf, Response(200, {}, b"not json")).facts == {}
 
 

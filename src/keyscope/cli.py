@@ -687,6 +687,7 @@ def _report(args: argparse.Namespace) -> Report:
         every=args.all_locations,
         roots=tuple(args.paths),
         web=_web_roots(args),
+        show_secrets=getattr(args, "show_secrets", False),
     )
     return Report(args.format, options, output=args.output, quiet=args.quiet)
 

@@ -202,6 +202,9 @@ class Location:
     secret: str | None = None  # only with --show-secrets
     git: GitProvenance | None = None  # for blobs read from a repository's history
     image: ImageProvenance | None = None  # for files read from a container image's layers
+    # a web page's capture time (ISO 8601): its WARC-Date in a web archive; for a crawl,
+    # its Last-Modified when the server sent one, else when keyscope fetched it
+    captured: str | None = None
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,8 @@ class BlobScanner:
                 loc = replace(loc, git=GitProvenance(blob=blob.oid, commit=None))
             if blob.image is not None:
                 loc = replace(loc, image=blob.image)
+            if blob.captured is not None:
+                loc = replace(loc, captured=blob.captured)
             kept = c.credential if self.keep_credentials else None
             result.findings.append(RawFinding(match.rule.id, c.explanation, loc, kept))
 

@@ -34,6 +34,8 @@ async function snapshot() {
     layers: [...document.querySelectorAll("svg.layers")].map((s) => s.getAttribute("aria-label")),
     validity: [...document.querySelectorAll("svg.validity")].map((s) => s.getAttribute("aria-label")),
     text: document.getElementById("app")?.innerText ?? "",
+    notice: document.getElementById("secrets-notice")?.innerText ?? null,
+    secrets: [...document.querySelectorAll(".secret code")].map((c) => c.textContent),
     links: [...document.querySelectorAll("ul.locations a")].map((a) => a.getAttribute("href")),
     focused: document.activeElement ? document.activeElement.id : null,
     checked: [...document.querySelectorAll("ol.checklist input:checked")].map((c) => c.id),

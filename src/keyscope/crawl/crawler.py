@@ -10,6 +10,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from keyscope.crawl.fetch import Fetched, Fetcher
 from keyscope.crawl.links import kind_of, links, source_mapping_url
@@ -34,6 +36,22 @@ class Page:
     kind: str
     map_url: str | None = None
     map_body: bytes | None = None
+    captured: str | None = None  # Last-Modified, else the fetch time (ISO 8601)
+
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def captured_at(last_modified: str | None) -> str:
+    """A page's date for its timeline: its Last-Modified (an HTTP date) when it has a
+    valid one, else now (when it was fetched); ISO 8601 in UTC."""
+    if last_modified:
+        try:
+            when = parsedate_to_datetime(last_modified)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return when.astimezone(UTC).strftime(_ISO)
+    return datetime.now(UTC).strftime(_ISO)
 
 
 @dataclass
@@ -134,7 +152,8 @@ class Crawler:
                     map_body = self._fetch_map(map_url, skipped)
             elif named:
                 map_url, map_body = url + " (inline map)", _inline_map(named)
-        return Page(url, answer.body, kind, map_url if map_body is not None else None, map_body)
+        return Page(url, answer.body, kind, map_url if map_body is not None else None, map_body,
+                    captured_at(answer.headers.get("last-modified")))
 
     def _fetch_map(self, url: str, skipped: list[Skipped]) -> bytes | None:
         """The source map at ``url`` (fetched now, with its script), if allowed."""

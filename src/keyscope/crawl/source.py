@@ -28,21 +28,23 @@ class PageUnit:
 
     def read(self, ctx: WorkerContext) -> Iterator[Blob | Skipped]:
         page = self.page
-        yield Blob(path=page.url, data=page.body)
+        when = page.captured
+        yield Blob(path=page.url, data=page.body, captured=when)
         if page.kind in ("html", "css", "js", "json"):
             for n, (media, data) in enumerate(data_uris(page.body, DATA_URI_BYTES), 1):
-                yield Blob(path=page.url, data=data, origin=(f"data: URI {n} ({media})",))
+                yield Blob(path=page.url, data=data, origin=(f"data: URI {n} ({media})",),
+                           captured=when)
         if page.map_body is None or page.map_url is None:
             return
         parsed = parse_map(page.map_body)
         if isinstance(parsed, str):
             yield Skipped(page.map_url, parsed)
-            yield Blob(path=page.map_url, data=page.map_body)
+            yield Blob(path=page.map_url, data=page.map_body, captured=when)
             return
         for name, content in zip(parsed.sources, parsed.contents, strict=True):
             if content is not None:
                 data = content.encode("utf-8", "surrogatepass")
-                yield Blob(path=page.url, data=data, origin=(name,))
+                yield Blob(path=page.url, data=data, origin=(name,), captured=when)
 
 
 class CrawlSource(Source):

@@ -34,7 +34,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ls.add_argument("--live", action="store_true", help="only those the last live check accepted")
     ls.add_argument("--present", action="store_true",
                     help="only those the latest scan of a source still found")
-    ls.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    ls.add_argument("--format", choices=("text", "json", "csv", "html"), default="text",
+                    help="html: one self-contained page (the scan report's), with each "
+                    "credential's occurrences, verification history, triage and owners")
+    ls.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
 
     show = actions.add_parser("show", help="one credential: every occurrence and its history")
     show.add_argument("fingerprint", metavar="FINGERPRINT")

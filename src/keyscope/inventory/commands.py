@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from keyscope.config import parse_duration
 from keyscope.inventory import outbox, queries
-from keyscope.inventory.store import default_url, open_store
+from keyscope.inventory.store import Store, default_url, open_store
 from keyscope.model import Severity
 from keyscope.redact import terminal_safe
 
@@ -31,8 +31,11 @@ def run(args: argparse.Namespace, now: datetime, out: TextIO | None = None) -> i
     with open_store(args.db or default_url()) as store:
         action = args.inventory_command
         if action == "list":
-            rows = queries.list_credentials(store, _filters(args), now)
-            _write_list([queries.credential_view(r) for r in rows], args.format, out)
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as f:
+                    _list(store, args, now, f)
+            else:
+                _list(store, args, now, out)
         elif action == "show":
             _write_story(queries.story(store, args.fingerprint), args.format, out)
         elif action == "triage":
@@ -50,6 +53,16 @@ def run(args: argparse.Namespace, now: datetime, out: TextIO | None = None) -> i
         elif action == "outbox":
             _write_outbox(outbox.pending(store, every=args.all), args.format, out)
     return 0
+
+
+def _list(store: Store, args: argparse.Namespace, now: datetime, out: TextIO) -> None:
+    if args.format == "html":
+        from keyscope.inventory.htmlpage import inventory_page  # only for this format
+
+        out.write(inventory_page(store, _filters(args), now))
+        return
+    rows = queries.list_credentials(store, _filters(args), now)
+    _write_list([queries.credential_view(r) for r in rows], args.format, out)
 
 
 def _filters(args: argparse.Namespace) -> queries.Filters:

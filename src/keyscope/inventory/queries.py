@@ -11,7 +11,7 @@ from typing import Any
 from keyscope import __version__
 from keyscope.errors import KeyscopeError
 from keyscope.inventory import STATUSES
-from keyscope.inventory.record import occurrences_of, set_status
+from keyscope.inventory.record import set_status
 from keyscope.inventory.store import Row, Store, stamp
 from keyscope.model import Severity
 
@@ -93,24 +93,52 @@ def resolve(store: Store, fingerprint: str) -> Row:
 
 def story(store: Store, fingerprint: str) -> dict[str, Any]:
     """One credential with every occurrence, verification, triage event and alert."""
-    row = resolve(store, fingerprint)
-    cid = int(row["id"])
-    return {
-        **credential_view(row),
-        "occurrences": [occurrence_view(o) for o in occurrences_of(store, cid)],
-        "verifications": [
-            {**v, "live": None if v["live"] is None else bool(v["live"])}
-            for v in store.rows(
-                "SELECT checked_at, status, live, summary, scan_id FROM verifications "
-                "WHERE credential_id = ? ORDER BY id", (cid,))
-        ],
-        "triage": store.rows(
-            "SELECT at, actor, status, previous, note FROM triage_events "
-            "WHERE credential_id = ? ORDER BY id", (cid,)),
-        "alerts": store.rows(
-            'SELECT id, "trigger" AS trigger, created_at FROM alerts WHERE fingerprint = ? '
-            "ORDER BY id", (row["fingerprint"],)),
+    [one] = stories(store, [resolve(store, fingerprint)])
+    return one
+
+
+_CHUNK = 500  # credentials per ``IN (…)`` query
+
+
+def stories(store: Store, rows: list[Row]) -> list[dict[str, Any]]:
+    """``story`` of each credential row (``credentials`` rows, as ``list_credentials``
+    returns them), in their order: a few queries per 500 credentials, not per one."""
+    if not rows:
+        return []
+    parts: dict[int, dict[str, list[Any]]] = {
+        int(r["id"]): {"occurrences": [], "verifications": [], "triage": [], "alerts": []}
+        for r in rows
     }
+    by_fingerprint = {str(r["fingerprint"]): int(r["id"]) for r in rows}
+    ids = list(parts)
+    for n in range(0, len(ids), _CHUNK):
+        chunk = ids[n : n + _CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        for o in store.rows(
+            f"SELECT * FROM occurrences WHERE credential_id IN ({marks}) "
+            "ORDER BY present DESC, source, place, line, commit_id", chunk):
+            parts[int(o["credential_id"])]["occurrences"].append(occurrence_view(o))
+        for v in store.rows(
+            "SELECT credential_id, checked_at, status, live, summary, scan_id FROM "
+            f"verifications WHERE credential_id IN ({marks}) ORDER BY id", chunk):
+            cid = int(v.pop("credential_id"))
+            parts[cid]["verifications"].append(
+                {**v, "live": None if v["live"] is None else bool(v["live"])})
+        for t in store.rows(
+            "SELECT credential_id, at, actor, status, previous, note FROM triage_events "
+            f"WHERE credential_id IN ({marks}) ORDER BY id", chunk):
+            parts[int(t.pop("credential_id"))]["triage"].append(t)
+        fingerprints = [str(r["fingerprint"]) for r in rows[n : n + _CHUNK]]
+        for a in store.rows(
+            'SELECT id, "trigger" AS trigger, created_at, fingerprint FROM alerts '
+            f"WHERE fingerprint IN ({marks}) ORDER BY id", fingerprints):
+            parts[by_fingerprint[str(a.pop("fingerprint"))]]["alerts"].append(a)
+    out = []
+    for r in rows:
+        view = credential_view(r)
+        view.pop("present", None)  # list_credentials' counts: the lists below say more
+        out.append({**view, **parts[int(r["id"])]})
+    return out
 
 
 def triage(
@@ -127,9 +155,7 @@ def triage(
 
 def export(store: Store, now: datetime) -> dict[str, Any]:
     """The whole inventory as one JSON document (``schemas/inventory-v1.json``)."""
-    credentials = []
-    for row in list_credentials(store, Filters(), now):
-        credentials.append(story(store, str(row["fingerprint"])))
+    credentials = stories(store, list_credentials(store, Filters(), now))
     scans = store.rows(
         "SELECT id, started_at, finished_at, keyscope_version, sources, options, complete, "
         "findings FROM scans ORDER BY id"

@@ -2,8 +2,9 @@
 Anthropic, Weights & Biases, Kaggle, Replicate, Databricks, GitHub, GitLab and Slack
 tokens; Slack and Teams webhook URLs) to the provider contract. One provider for the
 whole table: its explanations' ``Access.provider`` is each token's platform
-(``huggingface``, ``github``, …). Live checks are not implemented yet: each kind's
-who-am-I request is kept in ``analyze/platforms/table.py`` for them."""
+(``huggingface``, ``github``, …). A kind is checked live (``verify/whoami.py``)
+where its table row names the very request a ``WhoAmI`` entry sends; a webhook URL
+never is: the only check is a post, and a post sends a message."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from keyscope.providers.interface import (
     outside_installed_tests,
 )
 
-__all__ = ["NO_LIVE_CHECK", "PlatformToken", "Platforms"]
+__all__ = ["NO_LIVE_CHECK", "WEBHOOK_NOT_POSTED", "PlatformToken", "Platforms"]
 
 if TYPE_CHECKING:
     from keyscope.verify.transport import Request, Response
@@ -40,6 +41,11 @@ if TYPE_CHECKING:
 NO_LIVE_CHECK = (
     "keyscope has no read-only live check for this kind of token (its platform's "
     "who-am-I request is in the explanation); nothing was sent"
+)
+WEBHOOK_NOT_POSTED = (
+    "not verified: a webhook URL can only be checked by posting to it, and a post that "
+    "is accepted sends a message to its channel (or runs its flow); keyscope never posts "
+    "to it, so nothing was sent"
 )
 
 
@@ -92,8 +98,12 @@ class Platforms(Provider[PlatformToken]):
     ) -> list[Request] | str:
         from keyscope.verify.whoami import whoami_requests  # only for --verify
 
+        if KINDS[credential.kind].rule == "webhook-url":
+            return WEBHOOK_NOT_POSTED
         name = whoami_name(credential)
-        return NO_LIVE_CHECK if name is None else whoami_requests(name, credential.token)
+        if name is None:
+            return NO_LIVE_CHECK
+        return whoami_requests(name, credential.token, dict(credential.facts))
 
     def judge(
         self, credential: PlatformToken, request: Request, response: Response, now: datetime
@@ -109,10 +119,11 @@ def whoami_name(token: PlatformToken) -> str | None:
     """The who-am-I check (``verify/whoami.WHOAMI``) of a token's kind: only when the
     platform table names that very request for the kind (an OpenAI admin key, a GitHub
     App's installation token or a webhook URL answer other requests, or none)."""
-    from keyscope.verify.whoami import WHOAMI
+    from keyscope.verify.whoami import whoami_for
 
     row = KINDS[token.kind]
-    entry = WHOAMI.get(row.platform)
+    entry = whoami_for(token.kind, row.platform)
     if entry is None or row.whoami is None:
         return None
-    return entry.name if row.whoami.startswith(f"GET {entry.base}{entry.path} ") else None
+    sent = f"{entry.method} {entry.base}{entry.path} "
+    return entry.name if row.whoami.startswith(sent) else None

@@ -37,7 +37,9 @@ class HtmlFormat(Format):
     """``--format html``: one page written after the scan."""
 
     def finish(self, result: ScanResult) -> None:
-        self.out.write(render_scan(result, self.options.web))
+        self.out.write(
+            render_scan(result, self.options.web, show_secrets=self.options.show_secrets)
+        )
 
 
 @cache
@@ -101,7 +103,9 @@ class _Shared:
         return self._index[key]
 
 
-def _location(loc: Location, web: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+def _location(
+    loc: Location, web: Sequence[tuple[str, str, str]], secrets: bool = False
+) -> dict[str, Any]:
     g, im = loc.git, loc.image
     commit = g.commit if g else None
     return {
@@ -118,10 +122,14 @@ def _location(loc: Location, web: Sequence[tuple[str, str, str]]) -> dict[str, A
         "image": None if im is None else {
             "layer": im.layer, "removed_in": im.removed_in, "overwritten": im.overwritten,
         },
+        "captured": loc.captured,
+        "secret": loc.secret if secrets else None,
     }
 
 
-def _finding(f: Finding, shared: _Shared, web: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+def _finding(
+    f: Finding, shared: _Shared, web: Sequence[tuple[str, str, str]], secrets: bool
+) -> dict[str, Any]:
     e = f.explanation
     a = e.access
     v = a.validity
@@ -146,15 +154,17 @@ def _finding(f: Finding, shared: _Shared, web: Sequence[tuple[str, str, str]]) -
         "network": a.network.summary,
         "revocation": shared.ref(to_data(a.revocation)),
         "verification": e.verification.summary if e.verification else None,
-        "locations": [_location(loc, web) for loc in f.locations],
+        "locations": [_location(loc, web, secrets) for loc in f.locations],
         "owners": [to_data(o) for o in f.owners],
     }
 
 
-def page_data(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) -> dict[str, Any]:
+def page_data(
+    result: ScanResult, web: Sequence[tuple[str, str, str]] = (), *, show_secrets: bool = False
+) -> dict[str, Any]:
     """What the page draws: the scan as ``shown`` (every string masked), each location
-    with its ``href``, the timelines of ``report/timeline.py``; repeated values once, in
-    ``shared``."""
+    with its ``href`` (and its secret only under ``show_secrets``), the timelines of
+    ``report/timeline.py``; repeated values once, in ``shared``."""
     result = shown(result)
     shared = _Shared()
     models = [to_data(m) for m in result.model_findings]
@@ -163,23 +173,43 @@ def page_data(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) -> d
     return {
         "now": iso(result.now),
         "stats": stats_data(result),
-        "findings": [_finding(f, shared, web) for f in result.findings],
+        "findings": [_finding(f, shared, web, show_secrets) for f in result.findings],
         "shared": shared.values,
         "model_findings": models,
         "timeline": timeline_data(result.findings),
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
         "history_cut": history_cut(result),
+        "secrets_shown": show_secrets,
     }
 
 
-def render_scan(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) -> str:
-    """The whole page."""
+def render_scan(
+    result: ScanResult, web: Sequence[tuple[str, str, str]] = (), *, show_secrets: bool = False
+) -> str:
+    """The whole page of a scan. ``show_secrets``: the scan ran with --show-secrets, and
+    the page says so and shows each location's secret (without it none is in the data)."""
+    data = page_data(result, web, show_secrets=show_secrets)
+    return render_page(data, f"keyscope report: {len(data['findings'])} credentials",
+                       "scanned <time>{now}</time>")
+
+
+def render_page(data: dict[str, Any], title: str, when: str) -> str:
+    """The page around ``data`` (``page_data``'s shape; the inventory's too): the
+    header, the secrets notice, the embedded JSON and the inline style and script.
+    ``when`` is a line of HTML in which ``{now}`` stands for ``data["now"]``, escaped."""
     import html  # html.entities is large: only for this format
 
     from keyscope import __version__
 
-    data = page_data(result, web)
-    title = f"keyscope report: {len(data['findings'])} credentials"
+    shows = bool(data.get("secrets_shown"))
+    notice = (
+        '<p class="secrets-notice secrets-shown" role="alert" id="secrets-notice"><strong>'
+        "This page shows the secrets themselves</strong> (--show-secrets): treat the file "
+        "as a secret; do not attach it to a ticket or share it.</p>"
+        if shows else
+        '<p class="secrets-notice meta" id="secrets-notice">Secrets are redacted in this '
+        "page (only --show-secrets puts them in).</p>"
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -191,9 +221,9 @@ def render_scan(result: ScanResult, web: Sequence[tuple[str, str, str]] = ()) ->
         f"<style>\n{_asset('report.css')}</style>\n"
         "</head>\n<body>\n"
         '<a class="skip" href="#cards-heading">Skip to the accounts</a>\n'
-        '<header class="top"><h1>keyscope report</h1>'
-        f'<p class="meta">keyscope {html.escape(__version__)} · scanned '
-        f'<time>{html.escape(data["now"] or "")}</time></p></header>\n'
+        f'<header class="top"><h1>{html.escape(title.split(":")[0])}</h1>'
+        f'<p class="meta">keyscope {html.escape(__version__)} · '
+        f"{when.format(now=html.escape(data['now'] or ''))}</p>{notice}</header>\n"
         '<main id="app"><p id="loading">Loading the report… (it needs JavaScript; the data '
         "is also in this file as JSON)</p></main>\n"
         f'<script type="application/json" id="keyscope-data">{embedded_json(data)}</script>\n'

@@ -42,6 +42,7 @@ class FormatOptions:
     # (paths shown under, https address of the repository, folder inside it): the
     # scanned repositories' web addresses, for links (html; sources/weburl.py)
     web: tuple[tuple[str, str, str], ...] = ()
+    show_secrets: bool = False  # --show-secrets: the html page says that it shows them
 
 
 class Format(ABC):

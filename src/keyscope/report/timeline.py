@@ -1,5 +1,6 @@
 """Timelines: the findings of one storage account (or one key) in commit order, so a
-token committed, re-issued with a later expiry and deleted reads as one story."""
+token committed, re-issued with a later expiry and deleted reads as one story. A web
+page (a crawl, a web archive's record) is an event at its capture time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from keyscope.report.interface import split_origin
 @dataclass(frozen=True)
 class Event:
     date: str
-    event: str  # introduced | removed | at-boundary (a shallow clone's cut: present there)
+    # introduced | removed | at-boundary (a shallow clone's cut: present there) |
+    # captured (a web page holding it, at its capture time; no commit, no author)
+    event: str
     commit: str
     author: str
     path: str
@@ -29,9 +32,10 @@ class Timeline:
 
 
 def timelines(findings: list[Finding]) -> list[Timeline]:
-    """One timeline per account with git history; events oldest first. One event per
-    credential, file and commit (its lines gathered); a blob replaced by one that still
-    holds the credential in the same file is not a removal."""
+    """One timeline per account with git history or captured web pages; events oldest
+    first. One event per credential, file and commit (its lines gathered), or per
+    credential, page and capture; a blob replaced by one that still holds the
+    credential in the same file is not a removal."""
     groups: dict[str, dict[tuple[str, str, str, str, tuple[str, ...]], list[Event]]] = {}
     for f in findings:
         account = f.explanation.access.account
@@ -40,6 +44,11 @@ def timelines(findings: list[Finding]) -> list[Timeline]:
         for loc in f.locations:
             members = split_origin(loc.origin)[0]
             g = loc.git
+            if (g is None or g.commit is None) and loc.captured:
+                key = (f.fingerprint, "captured", loc.captured, loc.path, members)
+                ev = Event(loc.captured, "captured", "", "", loc.path, loc.line, f, (), members)
+                events.setdefault(key, []).append(ev)
+                continue
             if g is None or g.commit is None:
                 continue
             first = "at-boundary" if g.at_boundary else "introduced"

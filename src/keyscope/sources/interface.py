@@ -61,6 +61,7 @@ class Blob:
     # judged as a model file by a unit of its own (whose walk reads its members too):
     # this one scans and unpacks it only (a large file read by two workers at once)
     walked: bool = False
+    captured: str | None = None  # a web page's capture time (``Location.captured``)
 
 
 @dataclass(frozen=True)

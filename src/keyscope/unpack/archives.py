@@ -47,7 +47,8 @@ OUTSIDE = "(outside members)"
 
 def member(blob: Blob, name: str, data: bytes) -> Blob:
     """``data`` as a member of ``blob`` named ``name``."""
-    return Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid, image=blob.image)
+    return Blob(blob.path, data, origin=(*blob.origin, name), oid=blob.oid, image=blob.image,
+                captured=blob.captured)
 
 
 def spent_members(

@@ -15,8 +15,10 @@ grow to at most ``ratio`` times its size past the unpack budget's bytes (1 GiB).
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 from keyscope.model import Skipped
@@ -166,6 +168,12 @@ class _Counted:
         return size - left
 
 
+# a WARC-Date (W3C-ISO8601 in UTC, seconds and fractions optional)
+_ISO_DATE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?Z"
+)
+
+
 def _records(blob: Blob, stream: _Counted) -> Iterator[Blob | Skipped]:
     number = 0
     while True:
@@ -202,7 +210,9 @@ def _records(blob: Blob, stream: _Counted) -> Iterator[Blob | Skipped]:
         if len(block) < length:
             reason = f"WARC record cut short ({len(block)} of {length} bytes): scanned as read"
             yield Skipped(member_path(blob, name), reason)
-        yield from _members(blob, kind, name, raw_head, block)
+        # the record's WARC-Date, the page's capture time (kept only when it is one)
+        dated = replace(blob, captured=date) if _ISO_DATE.fullmatch(date) else blob
+        yield from _members(dated, kind, name, raw_head, block)
         if len(block) < length:
             return
 

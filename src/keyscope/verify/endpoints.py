@@ -15,7 +15,7 @@ from keyscope.verify.whoami import WHOAMI
 
 def endpoint_names() -> dict[str, str]:
     """Every endpoint name with its default base URL."""
-    return dict([STS, CERTS]) | {name: e.base for name, e in WHOAMI.items()}
+    return dict([STS, CERTS]) | {e.endpoint_name: e.base for e in WHOAMI.values()}
 
 
 def parse_endpoint(text: str) -> tuple[str, str]:

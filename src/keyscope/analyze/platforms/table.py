@@ -1,7 +1,7 @@
 """The platforms whose tokens keyscope explains, as data: for each kind of token, what
 it unlocks as the platform documents it, what its format says about its lifetime, the
-read-only "who am I" request a live check would send (not sent yet), and how to revoke
-it. ``tokens.py`` reads tokens; ``explainer.py`` turns a row and a token into an
+read-only "who am I" request a live check sends (``verify/whoami.py``, with --verify),
+and how to revoke it. ``tokens.py`` reads tokens; ``explainer.py`` turns a row and a token into an
 ``Explanation``."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class TokenKind:
     unlocks: str  # what it unlocks, as the platform documents it
     revoke: str  # where and how its owner revokes it
     revoke_command: str | None = None  # a command or API call that revokes it
-    whoami: str | None = None  # the read-only request that tells whose it is (not sent)
+    whoami: str | None = None  # the read-only request that tells whose it is
     validity: str = NO_EXPIRY
     lifetime_seconds: int | None = None  # documented longest life, when the format tells
     services: tuple[str, ...] = ("all",)
@@ -297,8 +297,9 @@ KINDS: dict[str, TokenKind] = {k.kind: k for k in (
         "posts messages (text, blocks, links) to the one channel it was created for, under "
         "its app's name; it cannot read anything",
         "remove the webhook in the app's Incoming Webhooks settings (or remove the app)",
-        whoami="POST it {\"text\": \"\"}: Slack answers no_text (alive) or invalid_token/"
-        "no_service (dead) without posting (community technique)",
+        whoami="none that keyscope sends: the only check is a POST to it (an empty "
+        "{\"text\": \"\"} is answered no_text while it is alive), and a post that is "
+        "accepted sends a message",
         services=("incoming-webhook",),
     ),
     TokenKind(

@@ -98,7 +98,8 @@
     return h("section", { "aria-labelledby": "summary-heading" },
       h("h2", { id: "summary-heading" }, "Summary"),
       h("p", { class: "muted" }, `${findings.length} credentials in ${allGroups.length} accounts; ` +
-        `${(D.model_findings || []).length} model-file findings; ${st.files ?? 0} files, ${st.bytes ?? 0} bytes scanned` +
+        (D.inventory ? `from the inventory (${D.inventory.scans} scans recorded)` :
+          `${(D.model_findings || []).length} model-file findings; ${st.files ?? 0} files, ${st.bytes ?? 0} bytes scanned`) +
         ((D.skipped || []).length ? `; ${D.skipped.length} skipped` : "")),
       h("div", { class: "summary" },
         summaryTable("severity", SEVERITIES.filter((k) => bySev.get(k)).map((k) => [k, bySev.get(k)]), findings.length, true),
@@ -131,7 +132,7 @@
     const seen = new Set();
     let gone = false;
     // a rename: the same credential removed from one path and added at another in one commit
-    const moved = (ev, other) => evs.some((o) => o.event === other && o.commit === ev.commit && o.fingerprint === ev.fingerprint && o.path !== ev.path);
+    const moved = (ev, other) => ev.commit && evs.some((o) => o.event === other && o.commit === ev.commit && o.fingerprint === ev.fingerprint && o.path !== ev.path);
     const out = evs.filter((ev) => !(ev.event === "removed" && moved(ev, "introduced"))).map((ev) => {
       let kind = ev.event;
       if (kind === "introduced" && moved(ev, "removed")) kind = "moved";
@@ -153,7 +154,7 @@
     const lo = Math.min(...times), hi = Math.max(...times, NOW);
     const W = 600, L = 20, R = 580, span = Math.max(hi - lo, 1);
     const x = (t) => L + ((t - lo) / span) * (R - L);
-    const cls = { introduced: "ev-introduced", "re-issued": "ev-reissued", deleted: "ev-removed", replaced: "ev-removed", moved: "ev-boundary", "at-boundary": "ev-boundary" };
+    const cls = { introduced: "ev-introduced", captured: "ev-introduced", "first-seen": "ev-introduced", gone: "ev-removed", "re-issued": "ev-reissued", deleted: "ev-removed", replaced: "ev-removed", moved: "ev-boundary", "at-boundary": "ev-boundary" };
     const svg = s("svg", { viewBox: `0 0 ${W} 62`, width: W, height: 62, role: "img", class: "timeline",
       "aria-label": `timeline of ${g.subject}: ` + events.map((e) => `${e.kind} ${day(e.date)}`).join(", ") + (stillInHistory ? "; still in history" : "") });
     svg.append(s("line", { class: "axis", x1: L, x2: R, y1: 30, y2: 30 }));
@@ -174,16 +175,19 @@
       const mark = e.kind === "deleted" || e.kind === "replaced" ? s("rect", { class: cls[e.kind], x: lx - 6, y: cy - 6, width: 12, height: 12 })
         : e.kind === "re-issued" ? s("path", { class: cls[e.kind], d: `M${lx} ${cy - 8} l8 8 l-8 8 l-8 -8 z` })
         : s("circle", { class: cls[e.kind] || "ev-boundary", cx: lx, cy, r: 7 });
-      mark.append(s("title", {}, `${n + 1}: ${e.kind} ${day(e.date)} in ${String(e.commit).slice(0, 10)} by ${e.author}: ${e.path}:${e.line}`));
+      const by = e.commit ? ` in ${String(e.commit).slice(0, 10)} by ${e.author}` : "";
+      mark.append(s("title", {}, `${n + 1}: ${e.kind} ${day(e.date)}${by}: ${e.path}:${e.line}`));
       svg.append(mark);
       svg.append(s("text", { x: lx, y: ty, "text-anchor": "middle" }, String(n + 1)));
     });
     svg.append(s("text", { x: L, y: 56, "text-anchor": "start" }, day(new Date(lo).toISOString())));
     svg.append(s("text", { x: R, y: 56, "text-anchor": "end" }, "now " + day(D.now)));
     svg.append(s("line", { class: "now", x1: x(NOW), x2: x(NOW), y1: 18, y2: 42 }));
+    // a web page (crawl, web archive) has a capture time, no commit and no author
     const list = h("ol", { class: "events" }, events.map((e) => h("li", null,
-      h("strong", null, e.kind), ` ${day(e.date)} · `, h("code", null, String(e.commit).slice(0, 10)),
-      ` · ${e.author} · ${e.path}${e.origin && e.origin.length ? "!/" + e.origin.join("!/") : ""}:${e.lines && e.lines.length ? e.lines.join(",") : e.line}` +
+      h("strong", null, e.kind), ` ${day(e.date)} · `,
+      e.commit ? h("code", null, String(e.commit).slice(0, 10)) : "page",
+      `${e.commit ? " · " + e.author : ""} · ${e.path}${e.origin && e.origin.length ? "!/" + e.origin.join("!/") : ""}:${e.lines && e.lines.length ? e.lines.join(",") : e.line}` +
       (e.expiry ? ` · expires ${day(e.expiry)}` : ""))));
     if (stillInHistory) list.append(h("li", null, h("strong", null, "still in history"), " · deleting the file did not revoke the credential: anyone with a clone can read it"));
     return h("div", { class: "timeline-block" }, h("h4", null, "Timeline"), svg, list);
@@ -232,7 +236,11 @@
       const im = loc.image;
       notes.push(` — added in layer ${im.layer}` + (im.removed_in ? `, ${im.overwritten ? "overwritten" : "deleted"} in layer ${im.removed_in}: still in the image` : ""));
     }
-    return h("li", null, link, notes.join(""), loc.snippet ? h("div", null, h("code", null, loc.snippet)) : null);
+    if (loc.captured) notes.push(` — page captured ${day(loc.captured)}`);
+    if (loc.seen) notes.push(` — first seen ${day(loc.seen.first)}, last seen ${day(loc.seen.last)}${loc.seen.present ? "" : " (no longer there)"}`);
+    // the secret itself: in the data only under --show-secrets (the header says so)
+    const secret = D.secrets_shown && loc.secret ? h("div", { class: "secret" }, "secret: ", h("code", null, loc.secret)) : null;
+    return h("li", null, link, notes.join(""), loc.snippet ? h("div", null, h("code", null, loc.snippet)) : null, secret);
   }
   function credential(x) {
     const a = x.a, f = x.f;
@@ -249,8 +257,17 @@
     if (a.validity) add("Validity", a.validity.summary, validityBar(a.validity));
     if (a.network) add("Network", a.network);
     if (f.verification) add("Live check", f.verification);
+    const inv = f.inventory; // from `keyscope inventory list --format html`
+    if (inv) {
+      add("Status", inv.status + (inv.status_at ? ` since ${day(inv.status_at)}` : ""));
+      add("Seen", `first ${day(inv.first_seen)}, last ${day(inv.last_seen)}`);
+    }
+    const history = inv && inv.verifications.length ? h("div", null, h("h4", null, `Verification history (${inv.verifications.length})`),
+      h("ol", { class: "events verifications" }, inv.verifications.map((v) => h("li", null, h("strong", null, v.status), ` ${day(v.checked_at)} · ${v.summary}`)))) : null;
+    const triage = inv && inv.triage.length ? h("div", null, h("h4", null, "Triage"),
+      h("ol", { class: "events" }, inv.triage.map((t) => h("li", null, h("strong", null, t.status), ` ${day(t.at)} by ${t.actor}${t.note ? ": " + t.note : ""}`)))) : null;
     return h("div", { class: "cred" },
-      h("p", null, f.sentence), facts,
+      h("p", null, f.sentence), facts, history, triage,
       h("h4", null, `Where (${f.locations.length})`),
       h("ul", { class: "locations" }, f.locations.slice(0, 50).map(locationItem),
         f.locations.length > 50 ? h("li", null, `… and ${f.locations.length - 50} more`) : null));
