@@ -106,3 +106,23 @@ def test_an_onnx_member_whose_graph_starts_past_the_head_is_still_read() -> None
         f.where[:1] == ("model.onnx",) and "com.evil.ops" in " ".join(f.details)
         for f in findings
     ), _sentences(findings)
+
+
+def test_the_raw_inflater_reads_members_as_zlib_does() -> None:
+    """ISA-L's inflater (used when ``isal`` is installed) gives zlib's bytes and CRC,
+    and its errors are among INFLATE_ERRORS."""
+    import zlib
+
+    from keyscope.modelfiles.containers import INFLATE_ERRORS, crc32, raw_inflater
+
+    body = _class_file() * 3
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = packer.compress(body) + packer.flush()
+    assert raw_inflater().decompress(raw, len(body)) == body
+    assert crc32(body) == zlib.crc32(body)
+    try:
+        raw_inflater().decompress(b"\xff" * 64)
+    except INFLATE_ERRORS:
+        pass
+    else:  # pragma: no cover
+        raise AssertionError("corrupt deflate data inflated")

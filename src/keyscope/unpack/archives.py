@@ -23,7 +23,14 @@ from dataclasses import replace
 from typing import IO, Any, Protocol
 
 from keyscope.model import Skipped
-from keyscope.modelfiles.containers import view_reader, zip_by_name, zip_read
+from keyscope.modelfiles.containers import (
+    INFLATE_ERRORS,
+    crc32,
+    raw_inflater,
+    view_reader,
+    zip_by_name,
+    zip_read,
+)
 from keyscope.sources.interface import Blob
 from keyscope.unpack.interface import Budget, Expander, member_path
 
@@ -254,10 +261,10 @@ def inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
         else:
             try:
                 # max_length 0 would mean "all of it": an empty member gets 1
-                out = zlib.decompressobj(-15).decompress(raw, max(info.file_size, 1))
-            except zlib.error:
+                out = raw_inflater().decompress(raw, max(info.file_size, 1))
+            except INFLATE_ERRORS:
                 return None
-    if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+    if len(out) != info.file_size or crc32(out) != info.CRC:
         return None
     return out
 
