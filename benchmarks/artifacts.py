@@ -498,6 +498,7 @@ def one_run(tool: str, root: Path, tag: str, jobs: int, timeout: float) -> dict[
     user, system, maxrss = u.timed or u.rusage
     cpu = user + system + u.orphans[0] + u.orphans[1]
     return {
+        "load_after": round(os.getloadavg()[0], 2),  # 1-minute load average as it ended
         "wall": round(u.wall, 3),
         "cpu": round(cpu, 2),
         "largest_rss_kb": max(maxrss, u.orphans[2]),
@@ -542,7 +543,18 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "tree_rss_mib": median(r["tree_rss_kb"] / 1024 for r in runs),
         "max_tree_rss_mib": max(r["tree_rss_kb"] / 1024 for r in runs),
         "other_cores": median(r["other_cores"] for r in runs),
+        "load_after": median(r.get("load_after", 0.0) for r in runs),
     }
+
+
+def rounds(tools: dict[str, Any]) -> list[tuple[float, float, float]]:
+    """Each measured round: (keyscope's wall / Kingfisher's, CPU ratio, the cores other
+    processes kept busy, the more of the two runs), least disturbed first."""
+    ks, kf = tools["keyscope"]["runs"], tools["kingfisher"]["runs"]
+    out = [(a["wall"] / b["wall"], a["cpu"] / b["cpu"],
+            max(a["other_cores"] or 0, b["other_cores"] or 0))
+           for a, b in zip(ks, kf, strict=False) if b["wall"] and b["cpu"]]  # fmt: skip
+    return sorted(out, key=lambda r: r[2])
 
 
 # --------------------------------------------------------------------------- findings
@@ -666,6 +678,12 @@ def render(res: dict[str, Any]) -> str:
             + (f" Other processes kept {busy:.1f} cores busy during the runs: the wall "
                "ratio is no verdict." if (busy := max(ks["other_cores"] or 0,
                                                        kf["other_cores"] or 0)) > 0.5 else ""),
+            "- Each round (the tools one after the other), least disturbed first: "
+            + "; ".join(f"wall {w:.2f}×, CPU {c:.2f}× ({o:.1f} other cores busy)"
+                        for w, c, o in rounds(tools))
+            + (f". The 1-minute load average as the runs ended: median {ks['load_after']:.1f} "
+               f"(keyscope), {kf['load_after']:.1f} (Kingfisher), on "
+               f"{res['machine']['nproc']} cores." if "load_after" in ks else "."),
             f"- Peak memory of keyscope's process tree: {ks['max_tree_rss_mib']:.0f} MiB at most "
             f"over the runs (target < 300 MiB: "
             f"**{'met' if ks['max_tree_rss_mib'] < 300 else 'not met'}**).",

@@ -16,6 +16,7 @@ from datetime import datetime
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
 from keyscope.detect.capture import Capturer, Match
 from keyscope.detect.engine import Engine
+from keyscope.detect.literals import AnyLiteral
 from keyscope.model import GitProvenance, Location, ModelFinding, RawFinding
 from keyscope.modelfiles.containers import DEFAULT_REACH, Reach
 from keyscope.modelfiles.kinds import model_kind
@@ -31,6 +32,7 @@ UTF16_MARKERS = tuple(
     "\0".join(word).encode() + b"\0"
     for word in ("sig", "SIG", "AccountKey", "SharedAccessSignature")
 )
+_UTF16 = AnyLiteral(UTF16_MARKERS)  # one pass for all of them
 _BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9+/]{86}==")
 _B64_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
@@ -103,7 +105,7 @@ class BlobScanner:
             return result
         data = _transcode(blob.data)
         self._scan_bytes(blob, data, 0, result, None)
-        if b"\0" in data and any(marker in data for marker in UTF16_MARKERS):
+        if b"\0" in data and _UTF16.found_in(data):
             # UTF-16 strings without a byte-order mark (.NET assemblies, Windows
             # resources): every other byte holds the text.
             inner = replace(blob, origin=(*blob.origin, "utf-16"))

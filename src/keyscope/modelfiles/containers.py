@@ -17,6 +17,7 @@ import ast
 import bisect
 import bz2
 import gzip
+import importlib
 import io
 import lzma
 import mmap
@@ -28,7 +29,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from keyscope.modelfiles.formats.registry import holds_pickles, sniff, structured_kinds
+from keyscope.modelfiles.formats.registry import (
+    format_named,
+    holds_pickles,
+    sniff,
+    structured_kinds,
+)
+from keyscope.modelfiles.kinds import model_kind
 from keyscope.modelfiles.pickle_vm import OPCODES
 
 MAX_DEPTH = 4
@@ -82,6 +89,15 @@ STREAMED = frozenset({"gzip", "bz2", "xz"})  # a tar inside these is walked as a
 STREAM_CHUNK = 1024 * 1024
 DROP_BYTES = 8 * 1024 * 1024  # a memory map read this far is let go of (see _ViewReader)
 READER_FAILED = "the reader failed on it"  # an exception no parser should raise: a bug
+# A zip member longer than this is inflated this far first, and read whole only when
+# that head may be a model file or a container (most members of a jar are classes).
+SNIFF_BYTES = 512
+# Formats recognised by parsing more than a head (a protobuf message, a text prefix):
+# a member starting like one of them is always read whole.
+PARSED_KINDS = ("onnx", "savedmodel", "savedmodel-text")
+# Members always read whole: the Keras check (formats/keras.py) reads config.json and
+# leaves saying what is wrong with it (truncated, corrupt) to this walk.
+READ_WHOLE = ("config.json",)
 
 
 @dataclass(frozen=True)
@@ -474,6 +490,9 @@ def _zip(
             continue  # raw tensor bytes, never unpickled
         if not spans.add(e):
             continue  # the same bytes, read the same way, were scanned already
+        if _no_model(data, e):
+            budget.spend(SNIFF_BYTES)
+            continue  # its head is no model file: the rest is not inflated
         body = _member(data, e, budget.limit(e.csize))
         encrypted = bool(e.flags & 0x61)
         if isinstance(body, str) or (encrypted and not _plain(body[1], e.crc)):
@@ -681,6 +700,98 @@ def _member(data: bytes, e: _Entry, limit: int) -> tuple[str, bytes] | str:
             return "zip member's compressed data ends early: not scanned"
         return local_name, out
     return f"zip compression method {e.method} is not read"
+
+
+def _no_model(data: bytes, e: _Entry) -> bool:
+    """Whether member ``e`` is certainly nothing the walk reads, from its first
+    ``SNIFF_BYTES`` bytes alone: a longer, plainly stored or deflated member whose head
+    no partial sniff matches, that starts with no pickle opcode nor like a format
+    recognised by parsing. A member that fits the head, is a ``.pkl`` or in
+    ``READ_WHOLE``, flagged encrypted, or whose head does not inflate is read whole
+    (what is wrong with it is then said)."""
+    if e.name.endswith((".pkl", *READ_WHOLE)) or e.flags & 0x61 or e.method not in (0, 8):
+        return False
+    pos = e.offset
+    if data[pos : pos + 4] != b"PK\x03\x04" or pos + 30 > len(data):
+        return False
+    nlen, xlen = struct.unpack("<HH", data[pos + 26 : pos + 30])
+    start = pos + 30 + nlen + xlen
+    end = start + max(e.csize, 0)
+    stored = e.method == 0
+    head = bytes(data[start : min(end, start + SNIFF_BYTES + 1)]) if stored else (
+        _inflated_head(data, start, end)
+    )
+    if head is None:
+        return False
+    if len(head) <= SNIFF_BYTES or head[:1] in _parsed_first():
+        return False
+    return model_kind(head[:SNIFF_BYTES], partial=True) is None
+
+
+def _inflated_head(data: bytes, start: int, end: int) -> bytes | None:
+    """The first ``SNIFF_BYTES + 1`` bytes the deflated data at ``data[start:end]``
+    inflates to (fewer: it is shorter), fed a little at a time; None when it does
+    not inflate."""
+    inflater = raw_inflater()
+    out = b""
+    step = 4 * 1024
+    try:
+        with memoryview(data) as view:
+            at = start
+            while len(out) <= SNIFF_BYTES and at < end and not inflater.eof:
+                pending: Any = view[at : min(end, at + step)]
+                at += step
+                while pending and len(out) <= SNIFF_BYTES and not inflater.eof:
+                    out += inflater.decompress(pending, SNIFF_BYTES + 1 - len(out))
+                    pending = inflater.unconsumed_tail
+                if pending:  # the head is complete before this chunk was used up
+                    break
+    except INFLATE_ERRORS:
+        return None
+    return out
+
+
+def _isal_zlib() -> Any:
+    """ISA-L's zlib (the optional ``isal`` package: its inflate is about 1.7x zlib's
+    on the members of jars), or None when it is not installed."""
+    try:
+        return importlib.import_module("isal.isal_zlib")
+    except ImportError:
+        return None
+
+
+_fast_zlib = _isal_zlib()
+# what a raw inflater raises on data that does not inflate
+INFLATE_ERRORS: tuple[type[Exception], ...] = (
+    (zlib.error,) if _fast_zlib is None else (zlib.error, _fast_zlib.error)
+)
+
+
+def raw_inflater() -> Any:
+    """A decompressobj for raw deflate data (zip members): ISA-L's when the ``isal``
+    package is installed, else zlib's. It raises one of ``INFLATE_ERRORS``."""
+    return (_fast_zlib or zlib).decompressobj(-15)
+
+
+def crc32(data: bytes) -> int:
+    """zlib's CRC-32 of ``data`` (ISA-L's when installed: the same value, faster)."""
+    return int((_fast_zlib or zlib).crc32(data))
+
+
+_PARSED_FIRST: bytes | None = None
+
+
+def _parsed_first() -> bytes:
+    """The first bytes a file of a format in ``PARSED_KINDS`` can start with (any
+    byte when such a format says none)."""
+    global _PARSED_FIRST
+    if _PARSED_FIRST is None:
+        firsts = [getattr(format_named(k), "first", None) for k in PARSED_KINDS]
+        _PARSED_FIRST = (
+            bytes(range(256)) if any(f is None for f in firsts)
+            else bytes(sorted({b for f in firsts if f for b in f}))
+        )
+    return _PARSED_FIRST
 
 
 def _inflate(inflater: Any, raw: memoryview, limit: int) -> bytes | None:

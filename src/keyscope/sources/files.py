@@ -517,7 +517,7 @@ def _os_reason(exc: OSError) -> str:
 BATCH_FILES = 256  # files per unit when the walk runs in the scanning process
 BATCH_BYTES = 16 * 1024 * 1024
 UNIT_ENTRIES = 512  # listed entries per unit when workers take directories
-FIRST_PIECE = 32  # entries in the first unit; each next one twice as many, to UNIT_ENTRIES
+FIRST_PIECE = 8  # entries in the first unit; each next one twice as many, to UNIT_ENTRIES
 
 
 def walk_options(options: SourceOptions) -> WalkOptions:

@@ -23,7 +23,14 @@ from dataclasses import replace
 from typing import IO, Any, Protocol
 
 from keyscope.model import Skipped
-from keyscope.modelfiles.containers import view_reader, zip_by_name, zip_read
+from keyscope.modelfiles.containers import (
+    INFLATE_ERRORS,
+    crc32,
+    raw_inflater,
+    view_reader,
+    zip_by_name,
+    zip_read,
+)
 from keyscope.sources.interface import Blob
 from keyscope.unpack.interface import Budget, Expander, member_path
 
@@ -204,8 +211,10 @@ class ZipExpander(Expander):
                             return
                         continue
                     try:
-                        with archive.open(info) as f:
-                            data = read_capped(f)
+                        data = inflated(blob.data, info)
+                        if data is None:  # not plainly readable: zipfile says why
+                            with archive.open(info) as f:
+                                data = read_capped(f)
                     except DAMAGED as exc:
                         data = lenient.read(info)
                         if data is None:
@@ -228,6 +237,37 @@ class ZipExpander(Expander):
                 yield Skipped(member_path(blob, OUTSIDE), spent)
             else:
                 yield rest
+
+
+def inflated(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """A stored or deflated member's content read straight from ``data`` (no copy of
+    its compressed bytes, no file object), when it reads plainly: a local header where
+    the directory says, exactly the declared size, and the CRC it declares. None for
+    anything else: ``zipfile`` then reads it, or says what is wrong with it."""
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    if info.flag_bits & 0x61:  # encrypted, patched: zipfile's refusals stand
+        return None
+    pos = info.header_offset
+    if bytes(data[pos : pos + 4]) != b"PK\x03\x04":
+        return None
+    lengths = bytes(data[pos + 26 : pos + 30])
+    start = pos + 30 + int.from_bytes(lengths[:2], "little") + int.from_bytes(lengths[2:], "little")
+    end = start + info.compress_size
+    if end > len(data):
+        return None
+    with memoryview(data) as view, view[start:end] as raw:
+        if info.compress_type == zipfile.ZIP_STORED:
+            out = bytes(raw)
+        else:
+            try:
+                # max_length 0 would mean "all of it": an empty member gets 1
+                out = raw_inflater().decompress(raw, max(info.file_size, 1))
+            except INFLATE_ERRORS:
+                return None
+    if len(out) != info.file_size or crc32(out) != info.CRC:
+        return None
+    return out
 
 
 class PrefixedZipExpander(ZipExpander):

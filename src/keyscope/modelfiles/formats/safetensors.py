@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 def _safetensors(data: bytes, head: bytes, partial: bool) -> bool:
     if len(data) >= 10 and data[8:9] == b"{":
         n: int = struct.unpack("<Q", data[:8])[0]
-        return 2 <= n <= len(data) - 8
+        # a head (``partial``) cannot hold the whole header of a larger file
+        return n >= 2 and (partial or n <= len(data) - 8)
     return False
 
 
