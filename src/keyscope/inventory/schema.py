@@ -120,6 +120,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # each credential's owners (owners/: commit authors, CODEOWNERS, the [owners] map)
     # as the latest scan that named any saw them: JSON [{"name", "email", "via"}]
     3: ("ALTER TABLE credentials ADD COLUMN owners TEXT NOT NULL DEFAULT '[]'",),
+    # the targets a --cluster scan of a target list finished (fleet/resume.py): an
+    # interrupted run of the same list goes on without them; forgotten once it ends
+    4: (
+        """CREATE TABLE scan_targets (
+            run_key TEXT NOT NULL,
+            target TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            scan_id {big} REFERENCES scans (id),
+            bytes {big} NOT NULL DEFAULT 0,
+            findings INTEGER NOT NULL DEFAULT 0,
+            finished_at TEXT NOT NULL,
+            PRIMARY KEY (run_key, target)
+        )""",
+    ),
 }
 LATEST = max(MIGRATIONS)
 
