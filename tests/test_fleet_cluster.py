@@ -1,0 +1,209 @@
+"""``keyscope scan --cluster``: a real Dask scheduler and worker processes on loopback
+(``tests/dask_cluster.py``), 50 repositories made with real ``git`` and web archives
+written by warcio. The distributed findings equal the single-machine ones exactly,
+also when a worker is SIGKILLed mid-scan; a failing target is skipped with its
+reason; an interrupted ``--db`` scan resumes without the targets it finished."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyscope.fleet.run import RESUMED
+from tests import tokens
+from tests.dask_cluster import DaskCluster
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = "2026-12-01T00:00:00Z"
+REPOS = 50
+
+
+def _git(repo: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
+           "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
+           "GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z",
+           "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z"}  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+
+
+def _warc(records: list[tuple[str, bytes]]) -> bytes:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=True)
+    for uri, payload in records:
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(
+            uri, "response", payload=io.BytesIO(payload), http_headers=http))  # fmt: skip
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A target file: 50 repositories (a secret each, one shared by every fifth, one
+    committed then deleted in every seventh) and three web archives (one record
+    repeats a repository's secret)."""
+    root = tmp_path_factory.mktemp("fleet")
+    shared = tokens.github()
+    lines = ["# fifty repositories and three web archives"]
+    for i in range(REPOS):
+        repo = root / f"repo{i:02}"
+        repo.mkdir()
+        _git(repo, "init", "-q", "-b", "main")
+        (repo / "README.md").write_text(f"repository {i}\n")
+        (repo / "settings.py").write_text(f"TOKEN = '{tokens.github()}'\n")
+        if i % 5 == 0:
+            (repo / "ci.env").write_text(f"GH_TOKEN={shared}\n")
+        if i % 7 == 0:
+            (repo / "old.cfg").write_text(f"token = {tokens.gitlab_routable()}\n")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-qm", "first")
+        if i % 7 == 0:
+            _git(repo, "rm", "-q", "old.cfg")
+            _git(repo, "commit", "-qm", "remove the token")
+        lines.append(str(repo))
+    for n in range(3):
+        archive = root / f"crawl{n}.warc.gz"
+        pages = [(f"https://site{n}.example/p{k}", f"<p>{tokens.github()}</p>".encode())
+                 for k in range(4)]  # fmt: skip
+        pages.append((f"https://site{n}.example/shared", f"<b>{shared}</b>".encode()))
+        archive.write_bytes(_warc(pages))
+        lines.append(f"{archive}  # a crawl")
+    (root / "targets.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    running = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        running.start(workers=2)
+        yield running
+    finally:
+        running.stop()
+
+
+def keyscope(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "keyscope", "scan", "--now", NOW, "--fail-on", "never", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full,
+    )  # fmt: skip
+
+
+def finished(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+@pytest.fixture(scope="module")
+def single(corpus: Path) -> dict[str, Any]:
+    """The single-machine scan of the target file."""
+    out, _ = finished(keyscope("--targets", str(corpus / "targets.txt"), "--format", "json"))
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_the_distributed_scan_equals_the_single_machine_scan(
+    corpus: Path, cluster: DaskCluster, single: dict[str, Any]
+) -> None:
+    proc = keyscope("--targets", str(corpus / "targets.txt"), "--format", "json",
+                    "--cluster", cluster.address)  # fmt: skip
+    out, err = finished(proc)
+    doc = json.loads(out)
+    # every repository's own secret, the gitlab tokens of every seventh, the archives'
+    assert len(single["findings"]) >= REPOS + 12
+    shared = [f for f in single["findings"] if len(f["locations"]) == REPOS // 5 + 3]
+    assert len(shared) == 1  # one secret in 13 places across the targets: one finding
+    assert doc["findings"] == single["findings"]
+    assert doc["skipped"] == single["skipped"] == []
+    assert doc["stats"]["files"] == single["stats"]["files"]
+    assert doc["stats"]["bytes"] == single["stats"]["bytes"]
+    assert doc["timeline"] == single["timeline"]
+    assert f"cluster {cluster.address}" in err
+    assert f"targets: {REPOS + 3}/{REPOS + 3} done, 0 running, 0 failed" in err
+
+
+def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
+    corpus: Path, cluster: DaskCluster, single: dict[str, Any]
+) -> None:
+    victim = cluster.add_worker()
+    cluster.wait_for(3)
+    proc = keyscope("--targets", str(corpus / "targets.txt"), "--format", "jsonl",
+                    "--cluster", cluster.address)  # fmt: skip
+    cluster.wait_busy(f"w{len(cluster.workers) - 1}")
+    victim.send_signal(signal.SIGKILL)
+    out, _ = finished(proc)
+    victim.wait(10)
+    lines = [json.loads(line) for line in out.splitlines()]
+    streamed = [(r["fingerprint"], json.dumps(r["location"], sort_keys=True))
+                for r in lines if r["type"] == "finding"]  # fmt: skip
+    assert len(streamed) == len(set(streamed))  # nothing reported twice
+    expected = {(f["fingerprint"], json.dumps(loc, sort_keys=True))
+                for f in single["findings"] for loc in f["locations"]}  # fmt: skip
+    assert set(streamed) == expected  # nothing lost
+
+
+def test_a_failing_target_is_skipped_with_its_reason_and_the_scan_goes_on(
+    corpus: Path, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    listed = tmp_path / "targets.txt"
+    gone = (tmp_path / "gone.git").as_uri()
+    listed.write_text(f"{gone}\n{corpus / 'repo01'}\n")
+    out, err = finished(keyscope("--targets", str(listed), "--format", "json",
+                                 "--cluster", cluster.address))  # fmt: skip
+    doc = json.loads(out)
+    [skip] = doc["skipped"]
+    assert skip["path"] == gone
+    assert "could not be scanned: cannot clone" in skip["reason"]
+    [path] = [loc["path"] for f in doc["findings"] for loc in f["locations"]]
+    assert path == str(corpus / "repo01" / "settings.py")
+    assert "1 failed" in err
+
+
+def _done_targets(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM scan_targets").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_finished(
+    corpus: Path, cluster: DaskCluster, single: dict[str, Any], tmp_path: Path
+) -> None:
+    db = tmp_path / "inventory.sqlite3"
+    args = ("--targets", str(corpus / "targets.txt"), "--format", "json", f"--db={db}",
+            "--cluster", cluster.address)  # fmt: skip
+    first = keyscope(*args)
+    deadline = time.monotonic() + 120
+    while _done_targets(db) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=60)
+    assert first.returncode != 0  # interrupted
+    done = _done_targets(db)
+    assert 10 <= done < REPOS + 3
+    out, _ = finished(keyscope(*args))
+    doc = json.loads(out)
+    resumed = [s["path"] for s in doc["skipped"] if s["reason"] == RESUMED]
+    assert len(resumed) == done  # not scanned again
+    assert doc["stats"]["files"] < single["stats"]["files"]
+    with sqlite3.connect(db) as conn:
+        stored = {r[0] for r in conn.execute("SELECT fingerprint FROM credentials")}
+        left = conn.execute("SELECT count(*) FROM scan_targets").fetchone()[0]
+    assert stored == {f["fingerprint"] for f in single["findings"]}  # nothing lost
+    assert left == 0  # the run ended: the next one scans every target again
