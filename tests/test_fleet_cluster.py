@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from keyscope.fleet.pieces import warc_pieces
 from keyscope.fleet.run import RESUMED
 from tests import tokens
 from tests.dask_cluster import DaskCluster
@@ -27,6 +28,7 @@ from tests.dask_cluster import DaskCluster
 ROOT = Path(__file__).resolve().parents[1]
 NOW = "2026-12-01T00:00:00Z"
 REPOS = 50
+SPLIT = "64K"  # big.warc.gz in pieces
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -81,6 +83,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pages.append((f"https://site{n}.example/shared", f"<b>{shared}</b>".encode()))
         archive.write_bytes(_warc(pages))
         lines.append(f"{archive}  # a crawl")
+    # a larger one, cut into pieces by --split-size in the distributed scans
+    words = tokens.RNG
+    pages = []
+    for k in range(60):
+        text = " ".join("".join(words.choice("abcdefghij") for _ in range(7)) for _ in range(900))
+        secret = f" {tokens.github()} " if k % 6 == 0 else " "
+        pages.append((f"https://big.example/p{k}", f"<p>{text}{secret}{text[:99]}</p>".encode()))
+    (root / "big.warc.gz").write_bytes(_warc(pages))
+    lines.append(str(root / "big.warc.gz"))
     (root / "targets.txt").write_text("\n".join(lines) + "\n")
     return root
 
@@ -93,6 +104,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
         yield running
     finally:
         running.stop()
+
+
+def tasks(corpus: Path) -> int:
+    """The tasks of the target list: one a target, big.warc.gz one a piece."""
+    pieces = warc_pieces(str(corpus / "big.warc.gz"), 64 << 10)
+    assert pieces is not None and len(pieces) >= 3
+    return REPOS + 3 + len(pieces)
 
 
 def keyscope(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -121,11 +139,11 @@ def test_the_distributed_scan_equals_the_single_machine_scan(
     corpus: Path, cluster: DaskCluster, single: dict[str, Any]
 ) -> None:
     proc = keyscope("--targets", str(corpus / "targets.txt"), "--format", "json",
-                    "--cluster", cluster.address)  # fmt: skip
+                    "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
     out, err = finished(proc)
     doc = json.loads(out)
     # every repository's own secret, the gitlab tokens of every seventh, the archives'
-    assert len(single["findings"]) >= REPOS + 12
+    assert len(single["findings"]) >= REPOS + 12 + 10
     shared = [f for f in single["findings"] if len(f["locations"]) == REPOS // 5 + 3]
     assert len(shared) == 1  # one secret in 13 places across the targets: one finding
     assert doc["findings"] == single["findings"]
@@ -134,7 +152,8 @@ def test_the_distributed_scan_equals_the_single_machine_scan(
     assert doc["stats"]["bytes"] == single["stats"]["bytes"]
     assert doc["timeline"] == single["timeline"]
     assert f"cluster {cluster.address}" in err
-    assert f"targets: {REPOS + 3}/{REPOS + 3} done, 0 running, 0 failed" in err
+    n = tasks(corpus)
+    assert f"targets: {n}/{n} done, 0 running, 0 failed" in err
 
 
 def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
@@ -143,7 +162,7 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
     victim = cluster.add_worker()
     cluster.wait_for(3)
     proc = keyscope("--targets", str(corpus / "targets.txt"), "--format", "jsonl",
-                    "--cluster", cluster.address)  # fmt: skip
+                    "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
     cluster.wait_busy(f"w{len(cluster.workers) - 1}")
     victim.send_signal(signal.SIGKILL)
     out, _ = finished(proc)
@@ -187,7 +206,7 @@ def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_f
 ) -> None:
     db = tmp_path / "inventory.sqlite3"
     args = ("--targets", str(corpus / "targets.txt"), "--format", "json", f"--db={db}",
-            "--cluster", cluster.address)  # fmt: skip
+            "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
     first = keyscope(*args)
     deadline = time.monotonic() + 120
     while _done_targets(db) < 10 and time.monotonic() < deadline:
@@ -196,7 +215,7 @@ def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_f
     first.communicate(timeout=60)
     assert first.returncode != 0  # interrupted
     done = _done_targets(db)
-    assert 10 <= done < REPOS + 3
+    assert 10 <= done < tasks(corpus)
     out, _ = finished(keyscope(*args))
     doc = json.loads(out)
     resumed = [s["path"] for s in doc["skipped"] if s["reason"] == RESUMED]

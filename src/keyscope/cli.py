@@ -326,6 +326,9 @@ def _add_fleet_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cluster", metavar="ADDRESS",
                    help="run each target as a task on a Dask cluster: tcp://HOST:8786 (a "
                    "running scheduler) or local:N (N local workers)")  # fmt: skip
+    g.add_argument("--split-size", metavar="SIZE", default="128M",
+                   help="--cluster: a gzip web archive larger than this is scanned in pieces "
+                   "of about this size, each a task (default: 128M)")  # fmt: skip
     g.add_argument("--include-forks", action="store_true", help="github:/gitlab:: forks too")
     g.add_argument("--include-archived", action="store_true",
                    help="github:/gitlab:: archived repositories too")  # fmt: skip
@@ -753,7 +756,8 @@ def _scan(args: argparse.Namespace) -> int:
     if getattr(args, "cluster", None):
         from keyscope.fleet.run import ClusterOptions
 
-        cluster = ClusterOptions(args.cluster, quiet=args.quiet)
+        cluster = ClusterOptions(args.cluster, quiet=args.quiet,
+                                 split_bytes=parse_size(args.split_size, "--split-size"))
     result = scan_and_report(
         args.paths,
         options,

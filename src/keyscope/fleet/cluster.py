@@ -20,6 +20,7 @@ from keyscope.errors import KeyscopeError
 from keyscope.fleet.task import TargetResult, scan_target
 
 if TYPE_CHECKING:
+    from keyscope.fleet.pieces import Piece
     from keyscope.scan import ScanOptions
 
 CONNECT_SECONDS = 30
@@ -69,7 +70,7 @@ class Cluster:
 
     def run(
         self,
-        targets: Sequence[str],
+        targets: Sequence[str | Piece],
         options: ScanOptions,
         on_result: Callable[[int, TargetResult], None],
     ) -> None:
@@ -88,7 +89,9 @@ class Cluster:
                     result = future.result()
                 except Exception as exc:  # KilledWorker: it killed every worker it met
                     why = f"its task failed ({type(exc).__name__})"
-                    result = TargetResult(targets[i], failed=why)
+                    task = targets[i]
+                    name = task if isinstance(task, str) else task.name
+                    result = TargetResult(name, failed=why)
                 on_result(i, result)
                 future.release()
         except BaseException:

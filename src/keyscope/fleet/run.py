@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
+from keyscope.fleet.pieces import DEFAULT_SPLIT_BYTES, Piece, warc_pieces
 from keyscope.fleet.progress import Tally, TargetsLine
 from keyscope.fleet.task import TargetResult
 from keyscope.model import (
@@ -40,6 +41,7 @@ class ClusterOptions:
 
     address: str
     quiet: bool = False
+    split_bytes: int = DEFAULT_SPLIT_BYTES  # a larger gzip web archive: tasks by byte ranges
 
 
 def scan_fleet(
@@ -63,10 +65,13 @@ def scan_fleet(
     options = replace(options, now=resolve_now(options.now))  # one clock for every worker
     rules = load_rules(options.rule_dirs)  # a bad --rules fails here, before any task
     targets = list(dict.fromkeys(targets))
+    tasks: list[str | Piece] = []
+    for target in targets:
+        tasks.extend(warc_pieces(target, cluster.split_bytes) or [target])
     log, finished = _resume(targets, options, recording)
-    todo = [t for t in targets if log is None or _shown(t) not in finished]
+    todo = [t for t in tasks if log is None or _shown(t) not in finished]
     results: dict[int, TargetResult] = {}
-    tally = Tally(total=len(targets), done=len(targets) - len(todo))
+    tally = Tally(total=len(tasks), done=len(tasks) - len(todo))
     err = stream or sys.stderr
     line = None if cluster.quiet else TargetsLine(err, terminal=err.isatty())
     seen: set[tuple[str, Location]] = set()
@@ -108,14 +113,16 @@ def scan_fleet(
         log.forget()
     ordered = [results[i] for i in sorted(results)]
     result = _merged(ordered, merge, rules, options, time.monotonic() - started)
-    result.skipped[:0] = [Skipped(_shown(t), RESUMED) for t in targets if t not in todo]
-    return result, len(todo) < len(targets)
+    result.skipped[:0] = [Skipped(_shown(t), RESUMED) for t in tasks if t not in todo]
+    return result, len(todo) < len(tasks)
 
 
-def _shown(target: str) -> str:
+def _shown(task: str | Piece) -> str:
+    """A task as the inventory keeps it: the target (a piece: with its byte range),
+    without credentials."""
     from keyscope.fleet.resume import shown_target
 
-    return shown_target(target)
+    return shown_target(task if isinstance(task, str) else task.name)
 
 
 def _resume(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from keyscope.model import Finding, ModelFinding, RawFinding, Skipped
 
 if TYPE_CHECKING:
+    from keyscope.fleet.pieces import Piece
     from keyscope.scan import ScanOptions
 
 
@@ -41,19 +42,27 @@ class TargetResult:
         ]
 
 
-def scan_target(target: str, options: ScanOptions) -> TargetResult:
-    """Scan ``target`` in this process; an error ends this target only."""
+def scan_target(target: str | Piece, options: ScanOptions) -> TargetResult:
+    """Scan ``target`` (or one piece of a large web archive) in this process; an error
+    ends this target only."""
+    from keyscope.fleet.pieces import PieceSource
     from keyscope.redact import mask
     from keyscope.scan import scan
 
+    piece = None if isinstance(target, str) else target
+    root = target if isinstance(target, str) else target.target
     try:
-        result = scan([target], replace(options, jobs=1))
+        extra = [PieceSource(options, piece)] if piece else []
+        result = scan([root], replace(options, jobs=1), extra=extra)
     except Exception as exc:  # auth, network, a corrupt target: skipped with the reason
         reason = mask(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        return TargetResult(target, failed=f"could not be scanned: {reason[:300]}")
+        name = root if piece is None else piece.name
+        return TargetResult(name, failed=f"could not be scanned: {reason[:300]}")
     stats = result.stats
+    if piece is not None and piece.index > 0:  # a file in pieces counts once
+        stats.files = max(0, stats.files - 1)
     return TargetResult(
-        target,
+        root if piece is None else piece.name,
         findings=result.findings,
         model_findings=result.model_findings,
         skipped=result.skipped,
