@@ -48,11 +48,15 @@ ALLOWED: dict[str, set[str]] = {
     # the inventory database: names sources and members as reports do
     "inventory/": {"keyscope", "errors", "model", "redact", "config", "analyze/", "report/",
                    "sources/"},
+    # many targets: each one a scan (on a Dask worker); forges through verify/'s transport;
+    # web archives cut by unpack/'s reading of them; finished targets kept in inventory/
+    "fleet/": {"errors", "model", "redact", "scan", "explain", "detect/", "sources/", "unpack/",
+               "verify/", "inventory/", "report/"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
                  "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/", "owners/",
-                 "notify/"},
+                 "notify/", "fleet/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
-            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/"},
+            "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/", "fleet/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }
