@@ -10,7 +10,6 @@ import io
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,8 +21,10 @@ import pytest
 
 from keyscope.fleet.pieces import warc_pieces
 from keyscope.fleet.run import RESUMED
+from keyscope.inventory.store import open_store
 from tests import tokens
 from tests.dask_cluster import DaskCluster
+from tests.postgres import Postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = "2026-12-01T00:00:00Z"
@@ -193,18 +194,19 @@ def test_a_failing_target_is_skipped_with_its_reason_and_the_scan_goes_on(
     assert "1 failed" in err
 
 
-def _done_targets(db: Path) -> int:
+def _done_targets(db: str) -> int:
     try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM scan_targets").fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet
+        with open_store(db) as store:
+            return int(store.scalar("SELECT count(*) FROM scan_targets"))
+    except Exception:  # not created yet
         return 0
 
 
 def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_finished(
-    corpus: Path, cluster: DaskCluster, single: dict[str, Any], tmp_path: Path
+    corpus: Path, cluster: DaskCluster, single: dict[str, Any], postgres: Postgres
 ) -> None:
-    db = tmp_path / "inventory.sqlite3"
+    """On PostgreSQL, the inventory of a distributed scan."""
+    db = postgres.database()
     args = ("--targets", str(corpus / "targets.txt"), "--format", "json", f"--db={db}",
             "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
     first = keyscope(*args)
@@ -221,8 +223,8 @@ def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_f
     resumed = [s["path"] for s in doc["skipped"] if s["reason"] == RESUMED]
     assert len(resumed) == done  # not scanned again
     assert doc["stats"]["files"] < single["stats"]["files"]
-    with sqlite3.connect(db) as conn:
-        stored = {r[0] for r in conn.execute("SELECT fingerprint FROM credentials")}
-        left = conn.execute("SELECT count(*) FROM scan_targets").fetchone()[0]
+    with open_store(db) as store:
+        stored = {r["fingerprint"] for r in store.rows("SELECT fingerprint FROM credentials")}
+        left = store.scalar("SELECT count(*) FROM scan_targets")
     assert stored == {f["fingerprint"] for f in single["findings"]}  # nothing lost
     assert left == 0  # the run ended: the next one scans every target again
