@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from keyscope.sources.interface import Blob, Skipped, Source, SourceOptions, Unit, WorkerContext
 from keyscope.unpack.warc import MAGIC, is_warc
 
-DEFAULT_SPLIT_BYTES = 128 << 20  # decompressed, a Common Crawl range stays under 1 GiB
+DEFAULT_SPLIT_BYTES = 128 << 20  # compressed: about eight tasks per Common Crawl file
 WINDOW = 1 << 20  # bytes searched for a record's start at a time
 GZIP_MEMBER = b"\x1f\x8b\x08"
 
