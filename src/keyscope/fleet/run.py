@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
+from keyscope.errors import KeyscopeError
 from keyscope.fleet.pieces import DEFAULT_SPLIT_BYTES, Piece, warc_pieces
 from keyscope.fleet.progress import Tally, TargetsLine
 from keyscope.fleet.task import TargetResult
@@ -65,6 +66,8 @@ def scan_fleet(
     options = replace(options, now=resolve_now(options.now))  # one clock for every worker
     rules = load_rules(options.rule_dirs)  # a bad --rules fails here, before any task
     targets = list(dict.fromkeys(targets))
+    if "-" in targets:
+        raise KeyscopeError("--cluster: standard input (-) cannot be a task's target")
     tasks: list[str | Piece] = []
     for target in targets:
         tasks.extend(warc_pieces(target, cluster.split_bytes) or [target])
