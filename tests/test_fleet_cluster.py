@@ -10,6 +10,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from keyscope.fleet.pieces import warc_pieces
 from keyscope.fleet.run import RESUMED
-from keyscope.inventory.store import open_store
+from keyscope.inventory.store import Store, open_store
 from tests import tokens
 from tests.dask_cluster import DaskCluster
 from tests.postgres import Postgres
@@ -194,35 +195,50 @@ def test_a_failing_target_is_skipped_with_its_reason_and_the_scan_goes_on(
     assert "1 failed" in err
 
 
-def _done_targets(db: str) -> int:
+def _done(store: Store) -> int:
+    """Targets the scan recorded as finished (the table exists once it started)."""
     try:
-        with open_store(db) as store:
-            return int(store.scalar("SELECT count(*) FROM scan_targets"))
-    except Exception:  # not created yet
+        return int(store.scalar("SELECT count(*) FROM scan_targets WHERE status = 'done'"))
+    except Exception:  # the scan has not migrated the database yet
         return 0
 
 
 def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_finished(
-    corpus: Path, cluster: DaskCluster, single: dict[str, Any], postgres: Postgres
+    corpus: Path, cluster: DaskCluster, single: dict[str, Any], postgres: Postgres,
+    tmp_path: Path,
 ) -> None:
-    """On PostgreSQL, the inventory of a distributed scan."""
+    """On PostgreSQL, the inventory of a distributed scan. One more target is a
+    repository on a loopback server that takes the connection and never answers: the
+    first run cannot end before it is interrupted, once every other target is done."""
     db = postgres.database()
-    args = ("--targets", str(corpus / "targets.txt"), "--format", "json", f"--db={db}",
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    listed = tmp_path / "targets.txt"
+    stuck = f"http://127.0.0.1:{hang.getsockname()[1]}/stuck.git"
+    listed.write_text((corpus / "targets.txt").read_text() + stuck + "\n")
+    args = ("--targets", str(listed), "--format", "json", f"--db={db}",
             "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
+    others = tasks(corpus)
     first = keyscope(*args)
-    deadline = time.monotonic() + 120
-    while _done_targets(db) < 10 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    first.send_signal(signal.SIGINT)
-    first.communicate(timeout=60)
+    try:
+        with open_store(db) as store:
+            deadline = time.monotonic() + 120
+            while _done(store) < others and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _done(store) == others
+            first.send_signal(signal.SIGINT)
+            first.communicate(timeout=60)
+    finally:
+        hang.close()  # the stuck clone fails now, and frees its worker
     assert first.returncode != 0  # interrupted
-    done = _done_targets(db)
-    assert 10 <= done < tasks(corpus)
     out, _ = finished(keyscope(*args))
     doc = json.loads(out)
     resumed = [s["path"] for s in doc["skipped"] if s["reason"] == RESUMED]
-    assert len(resumed) == done  # not scanned again
-    assert doc["stats"]["files"] < single["stats"]["files"]
+    assert len(resumed) == others  # not scanned again
+    [failed] = [s for s in doc["skipped"] if s["reason"] != RESUMED]
+    assert failed["path"] == stuck and "cannot clone" in failed["reason"]
+    assert doc["stats"]["files"] == 0 and doc["findings"] == []
     with open_store(db) as store:
         stored = {r["fingerprint"] for r in store.rows("SELECT fingerprint FROM credentials")}
         left = store.scalar("SELECT count(*) FROM scan_targets")
