@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -244,3 +245,20 @@ def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_f
         left = store.scalar("SELECT count(*) FROM scan_targets")
     assert stored == {f["fingerprint"] for f in single["findings"]}  # nothing lost
     assert left == 0  # the run ended: the next one scans every target again
+
+
+def test_local_workers_and_the_progress_lines(corpus: Path, tmp_path: Path) -> None:
+    """``local:N`` starts its own workers; stderr names the scheduler and its
+    dashboard, then targets done / running / failed, bytes and findings."""
+    listed = tmp_path / "targets.txt"
+    listed.write_text(f"{corpus / 'repo01'}\n{corpus / 'repo02'}\n")
+    out, err = finished(keyscope("--targets", str(listed), "--format", "json",
+                                 "--cluster", "local:1"))  # fmt: skip
+    doc = json.loads(out)
+    assert len(doc["findings"]) == 2
+    assert re.search(r"cluster tcp://127\.0\.0\.1:\d+; dashboard http://127\.0\.0\.1:\d+/status",
+                     err)  # fmt: skip
+    size = doc["stats"]["bytes"]
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"keyscope: targets: 2/2 done, 0 running, 0 failed; {size} B, 2 findings",
+                        last), last  # fmt: skip

@@ -41,7 +41,7 @@ class Cluster:
             workers = _workers(address)
             self.local = dask.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0" if _has_dashboard() else None,
+                dashboard_address="127.0.0.1:0",  # a free port on loopback
                 silence_logs=logging.ERROR,
             )  # fmt: skip
             address = self.local.scheduler_address
@@ -59,7 +59,10 @@ class Cluster:
         info = self.client.scheduler_info()
         if "dashboard" not in info.get("services", {}):
             return None
-        return str(self.client.dashboard_link)
+        link = str(self.client.dashboard_link)
+        if self.local is not None and not _has_dashboard():
+            link += " (its pages need bokeh: pip install bokeh)"
+        return link
 
     def running(self) -> int:
         """Tasks the workers hold now."""

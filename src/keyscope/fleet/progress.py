@@ -40,6 +40,7 @@ class TargetsLine:
         self.stream = stream
         self.status = _StatusLine(stream) if terminal else None
         self._last = 0.0
+        self._shown = ""
 
     def announce(self, cluster: str, dashboard: str | None) -> None:
         where = f"; dashboard {dashboard}" if dashboard else ""
@@ -51,9 +52,10 @@ class TargetsLine:
             self.status.show(tally.line())
             return
         now = time.monotonic()
-        if last or now - self._last >= PLAIN_SECONDS:
-            self._last = now
-            self.stream.write(terminal_safe(f"keyscope: {tally.line()}") + "\n")
+        text = tally.line()
+        if (last and text != self._shown) or now - self._last >= PLAIN_SECONDS:
+            self._last, self._shown = now, text
+            self.stream.write(terminal_safe(f"keyscope: {text}") + "\n")
             self.stream.flush()
 
     def close(self) -> None:
