@@ -95,7 +95,7 @@ def scan_fleet(
         tally.findings = len(fingerprints)
         if recording is not None and log is not None:
             recording.record(result.findings)
-            log.done(result.target, options.now or recording.now, failed=result.failed,
+            log.done(result.target, recording.now, failed=result.failed,
                      size=result.bytes, findings=len(result.findings))  # fmt: skip
         if line:
             tally.running = runner.running()
