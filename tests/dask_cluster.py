@@ -9,9 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from tests.notify_receivers import free_port
 
@@ -26,7 +24,6 @@ class DaskCluster:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
-        self._client: Any = None
 
     def start(self, workers: int) -> None:
         log = (self.folder / "scheduler.log").open("wb")
@@ -51,37 +48,39 @@ class DaskCluster:
         self.workers.append(worker)
         return worker
 
-    @property
-    def client(self) -> Any:
-        """A client of the test's own, to watch the scheduler."""
-        if self._client is None:
-            from distributed import Client
-
-            self._client = Client(self.address, timeout=30)
-        return self._client
+    def _ask(self, code: str, timeout: float = 90) -> str:
+        """Run ``code`` with ``client`` connected to the scheduler, in a process of its
+        own: importing Dask here would change how this test process pickles exceptions
+        (tblib), which other tests check."""
+        prelude = f"from distributed import Client\nclient = Client({self.address!r}, timeout=30)\n"
+        done = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
+                              text=True, env=self.env, timeout=timeout, check=True)  # fmt: skip
+        return done.stdout.strip()
 
     def wait_for(self, workers: int) -> None:
-        self.client.wait_for_workers(workers, timeout=60)
+        self._ask(f"client.wait_for_workers({workers}, timeout=60)")
 
-    def worker_address(self, name: str) -> str:
-        for address, info in self.client.scheduler_info()["workers"].items():
-            if info.get("name") == name:
-                return str(address)
-        raise LookupError(name)
-
-    def wait_busy(self, name: str, timeout: float = 60) -> None:
-        """Until worker ``name`` holds a task."""
-        address = self.worker_address(name)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.client.processing().get(address):
-                return
-            time.sleep(0.01)
-        raise TimeoutError(f"worker {name} got no task")
+    def watch_busy(self, name: str) -> subprocess.Popen[str]:
+        """A process that prints ``ready`` once connected, then ``busy`` as soon as
+        worker ``name`` holds a task (start it before the work)."""
+        code = (
+            "from distributed import Client\n"
+            f"client = Client({self.address!r}, timeout=30)\n"
+            "import time\n"
+            "workers = client.scheduler_info()['workers']\n"
+            f"[address] = [a for a, w in workers.items() if w.get('name') == {name!r}]\n"
+            "print('ready', flush=True)\n"
+            "while not client.processing().get(address):\n"
+            "    time.sleep(0.01)\n"
+            "print('busy', flush=True)\n"
+        )
+        watcher = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                   text=True, env=self.env)  # fmt: skip
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == "ready"
+        return watcher
 
     def stop(self) -> None:
-        if self._client is not None:
-            self._client.close()
         for p in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

@@ -164,10 +164,13 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
 ) -> None:
     victim = cluster.add_worker()
     cluster.wait_for(3)
+    watcher = cluster.watch_busy(f"w{len(cluster.workers) - 1}")
     proc = keyscope("--targets", str(corpus / "targets.txt"), "--format", "jsonl",
                     "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
-    cluster.wait_busy(f"w{len(cluster.workers) - 1}")
+    assert watcher.stdout is not None
+    assert watcher.stdout.readline().strip() == "busy"  # the victim holds a task: kill it
     victim.send_signal(signal.SIGKILL)
+    watcher.wait(30)
     out, _ = finished(proc)
     victim.wait(10)
     lines = [json.loads(line) for line in out.splitlines()]
@@ -221,7 +224,7 @@ def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_f
     args = ("--targets", str(listed), "--format", "json", f"--db={db}",
             "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
     others = tasks(corpus)
-    first = keyscope(*args)
+    first = keyscope(*args, env={"PYTHONFAULTHANDLER": "1"})
     try:
         with open_store(db) as store:
             deadline = time.monotonic() + 120
@@ -229,9 +232,16 @@ def test_an_interrupted_scan_resumes_from_the_inventory_without_the_targets_it_f
                 time.sleep(0.05)
             assert _done(store) == others
             first.send_signal(signal.SIGINT)
-            first.communicate(timeout=60)
+            try:
+                first.communicate(timeout=60)
+            except subprocess.TimeoutExpired:  # where it is stuck: the threads' stacks
+                first.send_signal(signal.SIGABRT)
+                _, err = first.communicate(timeout=30)
+                pytest.fail(f"not interrupted within 60 s:\n{err[-6000:]}")
     finally:
         hang.close()  # the stuck clone fails now, and frees its worker
+        if first.poll() is None:
+            first.kill()
     assert first.returncode != 0  # interrupted
     out, _ = finished(keyscope(*args))
     doc = json.loads(out)
