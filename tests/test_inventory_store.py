@@ -89,7 +89,7 @@ def test_an_older_database_is_migrated_and_a_newer_one_refused(db_url: str) -> N
         with pytest.raises(Exception):  # noqa: B017 - the outbox does not exist yet
             store.execute("SELECT count(*) FROM alerts")
     with open_store(db_url) as store:
-        assert schema.version(store) == schema.LATEST == 5
+        assert schema.version(store) == schema.LATEST == 6
         assert store.scalar("SELECT keyscope_version FROM scans") == "0.0.1"
         assert store.scalar("SELECT count(*) FROM alerts") == 0
         assert store.scalar("SELECT count(*) FROM credentials WHERE owners = '[]'") == 0

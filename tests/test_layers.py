@@ -48,9 +48,13 @@ ALLOWED: dict[str, set[str]] = {
     # the inventory database: names sources and members as reports do
     "inventory/": {"keyscope", "errors", "model", "redact", "config", "analyze/", "report/",
                    "sources/"},
+    # many targets: each one a scan (on a Dask worker); forges through verify/'s transport;
+    # web archives cut by unpack/'s reading of them; finished targets kept in inventory/
+    "fleet/": {"errors", "model", "redact", "scan", "explain", "detect/", "sources/", "unpack/",
+               "verify/", "inventory/", "report/"},
     "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
                  "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/", "owners/",
-                 "notify/"},
+                 "notify/", "fleet/"},
     # usage: storage logs matched to credentials; the inventory's keys; the $logs fetch
     "usage/": {"keyscope", "errors", "model", "redact", "analyze/", "report/", "verify/",
                "inventory/"},
@@ -59,7 +63,7 @@ ALLOWED: dict[str, set[str]] = {
     "posture/": {"keyscope", "errors", "model", "redact", "analyze/", "verify/", "inventory/"},
     "cli": {"keyscope", "errors", "model", "config", "explain", "runtime", "scan", "workflow",
             "report/", "sources/", "verify/", "crawl/", "inventory/", "notify/", "usage/",
-            "posture/"},
+            "posture/", "fleet/"},
     "keyscope": {"errors", "model", "config", "explain", "analyze/"},
     "__main__": {"cli"},
 }

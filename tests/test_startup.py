@@ -37,6 +37,8 @@ XML = {"xml.sax", "xml.sax.saxutils", "plistlib", "xml.parsers.expat"}
 NETWORK = {"keyscope.verify.transport", "http.client", "ssl"}
 # Loaded only when a report needs them (the HTML page; importlib.resources at all).
 PAGE = {"html.entities", "importlib.resources"}
+# Loaded only for --cluster (keyscope[cluster]).
+DASK = {"dask", "distributed", "keyscope.fleet.cluster"}
 # Loaded only when a candidate of theirs is met.
 PROVIDERS = {"keyscope.providers.aws", "keyscope.providers.gcp", "keyscope.providers.platforms",
              "keyscope.providers.privatekeys", "keyscope.providers.jwt"}
@@ -73,7 +75,7 @@ def test_a_small_text_scan_loads_no_model_reader_no_pool_no_ignore_matcher(
 ) -> None:
     loaded = _loaded("scan", "-q", "-j", "2", "--no-git", str(text_tree))
     assert "keyscope.scan" in loaded  # the probe sees the scan's modules
-    assert not loaded & (MODEL_READERS | POOL | IGNORE | XML | NETWORK | PROVIDERS | PAGE)
+    assert not loaded & (MODEL_READERS | POOL | IGNORE | XML | NETWORK | PROVIDERS | PAGE | DASK)
 
 
 def test_each_is_loaded_once_its_input_needs_it(text_tree: Path) -> None:

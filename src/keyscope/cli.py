@@ -200,6 +200,7 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "$XDG_DATA_HOME/keyscope/inventory.sqlite3), --db=FILE, --db=postgresql://…; "
         "its new alerts go to the config's [[notify]] destinations",
     )
+    _add_fleet_arguments(p)
 
     m = sub.add_parser(
         "models",
@@ -314,6 +315,29 @@ HTTPS only (plain HTTP only to a local emulator);
 private, loopback and link-local destinations are refused unless --allow-internal
 (--allow-internal=HOST:PORT,... allows only those);
 no redirects are followed; every request is written to the audit log."""
+
+
+def _add_fleet_arguments(p: argparse.ArgumentParser) -> None:
+    """Many targets (``fleet/``): a target list, forge organisations, a Dask cluster."""
+    g = p.add_argument_group(
+        "many targets",
+        "PATH may also be github:ORG or gitlab:GROUP: the organisation's repositories, "
+        "listed through the forge's API (token from GITHUB_TOKEN / GITLAB_TOKEN)",
+    )
+    g.add_argument("--targets", type=Path, metavar="FILE",
+                   help="scan every target listed in FILE (a repository URL, path, web "
+                   "archive or artifact per line; # comments)")  # fmt: skip
+    g.add_argument("--cluster", metavar="ADDRESS",
+                   help="run each target as a task on a Dask cluster: tcp://HOST:8786 (a "
+                   "running scheduler) or local:N (N local workers)")  # fmt: skip
+    g.add_argument("--split-size", metavar="SIZE", default="128M",
+                   help="--cluster: a gzip web archive larger than this is scanned in pieces "
+                   "of about this size, each a task (default: 128M)")  # fmt: skip
+    g.add_argument("--include-forks", action="store_true", help="github:/gitlab:: forks too")
+    g.add_argument("--include-archived", action="store_true",
+                   help="github:/gitlab:: archived repositories too")  # fmt: skip
+    g.add_argument("--forge-api", metavar="URL",
+                   help="the forge's API base (GitHub Enterprise, a self-hosted GitLab)")
 
 
 def _add_verify_arguments(p: argparse.ArgumentParser) -> None:
@@ -744,9 +768,16 @@ def _scan(args: argparse.Namespace) -> int:
     from keyscope.model import Severity
     from keyscope.scan import fails
 
+    args.paths = _targets(args)
     check_paths(args.paths)
     options = _scan_options(args)
     verify = _verify_options(args)
+    cluster = None
+    if getattr(args, "cluster", None):
+        from keyscope.fleet.run import ClusterOptions
+
+        cluster = ClusterOptions(args.cluster, quiet=args.quiet,
+                                 split_bytes=parse_size(args.split_size, "--split-size"))
     result = scan_and_report(
         args.paths,
         options,
@@ -756,10 +787,30 @@ def _scan(args: argparse.Namespace) -> int:
         config=args.config,
         db=getattr(args, "db", None),
         notify=_notify_options(args) if getattr(args, "db", None) is not None else None,
+        cluster=cluster,
     )
     if args.fail_on == "never":
         return EXIT_OK
     return EXIT_FINDINGS if fails(result, Severity.parse(args.fail_on)) else EXIT_OK
+
+
+def _targets(args: argparse.Namespace) -> list[str]:
+    """The paths, with ``--targets FILE``'s lines and each ``github:ORG`` /
+    ``gitlab:GROUP`` replaced by the organisation's repositories."""
+    paths: list[str] = args.paths
+    listed = getattr(args, "targets", None)
+    forges = [p for p in paths if p.startswith(("github:", "gitlab:"))]
+    if listed is None and not forges:
+        return paths
+    from keyscope.fleet.forge import ForgeOptions
+    from keyscope.fleet.targets import expand_targets, read_targets
+
+    if listed is not None:
+        paths = [*(p for p in paths if p != "."), *read_targets(listed)]
+    forge = ForgeOptions(include_forks=args.include_forks,
+                         include_archived=args.include_archived, api=args.forge_api,
+                         allow_internal=_allow_internal(args))  # fmt: skip
+    return expand_targets(paths, forge)
 
 
 def _notify_options(args: argparse.Namespace) -> NotifyOptions:

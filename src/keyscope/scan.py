@@ -202,7 +202,10 @@ def merge(raw: list[RawFinding]) -> list[Finding]:
     findings = list(by_fp.values())
     for f in findings:
         f.locations.sort(key=lambda loc: (loc.path, loc.origin, loc.line, loc.column))
-    findings.sort(key=lambda f: (-f.severity, f.locations[0].path, f.locations[0].line))
+    # a total order (column, origin, fingerprint break ties): the same whatever order
+    # the units ended in, on one machine or a cluster
+    findings.sort(key=lambda f: (-f.severity, f.locations[0].path, f.locations[0].line,
+                                 f.locations[0].column, f.locations[0].origin, f.fingerprint))
     return findings
 
 

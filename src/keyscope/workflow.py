@@ -31,6 +31,7 @@ from keyscope.sources.git import Selection
 if TYPE_CHECKING:
     from keyscope.analyze.policy import Policy
     from keyscope.crawl.options import CrawlOptions
+    from keyscope.fleet.run import ClusterOptions
     from keyscope.inventory.record import Recording
     from keyscope.model import RawFinding, ScanResult
     from keyscope.notify.interface import Notifier, NotifyOptions
@@ -76,6 +77,7 @@ def scan_and_report(
     progress_line: bool = True,
     db: str | None = None,
     notify: NotifyOptions | None = None,
+    cluster: ClusterOptions | None = None,
 ) -> ScanResult:
     """Scan ``paths`` and report through ``report.format``: findings the ``baseline``
     file accepts are dropped (counted in ``stats.rejected``), ``verify`` checks the rest
@@ -85,6 +87,8 @@ def scan_and_report(
     line of their own instead (``progress_line=False``). ``db``: record the scan in this
     inventory (``""``: the default one), baseline-accepted findings included, and with
     ``notify`` send its pending alerts to the config's ``[[notify]]`` destinations.
+    ``cluster``: each path a task on a Dask cluster (``fleet/``); with ``db``, written
+    target by target, and a run of the same targets interrupted before goes on.
     Returns the result as reported."""
     from keyscope.owners.assign import OwnerResolver, assign_owners, with_owners
     from keyscope.owners.config import load_owners
@@ -114,14 +118,22 @@ def scan_and_report(
                 if raw.explanation.fingerprint not in accepted:
                     fmt.finding(with_owners(raw, owners))
 
-        result = scan(
-            paths,
-            options,
-            on_finding=on_finding,
-            on_progress=progress.update if progress else None,
-            stdin=stdin,
-            extra=extra,
-        )
+        resumed = False
+        if cluster is not None:
+            from keyscope.fleet.run import scan_fleet
+
+            result, resumed = scan_fleet(
+                paths, options, cluster, on_finding=on_finding, recording=recording
+            )
+        else:
+            result = scan(
+                paths,
+                options,
+                on_finding=on_finding,
+                on_progress=progress.update if progress else None,
+                stdin=stdin,
+                extra=extra,
+            )
         if progress:
             progress.close()
             progress = None
@@ -145,8 +157,8 @@ def scan_and_report(
     if recording is not None:
         with recording.store:
             recording.record(found)
-            # a partial selection of history does not say what is gone
-            recording.finish(complete=options.selection == Selection())
+            # a partial selection of history (or a resumed run) does not say what is gone
+            recording.finish(complete=options.selection == Selection() and not resumed)
             if notify is not None:
                 _deliver_alerts(recording, notify, config, quiet=report.quiet)
     if report.output and not report.quiet:

@@ -161,6 +161,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX posture_checks_by_account ON posture_checks (account)",
     ),
+    # the targets a --cluster scan of a target list finished (fleet/resume.py): an
+    # interrupted run of the same list goes on without them; forgotten once it ends
+    6: (
+        """CREATE TABLE scan_targets (
+            run_key TEXT NOT NULL,
+            target TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            scan_id {big} REFERENCES scans (id),
+            bytes {big} NOT NULL DEFAULT 0,
+            findings INTEGER NOT NULL DEFAULT 0,
+            finished_at TEXT NOT NULL,
+            PRIMARY KEY (run_key, target)
+        )""",
+    ),
 }
 LATEST = max(MIGRATIONS)
 
