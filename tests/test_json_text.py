@@ -4,20 +4,26 @@ writes, byte for byte: on a real scan document and on every JSON value kind."""
 from __future__ import annotations
 
 import enum
+import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from keyscope.report import jsonout
-from keyscope.report.jsontext import indented
+from keyscope.report.interface import FormatOptions
+from keyscope.report.jsontext import chunks, indented
 from keyscope.scan import ScanOptions, scan
 from tests.sdk import NOW, incident_url, new_key
 
 
 def _same(value: Any) -> None:
-    assert indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    assert indented(value) == text
+    for depth in (0, 1, 2, 5):
+        assert "".join(chunks(value, depth)) == text
 
 
 def test_a_scan_document_is_written_as_json_writes_it(tmp_path: Path) -> None:
@@ -31,6 +37,28 @@ def test_a_scan_document_is_written_as_json_writes_it(tmp_path: Path) -> None:
     doc = jsonout.scan_document(result)
     _same(doc)
     assert jsonout.render_scan(result) == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    # --format json writes the document while it makes it, the same text
+    out = io.StringIO()
+    jsonout.JsonFormat(out, FormatOptions()).finish(result)
+    assert out.getvalue() == jsonout.render_scan(result)
+
+
+def test_an_iterator_is_written_as_an_array_one_item_at_a_time() -> None:
+    made: list[int] = []
+
+    def items(n: int) -> Iterator[dict[str, int]]:
+        for i in range(n):
+            made.append(i)
+            yield {"i": i}
+
+    pieces = chunks({"a": items(3), "b": items(0), "c": 1})
+    text = ""
+    for piece in pieces:
+        text += piece
+        if '"c"' not in text:  # each item is made only when it is written
+            assert len(made) <= text.count('"i"') + 1
+    assert json.loads(text) == {"a": [{"i": 0}, {"i": 1}, {"i": 2}], "b": [], "c": 1}
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False)
 
 
 class Level(enum.IntEnum):

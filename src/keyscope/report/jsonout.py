@@ -12,7 +12,7 @@ from keyscope.analyze.timefmt import iso
 from keyscope.model import Explanation, Finding
 from keyscope.redact import redacted
 from keyscope.report.interface import Format, shown
-from keyscope.report.jsontext import indented
+from keyscope.report.jsontext import chunks, indented
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -28,7 +28,10 @@ class JsonFormat(Format):
     explains = True
 
     def finish(self, result: ScanResult) -> None:
-        self.out.write(render_scan(result))
+        # written as it is made: one finding's text at a time, not the whole document
+        for piece in chunks(scan_document(result, lazy=True)):
+            self.out.write(piece)
+        self.out.write("\n")
 
     def explain(self, explanations: list[Explanation], now: datetime) -> None:
         self.out.write(render_explain(explanations, now))
@@ -94,10 +97,13 @@ def finding_data(f: Finding) -> dict[str, Any]:
     }
 
 
-def scan_document(result: ScanResult) -> dict[str, Any]:
+def scan_document(result: ScanResult, *, lazy: bool = False) -> dict[str, Any]:
+    """The ``--format json`` document of ``result`` (every string shown masked);
+    ``lazy``: its findings an iterator, each made when :func:`jsontext.chunks` writes it."""
     from keyscope import __version__
 
     result = shown(result)
+    findings = result.findings
     return {
         "$schema": SCAN_SCHEMA,
         "schema_version": SCAN_VERSION,
@@ -105,7 +111,9 @@ def scan_document(result: ScanResult) -> dict[str, Any]:
         "now": iso(result.now),
         "engine": result.engine,
         "stats": stats_data(result),
-        "findings": [finding_data(f) for f in result.findings],
+        "findings": (finding_data(f) for f in findings) if lazy else [
+            finding_data(f) for f in findings
+        ],
         "model_findings": [to_data(m) for m in result.model_findings],
         "timeline": timeline_data(result.findings),
         "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],

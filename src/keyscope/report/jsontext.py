@@ -8,6 +8,7 @@ appends pieces to a list, with the C string encoder.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -19,6 +20,38 @@ def indented(value: Any) -> str:
     out: list[str] = []
     _write(value, out, "\n")
     return "".join(out)
+
+
+def chunks(value: Any, depth: int = 2) -> Iterator[str]:
+    """The text of :func:`indented` in pieces, one per member of an object or array down
+    to ``depth`` levels, so that a large document is written while it is made. An
+    iterator stands for an array there: its items are made, written and let go one by
+    one."""
+    yield from _chunks(value, "\n", depth)
+
+
+def _chunks(value: Any, newline: str, depth: int) -> Iterator[str]:
+    cls = type(value)
+    if depth > 0 and cls is dict:
+        inner = newline + _INDENT
+        sep = "{" + inner
+        for key, item in value.items():
+            yield sep + encode_basestring(_key(key)) + ": "
+            yield from _chunks(item, inner, depth - 1)
+            sep = "," + inner
+        yield "{}" if sep[0] == "{" else newline + "}"
+    elif depth > 0 and (cls is list or isinstance(value, Iterator)):
+        inner = newline + _INDENT
+        sep = "[" + inner
+        for item in value:
+            yield sep
+            yield from _chunks(item, inner, depth - 1)
+            sep = "," + inner
+        yield "[]" if sep[0] == "[" else newline + "]"
+    else:
+        out: list[str] = []
+        _write(value, out, newline)
+        yield "".join(out)
 
 
 def _float(value: float) -> str:
