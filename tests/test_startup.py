@@ -78,6 +78,22 @@ def test_a_small_text_scan_loads_no_model_reader_no_pool_no_ignore_matcher(
     assert not loaded & (MODEL_READERS | POOL | IGNORE | XML | NETWORK | PROVIDERS | PAGE | DASK)
 
 
+def test_text_that_starts_with_an_opcode_letter_loads_no_model_reader(tmp_path: Path) -> None:
+    # "import" is INST, "class" GLOBAL, "MIME" BININT2, "From" FLOAT: pickle.load fails
+    # at the first opcode of each, so none is handed to the emulator
+    root = tmp_path / "tree"
+    root.mkdir()
+    for name, text in {
+        "a.py": "import os\n", "b.py": "class A:\n    pass\n", "c.py": "def f():\n    pass\n",
+        "d.py": "print('x')\n", "m.eml": "MIME-Version: 1.0\nFrom: a@b.c\n",
+        "f.eml": "From: a@b.c\n", "r.py": 'r"""Doc."""\n',
+    }.items():  # fmt: skip
+        (root / name).write_text(text)
+    loaded = _loaded("scan", "-q", "-j", "1", "--no-git", str(root))
+    assert "keyscope.scan" in loaded
+    assert not loaded & (MODEL_READERS | {"keyscope.modelfiles.pickle_vm"})
+
+
 def test_each_is_loaded_once_its_input_needs_it(text_tree: Path) -> None:
     (text_tree / ".gitignore").write_text("*.log\n")
     (text_tree / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0]}, protocol=4))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar, cast
@@ -28,6 +29,18 @@ _AWS_FIELD = re.compile(
     rf"|secret_?key|session_?token|security_?token)(?:{_ASSIGN}|[\"']?[ \t]*[:=][ \t]*[\"']?)"
     r"([A-Za-z0-9%+/=\\]{8,})"
 )
+# What _AWS_FIELD's names hold, lower-cased (``secret_?access_?key`` holds "secret_?key"
+# or "secretaccess"/"secret_access").
+_AWS_WORDS = ("x-amz-signature", "?signature", "&signature", ";signature", "x-amz-security-token",
+              "secretaccess", "secret_access", "secretkey", "secret_key", "sessiontoken",
+              "session_token", "securitytoken", "security_token")
+# The letters outside ASCII that a case-insensitive pattern takes for ASCII ones and
+# lower() does not turn into them (K, the Kelvin sign, lower() does).
+_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s"}
+_FOLDED = re.compile("[\u0130\u0131\u017f]")
+# What follows "sig" in _SIG_VALUE (_ASSIGN's first characters), and "secret" in _GCP_FIELD.
+_SIG_GATE = re.compile(r'sig[=%\\"]')
+_GCP_GATE = re.compile(r'(?<![a-z_])secret[=%\\"\'\t :]')
 # Google Cloud: a V4 signed URL's signature, an HMAC secret by its name, the body of a
 # PEM private key (a service-account key, also with JSON's escaped line breaks), and
 # API keys (shown as ``AIza…``).
@@ -55,15 +68,20 @@ _TOKEN = re.compile(
     r"|(?i:wandb[_-]?api[_-]?key|kaggle[_-]?key|\"key\"|api\.wandb\.ai\s+login\s+\S+\s+password)"
     r"[\"']?[ \t]*[=:]?[ \t]*[\"']?([0-9a-fA-F]{32,40})"
 )
-_TOKEN_HINTS = ("hf_", "api_org_", "sk-", "r8_", "dapi", "gh", "github_", "gl", "gr13", "xox",
-                "xapp", "hooks.slack", "incomingwebhook", "eyj", "private-lines", "wandb",
-                "kaggle", '"key"', "kgat_")
+# Where _TOKEN can match: its case-sensitive prefixes (in the text; the labels of its
+# case-insensitive part, "wandb", "kaggle" and '"key"', are looked for in lower case).
+_TOKEN_HINT = re.compile(
+    r"hf_|api_org_|sk-|r8_|dapi|gh[pousr]_|github_pat_|GR1348941|KGAT_|wandb_v1_"
+    r"|gl(?:pat|dt|rt|ptt|ft|imt|agent|oas|soat|cbt)-|xox[bpare]-|xoxe\.xox|xapp-"
+    r"|hooks\.slack\.com/|/IncomingWebhook/|eyJ|Private-Lines: "
+)
 _API_KEY = re.compile(r"AIza[0-9A-Za-z_-]{35}")
 # An account key: 64 bytes in Base64, also URL-encoded.
 _KEY_VALUE = re.compile(r"[A-Za-z0-9+/]{86}==")
 _KEY_VALUE_QUOTED = re.compile(r"(?:[A-Za-z0-9+/]|%2[BbFf]){86}(?:==|%3[Dd]%3[Dd])")
 # A Base64 run long enough to hide a credential (a Kubernetes Secret, a data: URL).
-_B64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+# (Each run is tried from its first character only: a shorter run fails wherever it starts.)
+_B64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,}={0,2}")
 # A run of the characters a secret value is made of (Base64, URL-encoded, escaped).
 _RUN = re.compile(r"[A-Za-z0-9%+/=\\]*")
 _RUN_END = re.compile(r"[A-Za-z0-9%+/=\\]*\Z")
@@ -83,6 +101,7 @@ def _forms(secrets: Iterable[str]) -> list[str]:
     return sorted((f for f in out if len(f) >= 8), key=len, reverse=True)
 
 
+@functools.lru_cache(maxsize=4096)  # a report repeats its hashes and fingerprints
 def _decodes_to_secret(run: str, depth: int) -> bool:
     """A Base64 run whose decoded text (at any alignment) holds something secret-shaped."""
     for skip in range(4):
@@ -105,18 +124,23 @@ def _spans(text: str, forms: Collection[str], depth: int = 0) -> list[tuple[int,
         while i >= 0:
             found.append((i, i + len(form)))
             i = text.find(form, i + len(form))
-    lower = text.lower()
-    if "sig" in lower:
+    # Each pattern runs only where the words it needs occur (the case-insensitive ones
+    # looked for in the lower-cased text): most strings of a report need none of them.
+    folded = not text.isascii() and _FOLDED.search(text)
+    lower = (text.translate(_FOLD) if folded else text).lower()
+    if "sig" in lower and _SIG_GATE.search(lower):
         found.extend(m.span(1) for m in _SIG_VALUE.finditer(text))
-    if "key" in lower:
+    if "accountkey" in lower or "sharedaccesskey" in lower:
         found.extend(m.span(1) for m in _KEY_FIELD.finditer(text))
-    if "signature" in lower or "secret" in lower or "token" in lower:
+    if (
+        "signature" in lower or "secret" in lower or "session" in lower or "security" in lower
+    ) and any(word in lower for word in _AWS_WORDS):
         found.extend(m.span(1) for m in _AWS_FIELD.finditer(text))
-    if "goog" in lower or "secret" in lower:
+    if "x-goog-signature" in lower or ("secret" in lower and _GCP_GATE.search(lower)):
         found.extend(m.span(1) for m in _GCP_FIELD.finditer(text))
-    if "private key" in lower:
+    if "PRIVATE KEY-----" in text:
         found.extend(m.span(1) for m in _PEM_BODY.finditer(text))
-    if any(hint in lower for hint in _TOKEN_HINTS):
+    if _TOKEN_HINT.search(text) or "wandb" in lower or "kaggle" in lower or '"key"' in lower:
         found.extend(
             next(m.span(i) for i in range(1, 8) if m.start(i) >= 0)
             for m in _TOKEN.finditer(text)
@@ -127,7 +151,7 @@ def _spans(text: str, forms: Collection[str], depth: int = 0) -> list[tuple[int,
         found.extend(m.span() for m in _KEY_VALUE.finditer(text))
     if "%3d%3d" in lower:
         found.extend(m.span() for m in _KEY_VALUE_QUOTED.finditer(text))
-    if depth < 2:
+    if depth < 2 and len(text) >= 40:
         found.extend(
             m.span() for m in _B64_RUN.finditer(text) if _decodes_to_secret(m.group(), depth)
         )
@@ -251,43 +275,65 @@ class _Walk:
         self.objects: dict[int, Any] = {}
 
     def map(self, value: Any) -> Any:
-        if isinstance(value, str):
+        kind = _KINDS.get(type(value))
+        if kind is None:
+            kind = _kind(type(value))
+        if kind is _STR:
             out = self.strings.get(value)
             if out is None:
                 out = self.strings[value] = self.fn(value)
-            return out
-        if value is None or isinstance(value, (int, float)):
+            # an unchanged string is the caller's own object, so its holder is kept
+            return value if out == value else out
+        if kind is _LEAF:
             return value
         key = id(value)
         if key in self.objects:
             return self.objects[key]
-        out = self._map(value)
+        out = self._map(value, kind)
         self.objects[key] = out
         return out
 
-    def _map(self, value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
+    def _map(self, value: Any, kind: str) -> Any:
+        if kind is _SEQ:
             items = [self.map(v) for v in value]
             if all(a is b for a, b in zip(items, value, strict=True)):
                 return value
             return type(value)(items) if isinstance(value, list) else tuple(items)
-        if isinstance(value, dict):
+        if kind is _DICT:
             pairs = {self.map(k): self.map(v) for k, v in value.items()}
             return value if pairs == value else type(value)(pairs)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            changes = {}
-            for name in _field_names(type(value)):
-                old = getattr(value, name)
-                if name in _NEVER:
-                    continue
-                if name in self.skip:
-                    new = old if self.other is None else _Walk(self.other, _NONE, None).map(old)
-                else:
-                    new = self.map(old)
-                if new is not old:
-                    changes[name] = new
-            return dataclasses.replace(value, **changes) if changes else value
-        return value
+        changes = {}
+        for name in _field_names(type(value)):
+            old = getattr(value, name)
+            if name in self.skip:
+                new = old if self.other is None else _Walk(self.other, _NONE, None).map(old)
+            else:
+                new = self.map(old)
+            if new is not old:
+                changes[name] = new
+        return dataclasses.replace(value, **changes) if changes else value
+
+
+# What the walk does with a value, by its type: mask it, keep it, or look inside.
+_STR, _LEAF, _SEQ, _DICT, _DATA = "str", "leaf", "sequence", "dict", "dataclass"
+_KINDS: dict[type, str] = {}
+
+
+def _kind(cls: type) -> str:
+    if issubclass(cls, str):
+        kind = _STR
+    elif cls is type(None) or issubclass(cls, (int, float)):
+        kind = _LEAF
+    elif issubclass(cls, (list, tuple)):
+        kind = _SEQ
+    elif issubclass(cls, dict):
+        kind = _DICT
+    elif dataclasses.is_dataclass(cls):  # an instance's class (a class itself is a leaf)
+        kind = _DATA
+    else:
+        kind = _LEAF
+    _KINDS[cls] = kind
+    return kind
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
@@ -296,9 +342,12 @@ _NEVER = frozenset({"credential"})  # the parsed credential: never output, never
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
+    """The fields the walk looks at (``_NEVER`` ones left out)."""
     names = _FIELDS.get(cls)
     if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+        names = _FIELDS[cls] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.init and f.name not in _NEVER
+        )
     return names
 
 

@@ -3,7 +3,6 @@ and the id reveals nothing about the secret (HMAC-SHA256)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 
@@ -14,5 +13,4 @@ ENV = "KEYSCOPE_FINGERPRINT_KEY"
 def fingerprint(kind: str, secret: str) -> str:
     """``ks1:`` + 32 hex digits. Set KEYSCOPE_FINGERPRINT_KEY for a private keyspace."""
     key = os.environ.get(ENV, "").encode() or DEFAULT_KEY
-    digest = hmac.new(key, f"{kind}\0{secret}".encode(), hashlib.sha256).hexdigest()
-    return "ks1:" + digest[:32]
+    return "ks1:" + hmac.digest(key, f"{kind}\0{secret}".encode(), "sha256")[:16].hex()

@@ -20,6 +20,7 @@ from keyscope.modelfiles.containers import (
     Stream,
     pickles_in,
 )
+from keyscope.modelfiles.formats.pickles import may_start_pickle
 from keyscope.modelfiles.formats.registry import (
     format_names,
     holds_pickles,
@@ -30,7 +31,6 @@ from keyscope.modelfiles.kinds import HEADERLESS, PICKLE_SUFFIXES
 from keyscope.modelfiles.kinds import is_model_candidate as is_model_candidate  # re-exported
 from keyscope.modelfiles.kinds import model_kind as model_kind  # re-exported
 from keyscope.modelfiles.pickle_vm import (
-    OPCODES,
     Event,
     PickleReport,
     TimeBudget,
@@ -101,7 +101,7 @@ def _headerless(
     pickle.load reads to a valid STOP, followed by anything. Text or binary that does
     not parse is not a pickle, unless it calls a never-allowed name before breaking
     (the loader would have run that)."""
-    if len(data) > 1 and data[0] in OPCODES:
+    if may_start_pickle(data):
         stream = Stream((), data, 0, weak=True)
         if _pickle_stream(path, stream, extra_safe, out, 0, differentials, budget):
             return

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from keyscope.modelfiles.formats.pickles import may_start_pickle
 from keyscope.modelfiles.formats.registry import (
     format_named,
     holds_pickles,
@@ -36,7 +37,6 @@ from keyscope.modelfiles.formats.registry import (
     structured_kinds,
 )
 from keyscope.modelfiles.kinds import model_kind
-from keyscope.modelfiles.pickle_vm import OPCODES
 
 MAX_DEPTH = 4
 MAX_EXPANDED = 2 * 1024**3  # bytes after decompression, per container
@@ -206,11 +206,12 @@ def _pickles_in(
     elif kind == "pickle":
         # A raw pickle, or PyTorch's legacy format (five pickles back to back).
         yield Stream(where, data, 0, max_streams=5)
-    elif len(data) > 1 and data[0] in OPCODES:
+    elif may_start_pickle(data):
         # No magic number: pickle.load needs none (protocols 0-2, or 4-5 without
         # PROTO), and a member's name or a guess at its last byte proves nothing.
-        # Anything that starts with an opcode is a candidate; the emulator decides
-        # (text or binary that does not parse, and calls nothing, is dropped).
+        # Anything pickle.load reads past the first opcode of is a candidate; the
+        # emulator decides (text or binary that does not parse, and calls nothing,
+        # is dropped).
         yield Stream(where, data, 0, weak=True)
 
 

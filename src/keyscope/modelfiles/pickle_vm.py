@@ -29,6 +29,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 
+from keyscope.modelfiles.formats.pickles import dotted
 from keyscope.modelfiles.policy import Tier, classify
 
 MAX_OPS = 5_000_000
@@ -396,7 +397,7 @@ class _VM:
             # of every loader) renames them before importing: __builtin__.xrange is
             # builtins.range, copy_reg is copyreg.
             module, name = _py3_name(module, name)
-        if self.headerless and not dynamic and not (_dotted(module) and _dotted(name)):
+        if self.headerless and not dynamic and not (dotted(module) and dotted(name)):
             raise PickleError(f"{module!r}.{name!r} is not an importable name")
         if len(module) + len(name) > MAX_NAME:
             # getattr chains (x.__class__.__class__…) make any length resolvable, but no
@@ -1199,10 +1200,6 @@ def _load_float(line: bytes) -> float:
     if value in (float("inf"), float("-inf")) and b"inf" not in s.lower():
         raise PickleError("FLOAT value too large")
     return value
-
-
-def _dotted(name: str) -> bool:
-    return all(part.isidentifier() for part in name.split("."))
 
 
 # Library functions that load a checkpoint from their argument (weights_only=False):
