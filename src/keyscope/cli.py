@@ -179,9 +179,12 @@ is line 3 of the first output of cell 14 (cells counted from 1, in notebook orde
 def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "scan",
-        help="find Azure Storage credentials in files, directories, git history or stdin",
-        description="Find credentials in files and directories (all bytes, binaries "
-        "included) and git history, and explain each one.",
+        help="find cloud credentials and tokens in files, git history, archives, apps, "
+        "images, web archives or stdin",
+        description="Find credentials (Azure Storage, AWS, Google Cloud, platform tokens, "
+        "private keys, JWTs) in files and directories (all bytes, binaries included), "
+        "archives and app packages, container images, web archives and git history, and "
+        "explain each one.",
         epilog=SCAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
