@@ -337,6 +337,9 @@ def test_remote_label_hides_credentials() -> None:
 
     assert remote_label("https://user:tok@host.example/o/r.git") == "host.example/o/r"
     assert remote_label("git@github.com:org/repo.git") == "github.com/org/repo"
+    assert remote_label("http://u:p@127.0.0.1:9/x.git") == "127.0.0.1:9/x"
+    assert remote_label("ssh://git@host.example:2222/o/r.git") == "host.example:2222/o/r"
+    assert remote_label("https://host.example/o/r.git") == "host.example/o/r"
 
 
 def test_not_a_repository_with_git_flag_is_an_error(tmp_path: Path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import shlex
 import stat
@@ -243,6 +244,27 @@ def test_credentials_in_a_remote_url_are_never_stored_or_shown(
     assert main(["scan", "-j", "1", f"http://alice:{token}@127.0.0.1:9/nothing.git"]) == 2
     err = capsys.readouterr().err
     assert "cannot clone http://127.0.0.1:9/nothing.git" in err and token not in err
+
+
+def test_one_failing_remote_among_several_is_skipped_and_the_rest_scanned(
+        dumb_http: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target list (``scan URL URL …``, ``--targets``): a repository that cannot be
+    cloned is a skipped entry with the reason, not the end of the scan; its
+    credentials are not shown."""
+    token = "ghp_" + "An0th3rT0ken" * 3
+    bad = f"http://alice:{token}@127.0.0.1:9/nothing.git"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = main(["scan", "-q", "-j", "1", "--format", "json", "--fail-on", "never",
+                 f"http://{dumb_http}", bad])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert "hostilecommitted" in {f["explanation"]["access"]["account"] for f in doc["findings"]}
+    [entry] = [s for s in doc["skipped"] if "127.0.0.1:9" in s["path"]]
+    assert entry["path"] == "127.0.0.1:9/nothing"
+    assert "cannot clone http://127.0.0.1:9/nothing.git" in entry["reason"]
+    assert token not in out and token not in err
 
 
 def test_remote_targets_and_credentials_are_parsed_safely() -> None:

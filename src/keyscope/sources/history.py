@@ -61,7 +61,7 @@ class GitSource(Source):
 
     def __init__(self, options: SourceOptions) -> None:
         super().__init__(options)
-        self._roots: list[Locate] = []
+        self._roots: list[tuple[str, Locate]] = []  # (name shown, locate)
         self._repos: dict[str, str] = {}  # repository → shown name
         self._held: list[tuple[GitUnit, RawFinding]] = []
 
@@ -74,15 +74,23 @@ class GitSource(Source):
         self.take(root, lambda: (repo, root))
         return True
 
-    def take(self, root: str, locate: Locate) -> None:
-        """Scan ``root`` as a repository; ``locate`` (called when its turn comes) finds
-        it: a remote is mirrored first."""
-        self._roots.append(locate)
+    def take(self, root: str, locate: Locate, shown: str | None = None) -> None:
+        """Scan ``root`` (named ``shown`` in reports: a URL without its credentials) as
+        a repository; ``locate`` (called when its turn comes) finds it: a remote is
+        mirrored first."""
+        self._roots.append((shown or root, locate))
 
     def units(self, skipped: list[Skipped], jobs: int) -> Iterator[Unit]:
         selection = self.options.selection
-        for locate in self._roots:
-            repo, shown = locate()
+        for name, locate in self._roots:
+            try:
+                repo, shown = locate()
+            except GitError as exc:
+                if len(self._roots) == 1:
+                    raise  # the one repository asked for: an error
+                # one of many (a target list): the others are scanned all the same
+                skipped.append(Skipped(name, f"not scanned: {exc}"))
+                continue
             if repo is None:
                 raise GitError(f"{shown}: not a git repository")
             self._repos[str(repo)] = shown

@@ -59,7 +59,11 @@ def split_credentials(url: str) -> tuple[str, str | None]:
 def remote_label(url: str) -> str:
     """A short name for paths in reports: host/org/repo without credentials or .git."""
     text = re.sub(r"^[a-z]+://", "", url)
-    text = text.split("@", 1)[-1].replace(":", "/", 1) if "@" in text.split("/", 1)[0] else text
+    if text != url:  # scheme://[user[:password]@]host[:port]/path
+        head, slash, path = text.partition("/")
+        text = head.rpartition("@")[2] + slash + path
+    elif "@" in text.split("/", 1)[0]:  # scp-like user@host:path
+        text = text.split("@", 1)[-1].replace(":", "/", 1)
     return text.removesuffix(".git").rstrip("/")
 
 
@@ -149,7 +153,7 @@ class RemoteSource(Source):
     def claim(self, root: str) -> bool:
         if not is_remote(root):
             return False
-        self.git.take(root, lambda: self._mirrored(root))
+        self.git.take(root, lambda: self._mirrored(root), remote_label(root))
         return True
 
     def _mirrored(self, url: str) -> tuple[Path | None, str]:
