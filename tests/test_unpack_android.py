@@ -332,6 +332,50 @@ def test_every_format_carries_the_member_path(
     assert all(secret not in json.dumps(sarif) for secret in app.secrets.values())
 
 
+def _proto(field: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2)."""
+    size, n = b"", len(payload)
+    while True:
+        size += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            return bytes([field << 3 | 2]) + size + payload
+
+
+def test_an_app_bundle_is_read_by_module_and_member(
+    app: App, members: dict[str, bytes], tmp_path: Path
+) -> None:
+    """An Android App Bundle (.aab): a zip whose modules hold ``dex/``, ``assets/``,
+    ``lib/`` and a manifest in aapt2's protobuf XML (bundletool and aapt2 are not in
+    the registries this project installs from, so the bundle is assembled here around
+    the real DEX smali made, the gcc-built library and the assets). The DEX is read by
+    its string table, the protobuf manifest's strings as the bytes they are stored as."""
+    manifest_secret = _connection("aabmanifest")
+    attribute = (_proto(1, b"http://schemas.android.com/apk/res/android") + _proto(2, b"value")
+                 + _proto(3, manifest_secret.encode()))  # fmt: skip
+    meta = _proto(1, _proto(3, b"meta-data") + _proto(4, attribute))
+    manifest = _proto(1, _proto(3, b"manifest") + _proto(5, meta))
+    bundle = tmp_path / "app.aab"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("BundleConfig.pb", _proto(1, _proto(1, b"1.15.6")))
+        z.writestr("base/manifest/AndroidManifest.xml", manifest)
+        z.writestr("base/dex/classes.dex", members["classes.dex"])
+        z.writestr("base/assets/config.json", members["assets/config.json"])
+        z.writestr("base/lib/x86_64/libstorage.so", members["lib/x86_64/libstorage.so"])
+    result = scan([bundle], ScanOptions(jobs=1, now=NOW))
+    places = {}
+    for finding in result.findings:
+        for loc in finding.locations:
+            account = next(a for a in (*ACCOUNTS, "aabmanifest") if a in loc.snippet)
+            places[account] = (loc.path, loc.origin, loc.line)
+    assert places["dexacct"] == (str(bundle), ("base/dex/classes.dex", "strings"), 1)
+    assert places["assetacct"][1:] == (("base/assets/config.json",), 4)
+    assert places["libacct"][1] == ("base/lib/x86_64/libstorage.so",)
+    assert places["aabmanifest"][1] == ("base/manifest/AndroidManifest.xml",)
+    assert set(places) == {"dexacct", "assetacct", "libacct", "aabmanifest"}
+    assert not result.skipped
+
+
 # --- hostile bytes ------------------------------------------------------------------
 
 EXPANDERS: dict[str, Expander] = {
