@@ -1,14 +1,13 @@
-"""``keyscope crawl`` over HTTPS against a real TLS server on loopback (a certificate
-made here, trusted through ``SSL_CERT_FILE``): a host that answers over HTTPS has its
-``http://`` links fetched over HTTPS, an untrusted certificate is refused, and
-robots.txt's ``Crawl-delay`` spaces the requests. What was requested, when and how is
+"""``keyscope crawl`` over HTTPS against a real TLS server on loopback (its
+certificate made by ``tests/notify_receivers.self_signed``, trusted through
+``SSL_CERT_FILE``): a host that answers over HTTPS has its ``http://`` links fetched
+over HTTPS, an untrusted certificate is refused, and robots.txt's ``Crawl-delay``
+spaces the requests. What was requested, when and how is
 read from the server's own log."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import itertools
 import json
 import os
@@ -23,46 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.crawl_site import token
+from tests.notify_receivers import self_signed
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyscope test site")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 @dataclass
