@@ -50,6 +50,7 @@ class OwnerResolver:
         self._trees: dict[str, Tree] = {}
         self._tops: dict[tuple[str, str], Path] = {}  # (folder, root) → its tree's top
         self._paths: dict[tuple[str, str], tuple[Owner, ...]] = {}
+        self._places: dict[tuple[str, bool], tuple[Tree | None, str]] = {}
 
     def finding(self, f: Finding) -> tuple[Owner, ...]:
         """Every owner of a finding: per location, then by its account."""
@@ -97,7 +98,15 @@ class OwnerResolver:
         return cached
 
     def _place(self, loc: Location) -> tuple[Tree | None, str]:
-        """The tree a location is in, and its path there."""
+        """The tree a location is in, and its path there (once per path: a file holds
+        many findings)."""
+        key = (loc.path, loc.git is not None)
+        placed = self._places.get(key)
+        if placed is None:
+            placed = self._places[key] = self._find_place(loc)
+        return placed
+
+    def _find_place(self, loc: Location) -> tuple[Tree | None, str]:
         root = next((r for r in self.roots if _under(loc.path, _shown(r))), None)
         if root is None:
             return None, ""
