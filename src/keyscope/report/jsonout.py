@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +117,7 @@ def scan_document(result: ScanResult, *, lazy: bool = False) -> dict[str, Any]:
         ],
         "model_findings": [to_data(m) for m in result.model_findings],
         "timeline": timeline_data(result.findings),
-        "skipped": [{"path": k.path, "reason": k.reason} for k in result.skipped],
+        "skipped": skipped_data(result),
         "history_cut": history_cut(result),
     }
 
@@ -159,6 +160,11 @@ def timeline_data(findings: list[Finding]) -> list[dict[str, Any]]:
     ]
 
 
+def skipped_data(result: ScanResult) -> list[dict[str, str]]:
+    """What was not scanned, and why, as the JSON document's ``skipped``."""
+    return [{"path": k.path, "reason": k.reason} for k in result.skipped]
+
+
 def history_cut(result: ScanResult) -> list[dict[str, Any]]:
     """Shallow repositories: the commits their history is cut at."""
     return [{"repository": r, "commits": c} for r, c in result.history_cut.items()]
@@ -170,17 +176,20 @@ def render_scan(result: ScanResult) -> str:
 
 def jsonl_finding(raw: RawFinding) -> str:
     """One line per credential and location, written as soon as it is found."""
-    raw = redacted(raw)
     e = raw.explanation
+    # only what the line shows is masked (string by string, as a whole finding would be)
+    sentence, shown_redacted, location, owners = redacted(
+        (e.sentence, e.redacted, raw.location, raw.owners)
+    )
     record = {
         "type": "finding",
         "fingerprint": e.fingerprint,
         "rule_id": raw.rule_id,
         "severity": e.severity.label,
-        "sentence": e.sentence,
-        "redacted": e.redacted,
-        "location": to_data(raw.location),
-        "owners": [to_data(o) for o in raw.owners],
+        "sentence": sentence,
+        "redacted": shown_redacted,
+        "location": to_data(location),
+        "owners": [to_data(o) for o in owners],
     }
     return json.dumps(record, ensure_ascii=False) + "\n"
 
@@ -201,7 +210,7 @@ def jsonl_model_findings(result: ScanResult) -> str:
     """One line per model-file finding (judged per file, so written at the end)."""
     return "".join(
         json.dumps({"type": "model_finding", **to_data(m)}, ensure_ascii=False) + "\n"
-        for m in shown(result).model_findings
+        for m in redacted(result.model_findings)
     )
 
 
@@ -213,14 +222,16 @@ def jsonl_incomplete(reason: str) -> str:
 
 
 def jsonl_summary(result: ScanResult) -> str:
-    doc = scan_document(result)
+    masked = replace(
+        result, skipped=redacted(result.skipped), history_cut=redacted(result.history_cut)
+    )
     record = {
         "type": "summary",
         "schema_version": SCAN_VERSION,
-        "stats": doc["stats"],
+        "stats": stats_data(result),
         "findings": len(result.findings),
         "model_findings": len(result.model_findings),
-        "skipped": doc["skipped"],
-        "history_cut": doc["history_cut"],
+        "skipped": skipped_data(masked),
+        "history_cut": history_cut(masked),
     }
     return json.dumps(record, ensure_ascii=False) + "\n"
