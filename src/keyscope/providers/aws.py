@@ -17,9 +17,16 @@ from keyscope.analyze.aws.explainer import (
 from keyscope.analyze.aws.keys import PROVIDER, AwsKeyPair
 from keyscope.analyze.aws.policy import RULES
 from keyscope.analyze.aws.presigned import AwsPresignedUrl
-from keyscope.analyze.policy import Policy, RuleTable
-from keyscope.model import Explanation, ProbeResult
-from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+from keyscope.analyze.policy import RuleTable
+from keyscope.model import ProbeResult
+from keyscope.providers.interface import (
+    Candidate,
+    Provider,
+    Rejected,
+    ScanParser,
+    Site,
+    TextReader,
+)
 
 __all__ = ["Aws", "AwsCredential"]
 
@@ -44,17 +51,7 @@ class Aws(Provider[AwsCredential]):
         "aws-key-pair": _key_pair,
     }
     rules: ClassVar[RuleTable] = RULES
-
-    def explain(
-        self,
-        text: str,
-        now: datetime,
-        *,
-        account: str | None,
-        keys: tuple[str, ...],
-        policy: Policy,
-    ) -> list[tuple[Explanation, AwsCredential]]:
-        return read_text(text, now, policy)
+    reader: ClassVar[TextReader | None] = read_text
 
     def plan(
         self, credential: AwsCredential, account: str | None, deep: bool

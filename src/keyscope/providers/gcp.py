@@ -24,9 +24,16 @@ from keyscope.analyze.gcp.explainer import (
 )
 from keyscope.analyze.gcp.policy import RULES
 from keyscope.analyze.gcp.signed import GcpSignedUrl
-from keyscope.analyze.policy import Policy, RuleTable
-from keyscope.model import Explanation, ProbeResult
-from keyscope.providers.interface import Candidate, Provider, Rejected, ScanParser, Site
+from keyscope.analyze.policy import RuleTable
+from keyscope.model import ProbeResult
+from keyscope.providers.interface import (
+    Candidate,
+    Provider,
+    Rejected,
+    ScanParser,
+    Site,
+    TextReader,
+)
 
 __all__ = ["Gcp", "GcpCredential"]
 
@@ -65,17 +72,7 @@ class Gcp(Provider[GcpCredential]):
         "gcp-api-key": _api_key,
     }
     rules: ClassVar[RuleTable] = RULES
-
-    def explain(
-        self,
-        text: str,
-        now: datetime,
-        *,
-        account: str | None,
-        keys: tuple[str, ...],
-        policy: Policy,
-    ) -> list[tuple[Explanation, GcpCredential]]:
-        return read_text(text, now, policy)
+    reader: ClassVar[TextReader | None] = read_text
 
     def plan(
         self, credential: GcpCredential, account: str | None, deep: bool

@@ -9,11 +9,10 @@ loader and the verify runner reach a provider only through ``registry.py``.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from keyscope.analyze.policy import Policy, RuleTable
 from keyscope.model import Explanation, ProbeResult
@@ -58,6 +57,8 @@ class Rejected:
 
 # A parser named by rules' ``parser = "…"``: one captured value → what it holds.
 ScanParser = Callable[[Site], list[Candidate | Rejected]]
+# A family's pasted-text reader: (text, now, policy) → [(explanation, credential)].
+TextReader = Callable[[str, datetime, Policy], list[tuple[Explanation, Any]]]
 
 
 def outside_installed_tests(parse: ScanParser) -> ScanParser:
@@ -72,7 +73,7 @@ def outside_installed_tests(parse: ScanParser) -> ScanParser:
     return parser
 
 
-class Provider(ABC, Generic[C]):
+class Provider(Generic[C]):
     """One credential family. ``C`` is the type of its parsed credentials."""
 
     # ``Access.provider`` of its explanations, e.g. "azure-storage".
@@ -84,8 +85,12 @@ class Provider(ABC, Generic[C]):
     # Its policy rules, code → (default severity, meaning); ``[severity]`` in the
     # config may override each.
     rules: ClassVar[RuleTable]
+    # ``read_text(text, now, policy)`` of its ``analyze/`` package, for a family whose
+    # credentials need no account or key given beside them (``explain``'s default).
+    reader: ClassVar[TextReader | None] = None
+    # Why its credentials cannot be checked live (``plan``'s default).
+    no_live_check: ClassVar[str] = "keyscope has no live check for this kind of credential"
 
-    @abstractmethod
     def explain(
         self,
         text: str,
@@ -97,13 +102,17 @@ class Provider(ABC, Generic[C]):
     ) -> list[tuple[Explanation, C]]:
         """Read every credential of this family in pasted text and explain each
         (credentials read together explain each other: a key signs a SAS beside it).
-        Raises ``ParseError`` when the text holds none."""
+        Raises ``ParseError`` when the text holds none. By default: ``reader``."""
+        reader = type(self).reader
+        if reader is None:
+            raise NotImplementedError(f"{self.name} reads no pasted text")
+        return reader(text, now, policy)
 
     def plan(self, credential: C, account: str | None, deep: bool) -> list[Request] | str:
         """The read-only requests a live check sends, first the one whose answer
         decides; the others (only with ``deep``) are sent only if it was accepted.
         A string says why the credential cannot be checked."""
-        return "keyscope has no live check for this kind of credential"
+        return self.no_live_check
 
     def judge(
         self, credential: C, request: Request, response: Response, now: datetime

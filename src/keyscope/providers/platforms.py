@@ -22,14 +22,15 @@ from keyscope.analyze.platforms.explainer import (
 from keyscope.analyze.platforms.policy import RULES
 from keyscope.analyze.platforms.table import KINDS
 from keyscope.analyze.platforms.tokens import PlatformToken
-from keyscope.analyze.policy import Policy, RuleTable
-from keyscope.model import Explanation, ProbeResult
+from keyscope.analyze.policy import RuleTable
+from keyscope.model import ProbeResult
 from keyscope.providers.interface import (
     Candidate,
     Provider,
     Rejected,
     ScanParser,
     Site,
+    TextReader,
     outside_installed_tests,
 )
 
@@ -81,17 +82,7 @@ class Platforms(Provider[PlatformToken]):
         "kaggle-api-key": _kaggle,
     }
     rules: ClassVar[RuleTable] = RULES
-
-    def explain(
-        self,
-        text: str,
-        now: datetime,
-        *,
-        account: str | None,
-        keys: tuple[str, ...],
-        policy: Policy,
-    ) -> list[tuple[Explanation, PlatformToken]]:
-        return read_text(text, now, policy)
+    reader: ClassVar[TextReader | None] = read_text
 
     def plan(
         self, credential: PlatformToken, account: str | None, deep: bool

@@ -5,10 +5,9 @@ no live check."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from keyscope.analyze.policy import Policy, RuleTable
+from keyscope.analyze.policy import RuleTable
 from keyscope.analyze.privatekeys.explainer import (
     PROVIDER,
     RULES,
@@ -17,20 +16,17 @@ from keyscope.analyze.privatekeys.explainer import (
     read_text,
 )
 from keyscope.analyze.privatekeys.reader import PrivateKey
-from keyscope.model import Explanation
 from keyscope.providers.interface import (
     Candidate,
     Provider,
     Rejected,
     ScanParser,
     Site,
+    TextReader,
     outside_installed_tests,
 )
 
 __all__ = ["NO_LIVE_CHECK", "PrivateKey", "PrivateKeys"]
-
-if TYPE_CHECKING:
-    from keyscope.verify.transport import Request
 
 NO_LIVE_CHECK = (
     "a private key cannot be checked live: where its public key is trusted is not known "
@@ -58,17 +54,5 @@ class PrivateKeys(Provider[PrivateKey]):
         "putty-private-key": _putty,
     }
     rules: ClassVar[RuleTable] = RULES
-
-    def explain(
-        self,
-        text: str,
-        now: datetime,
-        *,
-        account: str | None,
-        keys: tuple[str, ...],
-        policy: Policy,
-    ) -> list[tuple[Explanation, PrivateKey]]:
-        return read_text(text, now, policy)
-
-    def plan(self, credential: PrivateKey, account: str | None, deep: bool) -> list[Request] | str:
-        return NO_LIVE_CHECK
+    reader: ClassVar[TextReader | None] = read_text
+    no_live_check: ClassVar[str] = NO_LIVE_CHECK
