@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keyscope.errors import ConfigError
 from keyscope.model import Severity
 
 SCHEMA = "keyscope.alert/1"
@@ -46,8 +47,6 @@ MAX_DAYS = 3650
 
 def alert_rules_from_mapping(data: object, source: str) -> AlertRules:
     """The ``[alerts]`` table as rules; ``ConfigError`` names a wrong key or value."""
-    from keyscope.errors import ConfigError
-
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: [alerts] must be a table")
     values: dict[str, int] = {}
@@ -66,7 +65,7 @@ def alert_rules_from_mapping(data: object, source: str) -> AlertRules:
 def load_alert_rules(path: Path | None = None, start: Path | None = None) -> AlertRules:
     """The ``[alerts]`` table of the config file (see ``config.config_table``); the
     default thresholds without one."""
-    from keyscope.config import config_table
+    from keyscope.config import config_table  # the rule registry with it: only when asked
 
     found = config_table(path, start)
     if found is None or "alerts" not in found[1]:
