@@ -43,6 +43,22 @@ def test_a_scan_document_is_written_as_json_writes_it(tmp_path: Path) -> None:
     assert out.getvalue() == jsonout.render_scan(result)
 
 
+def test_a_large_document_made_on_two_processes_is_the_same_text(tmp_path: Path) -> None:
+    # 1,200 findings: over two chunks of 500, so two forked processes make them
+    lines = [
+        f"DefaultEndpointsProtocol=https;AccountName=acct{i:04d};AccountKey={new_key()}"
+        for i in range(1200)
+    ]
+    (tmp_path / "app.env").write_text("\n".join(lines) + "\n")
+    result = scan([tmp_path], ScanOptions(jobs=1, now=NOW, git=False))
+    assert len(result.findings) == 1200
+    one, two = io.StringIO(), io.StringIO()
+    jsonout.JsonFormat(one, FormatOptions(jobs=1)).finish(result)
+    jsonout.JsonFormat(two, FormatOptions(jobs=2)).finish(result)
+    assert two.getvalue() == one.getvalue() == jsonout.render_scan(result)
+    assert "…" in two.getvalue() and lines[7].split("AccountKey=")[1] not in two.getvalue()
+
+
 def test_an_iterator_is_written_as_an_array_one_item_at_a_time() -> None:
     made: list[int] = []
 

@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "redact": set(),
     "heap": set(),  # the C heap's setting for large buffers (ctypes only)
+    "children": set(),  # worker processes: ending with the parent, a forked map
     "sources/": {"errors", "model"},
     "modelfiles/": {"model"},
     "detect/": {"errors", "analyze/", "providers/"},
@@ -31,11 +32,11 @@ ALLOWED: dict[str, set[str]] = {
                  "sources/"},
     "explain": {"model", "analyze/", "providers/", "verify/"},
     "config": {"errors", "model", "analyze/", "providers/"},
-    "scan": {"model", "explain", "heap", "pipeline", "detect/", "analyze/", "modelfiles/",
-             "sources/", "unpack/"},
+    "scan": {"model", "explain", "heap", "children", "pipeline", "detect/", "analyze/",
+             "modelfiles/", "sources/", "unpack/"},
     # archives read through modelfiles/' copy-free reader (view_reader)
     "unpack/": {"model", "sources/", "modelfiles/"},
-    "report/": {"keyscope", "model", "redact", "analyze/"},
+    "report/": {"keyscope", "model", "redact", "children", "analyze/"},
     # the crawler fetches through verify/'s guarded transport, decodes bodies with unpack/
     "crawl/": {"keyscope", "model", "sources/", "unpack/", "verify/"},
     # owners: CODEOWNERS read through sources/' safe git; the [owners] table of config
@@ -52,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     # web archives cut by unpack/'s reading of them; finished targets kept in inventory/
     "fleet/": {"errors", "model", "redact", "scan", "explain", "detect/", "sources/", "unpack/",
                "verify/", "inventory/", "report/"},
-    "workflow": {"errors", "model", "redact", "runtime", "baseline", "explain", "scan",
+    "workflow": {"errors", "model", "redact", "heap", "runtime", "baseline", "explain", "scan",
                  "analyze/", "report/", "sources/", "verify/", "crawl/", "inventory/", "owners/",
                  "notify/", "fleet/"},
     # usage: storage logs matched to credentials; the inventory's keys; the $logs fetch

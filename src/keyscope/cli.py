@@ -715,6 +715,7 @@ def _report(args: argparse.Namespace) -> Report:
         roots=tuple(args.paths),
         web=_web_roots(args),
         show_secrets=getattr(args, "show_secrets", False),
+        jobs=min(getattr(args, "jobs", 1) or os.cpu_count() or 1, max_jobs()),
     )
     return Report(args.format, options, output=args.output, quiet=args.quiet)
 

@@ -10,6 +10,7 @@ sorted.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyscope.analyze.policy import DEFAULT_POLICY, Policy
+from keyscope.children import die_with_parent
 from keyscope.detect.engine import default_cache_dir, make_engine
 from keyscope.detect.rules import Rule, load_rules
 from keyscope.explain import resolve_now
@@ -424,9 +426,10 @@ def _init_worker(
     # workers with SIGTERM (and they end with it should the parent die).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent()
+    die_with_parent()
     return_large_buffers()
     _STATE = _WorkerState(rules, engine_name, now, options)
+    gc.freeze()  # the rules and the engine stay: the collector need not walk them
     # Worker processes end with os._exit: close their git readers on the way out.
     import multiprocessing.util
 
@@ -436,18 +439,6 @@ def _init_worker(
 def _work(unit: Unit) -> Batch:
     assert _STATE is not None
     return _STATE.run(unit)
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel sends this worker SIGTERM when the process that started it
-    ends, even by SIGKILL."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _run_parallel(
@@ -464,6 +455,11 @@ def _run_parallel(
     pool = ProcessPoolExecutor(
         max_workers=jobs, initializer=_init_worker, initargs=(rules, engine_name, now, options)
     )
+    # The parent unpickles the workers' findings and keeps them all: no garbage for the
+    # cycle collector to find, and each of its passes over the growing heap cost more
+    # than the unpickling itself (1.3 s of 1.5 s for 10,000 explained credentials).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         pending: dict[Future[Batch], tuple[Source, Unit]] = {}
         for source, unit in units:
@@ -480,6 +476,9 @@ def _run_parallel(
         # rather than waiting for every unit already handed out.
         _stop_workers(pool)
         raise
+    finally:
+        if collecting:
+            gc.enable()
     pool.shutdown()
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from keyscope.baseline import apply_baseline, baseline_text, load_baseline
 from keyscope.errors import KeyscopeError
 from keyscope.explain import explain
+from keyscope.heap import settled
 from keyscope.redact import mask, terminal_safe
 from keyscope.report.interface import FormatOptions
 from keyscope.report.registry import FORMATS
@@ -137,13 +138,14 @@ def scan_and_report(
         if progress:
             progress.close()
             progress = None
-        assign_owners(result, owners)
-        found = list(result.findings)  # the inventory keeps what the baseline accepts
-        apply_baseline(result, accepted)
-        if verify is not None:
-            _verify(result, verify, quiet=report.quiet)
-            fmt.verified(result.findings)
-        fmt.finish(result)
+        with settled():  # the result stays: the collector need not walk it again
+            assign_owners(result, owners)
+            found = list(result.findings)  # the inventory keeps what the baseline accepts
+            apply_baseline(result, accepted)
+            if verify is not None:
+                _verify(result, verify, quiet=report.quiet)
+                fmt.verified(result.findings)
+            fmt.finish(result)
         out_file.commit()
     except KeyboardInterrupt:  # SIGINT or SIGTERM: lines already streamed stay
         if report.output is None:

@@ -43,6 +43,7 @@ class FormatOptions:
     # scanned repositories' web addresses, for links (html; sources/weburl.py)
     web: tuple[tuple[str, str, str], ...] = ()
     show_secrets: bool = False  # --show-secrets: the html page says that it shows them
+    jobs: int = 1  # processes a format may use to make a large report (--jobs)
 
 
 class Format(ABC):

@@ -8,13 +8,15 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from keyscope.analyze.timefmt import iso
+from keyscope.children import forked_map
 from keyscope.model import Explanation, Finding
 from keyscope.redact import NOT_MASKED, mask, redacted
 from keyscope.report.interface import Format
-from keyscope.report.jsontext import chunks, indented
+from keyscope.report.jsontext import Text, chunks, indented, written
 from keyscope.report.timeline import timelines
 
 if TYPE_CHECKING:
@@ -30,8 +32,9 @@ class JsonFormat(Format):
     explains = True
 
     def finish(self, result: ScanResult) -> None:
-        # written as it is made: one finding's text at a time, not the whole document
-        for piece in chunks(scan_document(result, lazy=True)):
+        # written as it is made: one finding's text at a time, not the whole document;
+        # a large one's findings made on several cores
+        for piece in chunks(scan_document(result, lazy=True, jobs=self.options.jobs)):
             self.out.write(piece)
         self.out.write("\n")
 
@@ -148,14 +151,23 @@ def finding_data(f: Finding, data: Callable[[Any], Any] = to_data) -> dict[str, 
     }
 
 
+def _finding_text(data: MaskedData, f: Finding) -> str:
+    """One finding's text, where the document's findings array holds it."""
+    return written(finding_data(f, data), _ITEM_NEWLINE)
+
+
+_ITEM_NEWLINE = "\n    "  # an item of a member of the document
+
+
 def _on_timeline(f: Finding) -> bool:
     """Does ``f`` have a place on a timeline (a commit, or a capture time)?"""
     return any(loc.captured or (loc.git and loc.git.commit) for loc in f.locations)
 
 
-def scan_document(result: ScanResult, *, lazy: bool = False) -> dict[str, Any]:
+def scan_document(result: ScanResult, *, lazy: bool = False, jobs: int = 1) -> dict[str, Any]:
     """The ``--format json`` document of ``result`` (every string shown masked);
-    ``lazy``: its findings an iterator, each made when :func:`jsontext.chunks` writes it."""
+    ``lazy``: its findings an iterator, each made when :func:`jsontext.chunks` writes it
+    (as its text: on ``jobs`` processes when there are thousands)."""
     from keyscope import __version__
 
     findings = result.findings
@@ -173,9 +185,11 @@ def scan_document(result: ScanResult, *, lazy: bool = False) -> dict[str, Any]:
         "now": iso(result.now),
         "engine": result.engine,
         "stats": stats_data(result),
-        "findings": (finding_data(f, data) for f in findings) if lazy else [
-            finding_data(f, data) for f in findings
-        ],
+        "findings": (
+            map(Text, forked_map(findings, partial(_finding_text, data), jobs))
+            if lazy
+            else [finding_data(f, data) for f in findings]
+        ),
         "model_findings": [to_data(m) for m in result.model_findings],
         "timeline": timeline_data(redacted([f for f in findings if _on_timeline(f)])),
         "skipped": skipped_data(result),

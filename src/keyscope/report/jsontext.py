@@ -15,6 +15,21 @@ from typing import Any
 _INDENT = "  "
 
 
+class Text(str):
+    """JSON text already written for the place it goes (its lines indented for it, as
+    :func:`written` gives): written as it is."""
+
+    __slots__ = ()
+
+
+def written(value: Any, newline: str) -> str:
+    """The text of ``value`` as :func:`indented` writes it where a new line is
+    ``newline`` (``"\n    "``: an item of an array that is a member of the document)."""
+    out: list[str] = []
+    _write(value, out, newline)
+    return "".join(out)
+
+
 def indented(value: Any) -> str:
     """The text ``json.dumps(value, indent=2, ensure_ascii=False)`` gives."""
     out: list[str] = []
@@ -98,6 +113,8 @@ def _write(value: Any, out: list[str], newline: str) -> None:
         _object(value, out, newline)
     elif cls is list or cls is tuple:
         _array(value, out, newline)
+    elif cls is Text:
+        out.append(value)
     # subclasses, in the order json's encoder tries them
     elif isinstance(value, str):
         out.append(encode_basestring(value))

@@ -140,15 +140,16 @@ def walk(roots: list[str], options: WalkOptions) -> Iterator[FileEntry | Skipped
 
 
 def plan(
-    roots: list[str], options: WalkOptions, size: int
+    roots: list[str], options: WalkOptions, size: int, small: int = 1
 ) -> Iterator[list[FileEntry | Skipped | DirJob]]:
     """The walk of ``roots`` cut into pieces of about ``size`` entries, in walk order:
     directories are listed here, their files are classified (ignore rules, symbolic
     links, sizes) where the piece is read. Folders of a Hugging Face cache are decided
-    here whole, since a blob reached twice is read once. The first pieces are smaller
-    (``FIRST_PIECE`` entries, doubling up to ``size``), and a directory's entries are
-    split between pieces, so that a small tree or one large folder still gives every
-    worker some of the work."""
+    here whole, since a blob reached twice is read once. The first ``small`` pieces are
+    smaller (``FIRST_PIECE`` entries; then doubling up to ``size``), and a directory's
+    entries are split between pieces, so that a small tree or one large folder still
+    gives every worker some of the work, and a tree of a hundred files costly to read
+    (dense with credentials) is not left to one worker's last large piece."""
     piece: list[FileEntry | Skipped | DirJob] = []
     weight = 0
     cut = min(size, FIRST_PIECE)
@@ -164,7 +165,9 @@ def plan(
             weight += len(part.entries) if isinstance(part, DirJob) else 1
             if weight >= cut:
                 yield piece
-                piece, weight, cut = [], 0, min(size, 2 * cut)
+                small -= 1
+                piece, weight = [], 0
+                cut = cut if small > 0 else min(size, 2 * cut)
     if piece:
         yield piece
 
@@ -638,7 +641,7 @@ class FilesSource(Source):
             # members of a large zip are read in parallel when they are unpacked at all
             unpacked = self.options.secrets and self.options.unpack_depth > 0
             parts = 2 * jobs if unpacked else 0
-            for items in plan(self._roots, options, UNIT_ENTRIES):
+            for items in plan(self._roots, options, UNIT_ENTRIES, small=2 * jobs):
                 unit = DirUnit(items, options, self.options.models, parts)
                 self._issued.append(unit)
                 yield unit
