@@ -59,3 +59,28 @@ def test_a_secret_inside_base64_inside_a_long_run_is_masked() -> None:
     # a long run that decodes to nothing secret stays as it is
     digest = "BEDAB3FBD02EC7ACDF446C0AA3F3861C93C5E12FCF6FD20DFBAD9482357A0782"
     assert mask(f"key1({digest}) or key2({digest})") == f"key1({digest}) or key2({digest})"
+
+
+def test_the_cheap_gates_pass_wherever_the_patterns_they_guard_match() -> None:
+    # every hint of _TOKEN_HINT, and runs of Base64 characters around 40 long, inside
+    # text of every kind: the gate says no only where the pattern finds nothing
+    import random
+
+    from keyscope.redact import _B64_RUN, _TOKEN_HINT, _has_b64_run, _may_hold_token
+
+    hints = ["hf_", "api_org_", "sk-", "r8_", "dapi", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+             "github_pat_", "GR1348941", "KGAT_", "wandb_v1_", "glpat-", "gldt-", "glcbt-",
+             "xoxb-", "xoxe.xoxp-", "xapp-", "hooks.slack.com/", "/IncomingWebhook/", "eyJ",
+             "Private-Lines: "]
+    rng = random.Random(7)
+    alphabet = "abcXYZ019+/=_-. :é\u2028\ud800\"'"
+    for i in range(4000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+        if i % 3 == 0:
+            text += rng.choice(hints) + "".join(rng.choice(alphabet) for _ in range(5))
+        if i % 4 == 0:
+            text += "".join(rng.choice("Az9+/") for _ in range(rng.randrange(35, 45)))
+        assert _may_hold_token(text) or not _TOKEN_HINT.search(text), text
+        assert _has_b64_run(text) == bool(_B64_RUN.search(text)), text
+    for hint in hints:
+        assert _may_hold_token(hint) and _TOKEN_HINT.search(hint), hint

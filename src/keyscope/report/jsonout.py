@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from keyscope.analyze.timefmt import iso
@@ -77,6 +78,7 @@ class MaskedData:
 
     def __init__(self) -> None:
         self.strings: dict[str, str] = {}
+        self.texts: dict[str, str] = {}  # a string's masked form, as JSON text
 
     def __call__(self, value: Any) -> Any:
         cls = type(value)
@@ -109,6 +111,92 @@ class MaskedData:
             name: to_data(getattr(value, name)) if name in _KEPT else self(getattr(value, name))
             for name in names
         }
+
+
+    def write(self, value: Any, out: list[str], newline: str) -> None:
+        """Append the text ``jsontext.written(self(value), newline)`` gives to ``out``,
+        without making the JSON-ready value first (half the work for a finding)."""
+        cls = type(value)
+        if cls is str:
+            text = self.texts.get(value)
+            if text is None:
+                text = self.texts[value] = encode_basestring(self(value))
+            out.append(text)
+            return
+        if value is None:
+            out.append("null")
+            return
+        if cls is bool:
+            out.append("true" if value else "false")
+            return
+        if cls is int or cls is float:
+            out.append(written(value, newline))
+            return
+        names = _FIELDS.get(cls)
+        if names is None:
+            if cls is list or cls is tuple or cls is dict:
+                self._container(value, out, newline)
+                return
+            if isinstance(value, (enum.Enum, datetime)) or not (
+                dataclasses.is_dataclass(value) and not isinstance(value, type)
+            ):
+                if isinstance(value, (dict, list, tuple)) and not isinstance(value, enum.Enum):
+                    self._container(value, out, newline)
+                else:
+                    out.append(written(self(value), newline))
+                return
+            names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(value))
+        if not names:
+            out.append("{}")
+            return
+        inner = newline + _INDENT
+        sep = "{" + inner
+        for name in names:
+            out.append(sep)
+            out.append(_NAME_TEXT.get(name) or _name_text(name))
+            item = getattr(value, name)
+            if name in _KEPT:
+                out.append(written(to_data(item), inner))
+            else:
+                self.write(item, out, inner)
+            sep = "," + inner
+        out.append(newline + "}")
+
+    def _container(
+        self, value: dict[Any, Any] | list[Any] | tuple[Any, ...], out: list[str], newline: str
+    ) -> None:
+        if not value:
+            out.append("{}" if isinstance(value, dict) else "[]")
+            return
+        inner = newline + _INDENT
+        if isinstance(value, dict):
+            sep = "{" + inner
+            for key, item in value.items():
+                out.append(sep)
+                if isinstance(key, str):
+                    self.write(str(key), out, inner)
+                else:
+                    out.append(encode_basestring(str(key)))
+                out.append(": ")
+                self.write(item, out, inner)
+                sep = "," + inner
+            out.append(newline + "}")
+            return
+        sep = "[" + inner
+        for item in value:
+            out.append(sep)
+            self.write(item, out, inner)
+            sep = "," + inner
+        out.append(newline + "]")
+
+
+_INDENT = "  "
+_NAME_TEXT: dict[str, str] = {}  # a field's name as a member's opening: '"name": '
+
+
+def _name_text(name: str) -> str:
+    text = _NAME_TEXT[name] = encode_basestring(name) + ": "
+    return text
 
 
 # fields ``redacted`` does not mask: the secret (--show-secrets) and the parsed credential
@@ -152,8 +240,27 @@ def finding_data(f: Finding, data: Callable[[Any], Any] = to_data) -> dict[str, 
 
 
 def _finding_text(data: MaskedData, f: Finding) -> str:
-    """One finding's text, where the document's findings array holds it."""
-    return written(finding_data(f, data), _ITEM_NEWLINE)
+    """One finding's text, where the document's findings array holds it: the text
+    ``finding_data(f, data)`` is written as."""
+    e = f.explanation
+    nl = _ITEM_NEWLINE
+    inner = nl + _INDENT
+    out = ["{", inner, '"fingerprint": ']
+    data.write(f.fingerprint, out, inner)
+    out += [",", inner, '"rule_id": ']
+    data.write(f.rule_id, out, inner)
+    out += [",", inner, '"severity": ', encode_basestring(e.severity.label), ",", inner]
+    out.append('"sentence": ')
+    data.write(e.sentence, out, inner)
+    out += [",", inner, '"redacted": ']
+    data.write(e.redacted, out, inner)
+    out += [",", inner, '"explanation": ']
+    data.write(e, out, inner)
+    for name, items in (("locations", f.locations), ("owners", f.owners)):
+        out += [",", inner, f'"{name}": ']
+        data.write(list(items), out, inner)
+    out.append(nl + "}")
+    return "".join(out)
 
 
 _ITEM_NEWLINE = "\n    "  # an item of a member of the document
