@@ -205,6 +205,9 @@ def test_account_key_is_critical() -> None:
     assert "account-key" in codes(e)
     cs = f"DefaultEndpointsProtocol=https;AccountName={ACCOUNT};AccountKey={KEY}"
     assert one(cs).severity == Severity.CRITICAL
+    # a key reads everything until it is rotated: said so, not "for unknown"
+    wide = next(r.message for r in e.reasons if r.code == "wide-read")
+    assert wide == "reads and lists all data and settings of the account with no expiry"
 
 
 def test_public_dev_key_is_info() -> None:

@@ -76,8 +76,13 @@ def evaluate(
         and {"read", "list"} <= classes
         and (lifetime is None or lifetime > policy.wide_read_max_lifetime)
     ):
-        span = "unknown" if lifetime is None else duration(lifetime)
-        hits.append(("wide-read", f"reads and lists {access.scope.description} for {span}"))
+        if lifetime is not None:
+            span = f"for {duration(lifetime)}"
+        elif access.kind.endswith("-sas"):  # its expiry is in a stored access policy
+            span = "for as long as its stored access policy allows"
+        else:  # a key: until it is rotated
+            span = "with no expiry"
+        hits.append(("wide-read", f"reads and lists {access.scope.description} {span}"))
     if access.kind == "account-sas" and not policy.allow_account_sas:
         hits.append(("account-sas", RULES["account-sas"][1]))
     if access.kind.endswith("-sas"):
