@@ -535,6 +535,9 @@ def _add_scan_arguments(
         metavar="SIZE",
         help="skip (and report) larger files (default: 64M; K, M, G suffixes)",
     )
+    p.add_argument("--download-limit", default="4G", metavar="SIZE",
+                   help="PATH may be an http(s) URL of a web archive or artifact (.warc.gz, "
+                   ".zip, .apk, …): downloaded up to SIZE, else skipped (default: 4G)")  # fmt: skip
     if secrets:
         p.add_argument(
             "--rules",
@@ -687,6 +690,7 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         excludes=tuple(args.exclude),
         follow_symlinks=args.follow_symlinks,
         max_file_size=parse_size(args.max_file_size),
+        download_limit=parse_size(args.download_limit, "--download-limit"),
         jobs=args.jobs,
         engine=getattr(args, "engine", "auto"),
         rule_dirs=tuple(getattr(args, "rules", ())),

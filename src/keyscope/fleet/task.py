@@ -98,10 +98,11 @@ def _whole_or_pieces(
 
     from keyscope.fleet import repo_pieces as rp
     from keyscope.scan import cache_dir
+    from keyscope.sources.download import is_download
     from keyscope.sources.remote import is_remote
 
-    if split_bytes <= 0 or not rp.splittable(options):
-        return [], []
+    if split_bytes <= 0 or not rp.splittable(options) or is_download(target):
+        return [], []  # a file at an http(s) URL is downloaded by the scan, not cloned
     if not is_remote(target) and not os.path.isdir(target):
         return [], []
     token = uuid.uuid4().hex
