@@ -13,8 +13,11 @@ import itertools
 import json
 import os
 import random
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,3 +233,94 @@ def test_the_cluster_scan_of_a_repository_in_pieces_equals_the_single_machine_sc
 def test_a_piece_is_named_by_its_range() -> None:
     piece = RepoPiece("https://git.example/r.git", 0, KEY_SPACE // 2, 0, 2, "t")
     assert piece.name == "https://git.example/r.git#blobs=00000000-7fffffff"
+
+
+def _popen(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "keyscope", "scan", "--now", NOW, "--fail-on", "never", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def _done(db: Path) -> int:
+    """Tasks the scan recorded as finished (the table exists once it started)."""
+    from keyscope.inventory.store import open_store
+
+    try:
+        with open_store(str(db), migrate=False) as store:
+            return int(store.scalar("SELECT count(*) FROM scan_targets WHERE status = 'done'"))
+    except Exception:  # the scan has not made the database yet
+        return 0
+
+
+def test_an_interrupted_scan_resumes_without_the_pieces_it_finished(
+    repo: Path, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    """With --db, each piece is recorded as it ends. The target list also holds a
+    repository on a loopback server that takes the connection and never answers:
+    the first run is interrupted once every piece is done; the second scans none of
+    them again and loses none of their findings."""
+    from keyscope.fleet.run import RESUMED
+    from keyscope.inventory.store import open_store
+
+    single, _ = _keyscope(str(repo))
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    stuck = f"http://127.0.0.1:{hang.getsockname()[1]}/stuck.git"
+    listed = tmp_path / "targets.txt"
+    listed.write_text(f"{repo}\n{stuck}\n")
+    db = tmp_path / "inventory.sqlite3"
+    args = ("--targets", str(listed), "--format", "json", f"--db={db}",
+            "--cluster", cluster.address, "--split-size", SPLIT)  # fmt: skip
+    n = pieces_for(*history_size(repo, _options(tmp_path)), SPLIT_BYTES)
+    first = _popen(*args)
+    try:
+        deadline = time.monotonic() + 120
+        while _done(db) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _done(db) == n
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    finally:
+        hang.close()  # the stuck clone fails now, and frees its worker
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 143  # interrupted
+    second = _popen(*args)
+    out, err = second.communicate(timeout=180)
+    assert second.returncode == 0, err
+    doc = json.loads(out)
+    resumed = sorted(s["path"] for s in doc["skipped"] if s["reason"] == RESUMED)
+    assert resumed == sorted(p.name for p in repo_pieces(str(repo), n, ""))
+    assert doc["stats"]["files"] == 0 and doc["findings"] == []
+    assert f"targets: {n + 1}/{n + 1} done" in err
+    with open_store(str(db)) as store:
+        stored = {r["fingerprint"] for r in store.rows("SELECT fingerprint FROM credentials")}
+    assert stored == {f["fingerprint"] for f in single["findings"]}  # nothing lost
+
+
+def test_a_worker_killed_mid_piece_loses_nothing_and_repeats_nothing(
+    repo: Path, cluster: DaskCluster
+) -> None:
+    single, _ = _keyscope(str(repo))
+    victim = cluster.add_worker()
+    cluster.wait_for(3)
+    watcher = cluster.watch_busy(f"w{len(cluster.workers) - 1}")
+    proc = _popen(str(repo), "--format", "jsonl", "--cluster", cluster.address,
+                  "--split-size", "40K")  # fmt: skip
+    assert watcher.stdout is not None
+    assert watcher.stdout.readline().strip() == "busy"  # the victim holds a task: kill it
+    victim.send_signal(signal.SIGKILL)
+    watcher.wait(30)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    victim.wait(10)
+    lines = [json.loads(line) for line in out.splitlines()]
+    streamed = [(r["fingerprint"], json.dumps(r["location"], sort_keys=True))
+                for r in lines if r["type"] == "finding"]  # fmt: skip
+    assert len(streamed) == len(set(streamed))  # nothing reported twice
+    expected = {(f["fingerprint"], json.dumps(loc, sort_keys=True))
+                for f in single["findings"] for loc in f["locations"]}  # fmt: skip
+    assert set(streamed) == expected  # nothing lost

@@ -335,7 +335,9 @@ def _add_fleet_arguments(p: argparse.ArgumentParser) -> None:
                    "running scheduler) or local:N (N local workers)")  # fmt: skip
     g.add_argument("--split-size", metavar="SIZE", default="128M",
                    help="--cluster: a gzip web archive larger than this is scanned in pieces "
-                   "of about this size, each a task (default: 128M)")  # fmt: skip
+                   "of about this size, each a task, and a repository whose history holds "
+                   "more blob content (each blob counted as 4K at least) in ranges of "
+                   "blob ids; 0: never (default: 128M)")  # fmt: skip
     g.add_argument("--include-forks", action="store_true", help="github:/gitlab:: forks too")
     g.add_argument("--include-archived", action="store_true",
                    help="github:/gitlab:: archived repositories too")  # fmt: skip
