@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from keyscope.inventory.store import open_store
 from keyscope.scan import ScanOptions, scan
 from keyscope.sources.download import is_download
 from tests import sdk, tokens
@@ -207,10 +208,16 @@ def test_the_command_line_downloads_and_sends_nothing_from_the_environment(
            "http://127.0.0.1:9", "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
     url = f"{site.url}/crawl.warc.gz"
     before = len(site.headers)
-    args = [url, f"{site.url}/missing.warc.gz", "--download-limit", "2M"]
+    db = tmp_path / "inventory.sqlite3"
+    args = [f"{url}?sig=c2VjcmV0", f"{site.url}/missing.warc.gz", "--download-limit", "2M",
+            f"--db={db}"]  # fmt: skip
     doc, _ = _keyscope(*args, *(["--cluster", "local:1"] if cluster else []), env=env)
     [finding] = doc["findings"]
-    assert [loc["path"] for loc in finding["locations"]] == [url]
+    assert [loc["path"] for loc in finding["locations"]] == [f"{url}?…"]
+    with open_store(str(db)) as store:  # the inventory names the URL as the report does
+        [row] = store.rows("SELECT source, place FROM occurrences")
+    assert row["source"] == f"{url}?…"
+    assert row["place"].startswith("crawl.warc.gz?…!/https://shop.example/admin @ ")
     [skip] = doc["skipped"]
     assert skip["reason"] == "could not be downloaded: HTTP 404 Not Found"
     sent = site.headers[before:]

@@ -25,6 +25,8 @@ def source_name(root: str) -> str:
     """The inventory's name of a scan root."""
     if root == "-":
         return STDIN
+    if is_download(root):
+        return shown_url(root)  # as its locations show it: no credentials, no query
     if is_remote(root):
         return mask(split_credentials(root)[0])
     return os.path.realpath(root)
