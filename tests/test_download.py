@@ -223,3 +223,34 @@ def test_the_command_line_downloads_and_sends_nothing_from_the_environment(
     sent = site.headers[before:]
     assert len(sent) == 2 and not any("Authorization" in h or "Proxy-Authorization" in h
                                       for h in sent)  # fmt: skip
+
+
+def test_https_is_verified_against_the_trusted_certificates(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TLS server on loopback with a self-signed certificate: refused until the
+    certificate is trusted (``SSL_CERT_FILE``), then downloaded."""
+    import ssl
+
+    from tests.notify_receivers import self_signed
+
+    cert_file, key_file = self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/crawl.warc.gz"
+    try:
+        refused = _scan([url], tmp_path / "cache")
+        [skip] = refused.skipped
+        assert skip.reason.startswith("could not be downloaded: SSLCertVerificationError")
+        assert refused.findings == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+        trusted = _scan([url], tmp_path / "cache")
+        assert [loc.path for f in trusted.findings for loc in f.locations] == [url]
+    finally:
+        server.shutdown()
+        server.server_close()
