@@ -324,3 +324,34 @@ def test_a_worker_killed_mid_piece_loses_nothing_and_repeats_nothing(
     expected = {(f["fingerprint"], json.dumps(loc, sort_keys=True))
                 for f in single["findings"] for loc in f["locations"]}  # fmt: skip
     assert set(streamed) == expected  # nothing lost
+
+
+def _mirror_in(args: tuple[str, str, str]) -> str:
+    from keyscope.fleet.mirrors import shared_mirror
+
+    url, cache, token = args
+    return str(shared_mirror(url, Path(cache), token))
+
+
+def test_workers_of_one_machine_share_a_mirror_safely(repo: Path, tmp_path: Path) -> None:
+    """Four processes at once on an empty cache: one clones, the others wait and use
+    its mirror (without the lock, the clones would collide in one folder); a clone
+    left half-made is removed and made again."""
+    import multiprocessing
+
+    from keyscope.fleet.mirrors import MARKER, shared_mirror
+    from keyscope.sources.remote import mirror_path, mirrors_in
+
+    url, cache = repo.as_uri(), tmp_path / "cache"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        made = pool.map(_mirror_in, [(url, str(cache), f"scan{i % 2}") for i in range(4)])
+    target = mirror_path(url, mirrors_in(cache))
+    assert set(made) == {str(target)}
+    assert _git(target, "rev-parse", "main").strip() == _git(repo, "rev-parse", "main").strip()
+    assert (target / MARKER).read_text().strip() in ("scan0", "scan1")
+    # a clone killed half-way: a folder without the marker
+    _git(target, "update-ref", "-d", "refs/heads/main")
+    (target / MARKER).unlink()
+    assert shared_mirror(url, cache, "scan2") == target
+    assert _git(target, "rev-parse", "main").strip() == _git(repo, "rev-parse", "main").strip()
+    assert (target / MARKER).read_text().strip() == "scan2"
