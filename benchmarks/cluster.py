@@ -15,7 +15,13 @@ for N = 1 and 2 workers, and once on one machine with ``-j 1``, taking turns, an
 ``--runs`` times; the medians of wall time and CPU time (the scan's whole process tree:
 scheduler, workers and client) are reported, with the fixed cost of a cluster scan (a
 one-file target list) measured the same way. Results: ``benchmarks/cluster-results.json``;
-``docs/scale.md`` does the arithmetic on them.
+``docs/scale.md`` does the arithmetic on them. The repositories are scanned whole
+(``--split-size 0``).
+
+``--split-repo``: one repository alone (this project's), whole and in pieces
+(``--split-size 4M``: at 3966d75, 31 MiB of blob content in 8 ranges of blob ids), on
+one machine and on 1 and 2 local workers; results in
+``benchmarks/cluster-split-results.json``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from common import fmt, logger, machine, machine_load, median
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "cluster"
 RESULTS = ROOT / "benchmarks" / "cluster-results.json"
+SPLIT_RESULTS = ROOT / "benchmarks" / "cluster-split-results.json"
 log = logger("cluster")
 
 
@@ -106,14 +113,24 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=16)
     parser.add_argument("--warc-mb", type=int, default=96)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--split-repo", action="store_true",
+                        help="one repository, whole and in pieces (see above)")  # fmt: skip
     opts = parser.parse_args()
-    lists = build(opts.repos, opts.warc_mb)
+    lists = build(1 if opts.split_repo else opts.repos, opts.warc_mb)
     cases: dict[str, list[str]] = {}
-    for what in ("tiny", "repos", "warc"):
+    if opts.split_repo:
+        base = ["--targets", str(lists["repos"]), "--max-file-size", "1G"]
+        cases["repo -j 1"] = [*base, "-j", "1"]
+        for n in (1, 2):
+            cluster = [*base, "--cluster", f"local:{n}"]
+            cases[f"repo local:{n} whole"] = [*cluster, "--split-size", "0"]
+            cases[f"repo local:{n} pieces"] = [*cluster, "--split-size", "4M"]
+    for what in () if opts.split_repo else ("tiny", "repos", "warc"):
         base = ["--targets", str(lists[what]), "--max-file-size", "1G"]
         cases[f"{what} -j 1"] = [*base, "-j", "1"]
+        split = "0" if what == "repos" else "4M"  # repositories whole
         for n in (1, 2):
-            cases[f"{what} local:{n}"] = [*base, "--cluster", f"local:{n}", "--split-size", "4M"]
+            cases[f"{what} local:{n}"] = [*base, "--cluster", f"local:{n}", "--split-size", split]
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
     loads = []
     for r in range(opts.runs):
@@ -127,10 +144,10 @@ def main() -> None:
         out["cases"][name] = {"wall": median(r["wall"] for r in runs),
                               "cpu": median(r["cpu"] for r in runs),
                               "files": runs[0]["files"], "bytes": runs[0]["bytes"], "runs": runs}
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{'case':<18} {'wall s':>8} {'cpu s':>8} {'files':>8} {'MiB':>8}")
+    (SPLIT_RESULTS if opts.split_repo else RESULTS).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"{'case':<22} {'wall s':>8} {'cpu s':>8} {'files':>8} {'MiB':>8}")
     for name, c in out["cases"].items():
-        print(f"{name:<18} {fmt(c['wall'], 2):>8} {fmt(c['cpu'], 2):>8} {fmt(c['files']):>8} "
+        print(f"{name:<22} {fmt(c['wall'], 2):>8} {fmt(c['cpu'], 2):>8} {fmt(c['files']):>8} "
               f"{fmt(c['bytes'] / 2**20, 1):>8}")
 
 

@@ -73,7 +73,7 @@ def test_each_root_goes_to_its_source_and_unknown_roots_are_files(tmp_path: Path
 
 def test_the_registry_order_is_stdin_remote_git_files(tmp_path: Path) -> None:
     sources = make_sources(ScanOptions(), stdin=None, cache=tmp_path)
-    assert [s.name for s in sources] == ["stdin", "remote", "git", "files"]
+    assert [s.name for s in sources] == ["stdin", "download", "remote", "git", "files"]
     assert isinstance(sources[-1], FilesSource)  # takes what is left, so it stays last
 
 

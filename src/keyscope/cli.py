@@ -335,7 +335,9 @@ def _add_fleet_arguments(p: argparse.ArgumentParser) -> None:
                    "running scheduler) or local:N (N local workers)")  # fmt: skip
     g.add_argument("--split-size", metavar="SIZE", default="128M",
                    help="--cluster: a gzip web archive larger than this is scanned in pieces "
-                   "of about this size, each a task (default: 128M)")  # fmt: skip
+                   "of about this size, each a task, and a repository whose history holds "
+                   "more blob content (each blob counted as 4K at least) in ranges of "
+                   "blob ids; 0: never (default: 128M)")  # fmt: skip
     g.add_argument("--include-forks", action="store_true", help="github:/gitlab:: forks too")
     g.add_argument("--include-archived", action="store_true",
                    help="github:/gitlab:: archived repositories too")  # fmt: skip
@@ -535,6 +537,9 @@ def _add_scan_arguments(
         metavar="SIZE",
         help="skip (and report) larger files (default: 64M; K, M, G suffixes)",
     )
+    p.add_argument("--download-limit", default="4G", metavar="SIZE",
+                   help="PATH may be an http(s) URL of a web archive or artifact (.warc.gz, "
+                   ".zip, .apk, …): downloaded up to SIZE, else skipped (default: 4G)")  # fmt: skip
     if secrets:
         p.add_argument(
             "--rules",
@@ -687,6 +692,7 @@ def _scan_options(args: argparse.Namespace) -> ScanOptions:
         excludes=tuple(args.exclude),
         follow_symlinks=args.follow_symlinks,
         max_file_size=parse_size(args.max_file_size),
+        download_limit=parse_size(args.download_limit, "--download-limit"),
         jobs=args.jobs,
         engine=getattr(args, "engine", "auto"),
         rule_dirs=tuple(getattr(args, "rules", ())),

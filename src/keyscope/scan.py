@@ -45,6 +45,7 @@ from keyscope.modelfiles.containers import Reach, walks_members
 from keyscope.modelfiles.formats.registry import sniff
 from keyscope.modelfiles.kinds import model_kind
 from keyscope.pipeline import BlobResult, BlobScanner
+from keyscope.sources.download import DEFAULT_DOWNLOAD_LIMIT
 from keyscope.sources.files import DEFAULT_MAX_FILE_SIZE
 from keyscope.sources.git import Selection
 from keyscope.sources.interface import WAIT, Batch, Blob, Deferred, Source, Unit, WorkerContext
@@ -87,6 +88,7 @@ class ScanOptions:
     selection: Selection = field(default_factory=Selection)
     keep_credentials: bool = False  # keep parsed credentials in memory for a live check
     unpack_depth: int = DEFAULT_DEPTH  # containers inside containers (0: none unpacked)
+    download_limit: int = DEFAULT_DOWNLOAD_LIMIT  # an http(s) URL of a file: its most bytes
 
 
 

@@ -4,7 +4,8 @@ the optional extra ``keyscope[cluster]``).
 ``tcp://HOST:PORT`` connects to a running scheduler (``dask scheduler``, its workers
 ``dask worker tcp://HOST:PORT --nthreads 1``); ``local:N`` starts a ``LocalCluster``
 of N one-thread worker processes on this machine. Each target is one task
-(``task.scan_target``); a worker that dies mid-task has its task run again on another
+(``task.scan_target``), and a large repository's pieces are tasks added as its
+first task answers with them; a worker that dies mid-task has its task run again on another
 worker by the scheduler (up to its ``allowed-failures``), and since a future yields
 its result once, nothing comes back twice.
 """
@@ -20,7 +21,7 @@ from keyscope.errors import KeyscopeError
 from keyscope.fleet.task import TargetResult, scan_target
 
 if TYPE_CHECKING:
-    from keyscope.fleet.pieces import Piece
+    from keyscope.fleet.task import Task
     from keyscope.scan import ScanOptions
 
 CONNECT_SECONDS = 30
@@ -73,30 +74,41 @@ class Cluster:
 
     def run(
         self,
-        targets: Sequence[str | Piece],
+        targets: Sequence[Task],
         options: ScanOptions,
-        on_result: Callable[[int, TargetResult], None],
+        on_result: Callable[[int, TargetResult], Sequence[Task]],
+        split_bytes: int = 0,
     ) -> None:
         """Scan every target as a task; ``on_result(index, result)`` as each ends, in
         the order they end. A target whose task ends with an error (its workers died
-        too often) comes back ``failed``."""
-        futures = {
-            self.client.submit(scan_target, target, options, pure=False,
-                               key=f"keyscope-target-{i}-{id(self):x}"): i
-            for i, target in enumerate(targets)
-        }  # fmt: skip
+        too often) comes back ``failed``. ``on_result`` may return more tasks (the
+        pieces of a large repository): they are submitted at once and numbered on
+        from the last index given."""
+        tasks = list(targets)
+        futures: dict[Any, int] = {}
+
+        def submit(i: int) -> Any:
+            future = self.client.submit(scan_target, tasks[i], options, split_bytes, pure=False,
+                                        key=f"keyscope-target-{i}-{id(self):x}")  # fmt: skip
+            futures[future] = i
+            return future
+
+        queue = _distributed().as_completed([submit(i) for i in range(len(tasks))])
         try:
-            for future in _distributed().as_completed(futures):
-                i = futures[future]
+            for future in queue:
+                i = futures.pop(future)
                 try:
                     result = future.result()
                 except Exception as exc:  # KilledWorker: it killed every worker it met
                     why = f"its task failed ({type(exc).__name__})"
-                    task = targets[i]
+                    task = tasks[i]
                     name = task if isinstance(task, str) else task.name
                     result = TargetResult(name, failed=why)
-                on_result(i, result)
+                more = on_result(i, result)
                 future.release()
+                for task in more:
+                    tasks.append(task)
+                    queue.add(submit(len(tasks) - 1))
         except BaseException:
             self.client.cancel(list(futures))
             raise

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TextIO
 
 from keyscope.errors import KeyscopeError
-from keyscope.fleet.pieces import DEFAULT_SPLIT_BYTES, Piece, warc_pieces
+from keyscope.fleet.pieces import DEFAULT_SPLIT_BYTES, warc_pieces
 from keyscope.fleet.progress import Tally, TargetsLine
 from keyscope.fleet.task import TargetResult
 from keyscope.model import (
@@ -30,6 +30,7 @@ from keyscope.model import (
 
 if TYPE_CHECKING:
     from keyscope.fleet.resume import TargetLog
+    from keyscope.fleet.task import Task
     from keyscope.inventory.record import Recording
     from keyscope.scan import ScanOptions
 
@@ -42,7 +43,9 @@ class ClusterOptions:
 
     address: str
     quiet: bool = False
-    split_bytes: int = DEFAULT_SPLIT_BYTES  # a larger gzip web archive: tasks by byte ranges
+    # a larger gzip web archive: tasks by byte ranges; a repository with a larger
+    # history: tasks by ranges of blob ids (``repo_pieces.py``)
+    split_bytes: int = DEFAULT_SPLIT_BYTES
 
 
 def scan_fleet(
@@ -68,20 +71,34 @@ def scan_fleet(
     targets = list(dict.fromkeys(targets))
     if "-" in targets:
         raise KeyscopeError("--cluster: standard input (-) cannot be a task's target")
-    tasks: list[str | Piece] = []
+    tasks: list[Task] = []
     for target in targets:
         tasks.extend(warc_pieces(target, cluster.split_bytes) or [target])
     log, finished = _resume(targets, options, recording)
     todo = [t for t in tasks if log is None or _shown(t) not in finished]
-    results: dict[int, TargetResult] = {}
+    resumed = [t for t in tasks if t not in todo]
+    # results in target order, a repository's pieces where the repository was
+    order = {i: (i, -1) for i in range(len(todo))}
+    results: dict[tuple[int, int], TargetResult] = {}
     tally = Tally(total=len(tasks), done=len(tasks) - len(todo))
     err = stream or sys.stderr
     line = None if cluster.quiet else TargetsLine(err, terminal=err.isatty())
     seen: set[tuple[str, Location]] = set()
     fingerprints: set[str] = set()
 
-    def taken(i: int, result: TargetResult) -> None:
-        results[i] = result
+    def taken(i: int, result: TargetResult) -> list[Task]:
+        if result.pieces:  # a large repository: its pieces are tasks now
+            fresh = [p for p in result.pieces if log is None or _shown(p) not in finished]
+            resumed.extend(p for p in result.pieces if p not in fresh)
+            for k, piece in enumerate(fresh):
+                order[len(todo) + k] = (order[i][0], piece.index)
+            todo.extend(fresh)
+            tally.total += len(result.pieces) - 1
+            tally.done += len(result.pieces) - len(fresh)
+            if line:
+                line.update(tally)
+            return list(fresh)
+        results[order[i]] = result
         tally.done += 1
         tally.failed += result.failed is not None
         tally.bytes += result.bytes
@@ -100,12 +117,13 @@ def scan_fleet(
         if line:
             tally.running = runner.running()
             line.update(tally)
+        return []
 
     runner = Cluster(cluster.address)
     try:
         if line:
             line.announce(runner.address, runner.dashboard())
-        runner.run(todo, options, taken)
+        runner.run(list(todo), options, taken, cluster.split_bytes)
     finally:
         runner.close()
         if line:
@@ -116,13 +134,13 @@ def scan_fleet(
         log.forget()
     ordered = [results[i] for i in sorted(results)]
     result = _merged(ordered, merge, rules, options, time.monotonic() - started)
-    result.skipped[:0] = [Skipped(_shown(t), RESUMED) for t in tasks if t not in todo]
-    return result, len(todo) < len(tasks)
+    result.skipped[:0] = [Skipped(_shown(t), RESUMED) for t in resumed]
+    return result, bool(resumed)
 
 
-def _shown(task: str | Piece) -> str:
-    """A task as the inventory keeps it: the target (a piece: with its byte range),
-    without credentials."""
+def _shown(task: Task) -> str:
+    """A task as the inventory keeps it: the target (a piece: with its byte or blob
+    range), without credentials."""
     from keyscope.fleet.resume import shown_target
 
     return shown_target(task if isinstance(task, str) else task.name)

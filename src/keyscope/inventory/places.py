@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from keyscope.model import Location
 from keyscope.redact import mask
 from keyscope.report.interface import member_place
+from keyscope.sources.download import is_download, shown_url
 from keyscope.sources.remote import is_remote, remote_label, split_credentials
 
 STDIN = "stdin"
@@ -24,6 +25,8 @@ def source_name(root: str) -> str:
     """The inventory's name of a scan root."""
     if root == "-":
         return STDIN
+    if is_download(root):
+        return shown_url(root)  # as its locations show it: no credentials, no query
     if is_remote(root):
         return mask(split_credentials(root)[0])
     return os.path.realpath(root)
@@ -41,6 +44,8 @@ class Roots:
         for root in roots:
             if root == "-":
                 prefixes.append(("<stdin>", STDIN))
+            elif is_download(root):  # a downloaded file: its locations show the URL
+                prefixes.append((shown_url(root), source_name(root)))
             elif is_remote(root):
                 prefixes.append((remote_label(split_credentials(root)[0]), source_name(root)))
             else:

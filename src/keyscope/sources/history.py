@@ -95,7 +95,7 @@ class GitSource(Source):
                 raise GitError(f"{shown}: not a git repository")
             self._repos[str(repo)] = shown
             yield from self._blob_units(repo, shown, skipped)
-            if selection == Selection() and not is_bare(repo):
+            if selection == Selection() and self._worktree() and not is_bare(repo):
                 changed = [str(repo / p) for p in worktree_changes(repo)]
                 options = walk_options(self.options)
                 for batch in batches(walk(changed, options), skipped):
@@ -106,6 +106,8 @@ class GitSource(Source):
         size = 0
         limit = self.options.max_file_size
         for ref in list_blobs(repo, self.options.selection):
+            if not self._wants(ref.oid):
+                continue
             if ref.size > limit:
                 skipped.append(
                     Skipped(
@@ -145,18 +147,35 @@ class GitSource(Source):
                     for u, f in self._held
                 ]
             )
-        complete = selection in (Selection(), Selection(all_objects=True))
-        rescan = None if complete else self._rescanner(scan)
+        rescan = self._rescan_for(scan)
         rejected: Counter[str] = Counter()
         found: list[RawFinding] = []
         for f in _with_provenance_all(self._held, rescan):
             g = f.location.git
+            if g is not None and not self._wants(g.blob):
+                continue  # another part of the history reports it
             if g is not None and g.commit is None and not selection.all_objects:
                 # Listed from the object database but on no branch, tag or stash.
                 rejected["unreachable git object (use --all-objects)"] += 1
                 continue
             found.append(f)
         return Batch(findings=found, rejected=rejected)
+
+    # Hooks for a scan of one part of a repository's blobs (``fleet/repo_pieces.py``).
+    def _wants(self, oid: str) -> bool:
+        """Is blob ``oid`` this source's to scan and to report from? (all of them)"""
+        return True
+
+    def _worktree(self) -> bool:
+        """Are a work tree's uncommitted changes scanned with the history? (yes)"""
+        return True
+
+    def _rescan_for(self, scan: BlobScan) -> Callable[[str, list[str]], list[RawFinding]] | None:
+        """How other versions of the matched files are scanned for provenance: not at
+        all after a scan of the whole history."""
+        selection = self.options.selection
+        complete = selection in (Selection(), Selection(all_objects=True))
+        return None if complete else self._rescanner(scan)
 
     def _rescanner(self, scan: BlobScan) -> Callable[[str, list[str]], list[RawFinding]]:
         def rescan(repo: str, oids: list[str]) -> list[RawFinding]:

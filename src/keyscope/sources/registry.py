@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from keyscope.sources.download import DownloadSource
 from keyscope.sources.files import FilesSource
 from keyscope.sources.history import GitSource
 from keyscope.sources.interface import Source, SourceOptions
@@ -21,6 +22,7 @@ def make_sources(options: SourceOptions, *, stdin: bytes | None, cache: Path) ->
     git = GitSource(options)
     return [
         StdinSource(options, stdin),
+        DownloadSource(options, cache),  # an http(s) URL of a web archive or artifact
         RemoteSource(options, git, cache),  # a mirrored remote is a git source's root
         git,
         FilesSource(options),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from keyscope.sources.download import is_download
 from keyscope.sources.git import GitError, git
 from keyscope.sources.remote import is_remote, remote_label, split_credentials
 
@@ -45,7 +46,7 @@ def web_roots(roots: Sequence[str]) -> tuple[WebRoot, ...]:
     ``origin`` remote, or is itself a remote URL."""
     out = []
     for root in roots:
-        if root == "-":
+        if root == "-" or is_download(root):  # a file, not a repository
             continue
         if is_remote(root):
             base = web_base(root)
