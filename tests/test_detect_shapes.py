@@ -586,3 +586,34 @@ def test_prefixed_string_literals_continue_a_url(tmp_path: Path, engine: str) ->
     found = _scan(tmp_path, "Program.cs", cs, engine)
     assert _seen(found) == [(SAS, "service-sas", "contosoverbatim", [2])]
     assert _secrets(found) == [_sig(cs_url)]
+
+
+def test_look_alike_services_are_named_as_the_patterns_alone_would_name_them() -> None:
+    # the word gates of filters.other_service never hide a match: every alternative of
+    # every pattern, in other cases and with letters that fold to ASCII, inside noise
+    import random
+
+    from keyscope.analyze.azure import filters
+
+    def ungated(text: str) -> str | None:
+        for service, _, pattern in filters._OTHER_SERVICES:
+            if pattern.search(text):
+                return f"look-alike: a {service} key, not Azure Storage"
+        return None
+
+    samples = ["AccountEndpoint =", "x.documents.azure.com", "COSMOS", "DocumentDB",
+               "SharedAccessKeyName", "a.servicebus.windows", "h.azure-devices.net",
+               "service_bus", "ServiceBus", "event_hubs", "EventHub", "iot_hub", "IoTHub",
+               ";HostName=", "HostName=x", "x.signalr.net", "a.webpubsub.azure", "SignalR",
+               "; AccessKey=", "a.azconfig.io", "app_config", "AppConfig", "a.batch.azure.com",
+               "batch_account", "x.search.windows.net", "search_admin_key", "SearchKey",
+               "api-key", "a.redis.cache.windows", "REDIS", "Endpoint=sb://", "Endpoint = https://",
+               "ſervice_bus", "ıot_hub", "İOT_HUB", "cosmoſ", "storage", "AccountKey=", "endpoints"]
+    rng = random.Random(11)
+    for i in range(3000):
+        sample = rng.choice(samples)
+        if i % 2:
+            sample = "".join(c.upper() if rng.random() < 0.5 else c for c in sample)
+        noise = "".join(rng.choice("ab ;=.:/_-") for _ in range(rng.randrange(0, 12)))
+        text = noise + sample + noise[::-1]
+        assert filters.other_service(text) == ungated(text), text

@@ -61,10 +61,12 @@ def emulator(explanation: Explanation) -> str | None:
 _OTHER_SERVICES = (
     (
         "Cosmos DB",
+        ("accountendpoint", ".documents.azure.", "cosmos", "documentdb"),
         re.compile(r"(?i)AccountEndpoint\s*=|\.documents\.azure\.|cosmos|documentdb"),
     ),
     (
         "Service Bus / Event Hubs / IoT Hub",
+        ("sharedaccesskey", ".azure-devices.", "service", "event", "iot", "hostname="),
         re.compile(
             r"(?i)SharedAccessKey|\.servicebus\.|\.azure-devices\.|"
             r"service_?bus|event_?hubs?(?![a-z])|iot_?hub|(?-i:(?:^|;)\s*HostName=)"
@@ -72,24 +74,37 @@ _OTHER_SERVICES = (
     ),
     (
         "SignalR / Web PubSub",
+        ("signalr", ".webpubsub.", "accesskey="),
         re.compile(r"(?i)\.signalr\.net|\.webpubsub\.|signalr|(?-i:;\s*AccessKey=)"),
     ),
-    ("App Configuration", re.compile(r"(?i)\.azconfig\.io|app_?config")),
-    ("Batch", re.compile(r"(?i)\.batch\.azure\.com|batch_?account")),
+    ("App Configuration", ("azconfig", "app"), re.compile(r"(?i)\.azconfig\.io|app_?config")),
+    ("Batch", ("batch",), re.compile(r"(?i)\.batch\.azure\.com|batch_?account")),
     (
         "Azure AI Search",
+        ("search", "api-key"),
         re.compile(r"(?i)\.search\.windows\.net|search_?(?:api_?|admin_?|query_?)?key|api-key"),
     ),
-    ("Azure Cache for Redis", re.compile(r"(?i)\.redis\.cache\.|redis")),
+    ("Azure Cache for Redis", ("redis",), re.compile(r"(?i)\.redis\.cache\.|redis")),
     # their connection strings begin Endpoint=… (storage's are BlobEndpoint=…)
-    ("another Azure service", re.compile(r"(?<![A-Za-z])Endpoint\s*=\s*(?:sb|https?)://")),
+    (
+        "another Azure service",
+        ("endpoint",),
+        re.compile(r"(?<![A-Za-z])Endpoint\s*=\s*(?:sb|https?)://"),
+    ),
 )
+# The letters outside ASCII that a case-insensitive pattern takes for ASCII ones and
+# lower() does not turn into them (the dotted and dotless i, the long s).
+_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s"}
 
 
 def other_service(text: str) -> str | None:
-    """The look-alike service ``text`` (a key's label and the string it sits in) names."""
-    for service, pattern in _OTHER_SERVICES:
-        if pattern.search(text):
+    """The look-alike service ``text`` (a key's label and the string it sits in) names.
+    Each pattern runs only where a word it cannot match without occurs (looked for in
+    lower case): the case-insensitive patterns over a key's lines cost more than the
+    rest of its reading."""
+    lower = (text if text.isascii() else text.translate(_FOLD)).lower()
+    for service, words, pattern in _OTHER_SERVICES:
+        if any(word in lower for word in words) and pattern.search(text):
             return f"look-alike: a {service} key, not Azure Storage"
     return None
 
