@@ -183,8 +183,12 @@ def _spans(text: str, forms: Collection[str], depth: int = 0) -> list[tuple[int,
     if "%3d%3d" in lower:
         found.extend(m.span() for m in _KEY_VALUE_QUOTED.finditer(text))
     if depth < 2 and len(text) >= 40 and _has_b64_run(text):
+        # a run already masked whole (a known secret, a key) is not decoded again
         found.extend(
-            m.span() for m in _B64_RUN.finditer(text) if _decodes_to_secret(m.group(), depth)
+            m.span()
+            for m in _B64_RUN.finditer(text)
+            if not any(lo <= m.start() and m.end() <= hi for lo, hi in found)
+            and _decodes_to_secret(m.group(), depth)
         )
     found.sort()
     merged: list[tuple[int, int]] = []

@@ -66,32 +66,36 @@ def sas_access(
     )
 
 
+# What an account key can do: the same for every key (one shared tuple)
+_KEY_CAPABILITIES = tuple(
+    Capability(letter="*", name=name, meaning=meaning, classes=classes)
+    for name, meaning, classes in (
+        (
+            "full control",
+            "every data operation on every blob, file, queue and table",
+            ("read", "list", "write", "overwrite", "delete"),
+        ),
+        (
+            "mint SAS tokens",
+            "sign new SAS tokens of any scope and lifetime, untracked",
+            ("write",),
+        ),
+        (
+            "service settings",
+            "change logging, soft delete, CORS and static website settings",
+            ("write",),
+        ),
+    )
+)
+
+
 def key_access(
     key: AzureAccountKey, now: datetime, location: AzureLocation | None = None
 ) -> Access:
     """Blast radius of an account key: everything, until rotated."""
     loc = location or key.location
     acct = key.account or loc.account
-    caps = tuple(
-        Capability(letter="*", name=name, meaning=meaning, classes=classes)
-        for name, meaning, classes in (
-            (
-                "full control",
-                "every data operation on every blob, file, queue and table",
-                ("read", "list", "write", "overwrite", "delete"),
-            ),
-            (
-                "mint SAS tokens",
-                "sign new SAS tokens of any scope and lifetime, untracked",
-                ("write",),
-            ),
-            (
-                "service settings",
-                "change logging, soft delete, CORS and static website settings",
-                ("write",),
-            ),
-        )
-    )
+    caps = _KEY_CAPABILITIES
     validity = Validity(
         start=None,
         expiry=None,

@@ -8,6 +8,8 @@ permissions* in blob/DFS SAS.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from keyscope.errors import ParseError
 from keyscope.model import Capability
 
@@ -136,6 +138,7 @@ TABLES: dict[str, _Table] = {
 }
 
 
+@lru_cache(maxsize=512)  # a few permission sets recur: one shared tuple each
 def capabilities(letters: str, table_name: str) -> tuple[Capability, ...]:
     """Decode ``sp`` for a SAS type/service. Unknown or repeated letters are a ParseError."""
     table = TABLES[table_name]
