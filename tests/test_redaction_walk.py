@@ -66,7 +66,7 @@ def test_the_cheap_gates_pass_wherever_the_patterns_they_guard_match() -> None:
     # text of every kind: the gate says no only where the pattern finds nothing
     import random
 
-    from keyscope.redact import _B64_RUN, _TOKEN_HINT, _has_b64_run, _may_hold_token
+    from keyscope.redact import _B64_RUN, _TOKEN_HINT, _b64_runs, _has_b64_run, _may_hold_token
 
     hints = ["hf_", "api_org_", "sk-", "r8_", "dapi", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
              "github_pat_", "GR1348941", "KGAT_", "wandb_v1_", "glpat-", "gldt-", "glcbt-",
@@ -80,7 +80,11 @@ def test_the_cheap_gates_pass_wherever_the_patterns_they_guard_match() -> None:
             text += rng.choice(hints) + "".join(rng.choice(alphabet) for _ in range(5))
         if i % 4 == 0:
             text += "".join(rng.choice("Az9+/") for _ in range(rng.randrange(35, 45)))
+            text += "=" * rng.randrange(0, 4) + rng.choice(["", "x" * 41, " " + "B" * 40])
         assert _may_hold_token(text) or not _TOKEN_HINT.search(text), text
         assert _has_b64_run(text) == bool(_B64_RUN.search(text)), text
+        assert _b64_runs(text) == [m.span() for m in _B64_RUN.finditer(text)], text
+        ascii_text = text.encode("ascii", "replace").decode()
+        assert _b64_runs(ascii_text) == [m.span() for m in _B64_RUN.finditer(ascii_text)]
     for hint in hints:
         assert _may_hold_token(hint) and _TOKEN_HINT.search(hint), hint
