@@ -84,6 +84,7 @@ examples = ["mytok_abc"]
         (good.replace("pattern = 'mytok_'", "pattern = 'mytok_('"), "not a valid regex"),
         (good.replace("(?P<value>mytok_[a-z]+)", "mytok_[a-z]+"), "named group"),
         (good.replace('examples = ["mytok_abc"]', ""), "missing 'examples'"),
+        (good + 'seen_inside = "x"\n', "seen_inside must be a list"),
         ("rules = 3", r"\[\[rules\]\]"),
     ):
         with pytest.raises(ConfigError, match=message):
@@ -100,6 +101,22 @@ def test_user_rule_dirs_add_rules_and_reject_duplicates(tmp_path: Path) -> None:
         load_rules((tmp_path,))
     with pytest.raises(ConfigError, match="not a directory"):
         load_rules((tmp_path / "missing",))
+
+
+def test_seen_inside_names_loaded_rules(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text("""
+[[rules]]
+id = "my-token"
+name = "My token"
+description = "d"
+parser = "azure-sas"
+pattern = 'mytok_'
+capture = '(?P<value>mytok_[a-z]+)'
+examples = ["mytok_abc"]
+seen_inside = ["azure-storage-connection-string", "no-such-rule"]
+""")
+    with pytest.raises(ConfigError, match="seen_inside names no rule 'no-such-rule'"):
+        load_rules((tmp_path,))
 
 
 def test_rule_is_data() -> None:

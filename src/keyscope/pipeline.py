@@ -132,6 +132,7 @@ class BlobScanner:
         matches = self.capturer.matches(data, hits)
         found: list[tuple[Match, Candidate]] = []
         rejected: list[tuple[Match, Rejected]] = []
+        holders: dict[str, list[tuple[str, int, int]]] = {}  # secret -> (rule, start, end)
         for match in matches:
             if match.rule.parser == "base64":
                 if depth < MAX_DEPTH:
@@ -139,11 +140,16 @@ class BlobScanner:
                     if decoded is not None:
                         self._scan_bytes(blob, decoded, depth + 1, result, outer or (data, match))
                 continue
+            if match.rule.seen_inside and _held(match, holders):
+                continue  # the same credential, at the same place, already read
             for c in self._candidates(data, match, blob.path):
                 if isinstance(c, Rejected):
                     rejected.append((match, c))
                 else:
                     found.append((match, c))
+                    holders.setdefault(c.secret, []).append(
+                        (match.rule.id, match.start, match.end)
+                    )
         found = _outermost(found + _seen_again(found, rejected, result) + _repeated(data, found))
         secrets = _Secrets([(m.start, m.end, c.secret) for m, c in found], everywhere=bool(outer))
         for match, c in found:
@@ -246,6 +252,16 @@ def _repeated(data: bytes, found: list[tuple[Match, Candidate]]) -> list[tuple[M
                 out.append((Match(rule=match.rule, start=at, end=end, value=secret), c))
             at = data.find(secret, end)
     return out
+
+
+def _held(match: Match, holders: dict[str, list[tuple[str, int, int]]]) -> bool:
+    """Is ``match``'s whole value the secret of a credential read from a match of one of
+    its rule's ``seen_inside`` rules around it? (Then ``_outermost`` would keep that one.)"""
+    places = holders.get(match.value.decode("latin-1"))
+    return places is not None and any(
+        rule in match.rule.seen_inside and start <= match.start and match.end <= end
+        for rule, start, end in places
+    )
 
 
 def _outermost(found: list[tuple[Match, Candidate]]) -> list[tuple[Match, Candidate]]:

@@ -49,6 +49,10 @@ class Rule:
     # runs on it, and counted under ``veto_reason``.
     veto: tuple[str, ...] = ()
     veto_reason: str = ""
+    # Rules whose values can hold this rule's whole value as their credential's secret (a
+    # key inside its connection string): a match inside such a match, with that secret,
+    # is the same credential at the same place, and is not parsed a second time.
+    seen_inside: tuple[str, ...] = ()
 
     def compiled_capture(self) -> re.Pattern[bytes]:
         return re.compile(self.capture.encode(), re.MULTILINE)
@@ -84,6 +88,11 @@ def load_rules(extra_dirs: tuple[Path, ...] = ()) -> tuple[Rule, ...]:
                 raise ConfigError(f"{path}: rule id {rule.id!r} already defined in {seen[rule.id]}")
             seen[rule.id] = str(path)
             rules.append(rule)
+    for rule in rules:
+        unknown = [rid for rid in rule.seen_inside if rid not in seen]
+        if unknown:
+            raise ConfigError(f"{rule.source}: rule {rule.id!r}: seen_inside names no rule "
+                              f"{', '.join(map(repr, unknown))}")  # fmt: skip
     return tuple(rules)
 
 
@@ -124,6 +133,9 @@ def _rule(entry: object, path: Path, builtin: bool) -> Rule:
     veto = entry.get("veto", [])
     if not isinstance(veto, list) or not all(isinstance(v, str) and v for v in veto):
         raise ConfigError(f"{where}: veto must be a list of patterns")
+    seen_inside = entry.get("seen_inside", [])
+    if not isinstance(seen_inside, list) or not all(isinstance(v, str) for v in seen_inside):
+        raise ConfigError(f"{where}: seen_inside must be a list of rule ids")
     if veto and not entry.get("veto_reason"):
         raise ConfigError(f"{where}: a veto needs a veto_reason (what is set aside, and why)")
     checked = [("pattern", pattern), ("capture", entry["capture"]), ("complete", complete)]
@@ -160,6 +172,7 @@ def _rule(entry: object, path: Path, builtin: bool) -> Rule:
         builtin=builtin,
         veto=tuple(veto),
         veto_reason=" ".join(str(entry.get("veto_reason", "")).split()),
+        seen_inside=tuple(seen_inside),
     )
 
 
