@@ -146,21 +146,14 @@ class MaskedData:
                     out.append(written(self(value), newline))
                 return
             names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(value))
-        if not names:
-            out.append("{}")
-            return
-        inner = newline + _INDENT
-        sep = "{" + inner
-        for name in names:
-            out.append(sep)
-            out.append(_NAME_TEXT.get(name) or _name_text(name))
-            item = getattr(value, name)
-            if name in _KEPT:
-                out.append(written(to_data(item), inner))
+        plan = _PLANS.get((cls, newline)) or _plan(cls, names, newline)
+        for name, opening, kept in plan[1]:
+            out.append(opening)
+            if kept:
+                out.append(written(to_data(getattr(value, name)), plan[0]))
             else:
-                self.write(item, out, inner)
-            sep = "," + inner
-        out.append(newline + "}")
+                self.write(getattr(value, name), out, plan[0])
+        out.append(plan[2])
 
     def _container(
         self, value: dict[Any, Any] | list[Any] | tuple[Any, ...], out: list[str], newline: str
@@ -191,12 +184,21 @@ class MaskedData:
 
 
 _INDENT = "  "
-_NAME_TEXT: dict[str, str] = {}  # a field's name as a member's opening: '"name": '
+# How a dataclass is written where a new line is ``newline``: the new line inside it,
+# each field's name, the text before its value and whether it is kept unmasked, and
+# the closing text
+_Plan = tuple[str, tuple[tuple[str, str, bool], ...], str]
+_PLANS: dict[tuple[type, str], _Plan] = {}
 
 
-def _name_text(name: str) -> str:
-    text = _NAME_TEXT[name] = encode_basestring(name) + ": "
-    return text
+def _plan(cls: type, names: tuple[str, ...], newline: str) -> _Plan:
+    inner = newline + _INDENT
+    fields = tuple(
+        (name, ("," if i else "{") + inner + encode_basestring(name) + ": ", name in _KEPT)
+        for i, name in enumerate(names)
+    )
+    plan = _PLANS[(cls, newline)] = (inner, fields, newline + "}" if names else "{}")
+    return plan
 
 
 # fields ``redacted`` does not mask: the secret (--show-secrets) and the parsed credential
@@ -264,6 +266,17 @@ def _finding_text(data: MaskedData, f: Finding) -> str:
 
 
 _ITEM_NEWLINE = "\n    "  # an item of a member of the document
+PIECE = 500  # findings whose text is made and sent back at once
+
+
+def _pieces(count: int) -> list[tuple[int, int]]:
+    return [(start, min(start + PIECE, count)) for start in range(0, count, PIECE)]
+
+
+def _texts(data: MaskedData, findings: list[Finding], piece: tuple[int, int]) -> str:
+    """The text of ``findings[start:end]`` as consecutive items of the findings array
+    (what ``jsontext`` writes between them included): one string to send back."""
+    return ("," + _ITEM_NEWLINE).join(_finding_text(data, f) for f in findings[slice(*piece)])
 
 
 def _on_timeline(f: Finding) -> bool:
@@ -293,7 +306,12 @@ def scan_document(result: ScanResult, *, lazy: bool = False, jobs: int = 1) -> d
         "engine": result.engine,
         "stats": stats_data(result),
         "findings": (
-            map(Text, forked_map(findings, partial(_finding_text, data), jobs))
+            map(Text, forked_map(
+                _pieces(len(findings)),
+                partial(_texts, data, findings),
+                jobs if len(findings) >= 2 * PIECE else 1,  # else not worth a fork
+                chunk=1,
+            ))
             if lazy
             else [finding_data(f, data) for f in findings]
         ),
