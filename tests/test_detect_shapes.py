@@ -617,3 +617,26 @@ def test_look_alike_services_are_named_as_the_patterns_alone_would_name_them() -
         noise = "".join(rng.choice("ab ;=.:/_-") for _ in range(rng.randrange(0, 12)))
         text = noise + sample + noise[::-1]
         assert filters.other_service(text) == ungated(text), text
+
+
+def test_placeholder_words_in_ascii_secrets_are_found_as_the_pattern_finds_them() -> None:
+    # filters.placeholder_secret looks for its words in lower case in ASCII secrets
+    import random
+    import string
+
+    from keyscope.analyze.azure import filters
+
+    rng = random.Random(3)
+    words = ["fake", "SANITIZED", "Redacted", "example", "dummy", "Placeholder", "sample",
+             "xxxx", "XXXX", "0000000000", "your", "yOuR"]
+    alphabet = string.ascii_letters + string.digits + "+/"
+    for i in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+        if i % 2:
+            cut = rng.randrange(0, len(text) + 1)
+            text = text[:cut] + rng.choice(words) + text[cut:]
+        if i % 3 == 0:
+            text = rng.choice(words) + text
+        pattern = filters._PLACEHOLDER_WORDS
+        expected = len(pattern.findall(text)) >= 2 or bool(pattern.match(text))
+        assert (filters.placeholder_secret(text) == "placeholder secret") == expected, text

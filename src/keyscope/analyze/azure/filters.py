@@ -13,19 +13,22 @@ from collections.abc import Callable
 from keyscope.analyze.azure.hosts import DEV_ACCOUNT
 from keyscope.model import Explanation
 
-_PLACEHOLDER_WORDS = re.compile(
-    r"(?i)fake|sanitized|redacted|example|dummy|placeholder|sample|xxxx|0000000000|your"
-)
+_WORDS = "fake|sanitized|redacted|example|dummy|placeholder|sample|xxxx|0000000000|your"
+_PLACEHOLDER_WORDS = re.compile(f"(?i){_WORDS}")
+_PLACEHOLDER_LOWER = re.compile(_WORDS)  # on ASCII text lower-cased: the same, faster
 MIN_DISTINCT_SIGNATURE_BYTES = 16  # 32 random bytes have ~30 distinct values
 MIN_DISTINCT_KEY_CHARS = 24
 
 
 def placeholder_secret(secret: str) -> str | None:
     """Signatures and keys that are documentation or test-recording stand-ins."""
-    words = _PLACEHOLDER_WORDS.findall(secret)
+    text, words_in = (
+        (secret.lower(), _PLACEHOLDER_LOWER) if secret.isascii() else (secret, _PLACEHOLDER_WORDS)
+    )
+    words = words_in.findall(text)
     # A random secret can hold one such word by chance (1 in a few thousand keys);
     # a placeholder starts with one or repeats them.
-    if len(words) >= 2 or _PLACEHOLDER_WORDS.match(secret):
+    if len(words) >= 2 or words_in.match(text):
         return "placeholder secret"
     try:
         raw = base64.b64decode(secret, validate=True)
