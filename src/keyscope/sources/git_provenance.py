@@ -206,10 +206,10 @@ class ProvenanceIndex:
                 # git reads all of standard input before it writes anything
                 proc.stdin.write(stdin)
                 proc.stdin.close()
-            for commit, old, new, path in _parse(_tokens(proc.stdout)):
-                if oids is None or old in oids or new in oids:
-                    self._seen.update((old, new))
-                    touched.append(Change(commit, path, old, new))
+            wanted = None if oids is None else {oid.encode("ascii") for oid in oids}
+            for commit, old, new, path in _parse(_tokens(proc.stdout), wanted):
+                self._seen.update((old, new))
+                touched.append(Change(commit, path, old, new))
         return reversed(touched)
 
 
@@ -225,19 +225,29 @@ def _tokens(stream: object) -> Iterator[bytes]:
         yield rest
 
 
-def _parse(tokens: Iterator[bytes]) -> Iterator[tuple[Commit, str, str, str]]:
+def _parse(
+    tokens: Iterator[bytes], wanted: set[bytes] | None = None
+) -> Iterator[tuple[Commit, str, str, str]]:
     """(commit, old blob, new blob, path) from ``git log -z --raw`` with ``_FORMAT``:
-    a header of seven fields starting with \\x01, then ``:meta`` and path token pairs."""
+    a header of seven fields starting with \\x01, then ``:meta`` and path token pairs.
+    ``wanted``: only the changes from or to one of these blob ids (a commit and a path
+    are decoded only for those: a history's other changes cost a split each)."""
+    header: list[bytes] | None = None
     commit: Commit | None = None
     for token in tokens:
         token = token.lstrip(b"\n")
         if token.startswith(b"\x01"):
-            fields = [token[1:]] + [next(tokens, b"") for _ in range(_FIELDS - 1)]
-            commit = Commit(*(f.decode("utf-8", "replace") for f in fields))
-        elif token.startswith(b":") and commit is not None:
+            header = [token[1:]] + [next(tokens, b"") for _ in range(_FIELDS - 1)]
+            commit = None
+        elif token.startswith(b":") and header is not None:
             parts = token.split()
-            path = next(tokens, b"").decode("utf-8", "surrogateescape")
-            if len(parts) >= 5:
-                # object ids are hex; anything else (never seen from git) stays harmless
-                old, new = (p.decode("ascii", "replace") for p in parts[2:4])
-                yield commit, old, new, path
+            path = next(tokens, b"")
+            if len(parts) < 5 or (
+                wanted is not None and parts[2] not in wanted and parts[3] not in wanted
+            ):
+                continue
+            if commit is None:
+                commit = Commit(*(f.decode("utf-8", "replace") for f in header))
+            # object ids are hex; anything else (never seen from git) stays harmless
+            old, new = (p.decode("ascii", "replace") for p in parts[2:4])
+            yield commit, old, new, path.decode("utf-8", "surrogateescape")
