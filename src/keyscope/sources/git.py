@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -455,5 +456,21 @@ class BlobReader:
         if self._proc is not None:
             if self._proc.stdin:
                 self._proc.stdin.close()
-            self._proc.wait(timeout=10)
+            reap(self._proc, timeout=10)
             self._proc = None
+
+
+def reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for ``proc`` to end, at most ``timeout`` seconds, without the sleeps of
+    ``Popen.wait(timeout)`` (from 0.5 ms, doubling: about 5 ms after a reader's git
+    has ended): Linux tells when through a process file descriptor."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # not Linux, or the process is already reaped
+        proc.wait(timeout=timeout)
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    proc.wait(timeout=timeout)
