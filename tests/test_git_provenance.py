@@ -228,3 +228,52 @@ def test_partial_scan_follows_versions_outside_the_part(tmp_path: Path) -> None:
         # one finding: the older secret, gone before the part, stays unreported
         g = git_of(locations(result)["app.cfg"])
         assert g.commit == repo.commits["add"] and g.present_at_head
+
+
+def test_the_history_walk_starts_at_the_first_finding_and_ends_with_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git writes the walk while the rest of the history is scanned; the provenance
+    # read from it is what a walk at the end gives; nothing outlives the scan
+    from keyscope.sources import git_provenance as gp
+
+    repo = Repo(tmp_path / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    repo.write("a.txt", "hello\n")
+    repo.commit("init", "init", ALICE, "2024-01-01T00:00:00+00:00")
+    repo.write("cfg.env", f"URL={SECRET}\n")
+    repo.commit("leak", "add config", BOB, "2024-02-01T00:00:00+00:00")
+    repo.write("cfg.env", "URL=\n")
+    repo.commit("fix", "remove config", CAROL, "2024-03-01T00:00:00+00:00")
+    read: list[int] = []
+    real = gp._Prefetch.output
+
+    def output(self: gp._Prefetch) -> object:
+        read.append(1)
+        return real(self)
+
+    monkeypatch.setattr(gp._Prefetch, "output", output)
+    early = git_of(locations(run(repo.path))["cfg.env"])
+    assert read == [1] and gp._PREFETCHED == {}
+    monkeypatch.setattr(gp, "prefetch", lambda repo: None)  # the walk at the end
+    monkeypatch.setattr("keyscope.sources.history.prefetch", lambda repo: None)
+    late = git_of(locations(run(repo.path))["cfg.env"])
+    assert read == [1]
+    assert early == late
+    assert (early.commit, early.removed_in) == (repo.commits["leak"], repo.commits["fix"])
+
+
+def test_an_early_walk_nobody_reads_is_stopped(tmp_path: Path) -> None:
+    from keyscope.sources import git_provenance as gp
+
+    repo = Repo(tmp_path / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    repo.write("a.txt", "hello\n")
+    repo.commit("init", "init", ALICE, "2024-01-01T00:00:00+00:00")
+    gp.prefetch(repo.path)
+    early = gp._PREFETCHED[str(repo.path)]
+    gp.drop_prefetched()
+    assert gp._PREFETCHED == {} and early._proc.returncode is not None
+    assert early._file.closed

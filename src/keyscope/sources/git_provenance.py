@@ -14,9 +14,11 @@ them, so a history with no findings costs nothing here.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from keyscope.model import GitProvenance
 from keyscope.sources.git import git, git_argv, git_env
@@ -171,22 +173,14 @@ class ProvenanceIndex:
         """One streamed walk of the whole history (``git log -z --raw``, merges against
         their first parent), oldest first, keeping only changes that touch ``oids``
         (with a single blob, git's own --find-object filter does the matching), or
-        every change at ``paths`` (literal pathspecs, given on standard input)."""
-        args = [
-            "log",
-            "--all",
-            f"--format={_FORMAT}",
-            "-z",
-            "--raw",
-            "--root",
-            "--no-abbrev",
-            "--no-renames",
-            "--no-textconv",
-            "--no-ext-diff",
-            "--ignore-submodules",
-            "--diff-merges=first-parent",
-            "--encoding=UTF-8",
-        ]
+        every change at ``paths`` (literal pathspecs, given on standard input). A walk
+        of the whole history started early (:func:`prefetch`) is read instead."""
+        early = _PREFETCHED.pop(str(self.repo), None) if paths is None else None
+        if early is not None and oids is not None:
+            return self._read_prefetched(early, oids)
+        if early is not None:
+            early.close()
+        args = list(_LOG)
         if oids is not None and len(oids) == 1:
             args.append(f"--find-object={next(iter(oids))}")
         stdin = None
@@ -211,6 +205,79 @@ class ProvenanceIndex:
                 self._seen.update((old, new))
                 touched.append(Change(commit, path, old, new))
         return reversed(touched)
+
+    def _read_prefetched(self, early: _Prefetch, oids: set[str]) -> Iterator[Change]:
+        touched: list[Change] = []  # newest first
+        out = early.output()
+        try:
+            wanted = {oid.encode("ascii") for oid in oids}
+            for commit, old, new, path in _parse(_tokens(out), wanted):
+                self._seen.update((old, new))
+                touched.append(Change(commit, path, old, new))
+        finally:
+            out.close()
+        return reversed(touched)
+
+
+_LOG = (
+    "log",
+    "--all",
+    f"--format={_FORMAT}",
+    "-z",
+    "--raw",
+    "--root",
+    "--no-abbrev",
+    "--no-renames",
+    "--no-textconv",
+    "--no-ext-diff",
+    "--ignore-submodules",
+    "--diff-merges=first-parent",
+    "--encoding=UTF-8",
+)
+
+
+class _Prefetch:
+    """``git log`` of a whole history running early, into an unnamed temporary file."""
+
+    def __init__(self, repo: Path) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (kept until read, or closed)
+        self._proc = subprocess.Popen(
+            git_argv(repo, "--literal-pathspecs", *_LOG),
+            stdin=subprocess.DEVNULL,
+            stdout=self._file,
+            stderr=subprocess.DEVNULL,
+            env=git_env(),
+        )
+
+    def output(self) -> IO[bytes]:
+        """The walk's output, once git has written all of it (the file, at its start)."""
+        self._proc.wait()
+        self._file.seek(0)
+        return self._file
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._file.close()
+
+
+_PREFETCHED: dict[str, _Prefetch] = {}
+
+
+def prefetch(repo: Path) -> None:
+    """Start the history walk of ``repo`` now (a secret was found in its history, and
+    its provenance will be asked for when the scan ends): git writes it while the rest
+    of the history is scanned, instead of after."""
+    if str(repo) not in _PREFETCHED:
+        _PREFETCHED[str(repo)] = _Prefetch(repo)
+
+
+def drop_prefetched() -> None:
+    """End the early walks nobody asked for (a scan that stopped, or found nothing to
+    follow): git is stopped, the files are removed."""
+    while _PREFETCHED:
+        _PREFETCHED.popitem()[1].close()
 
 
 def _tokens(stream: object) -> Iterator[bytes]:

@@ -21,7 +21,7 @@ from keyscope.sources.git import (
     list_blobs,
     worktree_changes,
 )
-from keyscope.sources.git_provenance import ProvenanceIndex
+from keyscope.sources.git_provenance import ProvenanceIndex, prefetch
 from keyscope.sources.interface import (
     Batch,
     Blob,
@@ -128,8 +128,11 @@ class GitSource(Source):
         if not isinstance(unit, GitUnit):
             return batch  # work-tree files: reported as they come
         # Provenance waits for the end of the scan: one history pass answers for every
-        # matched blob of a repository.
+        # matched blob of a repository; git starts that pass at the first one, while
+        # the rest of the history is scanned (staged content has no history)
         self._held.extend((unit, f) for f in batch.findings)
+        if batch.findings and not self.options.selection.staged:
+            prefetch(Path(unit.repo))
         models = [replace(m, path=_join(unit.shown, m.path)) for m in batch.model_findings]
         return replace(batch, findings=[], model_findings=models)
 
