@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.azurite import Azurite, AzuriteError, Seed
 from tests.crawl_site import CrawlSite, SiteServer, build_site
 from tests.postgres import Postgres, PostgresError
+
+if TYPE_CHECKING:
+    from tests.dask_cluster import DaskCluster
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +77,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return str(tmp_path_factory.mktemp("inventory") / "inventory.sqlite3")
     server: Postgres = request.getfixturevalue("postgres")
     return server.database()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A real ``dask scheduler`` and two ``dask worker`` processes on loopback, for
+    one test module."""
+    from tests.dask_cluster import DaskCluster
+
+    running = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        running.start(workers=2)
+        yield running
+    finally:
+        running.stop()

@@ -5,11 +5,13 @@ worker killed stays dead)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.notify_receivers import free_port
 
@@ -90,3 +92,16 @@ class DaskCluster:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(5)
+
+
+def assert_each_once(jsonl: str, single: dict[str, Any]) -> None:
+    """The findings a ``--format jsonl`` scan streamed: each location once (nothing
+    reported twice after a worker died), and every one of the single-machine scan's
+    ``--format json`` document (nothing lost)."""
+    lines = [json.loads(line) for line in jsonl.splitlines()]
+    streamed = [(r["fingerprint"], json.dumps(r["location"], sort_keys=True))
+                for r in lines if r["type"] == "finding"]  # fmt: skip
+    assert len(streamed) == len(set(streamed))
+    expected = {(f["fingerprint"], json.dumps(loc, sort_keys=True))
+                for f in single["findings"] for loc in f["locations"]}  # fmt: skip
+    assert set(streamed) == expected

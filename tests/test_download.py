@@ -9,7 +9,6 @@ only; nothing from the environment (proxy, .netrc) is sent. With and without
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -28,23 +27,11 @@ from keyscope.inventory.store import open_store
 from keyscope.scan import ScanOptions, scan
 from keyscope.sources.download import is_download
 from tests import sdk, tokens
+from tests.warcs import gzip_warc
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = "2026-12-01T00:00:00Z"
 LIMIT = 1 << 20
-
-
-def _warc(records: list[tuple[str, bytes]]) -> bytes:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    buf = io.BytesIO()
-    writer = WARCWriter(buf, gzip=True)
-    for uri, payload in records:
-        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record(
-            uri, "response", payload=io.BytesIO(payload), http_headers=http))  # fmt: skip
-    return buf.getvalue()
 
 
 @dataclass
@@ -106,7 +93,7 @@ def site() -> Iterator[Site]:
     pages = [("https://shop.example/", b"<p>welcome</p>"),
              ("https://shop.example/admin", f"<a href='{found}'>backup</a>".encode()),
              ("https://shop.example/about", b"<p>about us</p>")]  # fmt: skip
-    served = Site(files={"/crawl.warc.gz": _warc(pages)})
+    served = Site(files={"/crawl.warc.gz": gzip_warc(pages)})
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
     served.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -6,7 +6,6 @@ reason; an interrupted ``--db`` scan resumes without the targets it finished."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -15,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +23,9 @@ from keyscope.fleet.pieces import warc_pieces
 from keyscope.fleet.run import RESUMED
 from keyscope.inventory.store import Store, open_store
 from tests import tokens
-from tests.dask_cluster import DaskCluster
+from tests.dask_cluster import DaskCluster, assert_each_once
 from tests.postgres import Postgres
+from tests.warcs import gzip_warc
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = "2026-12-01T00:00:00Z"
@@ -40,19 +39,6 @@ def _git(repo: Path, *args: str) -> None:
            "GIT_AUTHOR_DATE": "2026-01-02T03:04:05Z",
            "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z"}  # fmt: skip
     subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
-
-
-def _warc(records: list[tuple[str, bytes]]) -> bytes:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    buf = io.BytesIO()
-    writer = WARCWriter(buf, gzip=True)
-    for uri, payload in records:
-        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record(
-            uri, "response", payload=io.BytesIO(payload), http_headers=http))  # fmt: skip
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +70,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pages = [(f"https://site{n}.example/p{k}", f"<p>{tokens.github()}</p>".encode())
                  for k in range(4)]  # fmt: skip
         pages.append((f"https://site{n}.example/shared", f"<b>{shared}</b>".encode()))
-        archive.write_bytes(_warc(pages))
+        archive.write_bytes(gzip_warc(pages))
         lines.append(f"{archive}  # a crawl")
     # a larger one, cut into pieces by --split-size in the distributed scans
     words = tokens.RNG
@@ -93,20 +79,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text = " ".join("".join(words.choice("abcdefghij") for _ in range(7)) for _ in range(900))
         secret = f" {tokens.github()} " if k % 6 == 0 else " "
         pages.append((f"https://big.example/p{k}", f"<p>{text}{secret}{text[:99]}</p>".encode()))
-    (root / "big.warc.gz").write_bytes(_warc(pages))
+    (root / "big.warc.gz").write_bytes(gzip_warc(pages))
     lines.append(str(root / "big.warc.gz"))
     (root / "targets.txt").write_text("\n".join(lines) + "\n")
     return root
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
-    running = DaskCluster(tmp_path_factory.mktemp("dask"))
-    try:
-        running.start(workers=2)
-        yield running
-    finally:
-        running.stop()
 
 
 def tasks(corpus: Path) -> int:
@@ -173,13 +151,7 @@ def test_a_worker_killed_mid_scan_loses_nothing_and_repeats_nothing(
     watcher.wait(30)
     out, _ = finished(proc)
     victim.wait(10)
-    lines = [json.loads(line) for line in out.splitlines()]
-    streamed = [(r["fingerprint"], json.dumps(r["location"], sort_keys=True))
-                for r in lines if r["type"] == "finding"]  # fmt: skip
-    assert len(streamed) == len(set(streamed))  # nothing reported twice
-    expected = {(f["fingerprint"], json.dumps(loc, sort_keys=True))
-                for f in single["findings"] for loc in f["locations"]}  # fmt: skip
-    assert set(streamed) == expected  # nothing lost
+    assert_each_once(out, single)
 
 
 def test_a_failing_target_is_skipped_with_its_reason_and_the_scan_goes_on(

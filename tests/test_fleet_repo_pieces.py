@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from keyscope.fleet.repo_pieces import (
 from keyscope.fleet.task import scan_target
 from keyscope.scan import ScanOptions, scan
 from tests import sdk, tokens
-from tests.dask_cluster import DaskCluster
+from tests.dask_cluster import DaskCluster, assert_each_once
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = "2026-12-01T00:00:00Z"
@@ -175,14 +174,6 @@ def test_pieces_scan_each_blob_once_and_find_what_the_whole_scan_finds(
     assert located == expected  # each location once, with the same provenance
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
-    running = DaskCluster(tmp_path_factory.mktemp("dask"))
-    try:
-        running.start(workers=2)
-        yield running
-    finally:
-        running.stop()
 
 
 def _keyscope(*args: str) -> tuple[dict[str, Any], str]:
@@ -317,13 +308,7 @@ def test_a_worker_killed_mid_piece_loses_nothing_and_repeats_nothing(
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     victim.wait(10)
-    lines = [json.loads(line) for line in out.splitlines()]
-    streamed = [(r["fingerprint"], json.dumps(r["location"], sort_keys=True))
-                for r in lines if r["type"] == "finding"]  # fmt: skip
-    assert len(streamed) == len(set(streamed))  # nothing reported twice
-    expected = {(f["fingerprint"], json.dumps(loc, sort_keys=True))
-                for f in single["findings"] for loc in f["locations"]}  # fmt: skip
-    assert set(streamed) == expected  # nothing lost
+    assert_each_once(out, single)
 
 
 def _mirror_in(args: tuple[str, str, str]) -> str:

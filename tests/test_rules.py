@@ -67,8 +67,7 @@ def _write(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def test_loader_names_the_problem(tmp_path: Path) -> None:
-    good = """
+GOOD = """
 [[rules]]
 id = "my-token"
 name = "My token"
@@ -78,6 +77,10 @@ pattern = 'mytok_'
 capture = '(?P<value>mytok_[a-z]+)'
 examples = ["mytok_abc"]
 """
+
+
+def test_loader_names_the_problem(tmp_path: Path) -> None:
+    good = GOOD
     assert [r.id for r in load_rule_file(_write(tmp_path, good))] == ["my-token"]
     for broken, message in (
         (good.replace('parser = "azure-sas"', 'parser = "nope"'), "unknown parser"),
@@ -104,17 +107,9 @@ def test_user_rule_dirs_add_rules_and_reject_duplicates(tmp_path: Path) -> None:
 
 
 def test_seen_inside_names_loaded_rules(tmp_path: Path) -> None:
-    (tmp_path / "mine.toml").write_text("""
-[[rules]]
-id = "my-token"
-name = "My token"
-description = "d"
-parser = "azure-sas"
-pattern = 'mytok_'
-capture = '(?P<value>mytok_[a-z]+)'
-examples = ["mytok_abc"]
-seen_inside = ["azure-storage-connection-string", "no-such-rule"]
-""")
+    (tmp_path / "mine.toml").write_text(
+        GOOD + 'seen_inside = ["azure-storage-connection-string", "no-such-rule"]\n'
+    )
     with pytest.raises(ConfigError, match="seen_inside names no rule 'no-such-rule'"):
         load_rules((tmp_path,))
 
