@@ -57,3 +57,4 @@ def test_stopping_early_ends_the_children() -> None:
     assert square == 0 and pid != PARENT
     gen.close()
     assert multiprocessing.active_children() == []
+

@@ -8,8 +8,10 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -59,6 +61,9 @@ def forked_map(
         if start is not None:
             ahead.append(pool.submit(_map_chunk, start, min(start + chunk, len(items))))
 
+    for stream in (sys.stdout, sys.stderr):  # a child that flushes them at its end
+        with suppress(AttributeError, OSError, ValueError):  # prints nothing twice
+            stream.flush()
     try:
         # with "fork" the pool forks all its processes at the first submit: they inherit
         # these two, which the parent then lets go
