@@ -40,11 +40,12 @@ def die_with_parent() -> None:
 def forked_map(
     items: Sequence[_T], fn: Callable[[_T], _R], jobs: int, chunk: int = 500
 ) -> Iterator[_R]:
-    """``fn(item)`` for each of ``items``, in order. With ``jobs`` > 1, at least two
-    chunks of ``chunk`` items and ``fork`` available (Linux), the chunks are mapped by
-    ``jobs`` processes forked from this one, a few chunks ahead of the caller; else
-    here. ``fn`` must not depend on state it changes (each process has its own copy)."""
-    if jobs <= 1 or len(items) < 2 * chunk or "fork" not in multiprocessing.get_all_start_methods():
+    """``fn(item)`` for each of ``items``, in order: with ``jobs`` > 1, at least two
+    chunks of ``chunk`` items, and on Linux (where forking a running process is safe),
+    the chunks are mapped by ``jobs`` processes forked from this one, a few chunks ahead
+    of the caller; else here. ``fn`` must not depend on state it changes (each process
+    has its own copy)."""
+    if jobs <= 1 or len(items) < 2 * chunk or not sys.platform.startswith("linux"):
         yield from map(fn, items)
         return
     from concurrent.futures import ProcessPoolExecutor  # a small report starts no pool
