@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +165,14 @@ class MotoServer(_Process):
         plain = (re.sub(r"\x1b\[[0-9;]*m", "", line) for line in list(self.errors))
         return [(m["method"], m["target"], int(m["status"]))
                 for line in plain if (m := log.search(line))]
+
+
+def settle(requests: Callable[[], Sized], before: int, expected: int) -> None:
+    """Wait until a server's access log (``requests``, read by a thread from what the
+    server writes after each answer) holds ``expected`` lines after its first ``before``
+    (at most 10 s: a loaded machine took over 0.2 s), then 0.2 s more for any line that
+    should not come."""
+    deadline = time.monotonic() + 10
+    while len(requests()) - before < expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)

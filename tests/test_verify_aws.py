@@ -31,7 +31,7 @@ from keyscope.model import Explanation
 from keyscope.verify import Target, plan_notice
 from keyscope.verify.sigv4 import sigv4_headers
 from keyscope.verify.transport import VerifyOptions
-from tests.awsservers import MotoServer, S3rver
+from tests.awsservers import MotoServer, S3rver, settle
 from tests.test_aws import key_id, secret
 
 BUCKET = "ml-artifacts"
@@ -137,7 +137,7 @@ def check(text: str, tmp_path: Path, s3: S3) -> tuple[Explanation, list[dict[str
     opts = VerifyOptions(allow_internal=_hosts(allow), per_host_interval=0.0, timeout=5.0,
                          audit_log=tmp_path / "audit.jsonl")
     [e] = keyscope.explain(text, verify=opts)
-    time.sleep(0.2)  # the log line is written once the answer is finished
+    settle(s3.server.requests, before, _answered(e))
     return e, s3.server.requests()[before:]
 
 
@@ -285,8 +285,13 @@ def sts(text: str, tmp_path: Path, moto: Moto, **kw: Any) -> tuple[Explanation, 
         endpoints=(("aws-sts", moto.server.endpoint),), per_host_interval=0.0, timeout=5.0,
         audit_log=tmp_path / "audit.jsonl")
     [e] = keyscope.explain(text, verify=opts)
-    time.sleep(0.2)
+    settle(moto.server.requests, before, _answered(e))
     return e, moto.server.requests()[before:]
+
+
+def _answered(e: Explanation) -> int:
+    """How many of ``e``'s live-check probes a server answered."""
+    return sum(1 for p in e.verification.probes if p.http_status) if e.verification else 0
 
 
 def test_good_key_is_live_with_its_arn(moto: Moto, tmp_path: Path) -> None:
@@ -386,7 +391,7 @@ def test_scan_verify_checks_a_presigned_url_found_in_a_file(
     assert rc in (0, 1), out.err
     [finding] = json.loads(out.out)["findings"]
     assert finding["explanation"]["verification"]["status"] == "live"
-    time.sleep(0.2)
+    settle(s3.server.requests, before, 1)
     assert [(r["method"], r["range"]) for r in s3.server.requests()[before:]] == [
         ("GET", "bytes=0-0")]
 
