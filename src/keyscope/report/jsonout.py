@@ -225,43 +225,38 @@ SCAN_SCHEMA = "https://keyscope.dev/schemas/scan-v1.json"
 SCAN_VERSION = 1
 
 
+def _members(f: Finding) -> tuple[tuple[str, Any], ...]:
+    """A finding's members in the ``--format json`` document, before conversion."""
+    e = f.explanation
+    return (
+        ("fingerprint", f.fingerprint),
+        ("rule_id", f.rule_id),
+        ("severity", e.severity.label),
+        ("sentence", e.sentence),
+        ("redacted", e.redacted),
+        ("explanation", e),
+        ("locations", f.locations),
+        ("owners", f.owners),
+    )
+
+
 def finding_data(f: Finding, data: Callable[[Any], Any] = to_data) -> dict[str, Any]:
     """One finding of the ``--format json`` document; ``data`` converts its parts
     (``MaskedData()`` masks them as it goes; ``to_data`` for a finding already masked)."""
-    e = f.explanation
-    return {
-        "fingerprint": data(f.fingerprint),
-        "rule_id": data(f.rule_id),
-        "severity": e.severity.label,
-        "sentence": data(e.sentence),
-        "redacted": data(e.redacted),
-        "explanation": data(e),
-        "locations": [data(loc) for loc in f.locations],
-        "owners": [data(o) for o in f.owners],
-    }
+    return {name: data(value) for name, value in _members(f)}
 
 
 def _finding_text(data: MaskedData, f: Finding) -> str:
     """One finding's text, where the document's findings array holds it: the text
     ``finding_data(f, data)`` is written as."""
-    e = f.explanation
-    nl = _ITEM_NEWLINE
-    inner = nl + _INDENT
-    out = ["{", inner, '"fingerprint": ']
-    data.write(f.fingerprint, out, inner)
-    out += [",", inner, '"rule_id": ']
-    data.write(f.rule_id, out, inner)
-    out += [",", inner, '"severity": ', encode_basestring(e.severity.label), ",", inner]
-    out.append('"sentence": ')
-    data.write(e.sentence, out, inner)
-    out += [",", inner, '"redacted": ']
-    data.write(e.redacted, out, inner)
-    out += [",", inner, '"explanation": ']
-    data.write(e, out, inner)
-    for name, items in (("locations", f.locations), ("owners", f.owners)):
-        out += [",", inner, f'"{name}": ']
-        data.write(list(items), out, inner)
-    out.append(nl + "}")
+    inner = _ITEM_NEWLINE + _INDENT
+    out: list[str] = []
+    sep = "{"
+    for name, value in _members(f):
+        out += [sep, inner, '"', name, '": ']
+        data.write(value, out, inner)
+        sep = ","
+    out.append(_ITEM_NEWLINE + "}")
     return "".join(out)
 
 
