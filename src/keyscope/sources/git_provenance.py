@@ -177,7 +177,11 @@ class ProvenanceIndex:
         of the whole history started early (:func:`prefetch`) is read instead."""
         early = _PREFETCHED.pop(str(self.repo), None) if paths is None else None
         if early is not None and oids is not None:
-            return self._read_prefetched(early, oids)
+            out = early.output()
+            try:
+                return self._read(out, oids)
+            finally:
+                out.close()
         if early is not None:
             early.close()
         args = list(_LOG)
@@ -187,7 +191,6 @@ class ProvenanceIndex:
         if paths is not None:
             args += ["--full-history", "--stdin"]
             stdin = b"--\n" + b"".join(p.encode("utf-8", "surrogateescape") + b"\n" for p in paths)
-        touched: list[Change] = []  # newest first
         with subprocess.Popen(
             git_argv(self.repo, "--literal-pathspecs", *args),
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -200,22 +203,16 @@ class ProvenanceIndex:
                 # git reads all of standard input before it writes anything
                 proc.stdin.write(stdin)
                 proc.stdin.close()
-            wanted = None if oids is None else {oid.encode("ascii") for oid in oids}
-            for commit, old, new, path in _parse(_tokens(proc.stdout), wanted):
-                self._seen.update((old, new))
-                touched.append(Change(commit, path, old, new))
-        return reversed(touched)
+            return self._read(proc.stdout, oids)
 
-    def _read_prefetched(self, early: _Prefetch, oids: set[str]) -> Iterator[Change]:
+    def _read(self, log: IO[bytes], oids: set[str] | None) -> Iterator[Change]:
+        """The changes of a walk's output ``log`` that touch ``oids`` (all when None),
+        oldest first; the blobs they touch are remembered as seen."""
         touched: list[Change] = []  # newest first
-        out = early.output()
-        try:
-            wanted = {oid.encode("ascii") for oid in oids}
-            for commit, old, new, path in _parse(_tokens(out), wanted):
-                self._seen.update((old, new))
-                touched.append(Change(commit, path, old, new))
-        finally:
-            out.close()
+        wanted = None if oids is None else {oid.encode("ascii") for oid in oids}
+        for commit, old, new, path in _parse(_tokens(log), wanted):
+            self._seen.update((old, new))
+            touched.append(Change(commit, path, old, new))
         return reversed(touched)
 
 
